@@ -1,0 +1,372 @@
+//! Errors: one [`Error`] type for the crate, with a [`Reason`] a program can match on when a
+//! token is rejected.
+//!
+//! Policy (after crates.io's): messages say what failed and what to do about it, and never echo a
+//! token, a secret or a password. A rejected token is described by *which check failed*, never by
+//! its contents.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// The one error type of the `portcullis` crate.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A token was rejected by the verifier. [`TokenError::reason`] says which check failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+
+    /// Configuration is missing or invalid. The message names the setting (or environment
+    /// variable) to fix.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// Fetching provider metadata or keys from the issuer failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+
+    /// A claim helper could not answer (e.g. a feature flag is missing and no default was given,
+    /// or it has another type than asked for).
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
+}
+
+impl Error {
+    /// The verification failure reason, when this error is a rejected token.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Error::Token(t) => Some(t.reason()),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status a resource server should answer with for this error:
+    /// 401 for a rejected token (RFC 6750 §3.1 `invalid_token`), 503 when the issuer's keys could
+    /// not be obtained (the token may be fine: the client should retry), 500 otherwise.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Token(t) => t.http_status(),
+            Error::Fetch(_) => 503,
+            _ => 500,
+        }
+    }
+}
+
+/// Why a token was rejected. Stable and matchable: use it to decide what to answer or log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Not a well-formed compact JWS: wrong number of segments, bad base64url, invalid JSON,
+    /// a JWE, a nested JWT, or a claim of the wrong JSON type.
+    Malformed,
+    /// Longer than the configured maximum token size; rejected before any decoding.
+    TooLarge,
+    /// The `alg` header is `none`, not on the allow-list, or does not fit the key
+    /// (RFC 8725 §3.1: one key, one algorithm family).
+    AlgorithmNotAllowed,
+    /// No key in the issuer's key set matches the token's `kid` (after at most one rate-limited
+    /// refresh), or the token has no `kid` and several keys could apply.
+    UnknownKey,
+    /// The signature does not verify.
+    BadSignature,
+    /// The header carries a `crit` parameter (RFC 7515 §4.1.11): no extension is understood.
+    UnsupportedCriticalHeader,
+    /// The token's `typ` says it is another kind of token (e.g. an ID token presented as an access
+    /// token, RFC 8725 §3.11).
+    WrongTokenType,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// `iat` is older than the configured maximum token age.
+    TooOld,
+    /// `iss` is not exactly the configured issuer.
+    WrongIssuer,
+    /// `aud` does not contain the configured audience (or, for ID tokens, contains an untrusted
+    /// one).
+    WrongAudience,
+    /// `azp` is present and is not this client, or is missing when there are several audiences.
+    WrongAuthorizedParty,
+    /// A required claim is absent. [`TokenError::claim`] names it.
+    MissingClaim,
+    /// A claim has an invalid value (e.g. an empty `sub`). [`TokenError::claim`] names it.
+    InvalidClaim,
+    /// The ID token's `nonce` is not the one sent in the authorization request.
+    NonceMismatch,
+    /// The ID token's `at_hash` does not match the access token it came with.
+    AccessTokenHashMismatch,
+    /// `auth_time` is missing or older than the requested `max_age`.
+    AuthenticationTooOld,
+    /// The issuer's keys could not be fetched and no usable cached copy exists (or the cached copy
+    /// is older than the configured maximum staleness).
+    KeysUnavailable,
+}
+
+impl Reason {
+    /// A short, stable, lower-case code for logs and metrics (e.g. `"expired"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Malformed => "malformed",
+            Reason::TooLarge => "too_large",
+            Reason::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Reason::UnknownKey => "unknown_key",
+            Reason::BadSignature => "bad_signature",
+            Reason::UnsupportedCriticalHeader => "unsupported_critical_header",
+            Reason::WrongTokenType => "wrong_token_type",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::IssuedInFuture => "issued_in_future",
+            Reason::TooOld => "too_old",
+            Reason::WrongIssuer => "wrong_issuer",
+            Reason::WrongAudience => "wrong_audience",
+            Reason::WrongAuthorizedParty => "wrong_authorized_party",
+            Reason::MissingClaim => "missing_claim",
+            Reason::InvalidClaim => "invalid_claim",
+            Reason::NonceMismatch => "nonce_mismatch",
+            Reason::AccessTokenHashMismatch => "at_hash_mismatch",
+            Reason::AuthenticationTooOld => "authentication_too_old",
+            Reason::KeysUnavailable => "keys_unavailable",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rejected token: the [`Reason`], the claim concerned (if any) and a short detail.
+///
+/// The message never contains the token or any of its claim values.
+#[derive(Debug, Clone)]
+pub struct TokenError {
+    reason: Reason,
+    claim: Option<&'static str>,
+    detail: Cow<'static, str>,
+    source: Option<Arc<FetchError>>,
+}
+
+impl TokenError {
+    pub(crate) fn new(reason: Reason, detail: impl Into<Cow<'static, str>>) -> Self {
+        TokenError {
+            reason,
+            claim: None,
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn claim(reason: Reason, claim: &'static str, detail: &'static str) -> Self {
+        TokenError {
+            reason,
+            claim: Some(claim),
+            detail: Cow::Borrowed(detail),
+            source: None,
+        }
+    }
+
+    pub(crate) fn missing(claim: &'static str) -> Self {
+        Self::claim(Reason::MissingClaim, claim, "required claim is missing")
+    }
+
+    pub(crate) fn keys_unavailable(source: Arc<FetchError>) -> Self {
+        TokenError {
+            reason: Reason::KeysUnavailable,
+            claim: None,
+            detail: Cow::Borrowed("the issuer's signing keys could not be obtained"),
+            source: Some(source),
+        }
+    }
+
+    /// Which check failed.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// The claim the failure concerns (`"exp"`, `"aud"`, …), when there is one.
+    pub fn claim_name(&self) -> Option<&'static str> {
+        self.claim
+    }
+
+    /// A short human-readable detail (never contains token contents).
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// 401 for every rejection, except 503 when the keys were unavailable (a server-side
+    /// problem: the token itself may be valid).
+    pub fn http_status(&self) -> u16 {
+        match self.reason {
+            Reason::KeysUnavailable => 503,
+            _ => 401,
+        }
+    }
+
+    /// The value of an RFC 6750 §3 `WWW-Authenticate` header for this rejection, e.g.
+    /// `Bearer realm="api", error="invalid_token", error_description="expired"`.
+    ///
+    /// The description is the stable reason code, so it leaks nothing about the token.
+    pub fn www_authenticate(&self, realm: &str) -> String {
+        let realm: String = realm
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+            .collect();
+        format!(
+            "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
+            self.reason.as_str()
+        )
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token rejected ({})", self.reason)?;
+        if let Some(claim) = self.claim {
+            write!(f, " [{claim}]")?;
+        }
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TokenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Missing or invalid configuration. The message names the variable or setting to fix.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid configuration: {setting}: {problem}")]
+pub struct ConfigError {
+    setting: Cow<'static, str>,
+    problem: Cow<'static, str>,
+}
+
+impl ConfigError {
+    pub(crate) fn new(
+        setting: impl Into<Cow<'static, str>>,
+        problem: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        ConfigError {
+            setting: setting.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The setting or environment variable at fault (e.g. `PORTCULLIS_ISSUER`).
+    pub fn setting(&self) -> &str {
+        &self.setting
+    }
+
+    /// What is wrong with it.
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+}
+
+/// Fetching a document (discovery metadata, a key set) from the issuer failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The request could not be sent or the response not read (connection refused, DNS, TLS,
+    /// timeout).
+    #[error("request to {url} failed: {message}")]
+    Transport {
+        /// The URL requested.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The server answered with a non-success status.
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        /// The URL requested.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The response body was larger than the configured limit.
+    #[error("{url} returned more than {limit} bytes")]
+    TooLarge {
+        /// The URL requested.
+        url: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The response was not the JSON document expected.
+    #[error("{url} returned an invalid document: {message}")]
+    InvalidDocument {
+        /// The URL requested.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The discovery document names another issuer than the configured one (OIDC Discovery
+    /// §4.3: they must be identical).
+    #[error("discovery document names issuer {found:?}, but the configured issuer is {expected:?}")]
+    IssuerMismatch {
+        /// The configured issuer.
+        expected: String,
+        /// The issuer in the document.
+        found: String,
+    },
+    /// A URL is not allowed (plain `http` to a non-loopback host, or not a URL at all).
+    #[error("refusing to fetch {url}: {message}")]
+    InsecureUrl {
+        /// The URL refused.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The key set contains no key this verifier can use.
+    #[error("{url} contains no usable signing key")]
+    NoUsableKeys {
+        /// The URL of the key set.
+        url: String,
+    },
+}
+
+/// A claim helper could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// The feature flag is not in the token and no default was given.
+    #[error("feature flag {code:?} is not in the token and no default value was given")]
+    FlagNotFound {
+        /// The flag's key.
+        code: String,
+    },
+    /// The feature flag has another type than the one asked for.
+    #[error("feature flag {code:?} is a {actual}, not a {requested}")]
+    FlagTypeMismatch {
+        /// The flag's key.
+        code: String,
+        /// The type asked for (`boolean`, `string`, `integer`).
+        requested: &'static str,
+        /// The flag's type in the token.
+        actual: &'static str,
+    },
+    /// A claim could not be converted into the requested type.
+    #[error("claim {name:?} could not be read: {message}")]
+    Invalid {
+        /// The claim's name.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Shorthand for `Result<T, portcullis::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

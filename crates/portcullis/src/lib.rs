@@ -1,0 +1,45 @@
+//! # Portcullis
+//!
+//! Authentication for Rust apps: verify access tokens and ID tokens from any OpenID Connect
+//! provider (with Kinde's conventions spoken natively), read permissions, roles, organizations
+//! and feature flags from them, and configure it all from the environment.
+//!
+//! ```no_run
+//! use portcullis::{Config, TokenVerifier};
+//!
+//! # async fn run() -> Result<(), portcullis::Error> {
+//! // PORTCULLIS_ISSUER (or KINDE_DOMAIN) and PORTCULLIS_AUDIENCE (or KINDE_AUDIENCE).
+//! let config = Config::from_env()?;
+//! let verifier = TokenVerifier::from_config(&config)?; // build once, clone freely
+//!
+//! # let bearer_token = "";
+//! let claims = verifier.verify_access_token(bearer_token).await?;
+//! let can_write = claims.has_permission("create:todos");
+//! let theme = claims.string_flag("theme", Some("light"))?;
+//! # let _ = (can_write, theme);
+//! # Ok(()) }
+//! ```
+//!
+//! Modules are named for what they hold: [`verify`] (the verifier), [`jwks`] (the key cache),
+//! [`discovery`] (provider metadata), [`claims`] (typed claims and helpers), [`config`],
+//! [`error`], [`clock`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod claims;
+pub mod clock;
+pub mod config;
+pub mod discovery;
+pub mod error;
+mod http;
+mod jose;
+pub mod jwks;
+pub mod verify;
+
+pub use claims::{Claims, FlagValue, Role};
+pub use config::{ClientSecret, Config, ConfigBuilder};
+pub use error::{Error, Reason, Result, TokenError};
+pub use http::HttpOptions;
+pub use jose::Algorithm;
+pub use jwks::JwksOptions;
+pub use verify::{AccessTokenType, IdTokenChecks, TokenVerifier, VerifierBuilder};
