@@ -322,13 +322,13 @@ impl ConfigBuilder {
                     .map_err(|p| ConfigError::new(setting, p))
             })
             .transpose()?;
-        if let Some(id) = &self.client_id {
-            if id.trim().is_empty() || id.chars().any(char::is_control) {
-                return Err(ConfigError::new(
-                    "client_id",
-                    "must be a non-empty string without control characters",
-                ));
-            }
+        if let Some(id) = &self.client_id
+            && (id.trim().is_empty() || id.chars().any(char::is_control))
+        {
+            return Err(ConfigError::new(
+                "client_id",
+                "must be a non-empty string without control characters",
+            ));
         }
         if self.audiences.iter().any(|a| a.trim().is_empty()) {
             return Err(ConfigError::new("audience", "must not be empty"));

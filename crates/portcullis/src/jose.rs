@@ -1,5 +1,5 @@
 //! The JWS compact serialization: splitting a token, decoding its header, and the algorithms we
-//! verify. Signatures themselves are checked by `jsonwebtoken`'s aws-lc-rs backend.
+//! verify. Signatures themselves are checked with aws-lc-rs, on keys parsed once (see `jwks`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -98,24 +98,6 @@ impl Algorithm {
 
     pub(crate) fn bit(self) -> u16 {
         1 << (self as u16)
-    }
-
-    pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
-        use jsonwebtoken::Algorithm as J;
-        match self {
-            Algorithm::HS256 => J::HS256,
-            Algorithm::HS384 => J::HS384,
-            Algorithm::HS512 => J::HS512,
-            Algorithm::RS256 => J::RS256,
-            Algorithm::RS384 => J::RS384,
-            Algorithm::RS512 => J::RS512,
-            Algorithm::PS256 => J::PS256,
-            Algorithm::PS384 => J::PS384,
-            Algorithm::PS512 => J::PS512,
-            Algorithm::ES256 => J::ES256,
-            Algorithm::ES384 => J::ES384,
-            Algorithm::EdDSA => J::EdDSA,
-        }
     }
 
     /// The digest `at_hash` / `c_hash` use with this algorithm (OIDC Core §3.1.3.6).
@@ -256,8 +238,16 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 /// Decodes and checks the header: a JSON object, no `crit`, not a JWE or nested JWT, and an `alg`
 /// that is a known JWS algorithm (never `none`).
 pub(crate) fn parse_header<'a>(json: &'a [u8]) -> Result<(Header<'a>, Algorithm), TokenError> {
-    let header: Header<'a> = serde_json::from_slice(json)
-        .map_err(|_| TokenError::new(Reason::Malformed, "the header is not a valid JSON object"))?;
+    let malformed = || TokenError::new(Reason::Malformed, "the header is not a valid JSON object");
+    // RFC 7515 §4: the header is a JSON object. A derived struct deserializer would also take
+    // the members as an array (`["RS256","kid"]`), so refuse anything but an object up front.
+    let first = json
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(malformed());
+    }
+    let header: Header<'a> = serde_json::from_slice(json).map_err(|_| malformed())?;
     if header.crit {
         // RFC 7515 §4.1.11: a recipient that does not understand a listed extension must reject
         // the JWS, and we understand none. An empty or malformed `crit` is invalid too.
@@ -345,6 +335,15 @@ mod tests {
     #[test]
     fn duplicate_header_members_are_refused() {
         assert!(parse_header(br#"{"alg":"RS256","alg":"HS256"}"#).is_err());
+    }
+
+    #[test]
+    fn the_header_must_be_an_object() {
+        assert!(parse_header(br#" {"alg":"RS256"}"#).is_ok());
+        for json in [&br#"["RS256"]"#[..], br#" ["RS256","kid"]"#, b"null", b""] {
+            let e = parse_header(json).unwrap_err();
+            assert_eq!(e.reason(), Reason::Malformed);
+        }
     }
 
     #[test]

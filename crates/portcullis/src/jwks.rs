@@ -22,7 +22,6 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
 use crate::clock::Clock;
@@ -67,15 +66,92 @@ impl Default for JwksOptions {
     }
 }
 
+/// Key material ready to verify with one algorithm: parsed once when the key set is loaded, so
+/// no verification re-parses a key.
+pub(crate) enum Verifier {
+    /// An RSA, EC or Ed25519 public key.
+    Public(aws_lc_rs::signature::ParsedPublicKey),
+    /// A configured HMAC secret.
+    Hmac(Box<aws_lc_rs::hmac::Key>),
+}
+
 /// One usable verification key.
-#[derive(Debug)]
 pub(crate) struct VerifyKey {
     pub kid: Option<String>,
-    /// The algorithms this key may verify (from its `kty`/`crv`, narrowed by its `alg`).
+    /// The algorithms this key may verify (from its `kty`/`crv`, narrowed by its `alg` and the
+    /// allow-list).
     pub algs: AlgSet,
-    pub key: DecodingKey,
+    /// One verifier per algorithm in `algs`.
+    verifiers: Vec<(Algorithm, Verifier)>,
     /// A configured shared secret: used whatever `kid` the token names.
     pub any_kid: bool,
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyKey")
+            .field("kid", &self.kid)
+            .field("algs", &self.algs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifyKey {
+    /// A key for a shared HMAC secret (the caller checked its length).
+    pub(crate) fn hmac(secret: &[u8], algs: &[Algorithm]) -> Self {
+        let verifiers = algs
+            .iter()
+            .filter_map(|alg| {
+                let h = match alg {
+                    Algorithm::HS256 => aws_lc_rs::hmac::HMAC_SHA256,
+                    Algorithm::HS384 => aws_lc_rs::hmac::HMAC_SHA384,
+                    Algorithm::HS512 => aws_lc_rs::hmac::HMAC_SHA512,
+                    _ => return None,
+                };
+                Some((
+                    *alg,
+                    Verifier::Hmac(Box::new(aws_lc_rs::hmac::Key::new(h, secret))),
+                ))
+            })
+            .collect::<Vec<_>>();
+        VerifyKey {
+            kid: None,
+            algs: AlgSet::of(&verifiers.iter().map(|(a, _)| *a).collect::<Vec<_>>()),
+            verifiers,
+            any_kid: true,
+        }
+    }
+
+    /// Whether `signature` is valid for `message` under `alg`. HMAC tags are compared in
+    /// constant time by aws-lc-rs.
+    pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.verifiers.iter().any(|(a, v)| {
+            *a == alg
+                && match v {
+                    Verifier::Public(key) => key.verify_sig(message, signature).is_ok(),
+                    Verifier::Hmac(key) => aws_lc_rs::hmac::verify(key, message, signature).is_ok(),
+                }
+        })
+    }
+}
+
+/// The aws-lc-rs verification algorithm for a JWS `alg` (asymmetric algorithms only).
+fn lc_algorithm(
+    alg: Algorithm,
+) -> Option<&'static dyn aws_lc_rs::signature::VerificationAlgorithm> {
+    use aws_lc_rs::signature as sig;
+    Some(match alg {
+        Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA => &sig::ED25519,
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => return None,
+    })
 }
 
 /// The usable keys of one key set.
@@ -203,10 +279,10 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<VerifyKey, &'static str> {
         }
     };
     // RFC 7517 §4.2, §4.3: only signature keys.
-    if let Some(u) = get_str("use")? {
-        if u != "sig" {
-            return Err("use is not sig");
-        }
+    if let Some(u) = get_str("use")?
+        && u != "sig"
+    {
+        return Err("use is not sig");
     }
     if let Some(ops) = jwk.get("key_ops") {
         let ops = ops.as_array().ok_or("key_ops is not an array")?;
@@ -238,6 +314,10 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<VerifyKey, &'static str> {
             if e_val < 65537 {
                 return Err("RSA exponent too small");
             }
+            use aws_lc_rs::encoding::AsDer as _;
+            let spki = aws_lc_rs::rsa::PublicKeyComponents { n, e }
+                .as_der()
+                .map_err(|_| "RSA key could not be encoded")?;
             (
                 AlgSet::of(&[
                     Algorithm::RS256,
@@ -247,7 +327,7 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<VerifyKey, &'static str> {
                     Algorithm::PS384,
                     Algorithm::PS512,
                 ]),
-                DecodingKey::from_rsa_raw_components(n, e),
+                spki.as_ref().to_vec(),
             )
         }
         "EC" => {
@@ -265,16 +345,7 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<VerifyKey, &'static str> {
             point.push(4u8);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            // Reject points that are not on the curve now, not at every verification.
-            let verify_alg: &'static aws_lc_rs::signature::EcdsaVerificationAlgorithm = if len == 32
-            {
-                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED
-            } else {
-                &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED
-            };
-            aws_lc_rs::signature::ParsedPublicKey::new(verify_alg, &point)
-                .map_err(|_| "EC point is not on the curve")?;
-            (AlgSet::of(&[alg]), DecodingKey::from_ec_der(&point))
+            (AlgSet::of(&[alg]), point)
         }
         "OKP" => {
             if get_str("crv")? != Some("Ed25519") {
@@ -284,10 +355,7 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<VerifyKey, &'static str> {
             if x.len() != 32 {
                 return Err("Ed25519 key has the wrong length");
             }
-            (
-                AlgSet::of(&[Algorithm::EdDSA]),
-                DecodingKey::from_ed_der(&x),
-            )
+            (AlgSet::of(&[Algorithm::EdDSA]), x)
         }
         // RFC 8725 §3.1 / case 3: a key set never supplies HMAC secrets.
         "oct" => return Err("symmetric keys are never taken from a key set"),
@@ -304,10 +372,21 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<VerifyKey, &'static str> {
     if algs.is_empty() {
         return Err("no allowed algorithm fits this key");
     }
+    // Parse once per algorithm now (this also rejects EC points off the curve and malformed
+    // keys), rather than at every verification.
+    let mut verifiers = Vec::new();
+    for alg in Algorithm::ASYMMETRIC {
+        if algs.contains(alg) {
+            let lc = lc_algorithm(alg).ok_or("not an asymmetric algorithm")?;
+            let parsed = aws_lc_rs::signature::ParsedPublicKey::new(lc, &key)
+                .map_err(|_| "the key is malformed or not valid for its algorithm")?;
+            verifiers.push((alg, Verifier::Public(parsed)));
+        }
+    }
     Ok(VerifyKey {
         kid,
         algs,
-        key,
+        verifiers,
         any_kid: false,
     })
 }
@@ -505,10 +584,10 @@ impl JwksCache {
     pub(crate) async fn refresh(&self, seen: u64) -> Result<Arc<Snapshot>, Arc<FetchError>> {
         let mut state = self.refresh.lock().await;
         let current = self.current.load_full();
-        if let Some(cur) = &current {
-            if cur.generation != seen {
-                return Ok(cur.clone());
-            }
+        if let Some(cur) = &current
+            && cur.generation != seen
+        {
+            return Ok(cur.clone());
         }
         let now = self.clock.now_millis();
         if let Some(last) = state.last_attempt_ms {

@@ -43,3 +43,13 @@ pub use http::HttpOptions;
 pub use jose::Algorithm;
 pub use jwks::JwksOptions;
 pub use verify::{AccessTokenType, IdTokenChecks, TokenVerifier, VerifierBuilder};
+
+/// The workspace README's examples, compiled and run as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct WorkspaceReadme;
+
+/// The crate README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct CrateReadme;

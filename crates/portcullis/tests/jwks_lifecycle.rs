@@ -15,7 +15,9 @@ use serde_json::json;
 fn reason(r: Result<impl Sized, Error>) -> Reason {
     match r {
         Ok(_) => panic!("expected a rejection"),
-        Err(e) => e.reason().unwrap_or_else(|| panic!("not a token error: {e}")),
+        Err(e) => e
+            .reason()
+            .unwrap_or_else(|| panic!("not a token error: {e}")),
     }
 }
 
@@ -54,7 +56,11 @@ async fn discovers_keys_and_verifies_every_algorithm() {
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
     }
     assert_eq!(server.discovery_hits(), 1);
-    assert_eq!(server.jwks_hits(), 1, "keys are cached across verifications");
+    assert_eq!(
+        server.jwks_hits(),
+        1,
+        "keys are cached across verifications"
+    );
     assert_eq!(
         verifier.metadata().unwrap().jwks_uri,
         format!("{}/.well-known/jwks.json", server.issuer)
@@ -74,16 +80,28 @@ async fn case_101_rotated_key_verifies_after_one_refresh() {
         .build()
         .unwrap();
     let claims = kinde_claims(&server.issuer);
-    verifier.verify_access_token(&k1.token(&claims)).await.unwrap();
+    verifier
+        .verify_access_token(&k1.token(&claims))
+        .await
+        .unwrap();
     assert_eq!(server.jwks_hits(), 1);
 
     // The issuer rotates: K2 is published next to K1, then tokens are signed with K2.
     server.set_keys(&[&k1, &k2]);
     clock.advance(Duration::from_secs(6));
-    verifier.verify_access_token(&k2.token(&claims)).await.unwrap();
+    verifier
+        .verify_access_token(&k2.token(&claims))
+        .await
+        .unwrap();
     assert_eq!(server.jwks_hits(), 2, "one refresh for the new kid");
-    verifier.verify_access_token(&k1.token(&claims)).await.unwrap();
-    verifier.verify_access_token(&k2.token(&claims)).await.unwrap();
+    verifier
+        .verify_access_token(&k1.token(&claims))
+        .await
+        .unwrap();
+    verifier
+        .verify_access_token(&k2.token(&claims))
+        .await
+        .unwrap();
     assert_eq!(server.jwks_hits(), 2);
 
     // K1 is dropped: once the key set is refreshed, K1 tokens fail.
@@ -138,7 +156,10 @@ async fn case_99_unknown_kid_storm_makes_exactly_one_fetch() {
         .build()
         .unwrap();
     let claims = kinde_claims(&server.issuer);
-    verifier.verify_access_token(&k1.token(&claims)).await.unwrap();
+    verifier
+        .verify_access_token(&k1.token(&claims))
+        .await
+        .unwrap();
     assert_eq!(server.jwks_hits(), 1);
     // Let the refresh interval since that first fetch pass, so the storm may refresh once.
     clock.advance(Duration::from_secs(6));
@@ -157,7 +178,11 @@ async fn case_99_unknown_kid_storm_makes_exactly_one_fetch() {
         rejected += 1;
     }
     assert_eq!(rejected, 1000);
-    assert_eq!(server.jwks_hits(), 2, "the storm caused exactly one JWKS fetch");
+    assert_eq!(
+        server.jwks_hits(),
+        2,
+        "the storm caused exactly one JWKS fetch"
+    );
 
     // More unknown kids within the interval: no fetch at all.
     for i in 0..50 {
@@ -171,11 +196,17 @@ async fn case_99_unknown_kid_storm_makes_exactly_one_fetch() {
 
     // The good token never stopped working, and a genuinely new key verifies once the
     // interval has passed.
-    verifier.verify_access_token(&k1.token(&claims)).await.unwrap();
+    verifier
+        .verify_access_token(&k1.token(&claims))
+        .await
+        .unwrap();
     let k2 = TestKey::rsa("k2");
     server.set_keys(&[&k1, &k2]);
     clock.advance(Duration::from_secs(5));
-    verifier.verify_access_token(&k2.token(&claims)).await.unwrap();
+    verifier
+        .verify_access_token(&k2.token(&claims))
+        .await
+        .unwrap();
     assert_eq!(server.jwks_hits(), 3);
 }
 
@@ -199,18 +230,30 @@ async fn issuer_down_cached_keys_still_verify_until_the_staleness_limit() {
         c["exp"] = json!(now + 3600);
         k1.token(&c)
     };
-    verifier.verify_access_token(&token_at(&clock)).await.unwrap();
+    verifier
+        .verify_access_token(&token_at(&clock))
+        .await
+        .unwrap();
     server.stop().await;
 
     // Past the TTL (60 s): refreshes fail, cached keys keep working.
     clock.advance(Duration::from_secs(120));
-    verifier.verify_access_token(&token_at(&clock)).await.unwrap();
+    verifier
+        .verify_access_token(&token_at(&clock))
+        .await
+        .unwrap();
     clock.advance(Duration::from_secs(1800));
-    verifier.verify_access_token(&token_at(&clock)).await.unwrap();
+    verifier
+        .verify_access_token(&token_at(&clock))
+        .await
+        .unwrap();
 
     // Past TTL + max staleness: a clear error, not a silent acceptance.
     clock.advance(Duration::from_secs(3600));
-    let err = verifier.verify_access_token(&token_at(&clock)).await.unwrap_err();
+    let err = verifier
+        .verify_access_token(&token_at(&clock))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason(), Some(Reason::KeysUnavailable));
     assert_eq!(err.http_status(), 503);
     let message = err.to_string();
@@ -260,7 +303,10 @@ async fn case_103_jwks_failures_keep_the_last_good_set_and_fail_closed_for_unkno
     let new = unknown.token(&claims);
     verifier.verify_access_token(&good).await.unwrap();
 
-    let big = format!("{{\"keys\":[], \"pad\":\"{}\"}}", "x".repeat(10 * 1024 * 1024));
+    let big = format!(
+        "{{\"keys\":[], \"pad\":\"{}\"}}",
+        "x".repeat(10 * 1024 * 1024)
+    );
     for mode in [
         Mode::JwksStatus(500),
         Mode::JwksBody("<html>oops</html>".into()),
@@ -293,7 +339,11 @@ async fn max_age_zero_does_not_cause_a_fetch_per_request() {
     for _ in 0..50 {
         verifier.verify_access_token(&token).await.unwrap();
     }
-    assert_eq!(server.jwks_hits(), 1, "max-age=0 is raised to the minimum TTL");
+    assert_eq!(
+        server.jwks_hits(),
+        1,
+        "max-age=0 is raised to the minimum TTL"
+    );
 }
 
 #[tokio::test]
@@ -303,7 +353,10 @@ async fn case_06_jku_x5u_x5c_and_jwk_headers_never_cause_requests() {
     let server = TestIssuerServer::start(&[&k1]).await;
     let verifier = server.verifier().build().unwrap();
     let claims = kinde_claims(&server.issuer);
-    verifier.verify_access_token(&k1.token(&claims)).await.unwrap();
+    verifier
+        .verify_access_token(&k1.token(&claims))
+        .await
+        .unwrap();
     let base = server.issuer.clone();
     let headers = [
         json!({"alg": "RS256", "kid": "k1", "jku": format!("{base}/attacker/jwks.json")}),
@@ -319,7 +372,11 @@ async fn case_06_jku_x5u_x5c_and_jwk_headers_never_cause_requests() {
         let r = verifier.verify_access_token(&token).await;
         assert_eq!(reason(r), Reason::BadSignature, "{h}");
     }
-    assert_eq!(server.other_hits(), 0, "no request to a header-supplied URL");
+    assert_eq!(
+        server.other_hits(),
+        0,
+        "no request to a header-supplied URL"
+    );
     assert_eq!(server.jwks_hits(), 1);
 }
 
@@ -331,14 +388,21 @@ async fn discovery_issuer_mismatch_is_refused() {
     let verifier = server.verifier().build().unwrap();
     let err = verifier.warm_up().await.unwrap_err();
     assert!(
-        matches!(err, Error::Fetch(portcullis::error::FetchError::IssuerMismatch { .. })),
+        matches!(
+            err,
+            Error::Fetch(portcullis::error::FetchError::IssuerMismatch { .. })
+        ),
         "{err}"
     );
     let r = verifier
         .verify_access_token(&k1.token(&kinde_claims(&server.issuer)))
         .await;
     assert_eq!(reason(r), Reason::KeysUnavailable);
-    assert_eq!(server.jwks_hits(), 0, "keys are never fetched from a mismatched document");
+    assert_eq!(
+        server.jwks_hits(),
+        0,
+        "keys are never fetched from a mismatched document"
+    );
 }
 
 #[tokio::test]
@@ -355,5 +419,9 @@ async fn shared_across_clones_and_tasks() {
     while let Some(r) = tasks.join_next().await {
         r.unwrap().unwrap();
     }
-    assert_eq!(server.jwks_hits(), 1, "first-use fetch is single-flight too");
+    assert_eq!(
+        server.jwks_hits(),
+        1,
+        "first-use fetch is single-flight too"
+    );
 }

@@ -71,11 +71,23 @@ impl TestKey {
     }
 
     pub fn ec256(kid: &str) -> Self {
-        Self::ec(kid, &signature::ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", "ES256", 32)
+        Self::ec(
+            kid,
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            "P-256",
+            "ES256",
+            32,
+        )
     }
 
     pub fn ec384(kid: &str) -> Self {
-        Self::ec(kid, &signature::ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", "ES384", 48)
+        Self::ec(
+            kid,
+            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            "P-384",
+            "ES384",
+            48,
+        )
     }
 
     fn ec(
@@ -258,7 +270,12 @@ pub struct TestIssuerServer {
 async fn discovery(State(s): State<ServerState>) -> Response {
     s.discovery_hits.fetch_add(1, Ordering::SeqCst);
     let issuer = s.issuer.lock().unwrap().clone();
-    let named = s.metadata_issuer.lock().unwrap().clone().unwrap_or(issuer.clone());
+    let named = s
+        .metadata_issuer
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or(issuer.clone());
     axum::Json(json!({
         "issuer": named,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
