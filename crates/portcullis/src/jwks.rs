@@ -479,6 +479,27 @@ impl JwksCache {
         self.current.load().as_ref().map(|s| s.removal_epoch)
     }
 
+    /// For a verified-token cache hit: the current removal epoch, or `None` when the key set
+    /// is missing or older than [`JwksOptions::max_staleness`] past its expiry (a verification
+    /// would then fail, so the hit must not answer either). Once the key set has expired, this
+    /// starts a background refresh, as [`JwksCache::key_for`] does: without it, a key the issuer
+    /// removed would go unnoticed for as long as every request is a cache hit.
+    pub(crate) fn epoch_for_cached_token(self: &Arc<Self>) -> Option<u64> {
+        let snapshot = self.current.load_full()?;
+        let now = self.clock.now_millis();
+        if now > snapshot.expires_at_ms {
+            if now
+                > snapshot
+                    .expires_at_ms
+                    .saturating_add(ms(self.options.max_staleness))
+            {
+                return None;
+            }
+            self.spawn_background_refresh();
+        }
+        Some(snapshot.removal_epoch)
+    }
+
     /// Finds the key for a token, refreshing the key set when needed.
     pub(crate) async fn key_for(
         self: &Arc<Self>,

@@ -221,8 +221,10 @@ impl TokenVerifier {
             && let Some(hit) = cache.get(key)
         {
             let now = inner.clock.now_secs();
-            // An entry never outlives its token, nor a key set that dropped its key.
-            if now < hit.exp && inner.keys.removal_epoch() == Some(hit.removal_epoch) {
+            // An entry never outlives its token, nor a key set that dropped its key (or is too
+            // stale to be trusted); an expired key set is refreshed in the background, as on a
+            // miss, so a removed key is noticed even when every request is a hit.
+            if now < hit.exp && inner.keys.epoch_for_cached_token() == Some(hit.removal_epoch) {
                 return Ok(hit.claims);
             }
             cache.remove(key);
@@ -233,6 +235,13 @@ impl TokenVerifier {
         if let (Some(cache), Some(key)) = (&inner.cache, cache_key)
             && let Some(exp) = claims.exp
         {
+            // The entry's lifetime: `exp`, and never past the maximum token age either.
+            let exp = match (inner.max_token_age, claims.iat) {
+                (Some(max_age), Some(iat)) => {
+                    exp.min(iat.saturating_add(max_age).saturating_add(inner.leeway))
+                }
+                _ => exp,
+            };
             cache.insert(
                 key,
                 CachedToken {
@@ -683,7 +692,9 @@ impl VerifierBuilder {
 
     /// The algorithm allow-list. Default: every asymmetric algorithm (RS*, PS*, ES256, ES384,
     /// EdDSA), each usable only with a key of its type; with [`VerifierBuilder::hmac_secret`],
-    /// the HS* algorithms the secret is long enough for.
+    /// the HS* algorithms the secret is long enough for. Without a secret, HS* algorithms in the
+    /// list are ignored (a key set never supplies HMAC keys), and a list of only HS* algorithms
+    /// is a configuration error.
     pub fn algorithms(mut self, algorithms: &[Algorithm]) -> Self {
         self.algorithms = Some(algorithms.to_vec());
         self
@@ -752,8 +763,9 @@ impl VerifierBuilder {
     }
 
     /// Cache up to `capacity` verified access tokens, keyed by their SHA-256, for APIs that see
-    /// the same token on many requests. An entry never outlives its token's `exp`, and is dropped
-    /// when the issuer removes the key that signed it.
+    /// the same token on many requests. An entry never outlives its token's `exp` (nor
+    /// [`VerifierBuilder::max_token_age`]), and is dropped when the issuer removes the key that
+    /// signed it: a hit answers exactly as a full verification would, without the decoding.
     pub fn cache_verified_tokens(mut self, capacity: usize) -> Self {
         self.cache_capacity = Some(capacity);
         self
@@ -791,6 +803,18 @@ impl VerifierBuilder {
                 _ => AlgSet::of(&Algorithm::ASYMMETRIC),
             },
         };
+        if !matches!(self.keys, KeysFrom::Secret(_)) {
+            // RFC 8725 §3.1, security.md case 3: a key set never supplies HMAC secrets, so HS* is
+            // never on the allow-list of a verifier that uses one, even when listed.
+            allowed = allowed.intersect(AlgSet::of(&Algorithm::ASYMMETRIC));
+            if allowed.is_empty() {
+                return Err(ConfigError::new(
+                    "algorithms",
+                    "HS256/HS384/HS512 need .hmac_secret(..): a key set never supplies HMAC keys",
+                )
+                .into());
+            }
+        }
         let http = HttpClient::new(self.http_options.clone())?;
         let (source, initial) = match self.keys {
             KeysFrom::Discovery => (
