@@ -98,6 +98,8 @@ pub enum Reason {
     NonceMismatch,
     /// The ID token's `at_hash` does not match the access token it came with.
     AccessTokenHashMismatch,
+    /// The ID token's `c_hash` does not match the authorization code it came with.
+    CodeHashMismatch,
     /// `auth_time` is missing or older than the requested `max_age`.
     AuthenticationTooOld,
     /// The issuer's keys could not be fetched and no usable cached copy exists (or the cached copy
@@ -127,6 +129,7 @@ impl Reason {
             Reason::InvalidClaim => "invalid_claim",
             Reason::NonceMismatch => "nonce_mismatch",
             Reason::AccessTokenHashMismatch => "at_hash_mismatch",
+            Reason::CodeHashMismatch => "c_hash_mismatch",
             Reason::AuthenticationTooOld => "authentication_too_old",
             Reason::KeysUnavailable => "keys_unavailable",
         }
@@ -329,6 +332,13 @@ pub enum FetchError {
         url: String,
         /// Why.
         message: String,
+    },
+    /// The cached key set expired longer ago than the allowed staleness and could not be
+    /// refreshed.
+    #[error("the cached key set expired {expired_secs_ago} s ago and could not be refreshed")]
+    Stale {
+        /// How long ago the key set expired, in seconds.
+        expired_secs_ago: i64,
     },
     /// The key set contains no key this verifier can use.
     #[error("{url} contains no usable signing key")]

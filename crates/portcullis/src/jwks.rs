@@ -529,12 +529,14 @@ impl JwksCache {
                     > s.expires_at_ms
                         .saturating_add(ms(self.options.max_staleness))
                 {
-                    return Err(TokenError::keys_unavailable(Arc::new(
-                        FetchError::Transport {
-                            url: String::new(),
-                            message: "cached keys are older than the allowed staleness".into(),
-                        },
-                    )));
+                    // Still too stale: the refresh was rate-limited after a failure. Report
+                    // that failure, which says what is wrong with the issuer.
+                    let cause = self.refresh.lock().await.last_error.clone();
+                    return Err(TokenError::keys_unavailable(cause.unwrap_or_else(|| {
+                        Arc::new(FetchError::Stale {
+                            expired_secs_ago: now.saturating_sub(s.expires_at_ms) / 1000,
+                        })
+                    })));
                 }
                 s
             }

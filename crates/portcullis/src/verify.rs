@@ -55,7 +55,8 @@ pub enum AccessTokenType {
     /// never accepted as an access token. The default.
     #[default]
     AtJwtOrJwt,
-    /// RFC 9068 §4 strictly: `typ` must be `at+jwt` or `application/at+jwt`.
+    /// RFC 9068 strictly: `typ` must be `at+jwt` or `application/at+jwt` (§4), and `sub` is
+    /// required (§2.2).
     AtJwtOnly,
 }
 
@@ -72,6 +73,9 @@ pub struct IdTokenChecks<'a> {
     /// The `max_age` sent in the authorization request; `auth_time` must then be present and
     /// recent enough (OIDC Core §3.1.2.1).
     pub max_age: Option<Duration>,
+    /// The authorization code the ID token came with; when the ID token has `c_hash`, it must
+    /// match (OIDC Core §3.3.2.11).
+    pub code: Option<&'a str>,
 }
 
 impl<'a> IdTokenChecks<'a> {
@@ -92,6 +96,12 @@ impl<'a> IdTokenChecks<'a> {
     /// Also check `auth_time` against this `max_age`.
     pub fn with_max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);
+        self
+    }
+
+    /// Also check `c_hash` against this authorization code.
+    pub fn with_code(mut self, code: &'a str) -> Self {
+        self.code = Some(code);
         self
     }
 }
@@ -333,6 +343,17 @@ impl TokenVerifier {
                 .into());
             }
         }
+        if let (Some(code), Some(c_hash)) = (checks.code, &claims.c_hash) {
+            let expected = half_hash(alg, code);
+            if !bool::from(expected.as_bytes().ct_eq(c_hash.as_bytes())) {
+                return Err(TokenError::claim(
+                    Reason::CodeHashMismatch,
+                    "c_hash",
+                    "c_hash does not match the authorization code",
+                )
+                .into());
+            }
+        }
         if let Some(max_age) = checks.max_age {
             let auth_time = claims
                 .auth_time
@@ -459,6 +480,11 @@ impl TokenVerifier {
                 "an ID token was presented as an access token",
             ));
         }
+        // RFC 9068 §2.2 makes `sub` required; Kinde's machine-to-machine tokens carry none, so it
+        // is required only in the strict mode.
+        if inner.access_token_type == AccessTokenType::AtJwtOnly && claims.sub.is_none() {
+            return Err(TokenError::missing("sub"));
+        }
         if inner.any_audience {
             return Ok(());
         }
@@ -559,9 +585,10 @@ fn check_typ(kind: Kind, typ: Option<&str>, policy: AccessTokenType) -> Result<(
     // RFC 7515 §4.1.9: media types compare case-insensitively, `application/` may be omitted.
     let typ = typ.map(|t| {
         let t = t.trim();
-        t.strip_prefix("application/")
-            .or_else(|| t.strip_prefix("APPLICATION/"))
-            .unwrap_or(t)
+        match t.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &t[12..],
+            _ => t,
+        }
     });
     let is = |expected: &str| typ.is_some_and(|t| t.eq_ignore_ascii_case(expected));
     let ok = match (kind, policy) {
@@ -914,6 +941,8 @@ mod tests {
         assert!(ok(Kind::Access, Some("JWT"), AtJwtOrJwt));
         assert!(ok(Kind::Access, Some("at+jwt"), AtJwtOrJwt));
         assert!(ok(Kind::Access, Some("application/at+jwt"), AtJwtOnly));
+        assert!(ok(Kind::Access, Some("Application/AT+JWT"), AtJwtOnly));
+        assert!(!ok(Kind::Access, Some("application/"), AtJwtOnly));
         assert!(!ok(Kind::Access, Some("JWT"), AtJwtOnly));
         assert!(!ok(Kind::Access, None, AtJwtOnly));
         assert!(!ok(Kind::Access, Some("logout+jwt"), AtJwtOrJwt));

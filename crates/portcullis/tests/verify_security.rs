@@ -1127,11 +1127,17 @@ async fn case_13_token_type_confusion() {
         let r = strict.verify_access_token(&token).await;
         assert_eq!(rejected(r, &token), Reason::WrongTokenType, "{typ:?}");
     }
-    for typ in ["at+jwt", "application/at+jwt"] {
+    for typ in ["at+jwt", "application/at+jwt", "Application/AT+JWT"] {
         let token = typed(Some(typ), &access);
         strict.verify_access_token(&token).await.unwrap();
         verifier.verify_access_token(&token).await.unwrap();
     }
+    // RFC 9068 §2.2: the strict mode also requires `sub`; the default (Kinde M2M tokens carry
+    // none) does not.
+    let no_sub = typed(Some("at+jwt"), &without(access.clone(), "sub"));
+    verifier.verify_access_token(&no_sub).await.unwrap();
+    let err = strict.verify_access_token(&no_sub).await.unwrap_err();
+    assert_eq!(err.reason(), Some(Reason::MissingClaim));
 
     // A client-assertion JWT (private_key_jwt / client_secret_jwt) sent as a Bearer token.
     let assertion = json!({
@@ -1924,6 +1930,21 @@ async fn case_22_at_hash() {
         .verify_id_token_with(&id(&rsa, "whatever"), &IdTokenChecks::nonce(nonce))
         .await
         .unwrap();
+
+    // c_hash against the authorization code, the same way.
+    let code = "SplxlOBeZQQYbYS6WxSbIA";
+    let with_c_hash =
+        |c_hash: &str| rsa.token(&with(id_claims(&iss, Some(nonce)), "c_hash", json!(c_hash)));
+    let code_checks = IdTokenChecks::nonce(nonce).with_code(code);
+    verifier
+        .verify_id_token_with(&with_c_hash(&half_hash(&SHA256, code)), &code_checks)
+        .await
+        .unwrap();
+    for wrong in [half_hash(&SHA256, "another code"), half_hash(&SHA512, code)] {
+        let token = with_c_hash(&wrong);
+        let r = verifier.verify_id_token_with(&token, &code_checks).await;
+        assert_eq!(rejected(r, &token), Reason::CodeHashMismatch);
+    }
 }
 
 #[tokio::test]
