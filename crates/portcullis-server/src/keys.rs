@@ -1,0 +1,454 @@
+//! Signing keys: generated on first start, stored in the database (sealed with AES-256-GCM when a
+//! master key is configured), published in the JWKS, and rotated with overlap.
+//!
+//! Rotation (security.md case 100): the new key is stored with an activation time; from then on
+//! it signs, and every older key is retired but stays published until the tokens it signed have
+//! expired (`publish_until`). Key ids are RFC 7638 thumbprints, so a `kid` never names two
+//! different keys. Instances re-read the key set every few seconds, so a rotation made by one
+//! instance (or by `portcullis keys rotate`) reaches all of them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::error::ServerError;
+use crate::store::{KeyRecord, Store};
+
+/// The algorithm new signing keys use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 on RSA-2048 (what Kinde uses; the default).
+    #[default]
+    RS256,
+    /// ECDSA P-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl SigningAlgorithm {
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlgorithm::RS256 => "RS256",
+            SigningAlgorithm::ES256 => "ES256",
+            SigningAlgorithm::EdDSA => "EdDSA",
+        }
+    }
+}
+
+impl std::str::FromStr for SigningAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "RS256" => Ok(SigningAlgorithm::RS256),
+            "ES256" => Ok(SigningAlgorithm::ES256),
+            "EdDSA" => Ok(SigningAlgorithm::EdDSA),
+            other => Err(format!(
+                "unsupported signing algorithm {other:?} (RS256, ES256, EdDSA)"
+            )),
+        }
+    }
+}
+
+/// A 256-bit key that seals private signing keys at rest.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl MasterKey {
+    /// Parses a base64 (standard or URL-safe) encoding of exactly 32 bytes.
+    pub fn from_base64(s: &str) -> Result<MasterKey, ServerError> {
+        let bytes = STANDARD
+            .decode(s.trim())
+            .or_else(|_| URL_SAFE_NO_PAD.decode(s.trim()))
+            .map_err(|_| ServerError::Config("the master key is not base64".into()))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            ServerError::Config(
+                "the master key must be 32 bytes (base64 of 32 random bytes)".into(),
+            )
+        })?;
+        Ok(MasterKey(key))
+    }
+
+    /// A fresh random master key.
+    pub fn generate() -> MasterKey {
+        let mut key = [0u8; 32];
+        // SystemRandom only fails when the OS has no randomness; nothing can work then.
+        SystemRandom::new()
+            .fill(&mut key)
+            .expect("the OS random source failed");
+        MasterKey(key)
+    }
+
+    /// Its base64 form (what `PORTCULLIS_MASTER_KEY` holds).
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).expect("32-byte AES key"))
+    }
+
+    /// `base64(nonce || ciphertext || tag)`, bound to `kid` as associated data.
+    fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<String, ServerError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| ServerError::Keys("no randomness for a nonce".into()))?;
+        let mut data = plaintext.to_vec();
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(kid.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| ServerError::Keys("sealing failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Ok(STANDARD.encode(out))
+    }
+
+    fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, ServerError> {
+        let wrong = || {
+            ServerError::Keys(format!(
+                "signing key {kid} cannot be unsealed: wrong master key, or the data is damaged"
+            ))
+        };
+        let mut data = STANDARD.decode(sealed).map_err(|_| wrong())?;
+        if data.len() < NONCE_LEN {
+            return Err(wrong());
+        }
+        let rest = data.split_off(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = data.try_into().map_err(|_| wrong())?;
+        let mut rest = rest;
+        let plain = self
+            .aead()
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(kid.as_bytes()),
+                &mut rest,
+            )
+            .map_err(|_| wrong())?;
+        Ok(plain.to_vec())
+    }
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// A key that can sign tokens now.
+pub struct ActiveKey {
+    kid: String,
+    alg: SigningAlgorithm,
+    signer: Signer,
+}
+
+impl fmt::Debug for ActiveKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActiveKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActiveKey {
+    /// Its key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Its algorithm.
+    pub fn alg(&self) -> SigningAlgorithm {
+        self.alg
+    }
+
+    /// Signs `header.claims` (adding `alg` and `kid` to the header) into a compact JWS.
+    pub fn sign_jwt(&self, typ: &str, claims: &Value) -> Result<String, ServerError> {
+        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let rng = SystemRandom::new();
+        let failed = |_| ServerError::Keys("signing failed".into());
+        let sig = match &self.signer {
+            Signer::Rsa(kp) => {
+                let mut sig = vec![0; kp.public_modulus_len()];
+                kp.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    input.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(failed)?;
+                sig
+            }
+            Signer::Ec(kp) => kp
+                .sign(&rng, input.as_bytes())
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            Signer::Ed(kp) => kp.sign(input.as_bytes()).as_ref().to_vec(),
+        };
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+    }
+}
+
+/// The keys as loaded at one moment: the one that signs, and every public key to publish.
+#[derive(Debug)]
+pub struct KeyRing {
+    /// The key that signs new tokens.
+    pub active: Arc<ActiveKey>,
+    /// The JWKS document (`{"keys": [...]}`), serialized once.
+    pub jwks_json: Arc<str>,
+    loaded: Instant,
+}
+
+/// Generates a key pair: (PKCS#8 DER, public JWK without `kid`).
+fn generate(alg: SigningAlgorithm) -> Result<(Vec<u8>, Value), ServerError> {
+    let failed = |_| ServerError::Keys("key generation failed".into());
+    Ok(match alg {
+        SigningAlgorithm::RS256 => {
+            let kp = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).map_err(failed)?;
+            let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&kp).map_err(failed)?;
+            let public = PublicKeyComponents::<Vec<u8>>::from(kp.public_key());
+            (
+                der.as_ref().to_vec(),
+                json!({"kty": "RSA", "n": URL_SAFE_NO_PAD.encode(&public.n), "e": URL_SAFE_NO_PAD.encode(&public.e)}),
+            )
+        }
+        SigningAlgorithm::ES256 => {
+            let kp = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                .map_err(failed)?;
+            let der = kp.to_pkcs8v1().map_err(failed)?;
+            let point = kp.public_key().as_ref();
+            (
+                der.as_ref().to_vec(),
+                json!({"kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])}),
+            )
+        }
+        SigningAlgorithm::EdDSA => {
+            let kp = Ed25519KeyPair::generate().map_err(failed)?;
+            let der = kp.to_pkcs8().map_err(failed)?;
+            (
+                der.as_ref().to_vec(),
+                json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(kp.public_key().as_ref())}),
+            )
+        }
+    })
+}
+
+/// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order.
+fn thumbprint(jwk: &Value) -> String {
+    let canonical = match jwk["kty"].as_str() {
+        Some("RSA") => json!({"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}),
+        Some("EC") => json!({"crv": jwk["crv"], "kty": "EC", "x": jwk["x"], "y": jwk["y"]}),
+        _ => json!({"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"]}),
+    };
+    // serde_json's map is ordered by key, so `to_string` is the canonical form.
+    let digest =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.to_string().as_bytes());
+    URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+fn load_signer(alg: &str, pkcs8: &[u8]) -> Result<(SigningAlgorithm, Signer), ServerError> {
+    let bad = |_| ServerError::Keys("a stored signing key is not valid PKCS#8".into());
+    let alg: SigningAlgorithm = alg.parse().map_err(ServerError::Keys)?;
+    let signer = match alg {
+        SigningAlgorithm::RS256 => Signer::Rsa(RsaKeyPair::from_pkcs8(pkcs8).map_err(bad)?),
+        SigningAlgorithm::ES256 => Signer::Ec(
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                .map_err(bad)?,
+        ),
+        SigningAlgorithm::EdDSA => Signer::Ed(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(bad)?),
+    };
+    Ok((alg, signer))
+}
+
+/// Loads, creates and rotates signing keys; hands out the current [`KeyRing`].
+#[derive(Debug)]
+pub struct KeyManager {
+    store: Store,
+    master_key: Option<MasterKey>,
+    algorithm: SigningAlgorithm,
+    reload_every: Duration,
+    ring: Mutex<Option<Arc<KeyRing>>>,
+}
+
+impl KeyManager {
+    /// A manager creating `algorithm` keys, sealing them with `master_key` when given.
+    pub fn new(store: Store, master_key: Option<MasterKey>, algorithm: SigningAlgorithm) -> Self {
+        KeyManager {
+            store,
+            master_key,
+            algorithm,
+            reload_every: Duration::from_secs(5),
+            ring: Mutex::new(None),
+        }
+    }
+
+    /// Creates a key that signs from `active_from` (Unix seconds). Returns its kid.
+    pub async fn create_key(&self, now: i64, active_from: i64) -> Result<String, ServerError> {
+        let (pkcs8, mut jwk) = generate(self.algorithm)?;
+        let kid = thumbprint(&jwk);
+        jwk["kid"] = json!(kid);
+        jwk["alg"] = json!(self.algorithm.as_str());
+        jwk["use"] = json!("sig");
+        let (private_key, sealed) = match &self.master_key {
+            Some(mk) => (mk.seal(&kid, &pkcs8)?, true),
+            None => (STANDARD.encode(&pkcs8), false),
+        };
+        self.store
+            .insert_key(&KeyRecord {
+                kid: kid.clone(),
+                alg: self.algorithm.as_str().to_owned(),
+                private_key,
+                sealed,
+                public_jwk: jwk.to_string(),
+                created_at: now,
+                active_from,
+                retired_at: None,
+                publish_until: None,
+            })
+            .await?;
+        *self.ring.lock().await = None;
+        Ok(kid)
+    }
+
+    /// Makes sure a signing key exists (first start).
+    pub async fn ensure_key(&self, now: i64) -> Result<(), ServerError> {
+        let keys = self.store.keys().await?;
+        if !keys
+            .iter()
+            .any(|k| k.active_from <= now && k.publish_until.is_none())
+        {
+            let kid = self.create_key(now, now).await?;
+            tracing::info!(kid, alg = self.algorithm.as_str(), "created a signing key");
+        }
+        Ok(())
+    }
+
+    /// Rotates: a new key is published now and signs from `now + activation_delay`; older keys
+    /// stay published for `overlap` after that (the longest lifetime of a token they signed).
+    pub async fn rotate(
+        &self,
+        now: i64,
+        activation_delay: Duration,
+        overlap: Duration,
+    ) -> Result<String, ServerError> {
+        let active_from = now.saturating_add(secs(activation_delay));
+        let kid = self.create_key(now, active_from).await?;
+        self.store
+            .retire_keys_except(&kid, active_from, active_from.saturating_add(secs(overlap)))
+            .await?;
+        let removed = self.store.delete_expired_keys(now).await?;
+        tracing::info!(kid, removed, "rotated signing keys");
+        *self.ring.lock().await = None;
+        Ok(kid)
+    }
+
+    /// The current key ring, re-read from the database every few seconds.
+    pub async fn ring(&self, now: i64) -> Result<Arc<KeyRing>, ServerError> {
+        let mut guard = self.ring.lock().await;
+        if let Some(ring) = guard.as_ref()
+            && ring.loaded.elapsed() < self.reload_every
+        {
+            return Ok(ring.clone());
+        }
+        let ring = Arc::new(self.load(now).await?);
+        *guard = Some(ring.clone());
+        Ok(ring)
+    }
+
+    async fn load(&self, now: i64) -> Result<KeyRing, ServerError> {
+        let keys = self.store.keys().await?;
+        let published: Vec<Value> = keys
+            .iter()
+            .filter(|k| k.publish_until.is_none_or(|until| until >= now))
+            .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
+            .collect();
+        let signing = keys
+            .iter()
+            .filter(|k| k.active_from <= now && k.publish_until.is_none_or(|u| u >= now))
+            .max_by_key(|k| (k.active_from, k.created_at))
+            .ok_or_else(|| ServerError::Keys("no signing key is active".into()))?;
+        let pkcs8 = match (signing.sealed, &self.master_key) {
+            (false, _) => STANDARD
+                .decode(&signing.private_key)
+                .map_err(|_| ServerError::Keys("a stored signing key is not base64".into()))?,
+            (true, Some(mk)) => mk.open(&signing.kid, &signing.private_key)?,
+            (true, None) => {
+                return Err(ServerError::Keys(
+                    "signing keys are sealed: set the master key (PORTCULLIS_MASTER_KEY)".into(),
+                ));
+            }
+        };
+        let (alg, signer) = load_signer(&signing.alg, &pkcs8)?;
+        Ok(KeyRing {
+            active: Arc::new(ActiveKey {
+                kid: signing.kid.clone(),
+                alg,
+                signer,
+            }),
+            jwks_json: json!({ "keys": published }).to_string().into(),
+            loaded: Instant::now(),
+        })
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealing_round_trips_and_binds_the_kid() {
+        let mk = MasterKey::generate();
+        let sealed = mk.seal("kid-1", b"secret key bytes").unwrap();
+        assert_eq!(mk.open("kid-1", &sealed).unwrap(), b"secret key bytes");
+        assert!(mk.open("kid-2", &sealed).is_err());
+        assert!(MasterKey::generate().open("kid-1", &sealed).is_err());
+        let again = MasterKey::from_base64(&mk.to_base64()).unwrap();
+        assert_eq!(again.open("kid-1", &sealed).unwrap(), b"secret key bytes");
+        assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
+        assert!(!format!("{mk:?}").contains(&mk.to_base64()));
+    }
+
+    #[test]
+    fn thumbprints_are_stable_and_distinct() {
+        let (_, a) = generate(SigningAlgorithm::EdDSA).unwrap();
+        let (_, b) = generate(SigningAlgorithm::EdDSA).unwrap();
+        assert_eq!(thumbprint(&a), thumbprint(&a.clone()));
+        assert_ne!(thumbprint(&a), thumbprint(&b));
+        // RFC 7638 §3.1 example.
+        let example = json!({"kty": "RSA", "e": "AQAB", "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
+        assert_eq!(
+            thumbprint(&example),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! # portcullis-server
+//!
+//! A self-hostable, Kinde-compatible OpenID Connect provider — and, through
+//! [`testing::TestIssuer`], the real issuer your own tests run against.
+//!
+//! Layout (handlers thin, rules below them, SQL in one place):
+//! [`oidc`](crate) handlers, [`keys`] signing keys, [`store`] persistence (SQLite and PostgreSQL),
+//! [`seed`] declarative tenants, [`testing`] the in-process issuer.
+//!
+//! This release serves discovery, the JWKS, and the token endpoint's `client_credentials` grant
+//! for machine-to-machine applications; sign-in pages and the user-facing grants come next.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod keys;
+mod oidc;
+pub mod seed;
+pub mod store;
+pub mod testing;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+use crate::error::ServerError;
+use crate::keys::{KeyManager, MasterKey, SigningAlgorithm};
+use crate::store::Store;
+
+/// Server settings that do not come from the database.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The issuer URL, exactly as it appears in `iss` (no trailing slash).
+    pub issuer: String,
+    /// Default access-token lifetime in seconds (applications may override). Default 1 hour.
+    pub access_token_ttl: i64,
+    /// The algorithm of new signing keys. Default RS256.
+    pub signing_algorithm: SigningAlgorithm,
+    /// Seals private signing keys at rest when set.
+    pub master_key: Option<MasterKey>,
+}
+
+impl Settings {
+    /// Settings for `issuer` with the defaults.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Settings {
+            issuer: issuer.into().trim_end_matches('/').to_owned(),
+            access_token_ttl: 3600,
+            signing_algorithm: SigningAlgorithm::RS256,
+            master_key: None,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) keys: KeyManager,
+    pub(crate) keys_algorithm: SigningAlgorithm,
+    pub(crate) settings: Settings,
+}
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("issuer", &self.inner.settings.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Prepares a server: migrates the database and makes sure a signing key exists.
+    pub async fn new(store: Store, settings: Settings) -> Result<AppState, ServerError> {
+        store.migrate().await?;
+        let keys = KeyManager::new(
+            store.clone(),
+            settings.master_key.clone(),
+            settings.signing_algorithm,
+        );
+        keys.ensure_key(now()).await?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                store,
+                keys,
+                keys_algorithm: settings.signing_algorithm,
+                settings,
+            }),
+        })
+    }
+
+    /// The issuer URL.
+    pub fn issuer(&self) -> &str {
+        &self.inner.settings.issuer
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> &KeyManager {
+        &self.inner.keys
+    }
+}
+
+/// The HTTP routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/.well-known/jwks.json", get(oidc::jwks))
+        .route("/.well-known/jwks", get(oidc::jwks))
+        .route("/oauth2/token", post(oidc::token))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.inner.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Unix seconds now.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,299 @@
+//! `portcullis`: the identity server's command line.
+//!
+//! ```text
+//! portcullis serve --issuer https://id.example.com --bind 0.0.0.0:8080 \
+//!                  --database postgres://… --seed tenant.toml
+//! portcullis dev                 # local SQLite, a demo tenant, prints what to try
+//! portcullis migrate --database URL
+//! portcullis keys rotate --database URL
+//! ```
+//!
+//! Every flag can also come from the environment (`PORTCULLIS_ISSUER`, `PORTCULLIS_BIND`,
+//! `PORTCULLIS_DATABASE_URL`, `PORTCULLIS_SEED`, `PORTCULLIS_MASTER_KEY`, …) or from a TOML file
+//! given with `--config` (flags and environment win over the file).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use portcullis_server::keys::{KeyManager, MasterKey, SigningAlgorithm};
+use portcullis_server::seed::Seed;
+use portcullis_server::store::Store;
+use portcullis_server::{AppState, Settings};
+use serde::Deserialize;
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "A Kinde-compatible OpenID Connect provider"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Run a local development server with a demo tenant (SQLite).
+    Dev(DevArgs),
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new signing key; older keys stay published until their tokens expire.
+    Rotate(RotateArgs),
+}
+
+#[derive(Args)]
+struct DbArgs {
+    /// Database URL: sqlite://FILE, sqlite::memory:, or postgres://…
+    #[arg(long = "database", env = "PORTCULLIS_DATABASE_URL")]
+    database: String,
+}
+
+#[derive(Args)]
+struct RotateArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Algorithm of the new key (RS256, ES256, EdDSA).
+    #[arg(long, env = "PORTCULLIS_SIGNING_ALG", default_value = "RS256")]
+    alg: SigningAlgorithm,
+    /// Seconds before the new key starts signing (it is published at once).
+    #[arg(long, default_value_t = 0)]
+    activation_delay: u64,
+    /// Seconds the old keys stay published after that: the longest access-token lifetime.
+    #[arg(long, default_value_t = 86_400)]
+    overlap: u64,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// A TOML file with any of: issuer, bind, database, seed, access_token_ttl, signing_alg.
+    #[arg(long, env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+    /// The issuer URL, exactly as tokens will carry it in `iss`.
+    #[arg(long, env = "PORTCULLIS_ISSUER")]
+    issuer: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "PORTCULLIS_BIND")]
+    bind: Option<SocketAddr>,
+    /// Database URL: sqlite://FILE, sqlite::memory:, or postgres://…
+    #[arg(long = "database", env = "PORTCULLIS_DATABASE_URL")]
+    database: Option<String>,
+    /// A seed file (TOML) loaded at start (idempotent).
+    #[arg(long, env = "PORTCULLIS_SEED")]
+    seed: Option<PathBuf>,
+    /// Default access-token lifetime in seconds.
+    #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL")]
+    access_token_ttl: Option<i64>,
+    /// Algorithm of new signing keys (RS256, ES256, EdDSA).
+    #[arg(long, env = "PORTCULLIS_SIGNING_ALG")]
+    signing_alg: Option<SigningAlgorithm>,
+}
+
+#[derive(Args)]
+struct DevArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Database URL (default: a throw-away in-memory SQLite).
+    #[arg(
+        long = "database",
+        env = "PORTCULLIS_DATABASE_URL",
+        default_value = "sqlite::memory:"
+    )]
+    database: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    issuer: Option<String>,
+    bind: Option<SocketAddr>,
+    database: Option<String>,
+    seed: Option<PathBuf>,
+    access_token_ttl: Option<i64>,
+    signing_alg: Option<String>,
+}
+
+const DEV_SEED: &str = r#"
+[[apis]]
+name = "Todos API"
+audience = "https://api.example.com"
+scopes = ["read:todos", "create:todos", "delete:todos"]
+
+[[applications]]
+name = "Demo worker"
+type = "m2m"
+client_id = "demo-worker"
+client_secret = "demo-worker-secret-change-me-0123456789"
+apis = [{ audience = "https://api.example.com", scopes = ["read:todos", "create:todos"] }]
+"#;
+
+fn master_key() -> anyhow::Result<Option<MasterKey>> {
+    match std::env::var("PORTCULLIS_MASTER_KEY") {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(
+            MasterKey::from_base64(&v).context("PORTCULLIS_MASTER_KEY")?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+fn check_issuer(issuer: &str) -> anyhow::Result<()> {
+    let url = url::Url::parse(issuer).with_context(|| format!("issuer {issuer:?} is not a URL"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("issuer {issuer:?} must not have a query or fragment");
+    }
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        bail!("issuer {issuer:?} must be https (http only for localhost)");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let issuer = args.issuer.or(file.issuer).context(
+        "the issuer is not set: --issuer, PORTCULLIS_ISSUER or `issuer` in the config file",
+    )?;
+    check_issuer(&issuer)?;
+    let bind = args
+        .bind
+        .or(file.bind)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let database = args
+        .database
+        .or(file.database)
+        .context("the database is not set: --database, PORTCULLIS_DATABASE_URL or `database`")?;
+    let mut settings = Settings::new(issuer);
+    settings.master_key = master_key()?;
+    if let Some(ttl) = args.access_token_ttl.or(file.access_token_ttl) {
+        if !(60..=30 * 86_400).contains(&ttl) {
+            bail!("access_token_ttl must be between 60 and 2592000 seconds");
+        }
+        settings.access_token_ttl = ttl;
+    }
+    if let Some(alg) = args.signing_alg {
+        settings.signing_algorithm = alg;
+    } else if let Some(alg) = file.signing_alg {
+        settings.signing_algorithm = alg.parse().map_err(anyhow::Error::msg)?;
+    }
+    let store = Store::connect(&database).await.context("database")?;
+    let state = AppState::new(store, settings).await?;
+    if let Some(path) = args.seed.or(file.seed) {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read seed file {}", path.display()))?;
+        Seed::from_toml(&text)?.apply(state.store()).await?;
+        tracing::info!(seed = %path.display(), "seed loaded");
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    tracing::info!(issuer = state.issuer(), %bind, "portcullis is serving");
+    portcullis_server::run(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    let issuer = format!("http://{addr}");
+    let store = Store::connect(&args.database).await.context("database")?;
+    let state = AppState::new(store, Settings::new(&issuer)).await?;
+    Seed::from_toml(DEV_SEED)?.apply(state.store()).await?;
+    println!("Portcullis dev server: {issuer}");
+    println!("  discovery  {issuer}/.well-known/openid-configuration");
+    println!("  JWKS       {issuer}/.well-known/jwks.json");
+    println!("  API        https://api.example.com (scopes read:todos create:todos delete:todos)");
+    println!("  M2M client demo-worker / demo-worker-secret-change-me-0123456789");
+    println!();
+    println!("Get a token:");
+    println!(
+        "  curl -s -u demo-worker:demo-worker-secret-change-me-0123456789 \\\n    -d grant_type=client_credentials -d audience=https://api.example.com {issuer}/oauth2/token"
+    );
+    println!("(Sign-in pages and demo users arrive with the authorization endpoint.)");
+    portcullis_server::run(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Dev(args) => dev(args).await,
+        Command::Migrate(db) => {
+            let store = Store::connect(&db.database).await?;
+            store.migrate().await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate(args),
+        } => {
+            let store = Store::connect(&args.db.database).await?;
+            store.migrate().await?;
+            let keys = KeyManager::new(store, master_key()?, args.alg);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64;
+            let kid = keys
+                .rotate(
+                    now,
+                    Duration::from_secs(args.activation_delay),
+                    Duration::from_secs(args.overlap),
+                )
+                .await?;
+            println!("new signing key {kid}");
+            Ok(())
+        }
+    }
+}

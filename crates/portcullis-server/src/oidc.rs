@@ -1,0 +1,296 @@
+//! OpenID Connect / OAuth 2.0 endpoints: discovery, JWKS, and the token endpoint.
+//!
+//! Handlers stay thin: parse, call a rule, render. The discovery document advertises exactly
+//! what is implemented.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::error::OAuthError;
+use crate::seed::hash_secret;
+use crate::store::ApplicationRecord;
+
+/// `GET /.well-known/openid-configuration`.
+pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
+    let issuer = state.issuer();
+    let alg = state.inner.keys_algorithm.as_str();
+    let doc = json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": [],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [alg],
+        "scopes_supported": ["openid", "profile", "email", "offline"],
+    });
+    let mut response = axum::Json(doc).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
+
+/// `GET /.well-known/jwks.json` and `/.well-known/jwks`.
+pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
+    match state.inner.keys.ring(crate::now()).await {
+        Ok(ring) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=300"),
+                ),
+            ],
+            ring.jwks_json.to_string(),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load the key set");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// The parameters of a form body. RFC 6749 §3.2: a parameter sent twice is an error.
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = content_type.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let mut params: Vec<(String, String)> = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(body) {
+            if params.iter().any(|(seen, _)| *seen == k) {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {k:?} is repeated"
+                )));
+            }
+            if params.len() >= 64 {
+                return Err(OAuthError::invalid_request("too many parameters"));
+            }
+            params.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(Form(params))
+    }
+
+    /// A parameter; an empty value counts as absent (RFC 6749 §3.1).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// The client's credentials, from the `Authorization: Basic` header (RFC 6749 §2.3.1, with the
+/// Appendix B form-encoding) or from the body — never both.
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<(String, Option<String>), OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map_err(|_| OAuthError::invalid_client()))
+        .transpose()?;
+    let body_id = form.get("client_id");
+    let body_secret = form.get("client_secret");
+    match basic {
+        Some(value) => {
+            if body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
+            }
+            let encoded = value
+                .strip_prefix("Basic ")
+                .or_else(|| value.strip_prefix("basic "))
+                .ok_or_else(OAuthError::invalid_client)?;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| OAuthError::invalid_client())?;
+            let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(OAuthError::invalid_client)?;
+            let id = form_unescape(id).ok_or_else(OAuthError::invalid_client)?;
+            if body_id.is_some_and(|b| b != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the Authorization header",
+                ));
+            }
+            Ok((
+                id,
+                Some(form_unescape(secret).ok_or_else(OAuthError::invalid_client)?),
+            ))
+        }
+        None => {
+            let id = body_id.ok_or_else(OAuthError::invalid_client)?;
+            Ok((id.to_owned(), body_secret.map(str::to_owned)))
+        }
+    }
+}
+
+/// Undoes `application/x-www-form-urlencoded` encoding (RFC 6749 Appendix B): `+` is a space,
+/// `%XX` a byte; the result must be UTF-8. `None` for a malformed escape.
+fn form_unescape(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Looks the client up and checks its secret in constant time. Unknown clients cost the same
+/// hash as known ones, so timing does not tell whether a client id exists.
+async fn authenticate_client(
+    state: &AppState,
+    id: &str,
+    secret: Option<&str>,
+) -> Result<ApplicationRecord, OAuthError> {
+    let app = state.inner.store.application_by_client_id(id).await?;
+    let presented = hash_secret(secret.unwrap_or(""));
+    match app {
+        Some(app) => match (&app.client_secret_sha256, secret) {
+            (Some(stored), Some(_))
+                if bool::from(stored.as_bytes().ct_eq(presented.as_bytes())) =>
+            {
+                Ok(app)
+            }
+            _ => Err(OAuthError::invalid_client()),
+        },
+        None => Err(OAuthError::invalid_client()),
+    }
+}
+
+/// `POST /oauth2/token`.
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let form = Form::parse(&headers, &body)?;
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+    let (client_id, secret) = client_credentials(&headers, &form)?;
+    match grant_type {
+        "client_credentials" => {
+            let app = authenticate_client(&state, &client_id, secret.as_deref()).await?;
+            client_credentials_grant(&state, &app, &form).await
+        }
+        "authorization_code" | "refresh_token" => Err(OAuthError::unsupported_grant_type(
+            "this server does not support that grant yet",
+        )),
+        _ => Err(OAuthError::unsupported_grant_type(
+            "grant_type must be client_credentials",
+        )),
+    }
+}
+
+/// RFC 6749 §4.4: a token for an API the application was granted, with scopes within its grant.
+async fn client_credentials_grant(
+    state: &AppState,
+    app: &ApplicationRecord,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    if app.app_type != "m2m" {
+        return Err(OAuthError::unauthorized_client(
+            "only machine-to-machine applications may use client_credentials",
+        ));
+    }
+    let audience = form.get("audience").ok_or_else(|| {
+        OAuthError::invalid_request("audience is required: the API the token is for")
+    })?;
+    let audiences: Vec<&str> = audience.split_whitespace().collect();
+    if audiences.len() != 1 {
+        return Err(OAuthError::invalid_target("ask for exactly one audience"));
+    }
+    let grant = state
+        .inner
+        .store
+        .api_grant(&app.id, audiences[0])
+        .await?
+        .ok_or_else(|| OAuthError::invalid_target("this application may not use that API"))?;
+    let scopes: Vec<String> = match form.get("scope") {
+        None => grant.scopes.clone(),
+        Some(requested) => {
+            let requested: Vec<String> = requested.split(' ').map(str::to_owned).collect();
+            if let Some(bad) = requested.iter().find(|s| !grant.scopes.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope {bad:?} is not granted to this application"
+                )));
+            }
+            requested
+        }
+    };
+    let now = crate::now();
+    let ttl = app
+        .access_token_ttl
+        .unwrap_or(state.inner.settings.access_token_ttl);
+    let claims = json!({
+        "aud": [grant.api.audience],
+        "azp": app.client_id,
+        "client_id": app.client_id,
+        "sub": app.client_id,
+        "exp": now + ttl,
+        "gty": ["client_credentials"],
+        "iat": now,
+        "iss": state.issuer(),
+        "jti": crate::seed::new_id("jti"),
+        "scope": scopes.join(" "),
+        "scp": scopes,
+        "v": "2",
+    });
+    let ring = state.inner.keys.ring(now).await?;
+    let access_token = ring.active.sign_jwt("at+jwt", &claims)?;
+    let body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": scopes.join(" "),
+    });
+    Ok((
+        [
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::PRAGMA, HeaderValue::from_static("no-cache")),
+        ],
+        axum::Json(body),
+    )
+        .into_response())
+}

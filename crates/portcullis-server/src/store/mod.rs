@@ -1,0 +1,409 @@
+//! Persistence: one SQL code base for SQLite (the embedded default) and PostgreSQL.
+//!
+//! Every query is written once, with `$1`-style parameters (which both SQLite and PostgreSQL
+//! accept), over `sqlx`'s `Any` driver. Column types are the portable subset: `TEXT` and `BIGINT`
+//! (timestamps are Unix seconds, booleans 0/1, binary data base64). What differs between the two
+//! databases lives in [`Dialect`] alone.
+
+mod schema;
+
+use std::str::FromStr;
+use std::sync::Once;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::error::StoreError;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite: a file, or in memory.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The database, shared by every request (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// A stored signing key.
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    /// The key id published in the JWKS.
+    pub kid: String,
+    /// The JWS algorithm (`RS256`, `ES256`, `EdDSA`).
+    pub alg: String,
+    /// The private key: base64 PKCS#8, or the sealed form when a master key is set.
+    pub private_key: String,
+    /// Whether `private_key` is sealed with the master key.
+    pub sealed: bool,
+    /// The public JWK (JSON).
+    pub public_jwk: String,
+    /// When it was created.
+    pub created_at: i64,
+    /// From when it signs tokens.
+    pub active_from: i64,
+    /// When it stopped signing (a newer key took over), if it has.
+    pub retired_at: Option<i64>,
+    /// Until when its public key stays published (tokens it signed may still be valid).
+    pub publish_until: Option<i64>,
+}
+
+/// An API (resource server) tokens can be issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRecord {
+    /// Its id.
+    pub id: String,
+    /// A display name.
+    pub name: String,
+    /// The audience (`aud`) of its tokens.
+    pub audience: String,
+}
+
+/// An application (OAuth client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationRecord {
+    /// Its id.
+    pub id: String,
+    /// A display name.
+    pub name: String,
+    /// `reg`, `spa` or `m2m`.
+    pub app_type: String,
+    /// The OAuth client id.
+    pub client_id: String,
+    /// SHA-256 (hex) of the client secret; `None` for public clients.
+    pub client_secret_sha256: Option<String>,
+    /// Access-token lifetime for this application, in seconds (server default when `None`).
+    pub access_token_ttl: Option<i64>,
+}
+
+/// An API an application may get tokens for, with the scopes granted to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiGrant {
+    /// The API.
+    pub api: ApiRecord,
+    /// The scopes the application may request for it.
+    pub scopes: Vec<String>,
+}
+
+fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+impl Store {
+    /// Connects to `url`: `sqlite://path.db`, `sqlite::memory:`, or `postgres://…`.
+    /// SQLite files are created when missing.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        install_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Config(
+                "the database URL must start with sqlite: or postgres:".into(),
+            ));
+        };
+        let url = match dialect {
+            Dialect::Sqlite if url != "sqlite::memory:" && !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?;
+        let mut pool = AnyPoolOptions::new();
+        pool = match dialect {
+            // An in-memory SQLite database lives in one connection: keep exactly one, forever.
+            Dialect::Sqlite if url.contains(":memory:") => pool
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None),
+            Dialect::Sqlite => pool.max_connections(4),
+            Dialect::Postgres => pool.max_connections(16),
+        };
+        let pool = pool.connect_with(options).await?;
+        if dialect == Dialect::Sqlite {
+            sqlx::query("PRAGMA foreign_keys = ON")
+                .execute(&pool)
+                .await?;
+            sqlx::query("PRAGMA busy_timeout = 5000")
+                .execute(&pool)
+                .await?;
+        }
+        Ok(Store { pool, dialect })
+    }
+
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Applies pending migrations. Safe to run concurrently from several instances.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        schema::migrate(&self.pool, self.dialect).await
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- signing keys ----
+
+    /// Every stored key, oldest first.
+    pub async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, private_key, sealed, public_jwk, created_at, active_from, \
+             retired_at, publish_until FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Stores a new key.
+    pub async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key, sealed, public_jwk, created_at, \
+             active_from, retired_at, publish_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.private_key)
+        .bind(i64::from(key.sealed))
+        .bind(&key.public_jwk)
+        .bind(key.created_at)
+        .bind(key.active_from)
+        .bind(key.retired_at)
+        .bind(key.publish_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks every key active before `new_kid` as retired at `at`, published until
+    /// `publish_until`.
+    pub async fn retire_keys_except(
+        &self,
+        new_kid: &str,
+        at: i64,
+        publish_until: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1, publish_until = $2 \
+             WHERE kid <> $3 AND retired_at IS NULL",
+        )
+        .bind(at)
+        .bind(publish_until)
+        .bind(new_kid)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes retired keys no longer published at `now`.
+    pub async fn delete_expired_keys(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until < $1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- APIs ----
+
+    /// Creates or updates an API, keyed by its audience. Returns its id.
+    pub async fn upsert_api(
+        &self,
+        id: &str,
+        name: &str,
+        audience: &str,
+    ) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO apis (id, name, audience) VALUES ($1, $2, $3) \
+             ON CONFLICT (audience) DO UPDATE SET name = excluded.name",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(audience)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT id FROM apis WHERE audience = $1")
+            .bind(audience)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<String, _>(0)?)
+    }
+
+    /// The API with this audience.
+    pub async fn api_by_audience(&self, audience: &str) -> Result<Option<ApiRecord>, StoreError> {
+        let row = sqlx::query("SELECT id, name, audience FROM apis WHERE audience = $1")
+            .bind(audience)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| api_from_row(&r)).transpose()
+    }
+
+    /// Sets the scopes an API defines (replacing earlier ones).
+    pub async fn set_api_scopes(&self, api_id: &str, scopes: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM api_scopes WHERE api_id = $1")
+            .bind(api_id)
+            .execute(&mut *tx)
+            .await?;
+        for scope in scopes {
+            sqlx::query("INSERT INTO api_scopes (api_id, scope) VALUES ($1, $2)")
+                .bind(api_id)
+                .bind(scope)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The scopes an API defines.
+    pub async fn api_scopes(&self, api_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT scope FROM api_scopes WHERE api_id = $1 ORDER BY scope")
+            .bind(api_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    // ---- applications ----
+
+    /// Creates or updates an application, keyed by its client id. Returns its id.
+    pub async fn upsert_application(&self, app: &ApplicationRecord) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO applications (id, name, app_type, client_id, client_secret_sha256, \
+             access_token_ttl) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, \
+             app_type = excluded.app_type, client_secret_sha256 = excluded.client_secret_sha256, \
+             access_token_ttl = excluded.access_token_ttl",
+        )
+        .bind(&app.id)
+        .bind(&app.name)
+        .bind(&app.app_type)
+        .bind(&app.client_id)
+        .bind(&app.client_secret_sha256)
+        .bind(app.access_token_ttl)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT id FROM applications WHERE client_id = $1")
+            .bind(&app.client_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<String, _>(0)?)
+    }
+
+    /// The application with this client id.
+    pub async fn application_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ApplicationRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, app_type, client_id, client_secret_sha256, access_token_ttl \
+             FROM applications WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ApplicationRecord {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                app_type: r.try_get(2)?,
+                client_id: r.try_get(3)?,
+                client_secret_sha256: r.try_get(4)?,
+                access_token_ttl: r.try_get(5)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Lets an application get tokens for an API with these scopes (replacing an earlier grant).
+    pub async fn grant_api(
+        &self,
+        application_id: &str,
+        api_id: &str,
+        scopes: &[String],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO application_apis (application_id, api_id, scopes) VALUES ($1, $2, $3) \
+             ON CONFLICT (application_id, api_id) DO UPDATE SET scopes = excluded.scopes",
+        )
+        .bind(application_id)
+        .bind(api_id)
+        .bind(scopes.join(" "))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The grant of an API to an application, if any.
+    pub async fn api_grant(
+        &self,
+        application_id: &str,
+        audience: &str,
+    ) -> Result<Option<ApiGrant>, StoreError> {
+        let row = sqlx::query(
+            "SELECT apis.id, apis.name, apis.audience, application_apis.scopes \
+             FROM application_apis JOIN apis ON apis.id = application_apis.api_id \
+             WHERE application_apis.application_id = $1 AND apis.audience = $2",
+        )
+        .bind(application_id)
+        .bind(audience)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let scopes: String = r.try_get(3)?;
+            Ok(ApiGrant {
+                api: api_from_row(&r)?,
+                scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+            })
+        })
+        .transpose()
+    }
+}
+
+fn api_from_row(r: &AnyRow) -> Result<ApiRecord, StoreError> {
+    Ok(ApiRecord {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        audience: r.try_get(2)?,
+    })
+}
+
+fn key_from_row(r: &AnyRow) -> Result<KeyRecord, StoreError> {
+    Ok(KeyRecord {
+        kid: r.try_get(0)?,
+        alg: r.try_get(1)?,
+        private_key: r.try_get(2)?,
+        sealed: r.try_get::<i64, _>(3)? != 0,
+        public_jwk: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+        active_from: r.try_get(6)?,
+        retired_at: r.try_get(7)?,
+        publish_until: r.try_get(8)?,
+    })
+}

@@ -1,0 +1,103 @@
+//! The schema, as ordered migrations of portable SQL. A migration is applied once, inside a
+//! transaction, and recorded in `portcullis_migrations`; on PostgreSQL an advisory lock keeps two
+//! instances starting at once from applying the same migration twice.
+
+use sqlx::{AnyPool, Row};
+
+use super::Dialect;
+use crate::error::StoreError;
+
+/// `(version, statements)`, in order. Never edit a released migration: add a new one.
+const MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE signing_keys (
+            kid TEXT PRIMARY KEY,
+            alg TEXT NOT NULL,
+            private_key TEXT NOT NULL,
+            sealed BIGINT NOT NULL,
+            public_jwk TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            active_from BIGINT NOT NULL,
+            retired_at BIGINT,
+            publish_until BIGINT
+        )",
+        "CREATE TABLE apis (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            audience TEXT NOT NULL UNIQUE
+        )",
+        "CREATE TABLE api_scopes (
+            api_id TEXT NOT NULL REFERENCES apis(id) ON DELETE CASCADE,
+            scope TEXT NOT NULL,
+            PRIMARY KEY (api_id, scope)
+        )",
+        "CREATE TABLE applications (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            app_type TEXT NOT NULL,
+            client_id TEXT NOT NULL UNIQUE,
+            client_secret_sha256 TEXT,
+            access_token_ttl BIGINT
+        )",
+        "CREATE TABLE application_apis (
+            application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+            api_id TEXT NOT NULL REFERENCES apis(id) ON DELETE CASCADE,
+            scopes TEXT NOT NULL,
+            PRIMARY KEY (application_id, api_id)
+        )",
+    ],
+)];
+
+/// The newest schema version this build knows.
+pub(crate) const LATEST: i64 = 1;
+
+pub(super) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    if dialect == Dialect::Postgres {
+        // Serialise migrations across instances sharing the database.
+        sqlx::query("SELECT pg_advisory_lock(7368238641)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(&mut conn).await;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock(7368238641)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS portcullis_migrations (
+            version BIGINT PRIMARY KEY
+        )",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM portcullis_migrations")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    if current > LATEST {
+        return Err(StoreError::Config(format!(
+            "the database has schema version {current}, newer than this build knows ({LATEST}): \
+             upgrade portcullis"
+        )));
+    }
+    for (version, statements) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for statement in *statements {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO portcullis_migrations (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
