@@ -223,6 +223,11 @@ pub struct KeyRing {
     /// The JWKS document (`{"keys": [...]}`), serialized once.
     pub jwks_json: Arc<str>,
     loaded: Instant,
+    /// The Unix time it was loaded for.
+    loaded_for: i64,
+    /// The first Unix time after `loaded_for` at which the choice of keys changes (a key
+    /// activates or stops being published): the ring must be rebuilt from then on.
+    changes_at: i64,
 }
 
 /// Generates a key pair: (PKCS#8 DER, public JWK without `kid`).
@@ -373,6 +378,7 @@ impl KeyManager {
         let mut guard = self.ring.lock().await;
         if let Some(ring) = guard.as_ref()
             && ring.loaded.elapsed() < self.reload_every
+            && (ring.loaded_for..ring.changes_at).contains(&now)
         {
             return Ok(ring.clone());
         }
@@ -405,6 +411,18 @@ impl KeyManager {
             }
         };
         let (alg, signer) = load_signer(&signing.alg, &pkcs8)?;
+        let changes_at = keys
+            .iter()
+            .flat_map(|k| {
+                [
+                    Some(k.active_from),
+                    k.publish_until.map(|u| u.saturating_add(1)),
+                ]
+            })
+            .flatten()
+            .filter(|t| *t > now)
+            .min()
+            .unwrap_or(i64::MAX);
         Ok(KeyRing {
             active: Arc::new(ActiveKey {
                 kid: signing.kid.clone(),
@@ -413,6 +431,8 @@ impl KeyManager {
             }),
             jwks_json: json!({ "keys": published }).to_string().into(),
             loaded: Instant::now(),
+            loaded_for: now,
+            changes_at,
         })
     }
 }

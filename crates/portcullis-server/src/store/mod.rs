@@ -130,15 +130,21 @@ impl Store {
             Dialect::Sqlite => pool.max_connections(4),
             Dialect::Postgres => pool.max_connections(16),
         };
-        let pool = pool.connect_with(options).await?;
         if dialect == Dialect::Sqlite {
-            sqlx::query("PRAGMA foreign_keys = ON")
-                .execute(&pool)
-                .await?;
-            sqlx::query("PRAGMA busy_timeout = 5000")
-                .execute(&pool)
-                .await?;
+            // Per-connection settings: every pooled connection gets them.
+            pool = pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            });
         }
+        let pool = pool.connect_with(options).await?;
         Ok(Store { pool, dialect })
     }
 

@@ -1,0 +1,292 @@
+//! One storage conformance suite, run unchanged on SQLite and on PostgreSQL
+//! (`PORTCULLIS_TEST_POSTGRES_URL`; each test in its own schema).
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestDb;
+use portcullis_server::keys::{KeyManager, MasterKey, SigningAlgorithm};
+use portcullis_server::seed::{Seed, hash_secret};
+use portcullis_server::store::{ApplicationRecord, KeyRecord, Store};
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = super::TestDb::sqlite();
+                    super::$name(&db.url).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres().await else { return };
+                    super::$name(&db.url).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    migrations_are_idempotent_and_concurrent_safe,
+    keys_round_trip_retire_and_expire,
+    duplicate_kid_is_refused,
+    apis_are_upserted_by_audience,
+    applications_and_grants,
+    foreign_keys_cascade,
+    seed_is_idempotent,
+    key_manager_creates_rotates_and_seals,
+);
+
+async fn store(url: &str) -> Store {
+    let s = Store::connect(url).await.expect("connect");
+    s.migrate().await.expect("migrate");
+    s
+}
+
+async fn migrations_are_idempotent_and_concurrent_safe(url: &str) {
+    let s = store(url).await;
+    s.migrate().await.unwrap();
+    if url.starts_with("postgres") {
+        // Several instances starting at once on one database.
+        let (a, b, c) = tokio::join!(
+            async { Store::connect(url).await.unwrap().migrate().await },
+            async { Store::connect(url).await.unwrap().migrate().await },
+            async { Store::connect(url).await.unwrap().migrate().await },
+        );
+        a.unwrap();
+        b.unwrap();
+        c.unwrap();
+    }
+    s.ping().await.unwrap();
+}
+
+fn key(kid: &str, created_at: i64) -> KeyRecord {
+    KeyRecord {
+        kid: kid.into(),
+        alg: "RS256".into(),
+        private_key: "cHJpdmF0ZQ==".into(),
+        sealed: false,
+        public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
+        created_at,
+        active_from: created_at,
+        retired_at: None,
+        publish_until: None,
+    }
+}
+
+async fn keys_round_trip_retire_and_expire(url: &str) {
+    let s = store(url).await;
+    s.insert_key(&key("k1", 100)).await.unwrap();
+    s.insert_key(&key("k2", 200)).await.unwrap();
+    let keys = s.keys().await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        ["k1", "k2"]
+    );
+    assert_eq!(keys[0].public_jwk, r#"{"kid":"k1"}"#);
+    assert!(!keys[0].sealed);
+    assert_eq!(s.retire_keys_except("k2", 200, 500).await.unwrap(), 1);
+    let keys = s.keys().await.unwrap();
+    assert_eq!(keys[0].retired_at, Some(200));
+    assert_eq!(keys[0].publish_until, Some(500));
+    assert_eq!(keys[1].retired_at, None);
+    assert_eq!(s.delete_expired_keys(500).await.unwrap(), 0);
+    assert_eq!(s.delete_expired_keys(501).await.unwrap(), 1);
+    assert_eq!(s.keys().await.unwrap().len(), 1);
+}
+
+async fn duplicate_kid_is_refused(url: &str) {
+    let s = store(url).await;
+    s.insert_key(&key("same", 1)).await.unwrap();
+    assert!(s.insert_key(&key("same", 2)).await.is_err());
+}
+
+async fn apis_are_upserted_by_audience(url: &str) {
+    let s = store(url).await;
+    let id = s.upsert_api("api_1", "Todos", "https://api").await.unwrap();
+    assert_eq!(id, "api_1");
+    // Same audience again: same row, new name.
+    let again = s
+        .upsert_api("api_2", "Todos v2", "https://api")
+        .await
+        .unwrap();
+    assert_eq!(again, "api_1");
+    let api = s.api_by_audience("https://api").await.unwrap().unwrap();
+    assert_eq!(api.name, "Todos v2");
+    assert!(s.api_by_audience("https://other").await.unwrap().is_none());
+    s.set_api_scopes(&id, &["b".into(), "a".into()])
+        .await
+        .unwrap();
+    assert_eq!(s.api_scopes(&id).await.unwrap(), ["a", "b"]);
+    s.set_api_scopes(&id, &["c".into()]).await.unwrap();
+    assert_eq!(s.api_scopes(&id).await.unwrap(), ["c"]);
+}
+
+fn app(client_id: &str) -> ApplicationRecord {
+    ApplicationRecord {
+        id: format!("app_{client_id}"),
+        name: client_id.into(),
+        app_type: "m2m".into(),
+        client_id: client_id.into(),
+        client_secret_sha256: Some(hash_secret("s")),
+        access_token_ttl: Some(600),
+    }
+}
+
+async fn applications_and_grants(url: &str) {
+    let s = store(url).await;
+    let api = s.upsert_api("api_1", "Todos", "https://api").await.unwrap();
+    let id = s.upsert_application(&app("worker")).await.unwrap();
+    let mut changed = app("worker");
+    changed.id = "ignored".into();
+    changed.access_token_ttl = None;
+    assert_eq!(s.upsert_application(&changed).await.unwrap(), id);
+    let found = s.application_by_client_id("worker").await.unwrap().unwrap();
+    assert_eq!(found.access_token_ttl, None);
+    assert_eq!(found.client_secret_sha256, Some(hash_secret("s")));
+    assert!(
+        s.application_by_client_id("nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Client ids are matched exactly (no case folding, no trimming).
+    assert!(
+        s.application_by_client_id("Worker")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.application_by_client_id("worker ")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert!(s.api_grant(&id, "https://api").await.unwrap().is_none());
+    s.grant_api(&id, &api, &["read".into(), "write".into()])
+        .await
+        .unwrap();
+    let grant = s.api_grant(&id, "https://api").await.unwrap().unwrap();
+    assert_eq!(grant.scopes, ["read", "write"]);
+    assert_eq!(grant.api.audience, "https://api");
+    s.grant_api(&id, &api, &[]).await.unwrap();
+    assert!(
+        s.api_grant(&id, "https://api")
+            .await
+            .unwrap()
+            .unwrap()
+            .scopes
+            .is_empty()
+    );
+}
+
+async fn foreign_keys_cascade(url: &str) {
+    let s = store(url).await;
+    let id = s.upsert_application(&app("worker")).await.unwrap();
+    // A grant to an API that does not exist is refused by the database.
+    assert!(s.grant_api(&id, "no-such-api", &[]).await.is_err());
+}
+
+const SEED: &str = r#"
+[[apis]]
+name = "Todos"
+audience = "https://api.example.com"
+scopes = ["read:todos", "create:todos"]
+
+[[applications]]
+name = "Worker"
+type = "m2m"
+client_id = "worker"
+client_secret = "worker-secret-0123456789abcdefghijklmnop"
+apis = [{ audience = "https://api.example.com", scopes = ["read:todos"] }]
+"#;
+
+async fn seed_is_idempotent(url: &str) {
+    let s = store(url).await;
+    let seed = Seed::from_toml(SEED).unwrap();
+    seed.apply(&s).await.unwrap();
+    let first = s.application_by_client_id("worker").await.unwrap().unwrap();
+    seed.apply(&s).await.unwrap();
+    let second = s.application_by_client_id("worker").await.unwrap().unwrap();
+    assert_eq!(first, second);
+    let grant = s
+        .api_grant(&first.id, "https://api.example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(grant.scopes, ["read:todos"]);
+    let api = s
+        .api_by_audience("https://api.example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.api_scopes(&api.id).await.unwrap(),
+        ["create:todos", "read:todos"]
+    );
+}
+
+async fn key_manager_creates_rotates_and_seals(url: &str) {
+    let s = store(url).await;
+    let mk = MasterKey::generate();
+    let keys = KeyManager::new(s.clone(), Some(mk.clone()), SigningAlgorithm::EdDSA);
+    let now = 1_800_000_000;
+    keys.ensure_key(now).await.unwrap();
+    keys.ensure_key(now).await.unwrap();
+    let stored = s.keys().await.unwrap();
+    assert_eq!(stored.len(), 1, "ensure_key creates one key, once");
+    assert!(stored[0].sealed);
+    let first = keys.ring(now).await.unwrap().active.kid().to_owned();
+
+    // Another instance with the same master key signs with the same key.
+    let other = KeyManager::new(s.clone(), Some(mk), SigningAlgorithm::EdDSA);
+    assert_eq!(other.ring(now).await.unwrap().active.kid(), first);
+    // Without the master key, or with another, the sealed key cannot be used.
+    let none = KeyManager::new(s.clone(), None, SigningAlgorithm::EdDSA);
+    assert!(none.ring(now).await.is_err());
+    let wrong = KeyManager::new(
+        s.clone(),
+        Some(MasterKey::generate()),
+        SigningAlgorithm::EdDSA,
+    );
+    assert!(wrong.ring(now).await.is_err());
+
+    // Rotate with a 60 s activation delay and a 1 h overlap.
+    let second = keys
+        .rotate(now, Duration::from_secs(60), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_ne!(first, second);
+    let ring = keys.ring(now).await.unwrap();
+    assert_eq!(
+        ring.active.kid(),
+        first,
+        "the new key does not sign before activation"
+    );
+    assert!(
+        ring.jwks_json.contains(&second),
+        "but it is published at once"
+    );
+    let ring = keys.ring(now + 61).await.unwrap();
+    assert_eq!(ring.active.kid(), second);
+    assert!(
+        ring.jwks_json.contains(&first),
+        "the old key stays published"
+    );
+    let ring = keys.ring(now + 60 + 3601).await.unwrap();
+    assert!(
+        !ring.jwks_json.contains(&first),
+        "and is dropped after the overlap"
+    );
+}
