@@ -629,11 +629,12 @@ impl Claims {
     pub fn claim_as<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ClaimError> {
         match self.claim(name) {
             None => Ok(None),
+            // serde's message would quote the value (an email, say): errors never echo claims.
             Some(v) => serde_json::from_value(v)
                 .map(Some)
-                .map_err(|e| ClaimError::Invalid {
+                .map_err(|_| ClaimError::Invalid {
                     name: name.to_owned(),
-                    message: e.to_string(),
+                    message: "the claim's JSON type does not fit the requested type".to_owned(),
                 }),
         }
     }

@@ -58,7 +58,8 @@ impl Error {
 #[non_exhaustive]
 pub enum Reason {
     /// Not a well-formed compact JWS: wrong number of segments, bad base64url, invalid JSON,
-    /// a JWE, a nested JWT, or a claim of the wrong JSON type.
+    /// a JWE or a nested JWT. (A known claim of the wrong JSON type is
+    /// [`Reason::InvalidClaim`].)
     Malformed,
     /// Longer than the configured maximum token size; rejected before any decoding.
     TooLarge,
@@ -234,9 +235,7 @@ impl fmt::Display for TokenError {
         if !self.detail.is_empty() {
             write!(f, ": {}", self.detail)?;
         }
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
+        // The cause (for KeysUnavailable) is reported through `source()`, not repeated here.
         Ok(())
     }
 }
@@ -340,6 +339,9 @@ pub enum FetchError {
         /// How long ago the key set expired, in seconds.
         expired_secs_ago: i64,
     },
+    /// The key set has not been fetched yet (a first attempt is under way or was abandoned).
+    #[error("the issuer's key set has not been fetched yet")]
+    NotLoaded,
     /// The key set contains no key this verifier can use.
     #[error("{url} contains no usable signing key")]
     NoUsableKeys {

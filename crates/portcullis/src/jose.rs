@@ -45,7 +45,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in a fixed order.
-    pub const ALL: [Algorithm; 12] = [
+    pub const ALL: &'static [Algorithm] = &[
         Algorithm::HS256,
         Algorithm::HS384,
         Algorithm::HS512,
@@ -61,7 +61,7 @@ impl Algorithm {
     ];
 
     /// The asymmetric algorithms: the default allow-list of a verifier that uses a key set.
-    pub const ASYMMETRIC: [Algorithm; 9] = [
+    pub const ASYMMETRIC: &'static [Algorithm] = &[
         Algorithm::RS256,
         Algorithm::RS384,
         Algorithm::RS512,
@@ -123,15 +123,23 @@ impl fmt::Display for Algorithm {
     }
 }
 
+/// A name that is not one of the [`Algorithm`]s (`none` included, on purpose).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unsupported JWS algorithm (expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384, HS512)"
+)]
+pub struct UnknownAlgorithm;
+
 impl FromStr for Algorithm {
-    type Err = ();
+    type Err = UnknownAlgorithm;
 
     /// Exact, case-sensitive JOSE names (RFC 7518 §3.1); `none` and unknown names fail.
-    fn from_str(s: &str) -> Result<Self, ()> {
+    fn from_str(s: &str) -> Result<Self, UnknownAlgorithm> {
         Algorithm::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|a| a.as_str() == s)
-            .ok_or(())
+            .ok_or(UnknownAlgorithm)
     }
 }
 
@@ -283,7 +291,7 @@ pub(crate) fn parse_header<'a>(json: &'a [u8]) -> Result<(Header<'a>, Algorithm)
         None => {
             return Err(TokenError::new(Reason::Malformed, "the header has no alg"));
         }
-        Some(name) => name.parse::<Algorithm>().map_err(|()| {
+        Some(name) => name.parse::<Algorithm>().map_err(|_| {
             TokenError::new(
                 Reason::AlgorithmNotAllowed,
                 if name.eq_ignore_ascii_case("none") {

@@ -13,10 +13,13 @@
 //!   [`Reason::KeysUnavailable`](crate::Reason::KeysUnavailable) (case 103).
 //! - A key that is unusable (weak RSA modulus, small exponent, `use: enc`, unknown `kty` or curve,
 //!   an `alg` that does not fit the key) is skipped; one bad key never fails the whole set
-//!   (case 10). Symmetric (`oct`) keys from a key set are never used (case 3).
+//!   (case 10). Symmetric (`oct`) keys from a key set are never used (case 3). At most 100 keys
+//!   are read from one key set.
+//! - Discovery runs once: the `jwks_uri` it finds (or, when the issuer has no discovery document,
+//!   Kinde's default `/.well-known/jwks.json`) is used for the life of the verifier.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -34,6 +37,8 @@ use crate::jose::{AlgSet, Algorithm};
 const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted (bounds verification cost).
 const MAX_RSA_BITS: usize = 8192;
+/// Keys read from one key set at most.
+const MAX_KEYS: usize = 100;
 
 /// How the key set is cached and refreshed.
 #[derive(Debug, Clone)]
@@ -85,6 +90,19 @@ pub(crate) struct VerifyKey {
     verifiers: Vec<(Algorithm, Verifier)>,
     /// A configured shared secret: used whatever `kid` the token names.
     pub any_kid: bool,
+    /// SHA-256 over the `kid` and the key material: tells whether a refreshed key set still
+    /// holds this exact key (a reused `kid` with new material counts as a removal).
+    fingerprint: [u8; 32],
+}
+
+fn fingerprint(kid: Option<&str>, material: &[u8]) -> [u8; 32] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(kid.unwrap_or("").as_bytes());
+    ctx.update(&[0]);
+    ctx.update(material);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -119,6 +137,7 @@ impl VerifyKey {
             algs: AlgSet::of(&verifiers.iter().map(|(a, _)| *a).collect::<Vec<_>>()),
             verifiers,
             any_kid: true,
+            fingerprint: fingerprint(None, secret),
         }
     }
 
@@ -217,8 +236,8 @@ impl KeySet {
         }
     }
 
-    fn kids(&self) -> impl Iterator<Item = Option<&str>> {
-        self.keys.iter().map(|k| k.kid.as_deref())
+    fn fingerprints(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.keys.iter().map(|k| &k.fingerprint)
     }
 
     /// Parses a JWKS document, keeping the usable keys. `allowed` narrows every key's algorithms.
@@ -233,7 +252,9 @@ impl KeySet {
             .and_then(Value::as_array)
             .ok_or_else(|| invalid("no \"keys\" array".to_owned()))?;
         let mut keys = Vec::new();
-        for entry in entries {
+        // A key set is a handful of keys; a huge one is an attack or a mistake, and every key is
+        // parsed and scanned on lookups.
+        for entry in entries.iter().take(MAX_KEYS) {
             match parse_jwk(entry, allowed) {
                 Ok(key) => keys.push(key),
                 Err(why) => {
@@ -293,7 +314,7 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<VerifyKey, &'static str> {
     let kid = get_str("kid")?.map(str::to_owned);
     let declared_alg = match get_str("alg")? {
         None => None,
-        Some(a) => Some(a.parse::<Algorithm>().map_err(|()| "unsupported alg")?),
+        Some(a) => Some(a.parse::<Algorithm>().map_err(|_| "unsupported alg")?),
     };
     let kty = get_str("kty")?.ok_or("missing kty")?;
     let (family, key) = match kty {
@@ -302,7 +323,10 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<VerifyKey, &'static str> {
             let e = b64_field(jwk, "e")?;
             let n = strip_leading_zeros(&n);
             let e = strip_leading_zeros(&e);
-            let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+            let Some(first) = n.first() else {
+                return Err("RSA modulus is empty");
+            };
+            let bits = n.len() * 8 - first.leading_zeros() as usize;
             if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
                 return Err("RSA modulus size out of range (2048..=8192 bits)");
             }
@@ -375,7 +399,7 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<VerifyKey, &'static str> {
     // Parse once per algorithm now (this also rejects EC points off the curve and malformed
     // keys), rather than at every verification.
     let mut verifiers = Vec::new();
-    for alg in Algorithm::ASYMMETRIC {
+    for &alg in Algorithm::ASYMMETRIC {
         if algs.contains(alg) {
             let lc = lc_algorithm(alg).ok_or("not an asymmetric algorithm")?;
             let parsed = aws_lc_rs::signature::ParsedPublicKey::new(lc, &key)
@@ -384,6 +408,7 @@ fn parse_jwk(jwk: &Value, allowed: AlgSet) -> Result<VerifyKey, &'static str> {
         }
     }
     Ok(VerifyKey {
+        fingerprint: fingerprint(kid.as_deref(), &key),
         kid,
         algs,
         verifiers,
@@ -433,6 +458,7 @@ pub(crate) struct JwksCache {
     metadata: ArcSwapOption<ProviderMetadata>,
     refresh: tokio::sync::Mutex<RefreshState>,
     background: AtomicBool,
+    background_attempt_ms: AtomicI64,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -466,6 +492,7 @@ impl JwksCache {
             metadata: ArcSwapOption::empty(),
             refresh: tokio::sync::Mutex::new(RefreshState::default()),
             background: AtomicBool::new(false),
+            background_attempt_ms: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -529,13 +556,8 @@ impl JwksCache {
                     > s.expires_at_ms
                         .saturating_add(ms(self.options.max_staleness))
                 {
-                    // Still too stale: the refresh was rate-limited after a failure. Report
-                    // that failure, which says what is wrong with the issuer.
-                    let cause = self.refresh.lock().await.last_error.clone();
-                    return Err(TokenError::keys_unavailable(cause.unwrap_or_else(|| {
-                        Arc::new(FetchError::Stale {
-                            expired_secs_ago: now.saturating_sub(s.expires_at_ms) / 1000,
-                        })
+                    return Err(TokenError::keys_unavailable(Arc::new(FetchError::Stale {
+                        expired_secs_ago: now.saturating_sub(s.expires_at_ms) / 1000,
                     })));
                 }
                 s
@@ -587,9 +609,17 @@ impl JwksCache {
     }
 
     fn spawn_background_refresh(self: &Arc<Self>) {
+        // At most one background attempt per refresh interval, without touching the mutex: while
+        // the issuer is down this runs on every request.
+        let now = self.clock.now_millis();
+        let last = self.background_attempt_ms.load(Ordering::Acquire);
+        if now.saturating_sub(last) < ms(self.options.refresh_interval) && now >= last {
+            return;
+        }
         if self.background.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.background_attempt_ms.store(now, Ordering::Release);
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             self.background.store(false, Ordering::Release);
             return;
@@ -597,8 +627,15 @@ impl JwksCache {
         let this = Arc::clone(self);
         let seen = self.current.load().as_ref().map_or(0, |s| s.generation);
         handle.spawn(async move {
+            // Cleared even if the task panics or its runtime shuts down mid-fetch.
+            struct Reset<'a>(&'a AtomicBool);
+            impl Drop for Reset<'_> {
+                fn drop(&mut self) {
+                    self.0.store(false, Ordering::Release);
+                }
+            }
+            let _reset = Reset(&this.background);
             let _ = this.refresh(seen).await;
-            this.background.store(false, Ordering::Release);
         });
     }
 
@@ -617,18 +654,25 @@ impl JwksCache {
             let elapsed = now.saturating_sub(last);
             // A clock that went backwards does not block refreshes.
             if (0..ms(self.options.refresh_interval)).contains(&elapsed) {
+                let too_stale = |cur: &Snapshot| {
+                    now > cur
+                        .expires_at_ms
+                        .saturating_add(ms(self.options.max_staleness))
+                };
                 return match (current, &state.last_error) {
+                    // Too stale to use: report why the last attempt failed.
+                    (Some(cur), Some(e)) if too_stale(&cur) => Err(e.clone()),
                     (Some(cur), _) => Ok(cur),
                     (None, Some(e)) => Err(e.clone()),
-                    (None, None) => Err(Arc::new(FetchError::Transport {
-                        url: String::new(),
-                        message: "key set not loaded yet".into(),
-                    })),
+                    (None, None) => Err(Arc::new(FetchError::NotLoaded)),
                 };
             }
         }
-        state.last_attempt_ms = Some(now);
-        match self.fetch(&mut state).await {
+        // The attempt is recorded when it completes: a caller that gives up mid-fetch (a
+        // dropped request future) does not use up the interval for everyone else.
+        let result = self.fetch(&mut state).await;
+        state.last_attempt_ms = Some(self.clock.now_millis());
+        match result {
             Ok((keys, max_age)) => {
                 let ttl = max_age
                     .map(Duration::from_secs)
@@ -638,8 +682,8 @@ impl JwksCache {
                     Some(cur) => {
                         let dropped = cur
                             .keys
-                            .kids()
-                            .any(|old| !keys.kids().any(|new| new == old));
+                            .fingerprints()
+                            .any(|old| !keys.fingerprints().any(|new| new == old));
                         (cur.generation + 1, cur.removal_epoch + u64::from(dropped))
                     }
                     None => (1, 0),
@@ -696,7 +740,7 @@ mod tests {
     use serde_json::json;
 
     fn all() -> AlgSet {
-        AlgSet::of(&Algorithm::ASYMMETRIC)
+        AlgSet::of(Algorithm::ASYMMETRIC)
     }
 
     fn rsa_n(bits: usize) -> String {
@@ -738,6 +782,14 @@ mod tests {
             set.lookup(Some("good"), Algorithm::ES256),
             Lookup::WrongAlgorithm
         ));
+    }
+
+    #[test]
+    fn empty_or_zero_rsa_modulus_is_skipped_without_panicking() {
+        for n in ["", "AA", "AAAA"] {
+            let k = json!({"kty":"RSA","n":n,"e":"AQAB"});
+            assert!(parse_jwk(&k, all()).is_err(), "{n:?}");
+        }
     }
 
     #[test]

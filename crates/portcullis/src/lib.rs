@@ -40,7 +40,7 @@ pub use claims::{Claims, FlagValue, Role};
 pub use config::{ClientSecret, Config, ConfigBuilder};
 pub use error::{Error, Reason, Result, TokenError};
 pub use http::HttpOptions;
-pub use jose::Algorithm;
+pub use jose::{Algorithm, UnknownAlgorithm};
 pub use jwks::JwksOptions;
 pub use verify::{AccessTokenType, IdTokenChecks, TokenVerifier, VerifierBuilder};
 

@@ -226,7 +226,13 @@ impl TokenVerifier {
         if token.len() > inner.max_token_size {
             return Err(too_large().into());
         }
-        let cache_key = inner.cache.as_ref().map(|_| token_hash(token));
+        // Only tokens up to MAX_CACHED_TOKEN bytes are cached, so the cache's memory is bounded
+        // by its capacity times a few KiB whatever tokens an attacker sends.
+        let cache_key = inner
+            .cache
+            .as_ref()
+            .filter(|_| token.len() <= MAX_CACHED_TOKEN)
+            .map(|_| token_hash(token));
         if let (Some(cache), Some(key)) = (&inner.cache, &cache_key)
             && let Some(hit) = cache.get(key)
         {
@@ -486,6 +492,17 @@ impl TokenVerifier {
             return Err(TokenError::missing("sub"));
         }
         if inner.any_audience {
+            // Without an audience check, an ID token issued to this app (its `aud` is our client
+            // id) would otherwise pass as an access token when it carries no nonce/at_hash, as
+            // after a refresh.
+            if let Some(client_id) = &inner.client_id
+                && claims.aud.contains(client_id)
+            {
+                return Err(TokenError::new(
+                    Reason::WrongTokenType,
+                    "a token issued to this client (an ID token) was presented as an access token",
+                ));
+            }
             return Ok(());
         }
         if inner.audiences.is_empty() {
@@ -558,6 +575,9 @@ impl TokenVerifier {
         Ok(())
     }
 }
+
+/// Largest token the verified-token cache keeps.
+const MAX_CACHED_TOKEN: usize = 8 * 1024;
 
 fn too_large() -> TokenError {
     TokenError::new(
@@ -789,8 +809,8 @@ impl VerifierBuilder {
         self
     }
 
-    /// Cache up to `capacity` verified access tokens, keyed by their SHA-256, for APIs that see
-    /// the same token on many requests. An entry never outlives its token's `exp` (nor
+    /// Cache up to `capacity` verified access tokens (of at most 8 KiB each), keyed by their
+    /// SHA-256, for APIs that see the same token on many requests. An entry never outlives its token's `exp` (nor
     /// [`VerifierBuilder::max_token_age`]), and is dropped when the issuer removes the key that
     /// signed it: a hit answers exactly as a full verification would, without the decoding.
     pub fn cache_verified_tokens(mut self, capacity: usize) -> Self {
@@ -812,6 +832,29 @@ impl VerifierBuilder {
             )
             .into());
         }
+        let o = &self.jwks_options;
+        if o.min_ttl < Duration::from_secs(1) || o.min_ttl > o.max_ttl {
+            return Err(ConfigError::new(
+                "jwks_options",
+                "min_ttl must be at least 1 s and at most max_ttl",
+            )
+            .into());
+        }
+        if o.refresh_interval < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "jwks_options",
+                "refresh_interval must be at least 1 s (it is what stops unknown-kid floods)",
+            )
+            .into());
+        }
+        let h = &self.http_options;
+        if h.max_body_bytes == 0 || h.request_timeout.is_zero() || h.connect_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "http_options",
+                "timeouts and the body limit must be greater than zero",
+            )
+            .into());
+        }
         if self.leeway > Duration::from_secs(300) {
             return Err(ConfigError::new("leeway", "must be at most 5 minutes").into());
         }
@@ -827,13 +870,13 @@ impl VerifierBuilder {
                 KeysFrom::Secret(_) => {
                     AlgSet::of(&[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512])
                 }
-                _ => AlgSet::of(&Algorithm::ASYMMETRIC),
+                _ => AlgSet::of(Algorithm::ASYMMETRIC),
             },
         };
         if !matches!(self.keys, KeysFrom::Secret(_)) {
             // RFC 8725 §3.1, security.md case 3: a key set never supplies HMAC secrets, so HS* is
             // never on the allow-list of a verifier that uses one, even when listed.
-            allowed = allowed.intersect(AlgSet::of(&Algorithm::ASYMMETRIC));
+            allowed = allowed.intersect(AlgSet::of(Algorithm::ASYMMETRIC));
             if allowed.is_empty() {
                 return Err(ConfigError::new(
                     "algorithms",
@@ -859,7 +902,7 @@ impl VerifierBuilder {
                 let keys = KeySet::parse(
                     json.as_bytes(),
                     "jwks_json",
-                    allowed.intersect(AlgSet::of(&Algorithm::ASYMMETRIC)),
+                    allowed.intersect(AlgSet::of(Algorithm::ASYMMETRIC)),
                 )
                 .map_err(|e| ConfigError::new("jwks_json", e.to_string()))?;
                 (KeySource::Static, Some(keys))

@@ -425,3 +425,109 @@ async fn shared_across_clones_and_tasks() {
         "first-use fetch is single-flight too"
     );
 }
+
+#[tokio::test]
+async fn an_abandoned_first_fetch_does_not_block_the_next_request() {
+    // A request that gives up mid-fetch (its future dropped, e.g. by a server timeout) must not
+    // use up the refresh interval for everyone else.
+    let k1 = TestKey::rsa("k1");
+    let server = TestIssuerServer::start(&[&k1]).await;
+    server.set_mode(Mode::JwksHang);
+    let verifier = server.verifier().build().unwrap();
+    let token = k1.token(&kinde_claims(&server.issuer));
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(200),
+        verifier.verify_access_token(&token),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the first request timed out");
+    server.set_mode(Mode::Normal);
+    verifier.verify_access_token(&token).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reused_kid_with_new_key_material_drops_cached_tokens() {
+    let old = TestKey::rsa("same-kid");
+    let new = TestKey::rsa("same-kid");
+    let server = TestIssuerServer::start(&[&old]).await;
+    server.set_max_age(Some(60));
+    let clock = ManualClock::now();
+    let verifier = server
+        .verifier()
+        .clock(clock.clone())
+        .cache_verified_tokens(100)
+        .jwks_options(opts(Duration::from_secs(5), Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    let claims = kinde_claims(&server.issuer);
+    let token = old.token(&claims);
+    verifier.verify_access_token(&token).await.unwrap();
+    // The issuer replaces the key but keeps its kid.
+    server.set_keys(&[&new]);
+    clock.advance(Duration::from_secs(61));
+    // This hit notices the expired key set and refreshes it in the background.
+    let _ = verifier.verify_access_token(&token).await;
+    for _ in 0..200 {
+        if server.jwks_hits() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = verifier.verify_access_token(&token).await;
+    assert_eq!(reason(r), Reason::BadSignature);
+    verifier
+        .verify_access_token(&new.token(&claims))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn unsafe_cache_options_are_refused_at_build() {
+    let mut o = JwksOptions::default();
+    o.refresh_interval = Duration::ZERO;
+    let e = TokenVerifier::builder("https://op.example")
+        .audience("a")
+        .jwks_options(o)
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("refresh_interval"), "{e}");
+    let mut o = JwksOptions::default();
+    o.min_ttl = Duration::from_secs(7200);
+    o.max_ttl = Duration::from_secs(60);
+    assert!(
+        TokenVerifier::builder("https://op.example")
+            .audience("a")
+            .jwks_options(o)
+            .build()
+            .is_err()
+    );
+    let e = TokenVerifier::builder("https://op.example")
+        .audience("a")
+        .http_options(HttpOptions {
+            max_body_bytes: 0,
+            ..HttpOptions::default()
+        })
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("http_options"), "{e}");
+}
+
+#[tokio::test]
+async fn any_audience_still_refuses_id_tokens_issued_to_this_client() {
+    let k1 = TestKey::rsa("k1");
+    let server = TestIssuerServer::start(&[&k1]).await;
+    let verifier = TokenVerifier::builder(&server.issuer)
+        .allow_any_audience()
+        .client_id(common::CLIENT_ID)
+        .build()
+        .unwrap();
+    // An ID token as a refresh returns it: no nonce, no at_hash.
+    let id = common::id_claims(&server.issuer, None);
+    let r = verifier.verify_access_token(&k1.token(&id)).await;
+    assert_eq!(reason(r), Reason::WrongTokenType);
+    verifier
+        .verify_access_token(&k1.token(&kinde_claims(&server.issuer)))
+        .await
+        .unwrap();
+}
