@@ -397,7 +397,16 @@ impl KeyManager {
         let signing = keys
             .iter()
             .filter(|k| k.active_from <= now && k.publish_until.is_none_or(|u| u >= now))
-            .max_by_key(|k| (k.active_from, k.created_at))
+            // A key not retired by a rotation wins; then the latest activated; the kid breaks
+            // ties, so every instance picks the same key.
+            .max_by_key(|k| {
+                (
+                    k.retired_at.is_none(),
+                    k.active_from,
+                    k.created_at,
+                    k.kid.clone(),
+                )
+            })
             .ok_or_else(|| ServerError::Keys("no signing key is active".into()))?;
         let pkcs8 = match (signing.sealed, &self.master_key) {
             (false, _) => STANDARD

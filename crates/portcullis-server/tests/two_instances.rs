@@ -1,0 +1,144 @@
+//! Two server instances on one PostgreSQL database behave as one server: a token issued by A
+//! verifies against B's key set, and a key rotated through B is published and used by A.
+//! (`PORTCULLIS_TEST_POSTGRES_URL`; skipped locally without it, required under CI.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestDb;
+use portcullis::TokenVerifier;
+use portcullis_server::seed::Seed;
+use portcullis_server::store::Store;
+use portcullis_server::{AppState, Settings};
+
+const AUD: &str = "https://api.example.com";
+const SECRET: &str = "worker-secret-0123456789abcdefghijklmnop";
+
+async fn instance(url: &str, issuer: &str) -> (AppState, String) {
+    let state = AppState::new(Store::connect(url).await.unwrap(), Settings::new(issuer))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(portcullis_server::run(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
+    (state, base)
+}
+
+async fn token(base: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth("worker", Some(SECRET))
+        .form(&[("grant_type", "client_credentials"), ("audience", AUD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn jwks_kids(base: &str) -> Vec<String> {
+    let jwks: serde_json::Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn kid_of(token: &str) -> String {
+    use base64::Engine as _;
+    let header = token.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_behave_as_one() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    // The public issuer URL both instances serve under (a load balancer in production).
+    let issuer = "https://id.example.com";
+    // Both start at once on an empty database: migrations and the first key must not clash.
+    let ((a, a_url), (b, b_url)) =
+        tokio::join!(instance(&db.url, issuer), instance(&db.url, issuer));
+    Seed::from_toml(&format!(
+        r#"
+[[apis]]
+name = "Todos"
+audience = "{AUD}"
+scopes = ["read:todos"]
+
+[[applications]]
+name = "Worker"
+type = "m2m"
+client_id = "worker"
+client_secret = "{SECRET}"
+apis = [{{ audience = "{AUD}", scopes = ["read:todos"] }}]
+"#
+    ))
+    .unwrap()
+    .apply(a.store())
+    .await
+    .unwrap();
+
+    // Issued by A, verified against B's key set.
+    let verifier = TokenVerifier::builder(issuer)
+        .audience(AUD)
+        .jwks_uri(format!("{b_url}/.well-known/jwks.json"))
+        .build()
+        .unwrap();
+    let from_a = token(&a_url).await;
+    let claims = verifier.verify_access_token(&from_a).await.unwrap();
+    assert_eq!(claims.azp.as_deref(), Some("worker"));
+    // And the other way round: the client registered through A's store is known to B.
+    let from_b = token(&b_url).await;
+    verifier.verify_access_token(&from_b).await.unwrap();
+
+    // Rotate through B: A publishes the new key and signs with it once it re-reads the keys.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let new_kid = b
+        .keys()
+        .rotate(now, Duration::ZERO, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let mut seen = false;
+    for _ in 0..100 {
+        if jwks_kids(&a_url).await.contains(&new_kid) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen,
+        "A publishes the key rotated through B within its reload interval"
+    );
+    let after = token(&a_url).await;
+    assert_eq!(kid_of(&after), new_kid);
+    verifier.verify_access_token(&after).await.unwrap();
+    // The token signed before the rotation still verifies (old key still published).
+    verifier.verify_access_token(&from_a).await.unwrap();
+
+    a.store().close().await;
+    b.store().close().await;
+    db.cleanup().await;
+}
