@@ -187,3 +187,49 @@ impl Seed {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_tenant_is_valid() {
+        let seed = Seed::from_toml(include_str!("../examples/tenant.toml")).unwrap();
+        seed.validate().unwrap();
+        assert_eq!(seed.apis.len(), 2);
+        assert_eq!(seed.applications[0].apis.len(), 2);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = |text: &str| {
+            Seed::from_toml(text)
+                .and_then(|s| s.validate())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("[[users]]\nemail = \"a@b\"").contains("users"));
+        let app = |extra: &str| {
+            format!(
+                "[[apis]]\nname = \"A\"\naudience = \"https://a\"\nscopes = [\"r\"]\n\
+                 [[applications]]\nname = \"W\"\ntype = \"m2m\"\nclient_id = \"w\"\n{extra}"
+            )
+        };
+        assert!(err(&app("client_secret = \"short\"")).contains("32 characters"));
+        let secret = "client_secret = \"0123456789abcdefghijklmnopqrstuvwxyz\"\n";
+        assert!(
+            err(&app(&format!(
+                "{secret}apis = [{{ audience = \"https://b\" }}]"
+            )))
+            .contains("does not define")
+        );
+        assert!(
+            err(&app(&format!(
+                "{secret}apis = [{{ audience = \"https://a\", scopes = [\"w\"] }}]"
+            )))
+            .contains("scope \"w\"")
+        );
+        assert!(err(&app(&format!("{secret}access_token_ttl = 5"))).contains("access_token_ttl"));
+        assert!(err(&app(secret).replace("m2m", "spa")).contains("not supported yet"));
+    }
+}
