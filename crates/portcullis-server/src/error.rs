@@ -104,6 +104,24 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_target", description)
     }
 
+    /// `invalid_request` with 413: the body is over the size limit (security.md case 73).
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is too large",
+        )
+    }
+
+    /// `invalid_request` with 405: the token endpoint takes only POST (security.md case 73).
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "this endpoint accepts only POST",
+        )
+    }
+
     /// `server_error` (500). The cause is logged, never sent.
     pub fn server_error(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

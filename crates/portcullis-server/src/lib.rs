@@ -119,7 +119,10 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/.well-known/jwks.json", get(oidc::jwks))
         .route("/.well-known/jwks", get(oidc::jwks))
-        .route("/oauth2/token", post(oidc::token))
+        .route(
+            "/oauth2/token",
+            post(oidc::token).fallback(oidc::token_method_not_allowed),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(64 * 1024))

@@ -5,6 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -103,6 +104,14 @@ impl Form {
     }
 }
 
+/// A Basic header that cannot be read: RFC 6749 §5.2 `invalid_request` (security.md case 68),
+/// as opposed to readable but wrong credentials (`invalid_client`).
+fn malformed_basic() -> OAuthError {
+    OAuthError::invalid_request(
+        "the Authorization header is not a valid Basic header (RFC 6749 §2.3.1)",
+    )
+}
+
 /// The client's credentials, from the `Authorization: Basic` header (RFC 6749 §2.3.1, with the
 /// Appendix B form-encoding) or from the body — never both.
 fn client_credentials(
@@ -111,7 +120,7 @@ fn client_credentials(
 ) -> Result<(String, Option<String>), OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().map_err(|_| OAuthError::invalid_client()))
+        .map(|v| v.to_str().map_err(|_| malformed_basic()))
         .transpose()?;
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
@@ -125,24 +134,19 @@ fn client_credentials(
             let encoded = value
                 .strip_prefix("Basic ")
                 .or_else(|| value.strip_prefix("basic "))
-                .ok_or_else(OAuthError::invalid_client)?;
+                .ok_or_else(malformed_basic)?;
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
-                .map_err(|_| OAuthError::invalid_client())?;
-            let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or_else(OAuthError::invalid_client)?;
-            let id = form_unescape(id).ok_or_else(OAuthError::invalid_client)?;
+                .map_err(|_| malformed_basic())?;
+            let decoded = String::from_utf8(decoded).map_err(|_| malformed_basic())?;
+            let (id, secret) = decoded.split_once(':').ok_or_else(malformed_basic)?;
+            let id = form_unescape(id).ok_or_else(malformed_basic)?;
             if body_id.is_some_and(|b| b != id) {
                 return Err(OAuthError::invalid_request(
                     "client_id in the body differs from the Authorization header",
                 ));
             }
-            Ok((
-                id,
-                Some(form_unescape(secret).ok_or_else(OAuthError::invalid_client)?),
-            ))
+            Ok((id, Some(form_unescape(secret).ok_or_else(malformed_basic)?)))
         }
         None => {
             let id = body_id.ok_or_else(OAuthError::invalid_client)?;
@@ -198,12 +202,31 @@ async fn authenticate_client(
     }
 }
 
+/// Any other method on `/oauth2/token`: 405 with `Allow: POST`, in the endpoint's own error
+/// format and never cached (security.md case 73).
+pub(crate) async fn token_method_not_allowed() -> Response {
+    let mut response = OAuthError::method_not_allowed().into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
 /// `POST /oauth2/token`.
 pub(crate) async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
+    // A body over the limit (or one that cannot be read) is answered like every other error of
+    // this endpoint: JSON, never cached.
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            OAuthError::body_too_large()
+        } else {
+            OAuthError::invalid_request("the request body could not be read")
+        }
+    })?;
     let form = Form::parse(&headers, &body)?;
     let grant_type = form
         .get("grant_type")
