@@ -46,6 +46,7 @@ pub struct OAuthError {
     code: &'static str,
     description: String,
     basic_challenge: bool,
+    retry_after: Option<i64>,
 }
 
 impl OAuthError {
@@ -55,7 +56,30 @@ impl OAuthError {
             code,
             description: description.into(),
             basic_challenge: false,
+            retry_after: None,
         }
+    }
+
+    /// 429 after too many failed client authentications (security.md case 97), with
+    /// `Retry-After` (RFC 6585 §4).
+    pub fn too_many_attempts(retry_after_secs: i64) -> Self {
+        OAuthError {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "too many failed client authentications: retry later",
+            )
+        }
+    }
+
+    /// `unsupported_token_type` (400, RFC 7009 §2.2.1).
+    pub fn unsupported_token_type(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_token_type",
+            description,
+        )
     }
 
     /// `invalid_request` (400).
@@ -157,6 +181,11 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, v);
+        }
         if self.basic_challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,

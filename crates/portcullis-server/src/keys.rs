@@ -228,6 +228,28 @@ pub struct KeyRing {
     /// The first Unix time after `loaded_for` at which the choice of keys changes (a key
     /// activates or stops being published): the ring must be rebuilt from then on.
     changes_at: i64,
+    /// A verifier over exactly the published keys, built on first use (introspection and
+    /// revocation check tokens with the SDK's own verifier).
+    verifier: std::sync::OnceLock<portcullis::TokenVerifier>,
+}
+
+impl KeyRing {
+    /// A verifier for this server's own access tokens: any audience, RFC 9068 typing, no
+    /// leeway, only the keys published in this ring.
+    pub fn verifier(&self, issuer: &str) -> Result<&portcullis::TokenVerifier, ServerError> {
+        if let Some(v) = self.verifier.get() {
+            return Ok(v);
+        }
+        let built = portcullis::TokenVerifier::builder(issuer)
+            .allow_any_audience()
+            .access_token_type(portcullis::AccessTokenType::AtJwtOnly)
+            .leeway(Duration::ZERO)
+            .max_token_age(None)
+            .jwks_json(self.jwks_json.to_string())
+            .build()
+            .map_err(|e| ServerError::Keys(format!("cannot build the token verifier: {e}")))?;
+        Ok(self.verifier.get_or_init(|| built))
+    }
 }
 
 /// Generates a key pair: (PKCS#8 DER, public JWK without `kid`).
@@ -442,6 +464,7 @@ impl KeyManager {
             loaded: Instant::now(),
             loaded_for: now,
             changes_at,
+            verifier: std::sync::OnceLock::new(),
         })
     }
 }

@@ -13,6 +13,8 @@
 
 pub mod error;
 pub mod keys;
+pub mod limits;
+pub mod metrics;
 mod oidc;
 pub mod seed;
 pub mod store;
@@ -61,6 +63,8 @@ pub(crate) struct Inner {
     pub(crate) keys: KeyManager,
     pub(crate) keys_algorithm: SigningAlgorithm,
     pub(crate) settings: Settings,
+    /// This server's own metrics registry (never shared between instances).
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 /// Everything a request handler needs; cheap to clone.
@@ -93,6 +97,7 @@ impl AppState {
                 keys,
                 keys_algorithm: settings.signing_algorithm,
                 settings,
+                metrics: Arc::new(metrics::Metrics::new()),
             }),
         })
     }
@@ -123,8 +128,16 @@ pub fn router(state: AppState) -> Router {
             "/oauth2/token",
             post(oidc::token).fallback(oidc::token_method_not_allowed),
         )
+        .route("/oauth2/introspect", post(oidc::introspect))
+        .route("/oauth2/revoke", post(oidc::revoke))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::render))
+        // Keep this after every route: it labels requests with the route they matched.
+        .layer(axum::middleware::from_fn_with_state(
+            state.inner.metrics.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }

@@ -11,7 +11,12 @@
 //! Every flag can also come from the environment (`PORTCULLIS_ISSUER`, `PORTCULLIS_BIND`,
 //! `PORTCULLIS_DATABASE_URL`, `PORTCULLIS_SEED`, `PORTCULLIS_MASTER_KEY`, …) or from a TOML file
 //! given with `--config` (flags and environment win over the file).
+//!
+//! Logs go to stderr (filter with `RUST_LOG`); stdout carries only what a command reports, such
+//! as the kid printed by `keys rotate`. Bad configuration ends the command with a non-zero exit
+//! and a message naming the problem, before the database is touched where possible.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -163,6 +168,35 @@ fn check_issuer(issuer: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Unix seconds now.
+fn unix_now() -> anyhow::Result<i64> {
+    Ok(i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
+    )?)
+}
+
+/// Reads and checks a seed file, before anything touches the database.
+fn read_seed(path: &std::path::Path) -> anyhow::Result<Seed> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read seed file {}", path.display()))?;
+    let seed = Seed::from_toml(&text).with_context(|| format!("seed file {}", path.display()))?;
+    seed.validate()
+        .with_context(|| format!("seed file {}", path.display()))?;
+    Ok(seed)
+}
+
+/// Fails unless the stored signing keys can be used with this master key (or its absence):
+/// better a clear error at start than a server whose every token request fails.
+async fn check_signing_keys(keys: &KeyManager) -> anyhow::Result<()> {
+    keys.ring(unix_now()?).await.context(
+        "the signing keys cannot be loaded (is PORTCULLIS_MASTER_KEY the master key they were \
+         sealed with?)",
+    )?;
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -219,12 +253,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else if let Some(alg) = file.signing_alg {
         settings.signing_algorithm = alg.parse().map_err(anyhow::Error::msg)?;
     }
+    let seed = match args.seed.or(file.seed) {
+        Some(path) => Some((read_seed(&path)?, path)),
+        None => None,
+    };
     let store = Store::connect(&database).await.context("database")?;
     let state = AppState::new(store, settings).await?;
-    if let Some(path) = args.seed.or(file.seed) {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read seed file {}", path.display()))?;
-        Seed::from_toml(&text)?.apply(state.store()).await?;
+    check_signing_keys(state.keys()).await?;
+    if let Some((seed, path)) = seed {
+        seed.apply(state.store())
+            .await
+            .with_context(|| format!("seed file {}", path.display()))?;
         tracing::info!(seed = %path.display(), "seed loaded");
     }
     let listener = tokio::net::TcpListener::bind(bind)
@@ -243,6 +282,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let issuer = format!("http://{addr}");
     let store = Store::connect(&args.database).await.context("database")?;
     let state = AppState::new(store, Settings::new(&issuer)).await?;
+    check_signing_keys(state.keys()).await?;
     Seed::from_toml(DEV_SEED)?.apply(state.store()).await?;
     println!("Portcullis dev server: {issuer}");
     println!("  discovery  {issuer}/.well-known/openid-configuration");
@@ -261,7 +301,13 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs go to stderr, so that stdout carries only what a command prints (e.g. the new kid
+    // of `keys rotate`); colours only on a terminal (and never with NO_COLOR).
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
@@ -271,7 +317,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Dev(args) => dev(args).await,
         Command::Migrate(db) => {
-            let store = Store::connect(&db.database).await?;
+            let store = Store::connect(&db.database).await.context("database")?;
             store.migrate().await?;
             println!("database is up to date");
             Ok(())
@@ -279,12 +325,26 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate(args),
         } => {
-            let store = Store::connect(&args.db.database).await?;
+            let master_key = master_key()?;
+            let store = Store::connect(&args.db.database)
+                .await
+                .context("database")?;
             store.migrate().await?;
-            let keys = KeyManager::new(store, master_key()?, args.alg);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs() as i64;
+            // A new key must be usable by the servers, and must not be stored in the clear
+            // next to sealed ones: the master key has to be the one the stored keys use.
+            let stored = store.keys().await?;
+            let sealed = stored.iter().any(|k| k.sealed);
+            if sealed && master_key.is_none() {
+                bail!(
+                    "the stored signing keys are sealed: set PORTCULLIS_MASTER_KEY to the \
+                     servers' master key"
+                );
+            }
+            let keys = KeyManager::new(store, master_key, args.alg);
+            if sealed {
+                check_signing_keys(&keys).await?;
+            }
+            let now = unix_now()?;
             let kid = keys
                 .rotate(
                     now,

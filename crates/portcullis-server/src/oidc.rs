@@ -12,8 +12,14 @@ use base64::Engine as _;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+
 use crate::AppState;
 use crate::error::OAuthError;
+use crate::limits;
 use crate::seed::hash_secret;
 use crate::store::ApplicationRecord;
 
@@ -25,6 +31,10 @@ pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": [],
@@ -212,14 +222,26 @@ pub(crate) async fn token_method_not_allowed() -> Response {
     response
 }
 
-/// `POST /oauth2/token`.
-pub(crate) async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OAuthError> {
-    // A body over the limit (or one that cannot be read) is answered like every other error of
-    // this endpoint: JSON, never cached.
+/// The caller's socket address, when the server was started with connection info (as
+/// [`crate::run`] does); `None` otherwise (e.g. a router driven directly in tests).
+pub(crate) struct Peer(Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+/// Reads a form body. A body over the limit (or one that cannot be read) is answered like every
+/// other error of these endpoints: JSON, never cached.
+fn read_form(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Form, OAuthError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             OAuthError::body_too_large()
@@ -227,23 +249,63 @@ pub(crate) async fn token(
             OAuthError::invalid_request("the request body could not be read")
         }
     })?;
-    let form = Form::parse(&headers, &body)?;
-    let grant_type = form
-        .get("grant_type")
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
-    let (client_id, secret) = client_credentials(&headers, &form)?;
-    match grant_type {
-        "client_credentials" => {
-            let app = authenticate_client(&state, &client_id, secret.as_deref()).await?;
-            client_credentials_grant(&state, &app, &form).await
+    Form::parse(headers, &body)
+}
+
+/// Authenticates the calling client, within the failed-attempt limits of [`limits`].
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+    peer: Option<SocketAddr>,
+) -> Result<ApplicationRecord, OAuthError> {
+    let (client_id, secret) = client_credentials(headers, form)?;
+    let ip = peer.map(|p| p.ip());
+    let now = crate::now();
+    limits::check(&state.inner.store, ip, &client_id, now).await?;
+    match authenticate_client(state, &client_id, secret.as_deref()).await {
+        Ok(app) => Ok(app),
+        Err(e) => {
+            if e.code() == "invalid_client" {
+                limits::record_failure(&state.inner.store, ip, &client_id, now).await?;
+            }
+            Err(e)
         }
-        "authorization_code" | "refresh_token" => Err(OAuthError::unsupported_grant_type(
-            "this server does not support that grant yet",
-        )),
-        _ => Err(OAuthError::unsupported_grant_type(
-            "grant_type must be client_credentials",
-        )),
     }
+}
+
+/// `POST /oauth2/token`.
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let result = async {
+        let form = read_form(&headers, body)?;
+        let grant_type = form
+            .get("grant_type")
+            .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+        match grant_type {
+            "client_credentials" => {
+                let app = authenticate(&state, &headers, &form, peer).await?;
+                let response = client_credentials_grant(&state, &app, &form).await?;
+                crate::metrics::tokens_issued(&state, "client_credentials");
+                Ok(response)
+            }
+            "authorization_code" | "refresh_token" => Err(OAuthError::unsupported_grant_type(
+                "this server does not support that grant yet",
+            )),
+            _ => Err(OAuthError::unsupported_grant_type(
+                "grant_type must be client_credentials",
+            )),
+        }
+    }
+    .await;
+    if let Err(e) = &result {
+        crate::metrics::token_error(&state, e.code());
+    }
+    result
 }
 
 /// RFC 6749 §4.4: a token for an API the application was granted, with scopes within its grant.
@@ -316,4 +378,98 @@ async fn client_credentials_grant(
         axum::Json(body),
     )
         .into_response())
+}
+
+fn no_store(body: Response) -> Response {
+    let mut response = body;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The access token in `form`, verified as one of this server's own, not revoked, and issued
+/// to `app`. `Ok(None)` when it is not (garbage, expired, revoked, another issuer's).
+async fn own_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<std::sync::Arc<portcullis::Claims>>, OAuthError> {
+    let ring = state.inner.keys.ring(crate::now()).await?;
+    let verifier = ring.verifier(state.issuer())?;
+    let Ok(claims) = verifier.verify_access_token(token).await else {
+        return Ok(None);
+    };
+    match &claims.jti {
+        Some(jti) if !state.inner.store.is_revoked(jti).await? => Ok(Some(claims)),
+        _ => Ok(None),
+    }
+}
+
+/// `POST /oauth2/introspect` (RFC 7662). Client-authenticated; a client sees only its own
+/// tokens as active (security.md case 76). Resource servers verify JWT access tokens locally.
+pub(crate) async fn introspect(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let form = read_form(&headers, body)?;
+    let app = authenticate(&state, &headers, &form, peer).await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let inactive = || no_store(axum::Json(json!({"active": false})).into_response());
+    let Some(claims) = own_token(&state, token).await? else {
+        return Ok(inactive());
+    };
+    if claims.authorized_party() != Some(app.client_id.as_str()) {
+        return Ok(inactive());
+    }
+    let scope: Vec<&str> = claims.scopes().collect();
+    Ok(no_store(
+        axum::Json(json!({
+            "active": true,
+            "token_type": "Bearer",
+            "client_id": app.client_id,
+            "iss": claims.iss,
+            "sub": claims.sub,
+            "aud": claims.aud,
+            "scope": scope.join(" "),
+            "exp": claims.exp,
+            "iat": claims.iat,
+            "jti": claims.jti,
+        }))
+        .into_response(),
+    ))
+}
+
+/// `POST /oauth2/revoke` (RFC 7009). Client-authenticated; unknown or garbage tokens get 200
+/// (no oracle); a token of another client is refused and stays valid (security.md case 77).
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let form = read_form(&headers, body)?;
+    let app = authenticate(&state, &headers, &form, peer).await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    // RFC 7009 §2.1: the hint is only a hint. Only access tokens exist today; a refresh-token
+    // hint is still looked up as an access token.
+    let ok = || no_store(StatusCode::OK.into_response());
+    let Some(claims) = own_token(&state, token).await? else {
+        return Ok(ok());
+    };
+    if claims.authorized_party() != Some(app.client_id.as_str()) {
+        return Err(OAuthError::invalid_request(
+            "the token was not issued to this client",
+        ));
+    }
+    if let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) {
+        state.inner.store.revoke_token(jti, exp).await?;
+        tracing::info!(client_id = %app.client_id, "access token revoked");
+    }
+    Ok(ok())
 }

@@ -284,15 +284,32 @@ async fn case_79_discovery_document_advertises_exactly_what_is_implemented() {
         methods,
         BTreeSet::from(["client_secret_basic", "client_secret_post"])
     );
+    assert_eq!(
+        doc["introspection_endpoint"],
+        format!("{}/oauth2/introspect", issuer.url())
+    );
+    assert_eq!(
+        doc["revocation_endpoint"],
+        format!("{}/oauth2/revoke", issuer.url())
+    );
     // Nothing that is not served yet.
     for absent in [
         "authorization_endpoint",
         "userinfo_endpoint",
-        "introspection_endpoint",
-        "revocation_endpoint",
         "end_session_endpoint",
     ] {
         assert!(doc.get(absent).is_none(), "{absent} is advertised");
+    }
+    // And every advertised endpoint answers (405 for GET on the POST-only ones, never 404).
+    for endpoint in [
+        "token_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "jwks_uri",
+    ] {
+        let url = doc[endpoint].as_str().unwrap();
+        let status = reqwest::get(url).await.unwrap().status().as_u16();
+        assert!(status == 200 || status == 405, "{endpoint}: {status}");
     }
 
     // The SDK discovers the same document.

@@ -392,6 +392,88 @@ impl Store {
     }
 }
 
+impl Store {
+    // ---- rate limits ----
+
+    /// Counts one more hit in `bucket` for the window starting at `window_start`, and returns
+    /// the window's count. A new window restarts the count.
+    pub async fn rate_limit_hit(&self, bucket: &str, window_start: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+             hits = CASE WHEN rate_limits.window_start = excluded.window_start \
+                    THEN rate_limits.hits + 1 ELSE 1 END, \
+             window_start = excluded.window_start \
+             RETURNING hits",
+        )
+        .bind(bucket)
+        .bind(window_start)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The hits in `bucket` during the window starting at `window_start`.
+    pub async fn rate_limit_count(
+        &self,
+        bucket: &str,
+        window_start: i64,
+    ) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT hits FROM rate_limits WHERE bucket = $1 AND window_start = $2")
+                .bind(bucket)
+                .bind(window_start)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(r) => r.try_get(0)?,
+            None => 0,
+        })
+    }
+
+    /// Forgets counters of windows that started before `before`.
+    pub async fn purge_rate_limits(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- revoked tokens ----
+
+    /// Records that the token `jti` is revoked (until `expires_at`, when it would expire anyway).
+    pub async fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the token `jti` was revoked.
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Forgets revocations of tokens that expired before `now`.
+    pub async fn purge_revoked_tokens(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
 fn api_from_row(r: &AnyRow) -> Result<ApiRecord, StoreError> {
     Ok(ApiRecord {
         id: r.try_get(0)?,

@@ -8,10 +8,11 @@ use super::Dialect;
 use crate::error::StoreError;
 
 /// `(version, statements)`, in order. Never edit a released migration: add a new one.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE signing_keys (
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE signing_keys (
             kid TEXT PRIMARY KEY,
             alg TEXT NOT NULL,
             private_key TEXT NOT NULL,
@@ -22,17 +23,17 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             retired_at BIGINT,
             publish_until BIGINT
         )",
-        "CREATE TABLE apis (
+            "CREATE TABLE apis (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
             audience TEXT NOT NULL UNIQUE
         )",
-        "CREATE TABLE api_scopes (
+            "CREATE TABLE api_scopes (
             api_id TEXT NOT NULL REFERENCES apis(id) ON DELETE CASCADE,
             scope TEXT NOT NULL,
             PRIMARY KEY (api_id, scope)
         )",
-        "CREATE TABLE applications (
+            "CREATE TABLE applications (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
             app_type TEXT NOT NULL,
@@ -40,17 +41,35 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             client_secret_sha256 TEXT,
             access_token_ttl BIGINT
         )",
-        "CREATE TABLE application_apis (
+            "CREATE TABLE application_apis (
             application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
             api_id TEXT NOT NULL REFERENCES apis(id) ON DELETE CASCADE,
             scopes TEXT NOT NULL,
             PRIMARY KEY (application_id, api_id)
         )",
-    ],
-)];
+        ],
+    ),
+    (
+        2,
+        &[
+            // Fixed-window counters of failed client authentications (security.md case 97),
+            // shared by every instance.
+            "CREATE TABLE rate_limits (
+            bucket TEXT PRIMARY KEY,
+            window_start BIGINT NOT NULL,
+            hits BIGINT NOT NULL
+        )",
+            // Revoked access tokens (RFC 7009), kept until they would have expired anyway.
+            "CREATE TABLE revoked_tokens (
+            jti TEXT PRIMARY KEY,
+            expires_at BIGINT NOT NULL
+        )",
+        ],
+    ),
+];
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 1;
+pub(crate) const LATEST: i64 = 2;
 
 pub(super) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;

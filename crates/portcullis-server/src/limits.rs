@@ -1,0 +1,71 @@
+//! Failed-authentication limits (security.md case 97): counters in the database, so every
+//! instance enforces the same limits.
+//!
+//! Two fixed windows of [`WINDOW`] seconds count failed client authentications: one per client
+//! address, and one per (client id, address). Both are keyed by the caller's address, so an
+//! attacker elsewhere cannot lock a real client out. Secrets are still checked in constant time
+//! and unknown client ids cost the same as known ones, so the limits tell nothing either.
+
+use std::net::IpAddr;
+
+use crate::error::{OAuthError, StoreError};
+use crate::store::Store;
+
+/// Window length in seconds.
+pub const WINDOW: i64 = 300;
+/// Failed authentications allowed per address per window.
+pub const PER_ADDRESS: i64 = 100;
+/// Failed authentications allowed per (client id, address) per window.
+pub const PER_CLIENT: i64 = 20;
+
+fn buckets(ip: Option<IpAddr>, client_id: &str) -> (String, String) {
+    let ip = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    // The client id is attacker-chosen: store a short digest, not the string.
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_id.as_bytes());
+    let client: String = digest.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (format!("ip:{ip}"), format!("client:{client}|ip:{ip}"))
+}
+
+fn window(now: i64) -> i64 {
+    now - now.rem_euclid(WINDOW)
+}
+
+/// Refuses with 429 when the caller is over a limit.
+pub(crate) async fn check(
+    store: &Store,
+    ip: Option<IpAddr>,
+    client_id: &str,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let (by_ip, by_client) = buckets(ip, client_id);
+    let start = window(now);
+    if store.rate_limit_count(&by_ip, start).await? >= PER_ADDRESS
+        || store.rate_limit_count(&by_client, start).await? >= PER_CLIENT
+    {
+        tracing::warn!(ip = ?ip, "client authentication rate limit reached");
+        return Err(OAuthError::too_many_attempts(start + WINDOW - now));
+    }
+    Ok(())
+}
+
+/// Counts a failed authentication.
+pub(crate) async fn record_failure(
+    store: &Store,
+    ip: Option<IpAddr>,
+    client_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (by_ip, by_client) = buckets(ip, client_id);
+    let start = window(now);
+    let hits = store.rate_limit_hit(&by_ip, start).await?;
+    store.rate_limit_hit(&by_client, start).await?;
+    if hits == 1 {
+        // First failure from this address in this window: a cheap moment to forget old windows.
+        store.purge_rate_limits(start - WINDOW).await?;
+        store.purge_revoked_tokens(now).await?;
+    }
+    Ok(())
+}

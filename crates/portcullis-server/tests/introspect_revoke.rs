@@ -1,0 +1,306 @@
+//! Introspection (RFC 7662), revocation (RFC 7009) and the failed-authentication limits, over
+//! real HTTP against the in-process server (security.md cases 76, 77, 97).
+
+use portcullis::TokenVerifier;
+use portcullis_server::limits::{PER_ADDRESS, PER_CLIENT};
+use portcullis_server::testing::TestIssuer;
+use serde_json::{Value, json};
+
+const AUD: &str = "https://api.example.com";
+const WORKER_SECRET: &str = "worker-secret-0123456789abcdefghijklmnop";
+const OTHER_SECRET: &str = "other-secret-0123456789abcdefghijklmnopq";
+
+async fn start() -> TestIssuer {
+    TestIssuer::builder()
+        .api(AUD, &["read:todos"])
+        .m2m_app("worker", WORKER_SECRET, AUD, &["read:todos"])
+        .m2m_app("other", OTHER_SECRET, AUD, &["read:todos"])
+        .start()
+        .await
+        .unwrap()
+}
+
+struct Answer {
+    status: u16,
+    cache_control: Option<String>,
+    retry_after: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+async fn post(
+    issuer: &TestIssuer,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> Answer {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", issuer.url()))
+        .form(form);
+    if let Some((id, secret)) = auth {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    Answer {
+        status: response.status().as_u16(),
+        cache_control: header("cache-control"),
+        retry_after: header("retry-after"),
+        body: response.text().await.unwrap(),
+    }
+}
+
+async fn token(issuer: &TestIssuer, id: &str, secret: &str) -> String {
+    issuer
+        .client_credentials_token(id, secret, AUD, None)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn case_76_introspection() {
+    let issuer = start().await;
+    let worker = ("worker", WORKER_SECRET);
+    let t = token(&issuer, "worker", WORKER_SECRET).await;
+
+    // Its own token: active, with the RFC 7662 members.
+    let a = post(
+        &issuer,
+        "/oauth2/introspect",
+        Some(worker),
+        &[("token", &t)],
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.cache_control.as_deref(), Some("no-store"));
+    let j = a.json();
+    assert_eq!(j["active"], true);
+    assert_eq!(j["client_id"], "worker");
+    assert_eq!(j["aud"], json!([AUD]));
+    assert_eq!(j["scope"], "read:todos");
+    assert_eq!(j["iss"], issuer.url());
+    assert!(j["exp"].as_i64().is_some() && j["iat"].as_i64().is_some());
+
+    // A hint does not change the answer.
+    for hint in ["access_token", "refresh_token", "nonsense"] {
+        let a = post(
+            &issuer,
+            "/oauth2/introspect",
+            Some(worker),
+            &[("token", &t), ("token_type_hint", hint)],
+        )
+        .await;
+        assert_eq!(a.json()["active"], true, "{hint}");
+    }
+
+    // Garbage, a tampered token, and another client's token: only {"active": false}.
+    let theirs = token(&issuer, "other", OTHER_SECRET).await;
+    let mut tampered = t.clone();
+    tampered.pop();
+    tampered.push(if t.ends_with('A') { 'B' } else { 'A' });
+    for bad in [
+        "garbage",
+        "a.b.c",
+        tampered.as_str(),
+        theirs.as_str(),
+        &"x".repeat(20_000),
+    ] {
+        let a = post(
+            &issuer,
+            "/oauth2/introspect",
+            Some(worker),
+            &[("token", bad)],
+        )
+        .await;
+        assert_eq!(a.status, 200);
+        assert_eq!(a.json(), json!({"active": false}));
+        assert_eq!(a.cache_control.as_deref(), Some("no-store"));
+    }
+
+    // Unauthenticated: 401 invalid_client. Missing token: 400 invalid_request.
+    let a = post(&issuer, "/oauth2/introspect", None, &[("token", &t)]).await;
+    assert_eq!(
+        (a.status, a.json()["error"].clone()),
+        (401, json!("invalid_client"))
+    );
+    let a = post(
+        &issuer,
+        "/oauth2/introspect",
+        Some(("worker", "wrong-secret")),
+        &[("token", &t)],
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    let a = post(&issuer, "/oauth2/introspect", Some(worker), &[]).await;
+    assert_eq!(
+        (a.status, a.json()["error"].clone()),
+        (400, json!("invalid_request"))
+    );
+    assert_eq!(a.cache_control.as_deref(), Some("no-store"));
+}
+
+#[tokio::test]
+async fn case_77_revocation() {
+    let issuer = start().await;
+    let worker = ("worker", WORKER_SECRET);
+    let t = token(&issuer, "worker", WORKER_SECRET).await;
+    let theirs = token(&issuer, "other", OTHER_SECRET).await;
+
+    // Unknown or garbage tokens: 200, no oracle.
+    for bad in ["garbage", "a.b.c"] {
+        let a = post(&issuer, "/oauth2/revoke", Some(worker), &[("token", bad)]).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    // No client authentication: invalid_client.
+    let a = post(&issuer, "/oauth2/revoke", None, &[("token", &t)]).await;
+    assert_eq!(
+        (a.status, a.json()["error"].clone()),
+        (401, json!("invalid_client"))
+    );
+    // Another client's token: refused, and it stays valid.
+    let a = post(
+        &issuer,
+        "/oauth2/revoke",
+        Some(worker),
+        &[("token", &theirs)],
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.json()["error"].clone()),
+        (400, json!("invalid_request"))
+    );
+    let a = post(
+        &issuer,
+        "/oauth2/introspect",
+        Some(("other", OTHER_SECRET)),
+        &[("token", &theirs)],
+    )
+    .await;
+    assert_eq!(a.json()["active"], true);
+    // Missing token: invalid_request.
+    let a = post(&issuer, "/oauth2/revoke", Some(worker), &[]).await;
+    assert_eq!(a.status, 400);
+
+    // Its own token, with a wrong hint (ignored): revoked.
+    let a = post(
+        &issuer,
+        "/oauth2/revoke",
+        Some(worker),
+        &[("token", &t), ("token_type_hint", "refresh_token")],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.cache_control.as_deref(), Some("no-store"));
+    let a = post(
+        &issuer,
+        "/oauth2/introspect",
+        Some(worker),
+        &[("token", &t)],
+    )
+    .await;
+    assert_eq!(a.json(), json!({"active": false}));
+    // Revoking twice is fine.
+    let a = post(&issuer, "/oauth2/revoke", Some(worker), &[("token", &t)]).await;
+    assert_eq!(a.status, 200);
+    // A revoked JWT still verifies offline until it expires: resource servers that must see
+    // revocations introspect (documented), the signature itself cannot be recalled.
+    let v = TokenVerifier::builder(issuer.url())
+        .audience(AUD)
+        .build()
+        .unwrap();
+    v.verify_access_token(&t).await.unwrap();
+}
+
+#[tokio::test]
+async fn case_97_client_secret_guessing_is_rate_limited() {
+    // The counters use fixed windows: do not start within seconds of a window's end.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let left =
+        portcullis_server::limits::WINDOW - now.rem_euclid(portcullis_server::limits::WINDOW);
+    if left < 20 {
+        tokio::time::sleep(std::time::Duration::from_secs(left as u64 + 1)).await;
+    }
+    let issuer = start().await;
+    let form = [("grant_type", "client_credentials"), ("audience", AUD)];
+    let guess = |n: usize| format!("guess-{n}");
+    for n in 0..PER_CLIENT as usize {
+        let g = guess(n);
+        let a = post(&issuer, "/oauth2/token", Some(("worker", &g)), &form).await;
+        assert_eq!(a.status, 401, "attempt {n}");
+    }
+    // Over the limit: 429 with Retry-After, even with the right secret from this address.
+    let a = post(
+        &issuer,
+        "/oauth2/token",
+        Some(("worker", "one-more")),
+        &form,
+    )
+    .await;
+    assert_eq!(a.status, 429, "{}", a.body);
+    let retry: i64 = a.retry_after.as_deref().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    assert_eq!(a.json()["error"], "temporarily_unavailable");
+    let a = post(
+        &issuer,
+        "/oauth2/token",
+        Some(("worker", WORKER_SECRET)),
+        &form,
+    )
+    .await;
+    assert_eq!(a.status, 429);
+    // Introspection and revocation share the limit.
+    let a = post(
+        &issuer,
+        "/oauth2/introspect",
+        Some(("worker", WORKER_SECRET)),
+        &[("token", "x")],
+    )
+    .await;
+    assert_eq!(a.status, 429);
+
+    // An unknown client id behaves exactly the same (no existence oracle).
+    for n in 0..PER_CLIENT as usize {
+        let g = guess(n);
+        let a = post(&issuer, "/oauth2/token", Some(("nobody", &g)), &form).await;
+        assert_eq!(a.status, 401);
+    }
+    let a = post(&issuer, "/oauth2/token", Some(("nobody", "x")), &form).await;
+    assert_eq!(a.status, 429);
+
+    // Another client from this address still works until the per-address limit.
+    let ok = post(
+        &issuer,
+        "/oauth2/token",
+        Some(("other", OTHER_SECRET)),
+        &form,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let used = 2 * PER_CLIENT;
+    for n in used..PER_ADDRESS {
+        let id = format!("spray-{n}");
+        let a = post(&issuer, "/oauth2/token", Some((&id, "x")), &form).await;
+        assert_eq!(a.status, 401, "attempt {n}");
+    }
+    let a = post(
+        &issuer,
+        "/oauth2/token",
+        Some(("other", OTHER_SECRET)),
+        &form,
+    )
+    .await;
+    assert_eq!(a.status, 429, "the address is over its limit");
+}
