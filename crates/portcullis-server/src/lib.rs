@@ -16,6 +16,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 mod oidc;
+pub mod passwords;
 pub mod seed;
 pub mod store;
 pub mod testing;

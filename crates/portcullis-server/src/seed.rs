@@ -16,9 +16,11 @@
 //! apis = [{ audience = "https://api.example.com", scopes = ["read:todos"] }]
 //! ```
 //!
-//! This release seeds APIs and machine-to-machine applications; users, organizations, roles,
-//! permissions and feature flags come with the sign-in pages. Unknown sections are refused, not
-//! ignored, so a seed file never half-applies silently.
+//! Permissions, roles, organizations, users (with argon2id-hashed passwords and memberships)
+//! and feature flags (with environment, organization and user overrides) are seeded too; see
+//! `examples/tenant.toml`. Applications are machine-to-machine only until the authorization
+//! endpoint lands. Unknown sections are refused, not ignored, so a seed file never half-applies
+//! silently.
 
 use serde::Deserialize;
 
@@ -35,6 +37,116 @@ pub struct Seed {
     /// Applications (OAuth clients).
     #[serde(default)]
     pub applications: Vec<SeedApplication>,
+    /// Permissions.
+    #[serde(default)]
+    pub permissions: Vec<SeedPermission>,
+    /// Roles, with their permissions.
+    #[serde(default)]
+    pub roles: Vec<SeedRole>,
+    /// Organizations.
+    #[serde(default)]
+    pub organizations: Vec<SeedOrganization>,
+    /// Users, with passwords and organization memberships.
+    #[serde(default)]
+    pub users: Vec<SeedUser>,
+    /// Feature flags, with their overrides.
+    #[serde(default)]
+    pub feature_flags: Vec<SeedFlag>,
+}
+
+/// A permission in the seed file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedPermission {
+    /// Its key (`read:todos`): what tokens carry.
+    pub key: String,
+    /// Display name (the key when absent).
+    pub name: Option<String>,
+}
+
+/// A role in the seed file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedRole {
+    /// Its key (`admin`).
+    pub key: String,
+    /// Display name (the key when absent).
+    pub name: Option<String>,
+    /// The permission keys it grants.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+/// An organization in the seed file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedOrganization {
+    /// Its code (`org_acme`).
+    pub code: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A user in the seed file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedUser {
+    /// Email (the sign-in name).
+    pub email: String,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Family name.
+    pub family_name: Option<String>,
+    /// Password (8 to 256 bytes); stored only as an argon2id hash.
+    pub password: Option<String>,
+    /// Memberships.
+    #[serde(default)]
+    pub organizations: Vec<SeedMembership>,
+}
+
+/// A user's membership of an organization.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedMembership {
+    /// The organization's code.
+    pub code: String,
+    /// Role keys in that organization.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Permission keys granted directly in that organization.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+/// A feature flag in the seed file. Values are written as strings or TOML values of the type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedFlag {
+    /// Its key.
+    pub key: String,
+    /// Display name (the key when absent).
+    pub name: Option<String>,
+    /// `bool`, `str` or `int`.
+    #[serde(rename = "type")]
+    pub flag_type: String,
+    /// The default value.
+    pub default: toml::Value,
+    /// The environment override.
+    pub environment: Option<toml::Value>,
+    /// Overrides per organization code.
+    #[serde(default)]
+    pub organizations: std::collections::BTreeMap<String, toml::Value>,
+    /// Overrides per user email.
+    #[serde(default)]
+    pub users: std::collections::BTreeMap<String, toml::Value>,
+}
+
+/// A TOML flag value in its stored string form.
+fn flag_string(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// An API in the seed file.
@@ -153,6 +265,76 @@ impl Seed {
                 }
             }
         }
+        let permission = |k: &String| self.permissions.iter().any(|p| &p.key == k);
+        for role in &self.roles {
+            if let Some(p) = role.permissions.iter().find(|p| !permission(p)) {
+                return bad(format!(
+                    "role {:?} grants undefined permission {p:?}",
+                    role.key
+                ));
+            }
+        }
+        let mut emails = std::collections::BTreeSet::new();
+        for user in &self.users {
+            let email = user.email.trim().to_lowercase();
+            if !email.contains('@') || email.len() > 254 {
+                return bad(format!("user {:?}: not an email address", user.email));
+            }
+            if !emails.insert(email) {
+                return bad(format!("user {:?} appears twice", user.email));
+            }
+            if let Some(p) = &user.password {
+                crate::passwords::check_policy(p)
+                    .or_else(|why| bad(format!("user {:?}: {why}", user.email)))?;
+            }
+            for m in &user.organizations {
+                if !self.organizations.iter().any(|o| o.code == m.code) {
+                    return bad(format!(
+                        "user {:?}: undefined organization {:?}",
+                        user.email, m.code
+                    ));
+                }
+                if let Some(r) = m
+                    .roles
+                    .iter()
+                    .find(|r| !self.roles.iter().any(|x| &&x.key == r))
+                {
+                    return bad(format!("user {:?}: undefined role {r:?}", user.email));
+                }
+                if let Some(p) = m.permissions.iter().find(|p| !permission(p)) {
+                    return bad(format!("user {:?}: undefined permission {p:?}", user.email));
+                }
+            }
+        }
+        for flag in &self.feature_flags {
+            let ok = |v: &toml::Value| {
+                crate::store::flag_value(&flag.flag_type, &flag_string(v)).is_some()
+            };
+            if !ok(&flag.default)
+                || flag.environment.as_ref().is_some_and(|v| !ok(v))
+                || flag.organizations.values().any(|v| !ok(v))
+                || flag.users.values().any(|v| !ok(v))
+            {
+                return bad(format!(
+                    "flag {:?}: every value must be a {} (type is bool, str or int)",
+                    flag.key, flag.flag_type
+                ));
+            }
+            if let Some(o) = flag
+                .organizations
+                .keys()
+                .find(|c| !self.organizations.iter().any(|o| &&o.code == c))
+            {
+                return bad(format!("flag {:?}: undefined organization {o:?}", flag.key));
+            }
+            if let Some(u) = flag
+                .users
+                .keys()
+                .find(|e| !emails.contains(&e.trim().to_lowercase()))
+            {
+                return bad(format!("flag {:?}: undefined user {u:?}", flag.key));
+            }
+        }
         Ok(())
     }
 
@@ -184,6 +366,77 @@ impl Seed {
                 store.grant_api(&id, &api.id, &grant.scopes).await?;
             }
         }
+        let now = crate::now();
+        for p in &self.permissions {
+            store
+                .upsert_permission(&new_id("perm"), &p.key, p.name.as_deref().unwrap_or(&p.key))
+                .await?;
+        }
+        for r in &self.roles {
+            let id = store
+                .upsert_role(&new_id("role"), &r.key, r.name.as_deref().unwrap_or(&r.key))
+                .await?;
+            store.set_role_permissions(&id, &r.permissions).await?;
+        }
+        for o in &self.organizations {
+            store.upsert_organization(&o.code, &o.name, now).await?;
+        }
+        let mut user_ids = std::collections::BTreeMap::new();
+        for u in &self.users {
+            // Keep an existing hash when the seed's password still matches it: loading the seed
+            // again changes nothing.
+            let existing = store.user_by_email(&u.email).await?;
+            let hash = match (
+                &u.password,
+                existing.as_ref().and_then(|e| e.password_hash.as_deref()),
+            ) {
+                (Some(p), Some(h)) if crate::passwords::verify(p, Some(h)).await? => None,
+                (Some(p), _) => Some(crate::passwords::hash(p).await?),
+                (None, _) => None,
+            };
+            let id = store
+                .upsert_user(
+                    &new_id("kp"),
+                    &u.email,
+                    u.given_name.as_deref(),
+                    u.family_name.as_deref(),
+                    hash.as_deref(),
+                    existing.map_or(now, |e| e.updated_at),
+                )
+                .await?;
+            for m in &u.organizations {
+                store
+                    .set_membership(&m.code, &id, &m.roles, &m.permissions)
+                    .await?;
+            }
+            user_ids.insert(u.email.trim().to_lowercase(), id);
+        }
+        for f in &self.feature_flags {
+            store
+                .upsert_flag(
+                    &f.key,
+                    f.name.as_deref().unwrap_or(&f.key),
+                    &f.flag_type,
+                    &flag_string(&f.default),
+                )
+                .await?;
+            if let Some(v) = &f.environment {
+                store
+                    .set_flag_override(&f.key, "env", "", &flag_string(v))
+                    .await?;
+            }
+            for (org, v) in &f.organizations {
+                store
+                    .set_flag_override(&f.key, "org", org, &flag_string(v))
+                    .await?;
+            }
+            for (email, v) in &f.users {
+                let id = &user_ids[&email.trim().to_lowercase()];
+                store
+                    .set_flag_override(&f.key, "usr", id, &flag_string(v))
+                    .await?;
+            }
+        }
         Ok(())
     }
 }
@@ -208,7 +461,7 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        assert!(err("[[users]]\nemail = \"a@b\"").contains("users"));
+        assert!(err("[[customers]]\nemail = \"a@b\"").contains("customers"));
         let app = |extra: &str| {
             format!(
                 "[[apis]]\nname = \"A\"\naudience = \"https://a\"\nscopes = [\"r\"]\n\

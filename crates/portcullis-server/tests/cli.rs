@@ -719,7 +719,7 @@ fn bad_configuration_is_refused_with_a_message_naming_the_problem() {
     run_err(cmd, &["bind"]);
 
     // A seed file with an unknown section: refused before the database is touched.
-    let seed = TempFile::with_contents("toml", "[[users]]\nemail = \"a@example.com\"\n");
+    let seed = TempFile::with_contents("toml", "[[customers]]\nemail = \"a@example.com\"\n");
     let untouched = TempFile::new("db");
     let done = run_err(
         serve(&[
@@ -730,7 +730,7 @@ fn bad_configuration_is_refused_with_a_message_naming_the_problem() {
             "--seed",
             &seed.path().display().to_string(),
         ]),
-        &["seed", "users"],
+        &["seed", "customers"],
     );
     assert!(
         done.stderr.contains(&seed.path().display().to_string()),

@@ -44,6 +44,7 @@ conformance!(
     foreign_keys_cascade,
     seed_is_idempotent,
     key_manager_creates_rotates_and_seals,
+    effective_claims_follow_kinde_rules,
 );
 
 async fn store(url: &str) -> Store {
@@ -289,4 +290,113 @@ async fn key_manager_creates_rotates_and_seals(url: &str) {
         !ring.jwks_json.contains(&first),
         "and is dropped after the overlap"
     );
+}
+
+async fn effective_claims_follow_kinde_rules(url: &str) {
+    use serde_json::json;
+    let s = store(url).await;
+    let seed = Seed::from_toml(include_str!("../examples/tenant.toml")).unwrap();
+    seed.apply(&s).await.unwrap();
+    let ada = s.user_by_email("ADA@example.com ").await.unwrap().unwrap();
+    assert!(ada.id.starts_with("kp_"));
+    assert!(
+        ada.password_hash
+            .as_deref()
+            .unwrap()
+            .starts_with("$argon2id$")
+    );
+    // Loading the seed again changes nothing, not even the password hash.
+    seed.apply(&s).await.unwrap();
+    assert_eq!(
+        s.user_by_email("ada@example.com").await.unwrap().unwrap(),
+        ada
+    );
+    assert_eq!(
+        s.user_org_codes(&ada.id).await.unwrap(),
+        ["org_acme", "org_globex"]
+    );
+
+    // Acme: admin role, its permissions; flags user > org > env > default.
+    let acme = s.effective_claims(&ada.id, Some("org_acme")).await.unwrap();
+    assert_eq!(
+        acme.roles
+            .iter()
+            .map(|r| r.key.as_str())
+            .collect::<Vec<_>>(),
+        ["admin"]
+    );
+    assert_eq!(
+        acme.permissions,
+        ["create:todos", "delete:todos", "read:todos"]
+    );
+    assert_eq!(
+        acme.feature_flags["theme"].v,
+        json!("blue"),
+        "user override wins"
+    );
+    assert_eq!(acme.feature_flags["theme"].t, "s");
+    assert_eq!(acme.feature_flags["analytics"].v, json!(false));
+    assert_eq!(acme.feature_flags["competitions_limit"].v, json!(5));
+    assert_eq!(acme.feature_flags["competitions_limit"].t, "i");
+
+    // Globex: member role plus a direct permission (union, no duplicates).
+    let globex = s
+        .effective_claims(&ada.id, Some("org_globex"))
+        .await
+        .unwrap();
+    assert_eq!(
+        globex
+            .roles
+            .iter()
+            .map(|r| r.key.as_str())
+            .collect::<Vec<_>>(),
+        ["member"]
+    );
+    assert_eq!(
+        globex.permissions,
+        ["create:todos", "delete:todos", "read:todos"]
+    );
+    assert_eq!(
+        globex.feature_flags["analytics"].v,
+        json!(true),
+        "org override"
+    );
+
+    let bob = s.user_by_email("bob@example.com").await.unwrap().unwrap();
+    let bob_acme = s.effective_claims(&bob.id, Some("org_acme")).await.unwrap();
+    assert_eq!(bob_acme.permissions, ["create:todos", "read:todos"]);
+    assert_eq!(
+        bob_acme.feature_flags["theme"].v,
+        json!("pink"),
+        "org override"
+    );
+    // Not a member of Globex: no roles, no permissions; flags still resolve.
+    let bob_globex = s
+        .effective_claims(&bob.id, Some("org_globex"))
+        .await
+        .unwrap();
+    assert!(bob_globex.roles.is_empty() && bob_globex.permissions.is_empty());
+    // Outside any organization: environment override, then default.
+    let none = s.effective_claims(&bob.id, None).await.unwrap();
+    assert_eq!(none.feature_flags["theme"].v, json!("dark"), "env override");
+    assert!(none.permissions.is_empty());
+
+    // Mistakes are refused, not stored.
+    assert!(
+        s.set_flag_override("theme", "usr", &bob.id, "x")
+            .await
+            .is_ok()
+    );
+    assert!(
+        s.set_flag_override("analytics", "org", "org_acme", "maybe")
+            .await
+            .is_err()
+    );
+    assert!(s.set_flag_override("nope", "env", "", "1").await.is_err());
+    assert!(
+        s.set_membership("org_acme", &bob.id, &["ghost".into()], &[])
+            .await
+            .is_err()
+    );
+    assert!(s.upsert_flag("f", "F", "int", "one").await.is_err());
 }

@@ -5,7 +5,10 @@
 //! (timestamps are Unix seconds, booleans 0/1, binary data base64). What differs between the two
 //! databases lives in [`Dialect`] alone.
 
+mod identity;
 mod schema;
+
+pub use identity::{EffectiveClaims, FlagClaim, RoleClaim, UserRecord, flag_value};
 
 use std::str::FromStr;
 use std::sync::Once;

@@ -66,10 +66,86 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         )",
         ],
     ),
+    (
+        3,
+        &[
+            // Users. `email` is stored lower-cased; a user is identified by `id` (the `sub`).
+            "CREATE TABLE users (
+                id TEXT PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE,
+                given_name TEXT,
+                family_name TEXT,
+                picture TEXT,
+                provided_id TEXT,
+                password_hash TEXT,
+                is_suspended BIGINT NOT NULL DEFAULT 0,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )",
+            "CREATE TABLE organizations (
+                code TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )",
+            "CREATE TABLE permissions (
+                id TEXT PRIMARY KEY,
+                key TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                description TEXT
+            )",
+            "CREATE TABLE roles (
+                id TEXT PRIMARY KEY,
+                key TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                description TEXT
+            )",
+            "CREATE TABLE role_permissions (
+                role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+                permission_id TEXT NOT NULL REFERENCES permissions(id) ON DELETE CASCADE,
+                PRIMARY KEY (role_id, permission_id)
+            )",
+            "CREATE TABLE org_members (
+                org_code TEXT NOT NULL REFERENCES organizations(code) ON DELETE CASCADE,
+                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                PRIMARY KEY (org_code, user_id)
+            )",
+            "CREATE TABLE member_roles (
+                org_code TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+                PRIMARY KEY (org_code, user_id, role_id),
+                FOREIGN KEY (org_code, user_id)
+                    REFERENCES org_members(org_code, user_id) ON DELETE CASCADE
+            )",
+            "CREATE TABLE member_permissions (
+                org_code TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                permission_id TEXT NOT NULL REFERENCES permissions(id) ON DELETE CASCADE,
+                PRIMARY KEY (org_code, user_id, permission_id),
+                FOREIGN KEY (org_code, user_id)
+                    REFERENCES org_members(org_code, user_id) ON DELETE CASCADE
+            )",
+            // Feature flags: type `bool` | `str` | `int`; values are strings (Kinde's wire form).
+            "CREATE TABLE feature_flags (
+                key TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                flag_type TEXT NOT NULL,
+                default_value TEXT NOT NULL
+            )",
+            // Overrides: level `env` (subject ''), `org` (an org code) or `usr` (a user id).
+            "CREATE TABLE flag_overrides (
+                flag_key TEXT NOT NULL REFERENCES feature_flags(key) ON DELETE CASCADE,
+                level TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (flag_key, level, subject)
+            )",
+        ],
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 2;
+pub(crate) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 pub(super) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;

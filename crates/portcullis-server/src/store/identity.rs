@@ -1,0 +1,466 @@
+//! Users, organizations, roles, permissions and feature flags, and the effective claims they
+//! add up to (kinde-compat.md "Effective claims").
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::Row;
+
+use super::Store;
+use crate::error::StoreError;
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The user id (`sub`), `kp_…`.
+    pub id: String,
+    /// Email, lower-cased.
+    pub email: String,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Family name.
+    pub family_name: Option<String>,
+    /// Picture URL.
+    pub picture: Option<String>,
+    /// The id the app gave the user.
+    pub provided_id: Option<String>,
+    /// argon2id PHC string; `None` when the user has no password.
+    pub password_hash: Option<String>,
+    /// Suspended users cannot sign in.
+    pub is_suspended: bool,
+    /// Last profile change (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// A role as tokens carry it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoleClaim {
+    /// Role id.
+    pub id: String,
+    /// Role key (what guards check).
+    pub key: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A resolved feature flag: Kinde's type code (`b`, `s`, `i`) and the value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagClaim {
+    /// `b`, `s` or `i`.
+    pub t: &'static str,
+    /// The value, typed.
+    pub v: serde_json::Value,
+}
+
+/// What a user's tokens say about them in one organization.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EffectiveClaims {
+    /// Roles in the organization.
+    pub roles: Vec<RoleClaim>,
+    /// Permissions: from the roles, and granted directly (sorted, unique).
+    pub permissions: Vec<String>,
+    /// Flags, resolved user > organization > environment > default.
+    pub feature_flags: BTreeMap<String, FlagClaim>,
+}
+
+/// Converts a flag's stored string value to its typed JSON value.
+pub fn flag_value(flag_type: &str, value: &str) -> Option<FlagClaim> {
+    match flag_type {
+        "bool" => match value {
+            "true" => Some(FlagClaim {
+                t: "b",
+                v: true.into(),
+            }),
+            "false" => Some(FlagClaim {
+                t: "b",
+                v: false.into(),
+            }),
+            _ => None,
+        },
+        "int" => value.parse::<i64>().ok().map(|i| FlagClaim {
+            t: "i",
+            v: i.into(),
+        }),
+        "str" => Some(FlagClaim {
+            t: "s",
+            v: value.into(),
+        }),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// Creates or updates a user by email (lower-cased). Returns the user id. A `None`
+    /// password hash leaves an existing one in place.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upsert_user(
+        &self,
+        new_id: &str,
+        email: &str,
+        given_name: Option<&str>,
+        family_name: Option<&str>,
+        password_hash: Option<&str>,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let email = email.trim().to_lowercase();
+        sqlx::query(
+            "INSERT INTO users (id, email, given_name, family_name, password_hash, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (email) DO UPDATE SET given_name = excluded.given_name, \
+             family_name = excluded.family_name, \
+             password_hash = COALESCE(excluded.password_hash, users.password_hash), \
+             updated_at = excluded.updated_at",
+        )
+        .bind(new_id)
+        .bind(&email)
+        .bind(given_name)
+        .bind(family_name)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT id FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The user with this email (compared lower-cased).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.user_where("email = $1", &email.trim().to_lowercase())
+            .await
+    }
+
+    /// The user with this id.
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.user_where("id = $1", id).await
+    }
+
+    async fn user_where(
+        &self,
+        condition: &str,
+        value: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT id, email, given_name, family_name, picture, provided_id, password_hash, \
+             is_suspended, updated_at FROM users WHERE {condition}"
+        ))
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(UserRecord {
+                id: r.try_get(0)?,
+                email: r.try_get(1)?,
+                given_name: r.try_get(2)?,
+                family_name: r.try_get(3)?,
+                picture: r.try_get(4)?,
+                provided_id: r.try_get(5)?,
+                password_hash: r.try_get(6)?,
+                is_suspended: r.try_get::<i64, _>(7)? != 0,
+                updated_at: r.try_get(8)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Creates or renames an organization.
+    pub async fn upsert_organization(
+        &self,
+        code: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO organizations (code, name, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+        )
+        .bind(code)
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Creates or updates a permission by key. Returns its id.
+    pub async fn upsert_permission(
+        &self,
+        new_id: &str,
+        key: &str,
+        name: &str,
+    ) -> Result<String, StoreError> {
+        self.upsert_keyed("permissions", new_id, key, name).await
+    }
+
+    /// Creates or updates a role by key. Returns its id.
+    pub async fn upsert_role(
+        &self,
+        new_id: &str,
+        key: &str,
+        name: &str,
+    ) -> Result<String, StoreError> {
+        self.upsert_keyed("roles", new_id, key, name).await
+    }
+
+    async fn upsert_keyed(
+        &self,
+        table: &str,
+        new_id: &str,
+        key: &str,
+        name: &str,
+    ) -> Result<String, StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO {table} (id, key, name) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET name = excluded.name"
+        ))
+        .bind(new_id)
+        .bind(key)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query(&format!("SELECT id FROM {table} WHERE key = $1"))
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Sets a role's permissions (by key), replacing earlier ones.
+    pub async fn set_role_permissions(
+        &self,
+        role_id: &str,
+        permission_keys: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM role_permissions WHERE role_id = $1")
+            .bind(role_id)
+            .execute(&mut *tx)
+            .await?;
+        for key in permission_keys {
+            let done = sqlx::query(
+                "INSERT INTO role_permissions (role_id, permission_id) \
+                 SELECT $1, id FROM permissions WHERE key = $2",
+            )
+            .bind(role_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Config(format!("unknown permission {key:?}")));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes the user a member of the organization with exactly these roles and direct
+    /// permissions (by key).
+    pub async fn set_membership(
+        &self,
+        org_code: &str,
+        user_id: &str,
+        role_keys: &[String],
+        permission_keys: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO org_members (org_code, user_id) VALUES ($1, $2) \
+             ON CONFLICT (org_code, user_id) DO NOTHING",
+        )
+        .bind(org_code)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        for table in ["member_roles", "member_permissions"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2"
+            ))
+            .bind(org_code)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (table, column, source, keys) in [
+            ("member_roles", "role_id", "roles", role_keys),
+            (
+                "member_permissions",
+                "permission_id",
+                "permissions",
+                permission_keys,
+            ),
+        ] {
+            for key in keys {
+                let done = sqlx::query(&format!(
+                    "INSERT INTO {table} (org_code, user_id, {column}) \
+                     SELECT $1, $2, id FROM {source} WHERE key = $3"
+                ))
+                .bind(org_code)
+                .bind(user_id)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::Config(format!("unknown {source} key {key:?}")));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The organizations a user belongs to (codes, sorted).
+    pub async fn user_org_codes(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query("SELECT org_code FROM org_members WHERE user_id = $1 ORDER BY org_code")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Creates or updates a feature flag. `flag_type` is `bool`, `str` or `int`, and
+    /// `default_value` must parse as that type.
+    pub async fn upsert_flag(
+        &self,
+        key: &str,
+        name: &str,
+        flag_type: &str,
+        default_value: &str,
+    ) -> Result<(), StoreError> {
+        if flag_value(flag_type, default_value).is_none() {
+            return Err(StoreError::Config(format!(
+                "flag {key:?}: {default_value:?} is not a valid {flag_type} value"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO feature_flags (key, name, flag_type, default_value) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET name = excluded.name, flag_type = excluded.flag_type, \
+             default_value = excluded.default_value",
+        )
+        .bind(key)
+        .bind(name)
+        .bind(flag_type)
+        .bind(default_value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Overrides a flag at `level` (`env`, `org` or `usr`) for `subject` ('' for `env`).
+    pub async fn set_flag_override(
+        &self,
+        key: &str,
+        level: &str,
+        subject: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Config(format!("unknown flag {key:?}")))?;
+        let flag_type: String = row.try_get(0)?;
+        if flag_value(&flag_type, value).is_none() || !matches!(level, "env" | "org" | "usr") {
+            return Err(StoreError::Config(format!(
+                "flag {key:?}: invalid override {level}/{value:?}"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO flag_overrides (flag_key, level, subject, value) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (flag_key, level, subject) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(level)
+        .bind(subject)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The claims a user's tokens carry for `org_code` (or outside any organization).
+    pub async fn effective_claims(
+        &self,
+        user_id: &str,
+        org_code: Option<&str>,
+    ) -> Result<EffectiveClaims, StoreError> {
+        let mut out = EffectiveClaims::default();
+        if let Some(org) = org_code {
+            let rows = sqlx::query(
+                "SELECT roles.id, roles.key, roles.name FROM member_roles \
+                 JOIN roles ON roles.id = member_roles.role_id \
+                 WHERE member_roles.org_code = $1 AND member_roles.user_id = $2 ORDER BY roles.key",
+            )
+            .bind(org)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                out.roles.push(RoleClaim {
+                    id: r.try_get(0)?,
+                    key: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                });
+            }
+            let rows = sqlx::query(
+                "SELECT permissions.key FROM member_roles \
+                 JOIN role_permissions ON role_permissions.role_id = member_roles.role_id \
+                 JOIN permissions ON permissions.id = role_permissions.permission_id \
+                 WHERE member_roles.org_code = $1 AND member_roles.user_id = $2 \
+                 UNION \
+                 SELECT permissions.key FROM member_permissions \
+                 JOIN permissions ON permissions.id = member_permissions.permission_id \
+                 WHERE member_permissions.org_code = $1 AND member_permissions.user_id = $2",
+            )
+            .bind(org)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut keys = BTreeSet::new();
+            for r in &rows {
+                keys.insert(r.try_get::<String, _>(0)?);
+            }
+            out.permissions = keys.into_iter().collect();
+        }
+        // Flags: the most specific override wins (usr > org > env), else the default.
+        let flags =
+            sqlx::query("SELECT key, flag_type, default_value FROM feature_flags ORDER BY key")
+                .fetch_all(&self.pool)
+                .await?;
+        let overrides = sqlx::query(
+            "SELECT flag_key, level, value FROM flag_overrides \
+             WHERE (level = 'env' AND subject = '') OR (level = 'org' AND subject = $1) \
+             OR (level = 'usr' AND subject = $2)",
+        )
+        .bind(org_code)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for f in &flags {
+            let key: String = f.try_get(0)?;
+            let flag_type: String = f.try_get(1)?;
+            let mut value: String = f.try_get(2)?;
+            let mut rank = 0;
+            for o in &overrides {
+                if o.try_get::<String, _>(0)? != key {
+                    continue;
+                }
+                let level: String = o.try_get(1)?;
+                let r = match level.as_str() {
+                    "usr" => 3,
+                    "org" => 2,
+                    _ => 1,
+                };
+                if r > rank {
+                    rank = r;
+                    value = o.try_get(2)?;
+                }
+            }
+            if let Some(claim) = flag_value(&flag_type, &value) {
+                out.feature_flags.insert(key, claim);
+            }
+        }
+        Ok(out)
+    }
+}
