@@ -180,6 +180,28 @@ pub struct SeedApplication {
     /// The APIs it may get tokens for.
     #[serde(default)]
     pub apis: Vec<SeedGrant>,
+    /// Callback URLs (`reg`, `spa`), matched exactly at the authorization endpoint.
+    #[serde(default)]
+    pub redirect_urls: Vec<String>,
+    /// Where users may be sent after sign-out.
+    #[serde(default)]
+    pub logout_urls: Vec<String>,
+}
+
+/// Checks a registered URL: absolute, no fragment (RFC 6749 §3.1.2), https or http on
+/// loopback.
+fn check_registered_url(url: &str) -> Result<(), String> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| format!("{url:?} is not an absolute URL ({e})"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!("{url:?} must not have a fragment"));
+    }
+    let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!("{url:?} must be https (http only on localhost)")),
+    }
 }
 
 /// An API an application may use, with the scopes it may request.
@@ -226,20 +248,41 @@ impl Seed {
             }
         }
         for app in &self.applications {
-            if app.app_type != "m2m" {
-                return bad(format!(
-                    "application {:?}: type {:?} is not supported yet (only m2m)",
-                    app.name, app.app_type
-                ));
-            }
-            match &app.client_secret {
-                Some(s) if s.len() >= 32 => {}
-                _ => {
+            let confidential = match app.app_type.as_str() {
+                "m2m" | "reg" => true,
+                "spa" => false,
+                other => {
                     return bad(format!(
-                        "application {:?}: an m2m application needs a client_secret of at least 32 characters",
+                        "application {:?}: type {other:?} is not one of reg, spa, m2m",
                         app.name
                     ));
                 }
+            };
+            match (&app.client_secret, confidential) {
+                (Some(s), true) if s.len() >= 32 => {}
+                (None, false) => {}
+                (_, true) => {
+                    return bad(format!(
+                        "application {:?}: a {} application needs a client_secret of at least 32 characters",
+                        app.name, app.app_type
+                    ));
+                }
+                (Some(_), false) => {
+                    return bad(format!(
+                        "application {:?}: an spa application is a public client and has no client_secret",
+                        app.name
+                    ));
+                }
+            }
+            for url in app.redirect_urls.iter().chain(&app.logout_urls) {
+                check_registered_url(url)
+                    .or_else(|why| bad(format!("application {:?}: {why}", app.name)))?;
+            }
+            if app.app_type != "m2m" && app.redirect_urls.is_empty() {
+                return bad(format!(
+                    "application {:?}: a {} application needs at least one redirect_url",
+                    app.name, app.app_type
+                ));
             }
             if app
                 .access_token_ttl
@@ -365,6 +408,12 @@ impl Seed {
                     .ok_or_else(|| ServerError::Config("seeded API vanished".into()))?;
                 store.grant_api(&id, &api.id, &grant.scopes).await?;
             }
+            store
+                .set_application_urls(&id, "login", &app.redirect_urls)
+                .await?;
+            store
+                .set_application_urls(&id, "logout", &app.logout_urls)
+                .await?;
         }
         let now = crate::now();
         for p in &self.permissions {
@@ -483,6 +532,25 @@ mod tests {
             .contains("scope \"w\"")
         );
         assert!(err(&app(&format!("{secret}access_token_ttl = 5"))).contains("access_token_ttl"));
-        assert!(err(&app(secret).replace("m2m", "spa")).contains("not supported yet"));
+        assert!(err(&app(secret).replace("m2m", "web")).contains("not one of"));
+        assert!(err(&app(secret).replace("m2m", "spa")).contains("public client"));
+        assert!(err(&app("").replace("m2m", "spa")).contains("redirect_url"));
+        for bad_url in [
+            "/callback",
+            "http://app.example.com/cb",
+            "https://a.example/cb#x",
+        ] {
+            let text =
+                app(&format!("{secret}redirect_urls = [\"{bad_url}\"]")).replace("m2m", "reg");
+            assert!(
+                err(&text).contains("redirect") || err(&text).contains(bad_url),
+                "{bad_url}"
+            );
+        }
+        let ok = app(&format!(
+            "{secret}redirect_urls = [\"http://localhost:3000/callback\"]\nlogout_urls = [\"https://app.example.com/\"]"
+        ))
+        .replace("m2m", "reg");
+        Seed::from_toml(&ok).unwrap().validate().unwrap();
     }
 }

@@ -65,6 +65,8 @@ impl TestIssuerBuilder {
                 audience: audience.to_owned(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
             }],
+            redirect_urls: Vec::new(),
+            logout_urls: Vec::new(),
         });
         self
     }
@@ -73,6 +75,11 @@ impl TestIssuerBuilder {
     pub fn seed(mut self, seed: Seed) -> Self {
         self.seed.apis.extend(seed.apis);
         self.seed.applications.extend(seed.applications);
+        self.seed.permissions.extend(seed.permissions);
+        self.seed.roles.extend(seed.roles);
+        self.seed.organizations.extend(seed.organizations);
+        self.seed.users.extend(seed.users);
+        self.seed.feature_flags.extend(seed.feature_flags);
         self
     }
 

@@ -381,6 +381,28 @@ async fn effective_claims_follow_kinde_rules(url: &str) {
     assert_eq!(none.feature_flags["theme"].v, json!("dark"), "env override");
     assert!(none.permissions.is_empty());
 
+    // Registered URLs are kept exactly as written.
+    let web = s
+        .application_by_client_id("demo-web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(web.app_type, "reg");
+    assert_eq!(
+        s.application_urls(&web.id, "login").await.unwrap(),
+        ["http://localhost:3000/callback"]
+    );
+    assert_eq!(
+        s.application_urls(&web.id, "logout").await.unwrap(),
+        ["http://localhost:3000/"]
+    );
+    let spa = s
+        .application_by_client_id("demo-spa")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(spa.client_secret_sha256, None, "an SPA is a public client");
+
     // Mistakes are refused, not stored.
     assert!(
         s.set_flag_override("theme", "usr", &bob.id, "x")

@@ -350,6 +350,50 @@ impl Store {
         .transpose()
     }
 
+    /// Replaces an application's registered URLs of one kind (`login` callbacks or `logout`).
+    pub async fn set_application_urls(
+        &self,
+        application_id: &str,
+        kind: &str,
+        urls: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM application_urls WHERE application_id = $1 AND kind = $2")
+            .bind(application_id)
+            .bind(kind)
+            .execute(&mut *tx)
+            .await?;
+        for url in urls {
+            sqlx::query(
+                "INSERT INTO application_urls (application_id, kind, url) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(application_id)
+            .bind(kind)
+            .bind(url)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An application's registered URLs of one kind, sorted.
+    pub async fn application_urls(
+        &self,
+        application_id: &str,
+        kind: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT url FROM application_urls WHERE application_id = $1 AND kind = $2 ORDER BY url",
+        )
+        .bind(application_id)
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// Lets an application get tokens for an API with these scopes (replacing an earlier grant).
     pub async fn grant_api(
         &self,

@@ -142,6 +142,18 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             )",
         ],
     ),
+    (
+        4,
+        &[
+            // Registered callback (`login`) and post-logout (`logout`) URLs, matched exactly.
+            "CREATE TABLE application_urls (
+                application_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+                kind TEXT NOT NULL,
+                url TEXT NOT NULL,
+                PRIMARY KEY (application_id, kind, url)
+            )",
+        ],
+    ),
 ];
 
 /// The newest schema version this build knows.
