@@ -11,15 +11,18 @@
 //! for machine-to-machine applications; sign-in pages and the user-facing grants come next.
 #![forbid(unsafe_code)]
 
+mod authorize;
 pub mod error;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
 mod oidc;
+mod pages;
 pub mod passwords;
 pub mod seed;
 pub mod store;
 pub mod testing;
+mod tokens;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -129,6 +132,8 @@ pub fn router(state: AppState) -> Router {
             "/oauth2/token",
             post(oidc::token).fallback(oidc::token_method_not_allowed),
         )
+        .route("/oauth2/auth", get(authorize::authorize))
+        .route("/oauth2/auth/sign-in", post(authorize::sign_in))
         .route("/oauth2/introspect", post(oidc::introspect))
         .route("/oauth2/revoke", post(oidc::revoke))
         .route("/healthz", get(|| async { "ok" }))

@@ -69,3 +69,66 @@ pub(crate) async fn record_failure(
     }
     Ok(())
 }
+
+/// Failed sign-ins allowed per (account, address) per window.
+pub const SIGN_IN_PER_ACCOUNT: i64 = 10;
+
+fn sign_in_buckets(ip: Option<IpAddr>, email: &str) -> (String, String) {
+    let (by_ip, by_account) = buckets(ip, &email.trim().to_lowercase());
+    (format!("signin-{by_ip}"), format!("signin-{by_account}"))
+}
+
+/// Refuses a sign-in attempt with a 429 page when the caller is over a limit (security.md
+/// case 96). Keyed by the caller's address, so nobody elsewhere can lock the real user out.
+pub(crate) async fn check_sign_in(
+    store: &Store,
+    ip: Option<IpAddr>,
+    email: &str,
+    now: i64,
+) -> Result<(), axum::response::Response> {
+    let (by_ip, by_account) = sign_in_buckets(ip, email);
+    let start = window(now);
+    let over = async {
+        Ok::<bool, StoreError>(
+            store.rate_limit_count(&by_ip, start).await? >= PER_ADDRESS
+                || store.rate_limit_count(&by_account, start).await? >= SIGN_IN_PER_ACCOUNT,
+        )
+    }
+    .await;
+    match over {
+        Ok(false) => Ok(()),
+        Ok(true) => {
+            tracing::warn!(ip = ?ip, "sign-in rate limit reached");
+            let mut page = crate::pages::error(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-in attempts. Wait a few minutes and try again.",
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&(start + WINDOW - now).to_string()) {
+                page.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+            Err(page)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rate-limit check failed");
+            Err(crate::pages::error(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not complete the sign-in.",
+            ))
+        }
+    }
+}
+
+/// Counts a failed sign-in.
+pub(crate) async fn record_sign_in_failure(
+    store: &Store,
+    ip: Option<IpAddr>,
+    email: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (by_ip, by_account) = sign_in_buckets(ip, email);
+    let start = window(now);
+    store.rate_limit_hit(&by_ip, start).await?;
+    store.rate_limit_hit(&by_account, start).await?;
+    Ok(())
+}

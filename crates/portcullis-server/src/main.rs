@@ -283,6 +283,9 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let store = Store::connect(&args.database).await.context("database")?;
     let state = AppState::new(store, Settings::new(&issuer)).await?;
     check_signing_keys(state.keys()).await?;
+    Seed::from_toml(include_str!("../examples/tenant.toml"))?
+        .apply(state.store())
+        .await?;
     Seed::from_toml(DEV_SEED)?.apply(state.store()).await?;
     println!("Portcullis dev server: {issuer}");
     println!("  discovery  {issuer}/.well-known/openid-configuration");
@@ -294,7 +297,17 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     println!(
         "  curl -s -u demo-worker:demo-worker-secret-change-me-0123456789 \\\n    -d grant_type=client_credentials -d audience=https://api.example.com {issuer}/oauth2/token"
     );
-    println!("(Sign-in pages and demo users arrive with the authorization endpoint.)");
+    println!();
+    println!("Sign in (hosted pages, authorization code + PKCE):");
+    println!("  users      ada@example.com / correct-horse-battery-staple (admin in org_acme)");
+    println!("             bob@example.com / can-we-fix-it-yes-we-can (member in org_acme)");
+    println!(
+        "  web app    demo-web / demo-web-secret-change-me-0123456789abcdef, callback http://localhost:3000/callback"
+    );
+    println!("  SPA        demo-spa (public, PKCE), callback http://localhost:5173/callback");
+    println!(
+        "  try        {issuer}/oauth2/auth?client_id=demo-web&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code&scope=openid%20profile%20email&audience=https%3A%2F%2Fapi.example.com&org_code=org_acme&state=xyz"
+    );
     portcullis_server::run(listener, state, shutdown_signal()).await?;
     Ok(())
 }

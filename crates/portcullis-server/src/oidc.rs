@@ -35,9 +35,14 @@ pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "response_types_supported": [],
+        "authorization_endpoint": format!("{issuer}/oauth2/auth"),
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "email", "given_name", "family_name", "name", "picture", "updated_at", "org_codes"],
+        "authorization_response_iss_parameter_supported": true,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [alg],
         "scopes_supported": ["openid", "profile", "email", "offline"],
@@ -224,7 +229,7 @@ pub(crate) async fn token_method_not_allowed() -> Response {
 
 /// The caller's socket address, when the server was started with connection info (as
 /// [`crate::run`] does); `None` otherwise (e.g. a router driven directly in tests).
-pub(crate) struct Peer(Option<SocketAddr>);
+pub(crate) struct Peer(pub(crate) Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
@@ -293,7 +298,25 @@ pub(crate) async fn token(
                 crate::metrics::tokens_issued(&state, "client_credentials");
                 Ok(response)
             }
-            "authorization_code" | "refresh_token" => Err(OAuthError::unsupported_grant_type(
+            "authorization_code" => {
+                // A public client (spa) authenticates with PKCE alone, and sends no secret.
+                let (id, secret) = client_credentials(&headers, &form)?;
+                let public = match secret {
+                    None => state
+                        .inner
+                        .store
+                        .application_by_client_id(&id)
+                        .await?
+                        .filter(|a| a.app_type == "spa"),
+                    Some(_) => None,
+                };
+                let app = match public {
+                    Some(app) => app,
+                    None => authenticate(&state, &headers, &form, peer).await?,
+                };
+                crate::tokens::authorization_code_grant(&state, &app, &form).await
+            }
+            "refresh_token" => Err(OAuthError::unsupported_grant_type(
                 "this server does not support that grant yet",
             )),
             _ => Err(OAuthError::unsupported_grant_type(

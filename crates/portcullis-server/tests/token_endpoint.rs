@@ -273,7 +273,16 @@ async fn case_79_discovery_document_advertises_exactly_what_is_implemented() {
         doc["token_endpoint"],
         format!("{}/oauth2/token", issuer.url())
     );
-    assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        json!(["authorization_code", "client_credentials"])
+    );
+    assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(doc["response_types_supported"], json!(["code"]));
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{}/oauth2/auth", issuer.url())
+    );
     let methods: BTreeSet<&str> = doc["token_endpoint_auth_methods_supported"]
         .as_array()
         .unwrap()
@@ -282,7 +291,7 @@ async fn case_79_discovery_document_advertises_exactly_what_is_implemented() {
         .collect();
     assert_eq!(
         methods,
-        BTreeSet::from(["client_secret_basic", "client_secret_post"])
+        BTreeSet::from(["client_secret_basic", "client_secret_post", "none"])
     );
     assert_eq!(
         doc["introspection_endpoint"],
@@ -293,11 +302,7 @@ async fn case_79_discovery_document_advertises_exactly_what_is_implemented() {
         format!("{}/oauth2/revoke", issuer.url())
     );
     // Nothing that is not served yet.
-    for absent in [
-        "authorization_endpoint",
-        "userinfo_endpoint",
-        "end_session_endpoint",
-    ] {
+    for absent in ["userinfo_endpoint", "end_session_endpoint"] {
         assert!(doc.get(absent).is_none(), "{absent} is advertised");
     }
     // And every advertised endpoint answers (405 for GET on the POST-only ones, never 404).
@@ -757,8 +762,20 @@ async fn case_70_grant_types() {
     let url = issuer.url();
     let auth = basic(WORKER, WORKER_SECRET);
 
+    // An m2m client may not redeem codes.
+    let answer = post_basic(
+        url,
+        &auth,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("redirect_uri", "https://a.example/cb"),
+        ],
+    )
+    .await;
+    assert_oauth_error(&answer, 400, "unauthorized_client");
+
     for grant in [
-        "authorization_code",
         "refresh_token",
         "password",
         "foo",

@@ -5,9 +5,11 @@
 //! (timestamps are Unix seconds, booleans 0/1, binary data base64). What differs between the two
 //! databases lives in [`Dialect`] alone.
 
+mod flows;
 mod identity;
 mod schema;
 
+pub use flows::{CodeUse, InteractionRecord, SessionRecord};
 pub use identity::{EffectiveClaims, FlagClaim, RoleClaim, UserRecord, flag_value};
 
 use std::str::FromStr;

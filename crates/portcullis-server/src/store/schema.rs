@@ -154,6 +154,35 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             )",
         ],
     ),
+    (
+        5,
+        &[
+            // Sign-in sessions (single sign-on). Only a SHA-256 of the cookie value is stored.
+            "CREATE TABLE sessions (
+                id_sha256 TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                auth_time BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )",
+            // An authorization request waiting for the user to sign in, bound to the browser
+            // that started it (a cookie, stored hashed) and protected by a CSRF token.
+            "CREATE TABLE interactions (
+                id_sha256 TEXT PRIMARY KEY,
+                browser_sha256 TEXT NOT NULL,
+                csrf TEXT NOT NULL,
+                request TEXT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )",
+            // Authorization codes: single use, short-lived, stored hashed.
+            "CREATE TABLE auth_codes (
+                code_sha256 TEXT PRIMARY KEY,
+                grant_data TEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                used_at BIGINT,
+                issued_jti TEXT
+            )",
+        ],
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -1,0 +1,477 @@
+//! The authorization endpoint (`GET /oauth2/auth`) and the hosted sign-in form
+//! (`POST /oauth2/auth/sign-in`): authorization code flow with PKCE.
+//!
+//! Order of checks (RFC 6749 §4.1.2.1): the client and its exact redirect URI first — if either
+//! is wrong, an error page and never a redirect; every later error is redirected back with
+//! `error`, `state` and `iss` (RFC 9207).
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::oidc::{Form, Peer};
+use crate::pages;
+use crate::seed::hash_secret;
+use crate::store::{InteractionRecord, SessionRecord};
+
+/// Cookie binding a pending sign-in to the browser that started it.
+const INTERACTION_COOKIE: &str = "pc_interaction";
+/// The single sign-on session cookie.
+const SESSION_COOKIE: &str = "pc_session";
+/// How long a sign-in form stays valid.
+const INTERACTION_TTL: i64 = 600;
+/// How long a session lasts.
+const SESSION_TTL: i64 = 14 * 86_400;
+/// How long a code lives (RFC 6749 §4.1.2 recommends at most 10 minutes; one is plenty).
+const CODE_TTL: i64 = 60;
+
+/// A validated authorization request, kept while the user signs in and then inside the code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    pub org_code: Option<String>,
+    /// Filled in when the code is issued.
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub auth_time: i64,
+}
+
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the OS random source failed");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn set_cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.issuer().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .expect("cookie values are base64url")
+}
+
+fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `redirect_uri` with response parameters added (keeping its own query).
+fn back_to(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    let mut url = match url::Url::parse(redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return redirect_uri.to_owned(),
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+    }
+    url.to_string()
+}
+
+fn error_redirect(
+    state: &AppState,
+    req_uri: &str,
+    st: Option<&str>,
+    error: &str,
+    description: &str,
+) -> Response {
+    let mut params = vec![("error", error), ("error_description", description)];
+    if let Some(s) = st {
+        params.push(("state", s));
+    }
+    params.push(("iss", state.issuer()));
+    redirect(&back_to(req_uri, &params))
+}
+
+pub(crate) fn is_pkce_value(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// `GET /oauth2/auth`.
+pub(crate) async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match authorize_inner(&state, &headers, query.as_deref().unwrap_or("")).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "authorization request failed");
+            pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not complete the sign-in.",
+            )
+        }
+    }
+}
+
+async fn authorize_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &str,
+) -> Result<Response, crate::error::ServerError> {
+    let store = state.store();
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut duplicate = None;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()).take(64) {
+        if params.iter().any(|(seen, _)| *seen == k) {
+            duplicate = Some(k.to_string());
+        }
+        params.push((k.into_owned(), v.into_owned()));
+    }
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+
+    // 1. Client and redirect URI, before anything else; never redirect when either is wrong.
+    let Some(client_id) = get("client_id") else {
+        return Ok(pages::error(
+            StatusCode::BAD_REQUEST,
+            "The request names no application (client_id).",
+        ));
+    };
+    let app = match store.application_by_client_id(client_id).await? {
+        Some(app) if app.app_type == "reg" || app.app_type == "spa" => app,
+        _ => {
+            return Ok(pages::error(
+                StatusCode::BAD_REQUEST,
+                "This application is not registered for sign-in.",
+            ));
+        }
+    };
+    let registered = store.application_urls(&app.id, "login").await?;
+    let Some(redirect_uri) = get("redirect_uri").filter(|r| registered.iter().any(|u| u == r))
+    else {
+        return Ok(pages::error(
+            StatusCode::BAD_REQUEST,
+            "The redirect URI is not registered for this application.",
+        ));
+    };
+    if let Some(name) = &duplicate
+        && (name == "client_id" || name == "redirect_uri")
+    {
+        return Ok(pages::error(
+            StatusCode::BAD_REQUEST,
+            "A parameter is repeated.",
+        ));
+    }
+    let st = get("state");
+    let fail = |error: &str, description: &str| {
+        Ok(error_redirect(state, redirect_uri, st, error, description))
+    };
+
+    // 2. Everything else is answered by redirecting back.
+    if let Some(name) = duplicate {
+        return fail("invalid_request", &format!("parameter {name} is repeated"));
+    }
+    if get("response_type") != Some("code") {
+        return fail(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        );
+    }
+    if get("request").is_some() || get("request_uri").is_some() {
+        return fail("request_not_supported", "request objects are not supported");
+    }
+    let code_challenge = get("code_challenge");
+    match (code_challenge, get("code_challenge_method")) {
+        (Some(c), Some("S256")) if is_pkce_value(c) => {}
+        (Some(_), Some("S256")) => return fail("invalid_request", "code_challenge is malformed"),
+        (Some(_), _) => {
+            return fail(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is not accepted)",
+            );
+        }
+        (None, Some(_)) => {
+            return fail(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            );
+        }
+        (None, None) if app.app_type == "spa" => {
+            return fail(
+                "invalid_request",
+                "single-page applications must use PKCE (S256)",
+            );
+        }
+        (None, None) => {}
+    }
+    let scopes: Vec<String> = get("scope")
+        .unwrap_or("openid")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut audiences = Vec::new();
+    for aud in get("audience").unwrap_or("").split_whitespace() {
+        if store.api_grant(&app.id, aud).await?.is_none() {
+            return fail(
+                "invalid_target",
+                "the application may not use that audience",
+            );
+        }
+        audiences.push(aud.to_owned());
+    }
+    let org_code = get("org_code").map(str::to_owned);
+    let prompt: Vec<&str> = get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompt.iter().any(|p| !matches!(*p, "none" | "login")) {
+        return fail(
+            "invalid_request",
+            "supported prompt values are none and login",
+        );
+    }
+    let request = AuthRequest {
+        client_id: client_id.to_owned(),
+        redirect_uri: redirect_uri.to_owned(),
+        state: st.map(str::to_owned),
+        nonce: get("nonce").map(str::to_owned),
+        code_challenge: code_challenge.map(str::to_owned),
+        scopes,
+        audiences,
+        org_code,
+        user_id: String::new(),
+        auth_time: 0,
+    };
+
+    // 3. Single sign-on: an existing session answers at once, unless prompt=login.
+    let now = crate::now();
+    let session = match cookie(headers, SESSION_COOKIE) {
+        Some(id) => store.session(&hash_secret(&id), now).await?,
+        None => None,
+    };
+    if prompt.contains(&"none") {
+        return match session {
+            Some(s) if !prompt.contains(&"login") => issue_code(state, request, &s).await,
+            _ => fail("login_required", "the user is not signed in"),
+        };
+    }
+    if let Some(s) = session
+        && !prompt.contains(&"login")
+    {
+        return issue_code(state, request, &s).await;
+    }
+
+    // 4. Show the sign-in form, bound to this browser.
+    let interaction = random_token();
+    let browser = random_token();
+    let csrf = random_token();
+    store
+        .create_interaction(
+            &hash_secret(&interaction),
+            &InteractionRecord {
+                browser_sha256: hash_secret(&browser),
+                csrf: csrf.clone(),
+                request: serde_json::to_string(&request)
+                    .map_err(|e| crate::error::ServerError::Config(e.to_string()))?,
+                expires_at: now + INTERACTION_TTL,
+            },
+        )
+        .await?;
+    let mut response = pages::sign_in(&interaction, &csrf, "", None);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            state,
+            INTERACTION_COOKIE,
+            &browser,
+            "/oauth2/auth",
+            INTERACTION_TTL,
+        ),
+    );
+    Ok(response)
+}
+
+/// Issues a code for a signed-in user and redirects back.
+async fn issue_code(
+    state: &AppState,
+    mut request: AuthRequest,
+    session: &SessionRecord,
+) -> Result<Response, crate::error::ServerError> {
+    if let Some(org) = &request.org_code
+        && !state
+            .store()
+            .user_org_codes(&session.user_id)
+            .await?
+            .contains(org)
+    {
+        return Ok(error_redirect(
+            state,
+            &request.redirect_uri,
+            request.state.as_deref(),
+            "access_denied",
+            "the user is not a member of that organization",
+        ));
+    }
+    request.user_id = session.user_id.clone();
+    request.auth_time = session.auth_time;
+    let code = random_token();
+    let data = serde_json::to_string(&request)
+        .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
+    state
+        .store()
+        .create_code(&hash_secret(&code), &data, crate::now() + CODE_TTL)
+        .await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &request.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", state.issuer()));
+    Ok(redirect(&back_to(&request.redirect_uri, &params)))
+}
+
+/// `POST /oauth2/auth/sign-in`: the hosted form's submission.
+pub(crate) async fn sign_in(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match sign_in_inner(&state, peer, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in failed");
+            pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not complete the sign-in.",
+            )
+        }
+    }
+}
+
+async fn sign_in_inner(
+    state: &AppState,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, crate::error::ServerError> {
+    let Ok(form) = Form::parse(headers, body) else {
+        return Ok(pages::error(
+            StatusCode::BAD_REQUEST,
+            "The form could not be read.",
+        ));
+    };
+    let store = state.store();
+    let now = crate::now();
+    let interaction_id = form.get("interaction").unwrap_or("");
+    let expired = || {
+        pages::error(
+            StatusCode::BAD_REQUEST,
+            "This sign-in form has expired. Go back to the application and start again.",
+        )
+    };
+    let Some(interaction) = store.interaction(&hash_secret(interaction_id), now).await? else {
+        return Ok(expired());
+    };
+    // Login CSRF (security.md case 88): the form must come from the browser that opened it, and
+    // carry its token.
+    let browser_ok = cookie(headers, INTERACTION_COOKIE).is_some_and(|b| {
+        bool::from(
+            hash_secret(&b)
+                .as_bytes()
+                .ct_eq(interaction.browser_sha256.as_bytes()),
+        )
+    });
+    let csrf_ok = form
+        .get("csrf")
+        .is_some_and(|c| bool::from(c.as_bytes().ct_eq(interaction.csrf.as_bytes())));
+    if !browser_ok || !csrf_ok {
+        return Ok(pages::error(
+            StatusCode::FORBIDDEN,
+            "This sign-in form was not opened in this browser.",
+        ));
+    }
+    let email = form.get("email").unwrap_or("").trim().to_owned();
+    let password = form.get("password").unwrap_or("");
+    let retry =
+        |message: &str| pages::sign_in(interaction_id, &interaction.csrf, &email, Some(message));
+
+    // Brute force (case 96): limits per address and per (account, address).
+    let ip = peer.map(|p| p.ip());
+    if let Err(limited) = crate::limits::check_sign_in(store, ip, &email, now).await {
+        return Ok(limited);
+    }
+    let user = store.user_by_email(&email).await?;
+    let hash = user
+        .as_ref()
+        .filter(|u| !u.is_suspended)
+        .and_then(|u| u.password_hash.as_deref());
+    // Unknown email, suspended account, wrong password: one answer, one cost (case 86).
+    let ok = crate::passwords::verify(password, hash).await?;
+    let Some(user) = user.filter(|_| ok) else {
+        crate::limits::record_sign_in_failure(store, ip, &email, now).await?;
+        tracing::info!("failed sign-in");
+        return Ok(retry("The email or password is incorrect."));
+    };
+    let request: AuthRequest = serde_json::from_str(&interaction.request)
+        .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
+    store
+        .delete_interaction(&hash_secret(interaction_id))
+        .await?;
+    // A fresh session id at every sign-in (no fixation, case 45).
+    let session_id = random_token();
+    let session = SessionRecord {
+        user_id: user.id.clone(),
+        auth_time: now,
+        expires_at: now + SESSION_TTL,
+    };
+    store
+        .create_session(&hash_secret(&session_id), &session)
+        .await?;
+    let mut response = issue_code(state, request, &session).await?;
+    let h = response.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(state, SESSION_COOKIE, &session_id, "/", SESSION_TTL),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(state, INTERACTION_COOKIE, "", "/oauth2/auth", 0),
+    );
+    Ok(response)
+}

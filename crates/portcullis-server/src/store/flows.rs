@@ -1,0 +1,207 @@
+//! Sessions, pending authorization requests and authorization codes.
+
+use sqlx::Row;
+
+use super::Store;
+use crate::error::StoreError;
+
+/// A stored sign-in session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The signed-in user.
+    pub user_id: String,
+    /// When the user authenticated (Unix seconds).
+    pub auth_time: i64,
+    /// When the session ends.
+    pub expires_at: i64,
+}
+
+/// A pending authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InteractionRecord {
+    /// SHA-256 of the browser-binding cookie.
+    pub browser_sha256: String,
+    /// The CSRF token of its form.
+    pub csrf: String,
+    /// The validated authorization request (JSON).
+    pub request: String,
+    /// When it expires.
+    pub expires_at: i64,
+}
+
+/// What happened to a code presented at the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeUse {
+    /// First use: its grant data (JSON).
+    Fresh(String),
+    /// Used before: the access token it issued, to revoke (RFC 6749 §4.1.2).
+    Replayed(Option<String>),
+    /// Unknown or expired.
+    Invalid,
+}
+
+impl Store {
+    /// Stores a session.
+    pub async fn create_session(
+        &self,
+        id_sha256: &str,
+        s: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (id_sha256, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(id_sha256)
+            .bind(&s.user_id)
+            .bind(s.auth_time)
+            .bind(s.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A session that has not expired at `now`.
+    pub async fn session(
+        &self,
+        id_sha256: &str,
+        now: i64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query("SELECT user_id, auth_time, expires_at FROM sessions WHERE id_sha256 = $1 AND expires_at > $2")
+            .bind(id_sha256)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(SessionRecord {
+                user_id: r.try_get(0)?,
+                auth_time: r.try_get(1)?,
+                expires_at: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, id_sha256: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1")
+            .bind(id_sha256)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a pending authorization request.
+    pub async fn create_interaction(
+        &self,
+        id_sha256: &str,
+        i: &InteractionRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO interactions (id_sha256, browser_sha256, csrf, request, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id_sha256)
+            .bind(&i.browser_sha256)
+            .bind(&i.csrf)
+            .bind(&i.request)
+            .bind(i.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A pending authorization request that has not expired at `now`.
+    pub async fn interaction(
+        &self,
+        id_sha256: &str,
+        now: i64,
+    ) -> Result<Option<InteractionRecord>, StoreError> {
+        let row = sqlx::query("SELECT browser_sha256, csrf, request, expires_at FROM interactions WHERE id_sha256 = $1 AND expires_at > $2")
+            .bind(id_sha256)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(InteractionRecord {
+                browser_sha256: r.try_get(0)?,
+                csrf: r.try_get(1)?,
+                request: r.try_get(2)?,
+                expires_at: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Removes a pending authorization request (once it is answered).
+    pub async fn delete_interaction(&self, id_sha256: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM interactions WHERE id_sha256 = $1")
+            .bind(id_sha256)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores an authorization code.
+    pub async fn create_code(
+        &self,
+        code_sha256: &str,
+        grant_data: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO auth_codes (code_sha256, grant_data, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(code_sha256)
+        .bind(grant_data)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a code used, atomically: exactly one caller ever gets [`CodeUse::Fresh`], even
+    /// across instances.
+    pub async fn use_code(&self, code_sha256: &str, now: i64) -> Result<CodeUse, StoreError> {
+        let row = sqlx::query(
+            "UPDATE auth_codes SET used_at = $2 WHERE code_sha256 = $1 AND used_at IS NULL \
+             AND expires_at > $2 RETURNING grant_data",
+        )
+        .bind(code_sha256)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(r) = row {
+            return Ok(CodeUse::Fresh(r.try_get(0)?));
+        }
+        let row = sqlx::query("SELECT used_at, issued_jti FROM auth_codes WHERE code_sha256 = $1")
+            .bind(code_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) if r.try_get::<Option<i64>, _>(0)?.is_some() => {
+                CodeUse::Replayed(r.try_get(1)?)
+            }
+            _ => CodeUse::Invalid,
+        })
+    }
+
+    /// Records the access token a code issued (revoked if the code is replayed).
+    pub async fn set_code_jti(&self, code_sha256: &str, jti: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE auth_codes SET issued_jti = $2 WHERE code_sha256 = $1")
+            .bind(code_sha256)
+            .bind(jti)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets expired sessions, interactions and codes.
+    pub async fn purge_flows(&self, now: i64) -> Result<(), StoreError> {
+        for table in ["sessions", "interactions"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        }
+        // Codes are kept a day past expiry so replays are still recognised.
+        sqlx::query("DELETE FROM auth_codes WHERE expires_at < $1")
+            .bind(now - 86_400)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

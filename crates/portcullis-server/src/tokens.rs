@@ -1,0 +1,188 @@
+//! The authorization code grant (RFC 6749 §4.1.3 with PKCE, RFC 7636 §4.6) and the user tokens
+//! it issues: a Kinde-shaped access token and an OpenID Connect ID token.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::authorize::{AuthRequest, is_pkce_value};
+use crate::error::OAuthError;
+use crate::keys::SigningAlgorithm;
+use crate::oidc::Form;
+use crate::seed::{hash_secret, new_id};
+use crate::store::{ApplicationRecord, CodeUse};
+
+/// `at_hash`: base64url of the left half of the access token's hash (OIDC Core §3.1.3.6).
+fn at_hash(alg: SigningAlgorithm, access_token: &str) -> String {
+    let digest = match alg {
+        SigningAlgorithm::EdDSA => &aws_lc_rs::digest::SHA512,
+        _ => &aws_lc_rs::digest::SHA256,
+    };
+    let d = aws_lc_rs::digest::digest(digest, access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&d.as_ref()[..d.as_ref().len() / 2])
+}
+
+/// Exchanges a code for tokens.
+pub(crate) async fn authorization_code_grant(
+    state: &AppState,
+    app: &ApplicationRecord,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    if app.app_type == "m2m" {
+        return Err(OAuthError::unauthorized_client(
+            "machine-to-machine applications use client_credentials",
+        ));
+    }
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let redirect_uri = form
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
+    let store = state.store();
+    let now = crate::now();
+    let code_sha256 = hash_secret(code);
+    let request: AuthRequest = match store.use_code(&code_sha256, now).await? {
+        CodeUse::Fresh(data) => {
+            serde_json::from_str(&data).map_err(|e| OAuthError::server_error(&e))?
+        }
+        CodeUse::Replayed(jti) => {
+            // RFC 6749 §4.1.2: a replayed code revokes what it issued.
+            if let Some(jti) = jti {
+                store.revoke_token(&jti, now + 30 * 86_400).await?;
+                tracing::warn!(client_id = %app.client_id, "authorization code replayed; its token is revoked");
+            }
+            return Err(OAuthError::invalid_grant("the code was already used"));
+        }
+        CodeUse::Invalid => {
+            return Err(OAuthError::invalid_grant("the code is invalid or expired"));
+        }
+    };
+    if request.client_id != app.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if request.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    match (&request.code_challenge, form.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let computed = URL_SAFE_NO_PAD.encode(
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+            );
+            if !is_pkce_value(verifier)
+                || !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+            {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the challenge",
+                ));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "the code was issued without PKCE",
+            ));
+        }
+        (None, None) => {}
+    }
+    let user = store
+        .user_by_id(&request.user_id)
+        .await?
+        .filter(|u| !u.is_suspended)
+        .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
+    let effective = store
+        .effective_claims(&user.id, request.org_code.as_deref())
+        .await?;
+    let ttl = app
+        .access_token_ttl
+        .unwrap_or(state.inner.settings.access_token_ttl);
+    let jti = new_id("jti");
+    let mut flags = Map::new();
+    for (k, f) in &effective.feature_flags {
+        flags.insert(k.clone(), json!({"t": f.t, "v": f.v}));
+    }
+    let mut access = json!({
+        "aud": request.audiences,
+        "azp": app.client_id,
+        "exp": now + ttl,
+        "iat": now,
+        "iss": state.issuer(),
+        "jti": jti,
+        "sub": user.id,
+        "scp": request.scopes,
+        "scope": request.scopes.join(" "),
+        "permissions": effective.permissions,
+        "roles": effective.roles,
+        "feature_flags": flags,
+        "v": "2",
+    });
+    if let Some(org) = &request.org_code {
+        access["org_code"] = json!(org);
+    }
+    let ring = state.inner.keys.ring(now).await?;
+    let access_token = ring.active.sign_jwt("at+jwt", &access)?;
+    store.set_code_jti(&code_sha256, &jti).await?;
+
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": request.scopes.join(" "),
+    });
+    if request.scopes.iter().any(|s| s == "openid") {
+        let org_codes = store.user_org_codes(&user.id).await?;
+        let name = match (&user.given_name, &user.family_name) {
+            (Some(g), Some(f)) => Some(format!("{g} {f}")),
+            (Some(n), None) | (None, Some(n)) => Some(n.clone()),
+            (None, None) => None,
+        };
+        let mut id = json!({
+            "iss": state.issuer(),
+            "sub": user.id,
+            "aud": [app.client_id],
+            "azp": app.client_id,
+            "exp": now + ttl.min(3600),
+            "iat": now,
+            "auth_time": request.auth_time,
+            "jti": new_id("jti"),
+            "at_hash": at_hash(ring.active.alg(), &access_token),
+            "org_codes": org_codes,
+            "updated_at": user.updated_at,
+        });
+        let profile = request.scopes.iter().any(|s| s == "profile");
+        let email = request.scopes.iter().any(|s| s == "email");
+        let set = |id: &mut Value, k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                id[k] = json!(v);
+            }
+        };
+        if let Some(nonce) = &request.nonce {
+            id["nonce"] = json!(nonce);
+        }
+        if profile {
+            set(&mut id, "given_name", &user.given_name);
+            set(&mut id, "family_name", &user.family_name);
+            set(&mut id, "name", &name);
+            set(&mut id, "picture", &user.picture);
+        }
+        if email {
+            id["email"] = json!(user.email);
+        }
+        body["id_token"] = json!(ring.active.sign_jwt("JWT", &id)?);
+    }
+    crate::metrics::tokens_issued(state, "authorization_code");
+    let mut response = axum::Json(body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}

@@ -1,0 +1,545 @@
+//! The authorization code flow end to end over real HTTP: authorize → hosted sign-in form →
+//! code → token endpoint → tokens the SDK verifies, plus single sign-on, prompt handling, PKCE,
+//! code replay, login CSRF and the never-redirect rules (security.md cases 50, 51, 54, 56, 64,
+//! 66, 67, 86, 88).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis::{IdTokenChecks, TokenVerifier};
+use portcullis_server::seed::Seed;
+use portcullis_server::testing::TestIssuer;
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+
+const API: &str = "https://api.example.com";
+const WEB: &str = "demo-web";
+const WEB_SECRET: &str = "demo-web-secret-change-me-0123456789abcdef";
+const WEB_CALLBACK: &str = "http://localhost:3000/callback";
+const SPA: &str = "demo-spa";
+const SPA_CALLBACK: &str = "http://localhost:5173/callback";
+const ADA: &str = "ada@example.com";
+const ADA_PASSWORD: &str = "correct-horse-battery-staple";
+
+async fn start() -> TestIssuer {
+    TestIssuer::builder()
+        .seed(Seed::from_toml(include_str!("../examples/tenant.toml")).unwrap())
+        .start()
+        .await
+        .unwrap()
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn pkce() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    let verifier = URL_SAFE_NO_PAD.encode(bytes);
+    let challenge = URL_SAFE_NO_PAD.encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+    );
+    (verifier, challenge)
+}
+
+/// A browser: follows nothing by itself, keeps cookies by hand.
+#[derive(Default)]
+struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    body: String,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Page {
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name}: {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+
+    fn redirect_params(&self) -> Vec<(String, String)> {
+        let location = self
+            .location
+            .as_deref()
+            .unwrap_or_else(|| panic!("no redirect: {} {}", self.status, self.body));
+        url::Url::parse(location)
+            .unwrap()
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    fn param(&self, name: &str) -> Option<String> {
+        self.redirect_params()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let request = if self.cookies.is_empty() {
+            request
+        } else {
+            request.header("cookie", self.cookie_header())
+        };
+        let response = request.send().await.unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            if !v.is_empty() && !set.contains("Max-Age=0") {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let location = headers
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        Page {
+            status,
+            location,
+            body: response.text().await.unwrap(),
+            headers,
+        }
+    }
+
+    async fn authorize(&mut self, issuer: &TestIssuer, params: &[(&str, &str)]) -> Page {
+        let url =
+            url::Url::parse_with_params(&format!("{}/oauth2/auth", issuer.url()), params).unwrap();
+        self.send(http().get(url)).await
+    }
+
+    async fn sign_in(
+        &mut self,
+        issuer: &TestIssuer,
+        form: &Page,
+        email: &str,
+        password: &str,
+    ) -> Page {
+        let fields = [
+            ("interaction", form.hidden("interaction")),
+            ("csrf", form.hidden("csrf")),
+            ("email", email.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        self.send(
+            http()
+                .post(format!("{}/oauth2/auth/sign-in", issuer.url()))
+                .form(&fields),
+        )
+        .await
+    }
+}
+
+fn web_params<'a>(challenge: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut p = vec![
+        ("client_id", WEB),
+        ("redirect_uri", WEB_CALLBACK),
+        ("response_type", "code"),
+        ("scope", "openid profile email offline"),
+        ("state", "state-123"),
+        ("nonce", "nonce-456"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+        ("audience", API),
+        ("org_code", "org_acme"),
+    ];
+    p.extend_from_slice(extra);
+    p
+}
+
+async fn exchange(
+    issuer: &TestIssuer,
+    auth: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut request = http()
+        .post(format!("{}/oauth2/token", issuer.url()))
+        .form(form);
+    if let Some((id, secret)) = auth {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn sign_in_code_exchange_and_sdk_verification() {
+    let issuer = start().await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::default();
+
+    // The hosted form, with its security headers.
+    let form = browser
+        .authorize(&issuer, &web_params(&challenge, &[]))
+        .await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csp = form.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"));
+    assert_eq!(form.headers["cache-control"], "no-store");
+    assert!(form.body.contains("name=\"email\"") && form.body.contains("name=\"password\""));
+    let cookie = form.headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+
+    // No user enumeration: an unknown email and a wrong password read the same.
+    let unknown = browser
+        .sign_in(&issuer, &form, "nobody@example.com", "whatever-password")
+        .await;
+    let wrong = browser
+        .sign_in(&issuer, &form, ADA, "wrong-password-123")
+        .await;
+    assert_eq!(unknown.status, 200);
+    assert_eq!(wrong.status, 200);
+    let message = |p: &Page| {
+        p.body
+            .split("role=\"alert\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(message(&unknown), message(&wrong));
+
+    // Success: back to the app with code, state and iss.
+    let done = browser.sign_in(&issuer, &wrong, ADA, ADA_PASSWORD).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location.as_deref().unwrap().starts_with(WEB_CALLBACK));
+    assert_eq!(done.param("state").as_deref(), Some("state-123"));
+    assert_eq!(done.param("iss").as_deref(), Some(issuer.url()));
+    let code = done.param("code").unwrap();
+
+    let (status, tokens) = exchange(
+        &issuer,
+        Some((WEB, WEB_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CALLBACK),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+
+    // The SDK verifies both, with every check.
+    let sdk = TokenVerifier::builder(issuer.url())
+        .audience(API)
+        .client_id(WEB)
+        .build()
+        .unwrap();
+    let claims = sdk.verify_access_token(access).await.unwrap();
+    assert_eq!(claims.org_code.as_deref(), Some("org_acme"));
+    assert!(claims.has_role("admin"));
+    assert!(claims.has_permission("delete:todos"));
+    assert_eq!(claims.string_flag("theme", None).unwrap(), "blue");
+    assert!(!claims.bool_flag("analytics", None).unwrap());
+    assert_eq!(claims.integer_flag("competitions_limit", None).unwrap(), 5);
+    assert!(claims.has_scope("offline"));
+    let id = sdk
+        .verify_id_token_with(
+            id_token,
+            &IdTokenChecks::nonce("nonce-456").with_access_token(access),
+        )
+        .await
+        .unwrap();
+    assert_eq!(id.email.as_deref(), Some(ADA));
+    assert_eq!(id.given_name.as_deref(), Some("Ada"));
+    assert_eq!(
+        id.user_organizations().org_codes,
+        ["org_acme", "org_globex"]
+    );
+    assert_eq!(id.sub, claims.sub);
+
+    // Case 64: the code is single-use, and its replay revokes what it issued.
+    let (status, err) = exchange(
+        &issuer,
+        Some((WEB, WEB_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CALLBACK),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    let introspected: Value = http()
+        .post(format!("{}/oauth2/introspect", issuer.url()))
+        .basic_auth(WEB, Some(WEB_SECRET))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected, json!({"active": false}));
+
+    // Single sign-on: the session answers at once; prompt=login asks again.
+    let (_, challenge2) = pkce();
+    let again = browser
+        .authorize(&issuer, &web_params(&challenge2, &[]))
+        .await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert!(again.param("code").is_some());
+    let forced = browser
+        .authorize(&issuer, &web_params(&challenge2, &[("prompt", "login")]))
+        .await;
+    assert_eq!(forced.status, 200);
+    let silent = browser
+        .authorize(&issuer, &web_params(&challenge2, &[("prompt", "none")]))
+        .await;
+    assert!(silent.param("code").is_some());
+    // prompt=none without a session: login_required, redirected.
+    let mut stranger = Browser::default();
+    let none = stranger
+        .authorize(&issuer, &web_params(&challenge2, &[("prompt", "none")]))
+        .await;
+    assert_eq!(none.param("error").as_deref(), Some("login_required"));
+    assert_eq!(none.param("state").as_deref(), Some("state-123"));
+}
+
+#[tokio::test]
+async fn case_50_51_unknown_client_or_redirect_is_an_error_page_never_a_redirect() {
+    let issuer = start().await;
+    let (_, challenge) = pkce();
+    let mut browser = Browser::default();
+    for (client, redirect) in [
+        ("nobody", WEB_CALLBACK),
+        ("report-job", WEB_CALLBACK),
+        (WEB, "http://localhost:3000/callback/"),
+        (WEB, "http://localhost:3000/callback?x=1"),
+        (WEB, "http://LOCALHOST:3000/callback"),
+        (WEB, "http://localhost:3000/Callback"),
+        (WEB, "https://evil.example/callback"),
+        (WEB, SPA_CALLBACK),
+        (WEB, ""),
+    ] {
+        let mut params = web_params(&challenge, &[]);
+        params.retain(|(k, _)| *k != "client_id" && *k != "redirect_uri");
+        params.push(("client_id", client));
+        params.push(("redirect_uri", redirect));
+        let page = browser.authorize(&issuer, &params).await;
+        assert_eq!(page.status, 400, "{client} {redirect}");
+        assert!(
+            page.location.is_none(),
+            "{client} {redirect}: never redirect"
+        );
+        assert!(!page.body.contains("<script"));
+    }
+}
+
+#[tokio::test]
+async fn case_54_56_errors_after_a_valid_redirect_go_back_with_state_and_iss() {
+    let issuer = start().await;
+    let (_, challenge) = pkce();
+    let mut browser = Browser::default();
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (
+            vec![("audience", "https://billing.example.com/not-granted")],
+            "invalid_target",
+        ),
+        (vec![("prompt", "consent")], "invalid_request"),
+        (vec![("request", "eyJ.x.y")], "request_not_supported"),
+        (vec![("state", "again")], "invalid_request"),
+    ];
+    for (extra, error) in cases {
+        let mut params = web_params(&challenge, &[]);
+        for (k, v) in &extra {
+            if *k != "state" {
+                params.retain(|(name, _)| name != k);
+            }
+            params.push((k, v));
+        }
+        let page = browser.authorize(&issuer, &params).await;
+        assert_eq!(page.status, 303, "{extra:?}: {}", page.body);
+        assert_eq!(page.param("error").as_deref(), Some(error), "{extra:?}");
+        assert_eq!(page.param("iss").as_deref(), Some(issuer.url()));
+    }
+    // An SPA must use PKCE.
+    let page = browser
+        .authorize(
+            &issuer,
+            &[
+                ("client_id", SPA),
+                ("redirect_uri", SPA_CALLBACK),
+                ("response_type", "code"),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!(page.param("error").as_deref(), Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn case_66_67_spa_pkce_and_code_binding() {
+    let issuer = start().await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::default();
+    let params = [
+        ("client_id", SPA),
+        ("redirect_uri", SPA_CALLBACK),
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("state", "s"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let form = browser.authorize(&issuer, &params).await;
+    let done = browser.sign_in(&issuer, &form, ADA, ADA_PASSWORD).await;
+    let code = done.param("code").unwrap();
+    let base = |code: &str, verifier: &str, redirect: &str| {
+        vec![
+            ("grant_type".to_owned(), "authorization_code".to_owned()),
+            ("client_id".to_owned(), SPA.to_owned()),
+            ("code".to_owned(), code.to_owned()),
+            ("redirect_uri".to_owned(), redirect.to_owned()),
+            ("code_verifier".to_owned(), verifier.to_owned()),
+        ]
+    };
+    let post = |form: Vec<(String, String)>| {
+        let issuer_url = issuer.url().to_owned();
+        async move {
+            let response = http()
+                .post(format!("{issuer_url}/oauth2/token"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // A wrong verifier or redirect URI is invalid_grant, and burns the code.
+    let (wrong_verifier, _) = pkce();
+    let (status, body) = post(base(&code, &wrong_verifier, SPA_CALLBACK)).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    let (status, _) = post(base(&code, &verifier, SPA_CALLBACK)).await;
+    assert_eq!(status, 400, "the code was consumed by the failed attempt");
+
+    // A fresh code: the public client needs no secret, only the verifier.
+    let again = browser.authorize(&issuer, &params).await;
+    let code = again.param("code").unwrap();
+    let (status, body) = post(base(&code, &verifier, "http://localhost:5173/other")).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    let again = browser.authorize(&issuer, &params).await;
+    let code = again.param("code").unwrap();
+    let (status, body) = post(base(&code, &verifier, SPA_CALLBACK)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id_token"].is_string());
+    // Another client cannot redeem a code (case 66).
+    let again = browser.authorize(&issuer, &params).await;
+    let code = again.param("code").unwrap();
+    let (status, body) = exchange(
+        &issuer,
+        Some((WEB, WEB_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", SPA_CALLBACK),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn case_88_login_csrf_and_expired_forms() {
+    let issuer = start().await;
+    let (_, challenge) = pkce();
+    let mut victim = Browser::default();
+    let mut attacker = Browser::default();
+    // The attacker opens a form and makes the victim's browser post it: refused.
+    let form = attacker
+        .authorize(&issuer, &web_params(&challenge, &[]))
+        .await;
+    let forged = victim.sign_in(&issuer, &form, ADA, ADA_PASSWORD).await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.location.is_none());
+    // A wrong CSRF token from the right browser: refused too.
+    let fields = [
+        ("interaction", form.hidden("interaction")),
+        ("csrf", "forged".to_owned()),
+        ("email", ADA.to_owned()),
+        ("password", ADA_PASSWORD.to_owned()),
+    ];
+    let page = attacker
+        .send(
+            http()
+                .post(format!("{}/oauth2/auth/sign-in", issuer.url()))
+                .form(&fields),
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    // An unknown interaction: an error page.
+    let fields = [
+        ("interaction", "nope".to_owned()),
+        ("csrf", "x".to_owned()),
+        ("email", ADA.to_owned()),
+        ("password", ADA_PASSWORD.to_owned()),
+    ];
+    let page = attacker
+        .send(
+            http()
+                .post(format!("{}/oauth2/auth/sign-in", issuer.url()))
+                .form(&fields),
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    // The form is single-use: after a successful sign-in it cannot be replayed.
+    let done = attacker.sign_in(&issuer, &form, ADA, ADA_PASSWORD).await;
+    assert_eq!(done.status, 303);
+    let replay = attacker.sign_in(&issuer, &form, ADA, ADA_PASSWORD).await;
+    assert_eq!(replay.status, 400);
+}
