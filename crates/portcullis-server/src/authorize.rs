@@ -22,7 +22,7 @@ use crate::store::{InteractionRecord, SessionRecord};
 /// Cookie binding a pending sign-in to the browser that started it.
 const INTERACTION_COOKIE: &str = "pc_interaction";
 /// The single sign-on session cookie.
-const SESSION_COOKIE: &str = "pc_session";
+pub(crate) const SESSION_COOKIE: &str = "pc_session";
 /// How long a sign-in form stays valid.
 const INTERACTION_TTL: i64 = 600;
 /// How long a session lasts.
@@ -54,7 +54,7 @@ pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -65,7 +65,13 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn set_cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
+pub(crate) fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+) -> HeaderValue {
     let secure = if state.issuer().starts_with("https://") {
         "; Secure"
     } else {
@@ -77,7 +83,7 @@ fn set_cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: i6
     .expect("cookie values are base64url")
 }
 
-fn redirect(location: &str) -> Response {
+pub(crate) fn redirect(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, v);
@@ -89,7 +95,7 @@ fn redirect(location: &str) -> Response {
 }
 
 /// `redirect_uri` with response parameters added (keeping its own query).
-fn back_to(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn back_to(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     let mut url = match url::Url::parse(redirect_uri) {
         Ok(u) => u,
         Err(_) => return redirect_uri.to_owned(),

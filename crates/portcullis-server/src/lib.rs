@@ -15,6 +15,7 @@ mod authorize;
 pub mod error;
 pub mod keys;
 pub mod limits;
+mod logout;
 pub mod metrics;
 mod oidc;
 mod pages;
@@ -23,6 +24,7 @@ pub mod seed;
 pub mod store;
 pub mod testing;
 mod tokens;
+mod userinfo;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,6 +50,9 @@ pub struct Settings {
     pub signing_algorithm: SigningAlgorithm,
     /// Seals private signing keys at rest when set.
     pub master_key: Option<MasterKey>,
+    /// Seconds a rotated refresh token may still be used (retries after a lost response);
+    /// a later reuse revokes its whole family. Default 30.
+    pub refresh_reuse_grace: i64,
 }
 
 impl Settings {
@@ -58,6 +63,7 @@ impl Settings {
             access_token_ttl: 3600,
             signing_algorithm: SigningAlgorithm::RS256,
             master_key: None,
+            refresh_reuse_grace: 30,
         }
     }
 }
@@ -139,6 +145,13 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
+        .route(
+            "/oauth2/userinfo",
+            get(userinfo::userinfo_get).post(userinfo::userinfo_post),
+        )
+        .route("/oauth2/v2/user_profile", get(userinfo::user_profile_v2))
+        .route("/oauth2/user_profile", get(userinfo::user_profile_legacy))
+        .route("/logout", get(logout::logout))
         // Keep this after every route: it labels requests with the route they matched.
         .layer(axum::middleware::from_fn_with_state(
             state.inner.metrics.clone(),

@@ -31,12 +31,14 @@ pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "end_session_endpoint": format!("{issuer}/logout"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "authorization_endpoint": format!("{issuer}/oauth2/auth"),
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "email", "given_name", "family_name", "name", "picture", "updated_at", "org_codes"],
@@ -279,6 +281,24 @@ async fn authenticate(
     }
 }
 
+/// Authenticates the client of a user grant: a public client (spa) by its id alone (PKCE and
+/// refresh-token binding protect it) and sending no secret; every other client by its secret.
+async fn authenticate_user_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+    peer: Option<SocketAddr>,
+) -> Result<ApplicationRecord, OAuthError> {
+    let (id, secret) = client_credentials(headers, form)?;
+    if secret.is_none()
+        && let Some(app) = state.inner.store.application_by_client_id(&id).await?
+        && app.app_type == "spa"
+    {
+        return Ok(app);
+    }
+    authenticate(state, headers, form, peer).await
+}
+
 /// `POST /oauth2/token`.
 pub(crate) async fn token(
     State(state): State<AppState>,
@@ -299,26 +319,13 @@ pub(crate) async fn token(
                 Ok(response)
             }
             "authorization_code" => {
-                // A public client (spa) authenticates with PKCE alone, and sends no secret.
-                let (id, secret) = client_credentials(&headers, &form)?;
-                let public = match secret {
-                    None => state
-                        .inner
-                        .store
-                        .application_by_client_id(&id)
-                        .await?
-                        .filter(|a| a.app_type == "spa"),
-                    Some(_) => None,
-                };
-                let app = match public {
-                    Some(app) => app,
-                    None => authenticate(&state, &headers, &form, peer).await?,
-                };
+                let app = authenticate_user_client(&state, &headers, &form, peer).await?;
                 crate::tokens::authorization_code_grant(&state, &app, &form).await
             }
-            "refresh_token" => Err(OAuthError::unsupported_grant_type(
-                "this server does not support that grant yet",
-            )),
+            "refresh_token" => {
+                let app = authenticate_user_client(&state, &headers, &form, peer).await?;
+                crate::tokens::refresh_token_grant(&state, &app, &form).await
+            }
             _ => Err(OAuthError::unsupported_grant_type(
                 "grant_type must be client_credentials",
             )),
@@ -442,6 +449,23 @@ pub(crate) async fn introspect(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let inactive = || no_store(axum::Json(json!({"active": false})).into_response());
+    if let Some(refresh) = state.inner.store.refresh(&hash_secret(token)).await? {
+        let now = crate::now();
+        let usable = !refresh.revoked && refresh.expires_at > now && refresh.rotated_at.is_none();
+        if !usable || refresh.client_id != app.client_id {
+            return Ok(inactive());
+        }
+        return Ok(no_store(
+            axum::Json(json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": refresh.client_id,
+                "iss": state.issuer(),
+                "exp": refresh.expires_at,
+            }))
+            .into_response(),
+        ));
+    }
     let Some(claims) = own_token(&state, token).await? else {
         return Ok(inactive());
     };
@@ -482,6 +506,21 @@ pub(crate) async fn revoke(
     // RFC 7009 §2.1: the hint is only a hint. Only access tokens exist today; a refresh-token
     // hint is still looked up as an access token.
     let ok = || no_store(StatusCode::OK.into_response());
+    // A refresh token: revoking it revokes its whole family and the access tokens it issued.
+    if let Some(refresh) = state.inner.store.refresh(&hash_secret(token)).await? {
+        if refresh.client_id != app.client_id {
+            return Err(OAuthError::invalid_request(
+                "the token was not issued to this client",
+            ));
+        }
+        state
+            .inner
+            .store
+            .revoke_family(&refresh.family_id, crate::now())
+            .await?;
+        tracing::info!(client_id = %app.client_id, "refresh token family revoked");
+        return Ok(ok());
+    }
     let Some(claims) = own_token(&state, token).await? else {
         return Ok(ok());
     };

@@ -33,6 +33,7 @@ pub struct TestIssuerBuilder {
     database_url: String,
     signing_algorithm: SigningAlgorithm,
     access_token_ttl: Option<i64>,
+    refresh_reuse_grace: Option<i64>,
 }
 
 impl TestIssuerBuilder {
@@ -101,6 +102,13 @@ impl TestIssuerBuilder {
         self
     }
 
+    /// Seconds a rotated refresh token may still be used (default 30; 0 makes any reuse
+    /// revoke the family at once).
+    pub fn refresh_reuse_grace(mut self, secs: i64) -> Self {
+        self.refresh_reuse_grace = Some(secs);
+        self
+    }
+
     /// Starts the server on an ephemeral port of 127.0.0.1.
     pub async fn start(self) -> Result<TestIssuer, ServerError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -115,6 +123,9 @@ impl TestIssuerBuilder {
         settings.signing_algorithm = self.signing_algorithm;
         if let Some(ttl) = self.access_token_ttl {
             settings.access_token_ttl = ttl;
+        }
+        if let Some(grace) = self.refresh_reuse_grace {
+            settings.refresh_reuse_grace = grace;
         }
         let state = AppState::new(store, settings).await?;
         self.seed.apply(state.store()).await?;
@@ -166,6 +177,7 @@ impl TestIssuer {
             database_url: "sqlite::memory:".to_owned(),
             signing_algorithm: SigningAlgorithm::RS256,
             access_token_ttl: None,
+            refresh_reuse_grace: None,
         }
     }
 

@@ -54,8 +54,9 @@ pub(crate) async fn authorization_code_grant(
             // RFC 6749 §4.1.2: a replayed code revokes what it issued.
             if let Some(jti) = jti {
                 store.revoke_token(&jti, now + 30 * 86_400).await?;
-                tracing::warn!(client_id = %app.client_id, "authorization code replayed; its token is revoked");
             }
+            store.revoke_family(&code_sha256, now).await?;
+            tracing::warn!(client_id = %app.client_id, "authorization code replayed; what it issued is revoked");
             return Err(OAuthError::invalid_grant("the code was already used"));
         }
         CodeUse::Invalid => {
@@ -94,6 +95,49 @@ pub(crate) async fn authorization_code_grant(
         }
         (None, None) => {}
     }
+    // A family of refresh tokens born from this code is named after it, so a replayed code
+    // can revoke the family too.
+    let body = issue_user_tokens(state, app, &request, true, Some(&code_sha256), now).await?;
+    store.set_code_jti(&code_sha256, &body.access_jti).await?;
+    crate::metrics::tokens_issued(state, "authorization_code");
+    Ok(no_store(body.json))
+}
+
+fn no_store(body: Value) -> Response {
+    let mut response = axum::Json(body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// What a user grant returns.
+struct UserTokens {
+    json: Value,
+    access_jti: String,
+}
+
+/// Refresh tokens live this long from the sign-in, however often they rotate.
+const REFRESH_TTL: i64 = 30 * 86_400;
+
+fn wants_refresh(request: &AuthRequest) -> bool {
+    request
+        .scopes
+        .iter()
+        .any(|s| s == "offline" || s == "offline_access")
+}
+
+/// Access token (claims recomputed now: role and permission changes apply at once), ID token
+/// when `openid` was granted, and a new refresh token in `family` when `offline` was.
+async fn issue_user_tokens(
+    state: &AppState,
+    app: &ApplicationRecord,
+    request: &AuthRequest,
+    with_nonce: bool,
+    family: Option<&str>,
+    now: i64,
+) -> Result<UserTokens, OAuthError> {
+    let store = state.store();
     let user = store
         .user_by_id(&request.user_id)
         .await?
@@ -130,8 +174,6 @@ pub(crate) async fn authorization_code_grant(
     }
     let ring = state.inner.keys.ring(now).await?;
     let access_token = ring.active.sign_jwt("at+jwt", &access)?;
-    store.set_code_jti(&code_sha256, &jti).await?;
-
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -158,31 +200,112 @@ pub(crate) async fn authorization_code_grant(
             "org_codes": org_codes,
             "updated_at": user.updated_at,
         });
-        let profile = request.scopes.iter().any(|s| s == "profile");
-        let email = request.scopes.iter().any(|s| s == "email");
-        let set = |id: &mut Value, k: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                id[k] = json!(v);
-            }
-        };
-        if let Some(nonce) = &request.nonce {
+        if with_nonce && let Some(nonce) = &request.nonce {
             id["nonce"] = json!(nonce);
         }
-        if profile {
-            set(&mut id, "given_name", &user.given_name);
-            set(&mut id, "family_name", &user.family_name);
-            set(&mut id, "name", &name);
-            set(&mut id, "picture", &user.picture);
+        let has = |scope: &str| request.scopes.iter().any(|s| s == scope);
+        if has("profile") {
+            for (k, v) in [
+                ("given_name", &user.given_name),
+                ("family_name", &user.family_name),
+                ("name", &name),
+                ("picture", &user.picture),
+            ] {
+                if let Some(v) = v {
+                    id[k] = json!(v);
+                }
+            }
         }
-        if email {
+        if has("email") {
             id["email"] = json!(user.email);
         }
         body["id_token"] = json!(ring.active.sign_jwt("JWT", &id)?);
     }
-    crate::metrics::tokens_issued(state, "authorization_code");
-    let mut response = axum::Json(body).into_response();
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    if let Some(family) = family
+        && wants_refresh(request)
+        && app.app_type != "m2m"
+    {
+        let refresh = crate::authorize::random_token();
+        let data = serde_json::to_string(request).map_err(|e| OAuthError::server_error(&e))?;
+        let expires_at = match store.refresh_family_expiry(family).await? {
+            Some(e) => e,
+            None => now + REFRESH_TTL,
+        };
+        store
+            .create_refresh(
+                &hash_secret(&refresh),
+                family,
+                &app.client_id,
+                &data,
+                &jti,
+                now,
+                expires_at,
+            )
+            .await?;
+        body["refresh_token"] = json!(refresh);
+    }
+    Ok(UserTokens {
+        json: body,
+        access_jti: jti,
+    })
+}
+
+/// RFC 6749 §6 with rotation: the presented token is spent, a new one comes back.
+pub(crate) async fn refresh_token_grant(
+    state: &AppState,
+    app: &ApplicationRecord,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    let presented = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let store = state.store();
+    let now = crate::now();
+    let token_sha256 = hash_secret(presented);
+    let Some(record) = store.refresh(&token_sha256).await? else {
+        return Err(OAuthError::invalid_grant("the refresh token is invalid"));
+    };
+    if record.client_id != app.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if record.revoked || record.expires_at <= now {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was revoked or has expired",
+        ));
+    }
+    let first = store.rotate_refresh(&token_sha256, now).await?;
+    if !first {
+        let rotated_at = store
+            .refresh(&token_sha256)
+            .await?
+            .and_then(|r| r.rotated_at)
+            .unwrap_or(i64::MIN);
+        // A rotated token still works for a short grace (retries after a lost response); reuse
+        // after that revokes the family (security.md case 71).
+        if now.saturating_sub(rotated_at) > state.inner.settings.refresh_reuse_grace {
+            // Reuse of a spent token: someone else holds a copy. Revoke the whole family.
+            store.revoke_family(&record.family_id, now).await?;
+            tracing::warn!(client_id = %app.client_id, "refresh token reused; its family is revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used",
+            ));
+        }
+    }
+    let mut request: AuthRequest =
+        serde_json::from_str(&record.grant_data).map_err(|e| OAuthError::server_error(&e))?;
+    // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+    if let Some(scope) = form.get("scope") {
+        let asked: Vec<String> = scope.split(' ').map(str::to_owned).collect();
+        if let Some(bad) = asked.iter().find(|s| !request.scopes.contains(s)) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {bad:?} was not granted"
+            )));
+        }
+        request.scopes = asked;
+    }
+    let body = issue_user_tokens(state, app, &request, false, Some(&record.family_id), now).await?;
+    crate::metrics::tokens_issued(state, "refresh_token");
+    Ok(no_store(body.json))
 }

@@ -543,3 +543,215 @@ async fn case_88_login_csrf_and_expired_forms() {
     let replay = attacker.sign_in(&issuer, &form, ADA, ADA_PASSWORD).await;
     assert_eq!(replay.status, 400);
 }
+
+/// Signs Ada in to the web app (offline scope) and returns the token response.
+async fn signed_in_tokens(issuer: &TestIssuer) -> Value {
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::default();
+    let form = browser
+        .authorize(issuer, &web_params(&challenge, &[]))
+        .await;
+    let done = browser.sign_in(issuer, &form, ADA, ADA_PASSWORD).await;
+    let code = done.param("code").unwrap();
+    let (status, tokens) = exchange(
+        issuer,
+        Some((WEB, WEB_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_CALLBACK),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+async fn refresh(issuer: &TestIssuer, auth: Option<(&str, &str)>, token: &str) -> (u16, Value) {
+    exchange(
+        issuer,
+        auth,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
+
+async fn introspect(issuer: &TestIssuer, token: &str) -> Value {
+    http()
+        .post(format!("{}/oauth2/introspect", issuer.url()))
+        .basic_auth(WEB, Some(WEB_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_carry_current_claims() {
+    let issuer = start().await;
+    let first = signed_in_tokens(&issuer).await;
+    let r1 = first["refresh_token"]
+        .as_str()
+        .expect("offline scope gives a refresh token");
+
+    // A role change applies at the next refresh.
+    let store = issuer.state().store();
+    let ada = store.user_by_email(ADA).await.unwrap().unwrap();
+    store
+        .set_membership("org_acme", &ada.id, &["member".into()], &[])
+        .await
+        .unwrap();
+
+    let (status, second) = refresh(&issuer, Some((WEB, WEB_SECRET)), r1).await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap();
+    assert_ne!(r1, r2, "refresh tokens rotate");
+    let sdk = TokenVerifier::builder(issuer.url())
+        .audience(API)
+        .client_id(WEB)
+        .build()
+        .unwrap();
+    let claims = sdk
+        .verify_access_token(second["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(claims.has_role("member") && !claims.has_role("admin"));
+    assert!(!claims.has_permission("delete:todos"));
+    // The refreshed ID token keeps the identity, without a nonce (OIDC Core §12.2).
+    let id = sdk
+        .verify_id_token(second["id_token"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(id.sub, claims.sub);
+    assert!(id.nonce.is_none());
+
+    // Within the grace period the previous token still works (a retried request).
+    let (status, _) = refresh(&issuer, Some((WEB, WEB_SECRET)), r1).await;
+    assert_eq!(status, 200);
+    // Another client cannot use it; a narrower scope is fine, a wider one is not.
+    let (status, body) = refresh(
+        &issuer,
+        Some(("report-job", "replace-me-with-32-random-bytes-in-base64")),
+        r2,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = exchange(
+        &issuer,
+        Some((WEB, WEB_SECRET)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", r2),
+            ("scope", "openid admin:everything"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_scope"))
+    );
+    let (status, body) = refresh(&issuer, None, "garbage").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = refresh(&issuer, Some((WEB, WEB_SECRET)), "garbage").await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+
+    // Introspection sees a current refresh token as active.
+    let (_, third) = refresh(&issuer, Some((WEB, WEB_SECRET)), r2).await;
+    let r3 = third["refresh_token"].as_str().unwrap();
+    assert_eq!(introspect(&issuer, r3).await["active"], true);
+    assert_eq!(introspect(&issuer, r2).await, json!({"active": false}));
+
+    // Revoking a refresh token revokes its family and the access tokens it issued (case 77).
+    let a3 = third["access_token"].as_str().unwrap();
+    let status = http()
+        .post(format!("{}/oauth2/revoke", issuer.url()))
+        .basic_auth(WEB, Some(WEB_SECRET))
+        .form(&[("token", r3), ("token_type_hint", "refresh_token")])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let (status, body) = refresh(&issuer, Some((WEB, WEB_SECRET)), r3).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    assert_eq!(introspect(&issuer, a3).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn case_71_reusing_a_rotated_refresh_token_revokes_the_family() {
+    let issuer = TestIssuer::builder()
+        .seed(Seed::from_toml(include_str!("../examples/tenant.toml")).unwrap())
+        .refresh_reuse_grace(0)
+        .start()
+        .await
+        .unwrap();
+    let first = signed_in_tokens(&issuer).await;
+    let r1 = first["refresh_token"].as_str().unwrap();
+    let (_, second) = refresh(&issuer, Some((WEB, WEB_SECRET)), r1).await;
+    let r2 = second["refresh_token"].as_str().unwrap();
+    let a2 = second["access_token"].as_str().unwrap();
+    // Wait for the grace (0 s) to pass: the clock has whole seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The stolen copy of r1 is replayed: refused, and the whole family dies with it.
+    let (status, body) = refresh(&issuer, Some((WEB, WEB_SECRET)), r1).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    let (status, _) = refresh(&issuer, Some((WEB, WEB_SECRET)), r2).await;
+    assert_eq!(status, 400, "the legitimate successor is revoked too");
+    assert_eq!(introspect(&issuer, a2).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn spa_refresh_needs_no_secret() {
+    let issuer = start().await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::default();
+    let params = [
+        ("client_id", SPA),
+        ("redirect_uri", SPA_CALLBACK),
+        ("response_type", "code"),
+        ("scope", "openid offline"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let form = browser.authorize(&issuer, &params).await;
+    let done = browser.sign_in(&issuer, &form, ADA, ADA_PASSWORD).await;
+    let code = done.param("code").unwrap();
+    let (status, tokens) = exchange(
+        &issuer,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", SPA),
+            ("code", &code),
+            ("redirect_uri", SPA_CALLBACK),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let r1 = tokens["refresh_token"].as_str().unwrap();
+    let (status, body) = exchange(
+        &issuer,
+        None,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", SPA),
+            ("refresh_token", r1),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -275,7 +275,7 @@ async fn case_79_discovery_document_advertises_exactly_what_is_implemented() {
     );
     assert_eq!(
         doc["grant_types_supported"],
-        json!(["authorization_code", "client_credentials"])
+        json!(["authorization_code", "refresh_token", "client_credentials"])
     );
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(doc["response_types_supported"], json!(["code"]));
@@ -301,10 +301,14 @@ async fn case_79_discovery_document_advertises_exactly_what_is_implemented() {
         doc["revocation_endpoint"],
         format!("{}/oauth2/revoke", issuer.url())
     );
-    // Nothing that is not served yet.
-    for absent in ["userinfo_endpoint", "end_session_endpoint"] {
-        assert!(doc.get(absent).is_none(), "{absent} is advertised");
-    }
+    assert_eq!(
+        doc["userinfo_endpoint"],
+        format!("{}/oauth2/userinfo", issuer.url())
+    );
+    assert_eq!(
+        doc["end_session_endpoint"],
+        format!("{}/logout", issuer.url())
+    );
     // And every advertised endpoint answers (405 for GET on the POST-only ones, never 404).
     for endpoint in [
         "token_endpoint",
@@ -776,7 +780,6 @@ async fn case_70_grant_types() {
     assert_oauth_error(&answer, 400, "unauthorized_client");
 
     for grant in [
-        "refresh_token",
         "password",
         "foo",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",

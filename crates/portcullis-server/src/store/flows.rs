@@ -205,3 +205,119 @@ impl Store {
         Ok(())
     }
 }
+
+/// A stored refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// The family (one sign-in's chain of rotations).
+    pub family_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The grant it carries (JSON).
+    pub grant_data: String,
+    /// When it expires (the family's absolute lifetime).
+    pub expires_at: i64,
+    /// When it was exchanged for a successor, if it was.
+    pub rotated_at: Option<i64>,
+    /// Whether its family was revoked.
+    pub revoked: bool,
+}
+
+impl Store {
+    /// Stores a refresh token.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_refresh(
+        &self,
+        token_sha256: &str,
+        family_id: &str,
+        client_id: &str,
+        grant_data: &str,
+        access_jti: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_sha256, family_id, client_id, grant_data, access_jti, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token_sha256)
+        .bind(family_id)
+        .bind(client_id)
+        .bind(grant_data)
+        .bind(access_jti)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A refresh token by hash.
+    pub async fn refresh(&self, token_sha256: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT family_id, client_id, grant_data, expires_at, rotated_at, revoked \
+             FROM refresh_tokens WHERE token_sha256 = $1",
+        )
+        .bind(token_sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(RefreshRecord {
+                family_id: r.try_get(0)?,
+                client_id: r.try_get(1)?,
+                grant_data: r.try_get(2)?,
+                expires_at: r.try_get(3)?,
+                rotated_at: r.try_get(4)?,
+                revoked: r.try_get::<i64, _>(5)? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// The absolute expiry of a refresh-token family, if it has tokens already.
+    pub async fn refresh_family_expiry(&self, family_id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MIN(expires_at) FROM refresh_tokens WHERE family_id = $1")
+            .bind(family_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?)
+    }
+
+    /// Marks a refresh token rotated at `now`. `true` for the caller that rotated it first.
+    pub async fn rotate_refresh(&self, token_sha256: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_sha256 = $1 AND rotated_at IS NULL",
+        )
+        .bind(token_sha256)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revokes a whole family, and the access tokens it issued. Returns those tokens' jtis.
+    pub async fn revoke_family(
+        &self,
+        family_id: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
+            .bind(family_id)
+            .execute(&self.pool)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT access_jti FROM refresh_tokens WHERE family_id = $1 AND access_jti IS NOT NULL",
+        )
+        .bind(family_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut jtis = Vec::new();
+        for r in &rows {
+            let jti: String = r.try_get(0)?;
+            // Access tokens live at most 30 days.
+            self.revoke_token(&jti, now + 30 * 86_400).await?;
+            jtis.push(jti);
+        }
+        Ok(jtis)
+    }
+}

@@ -8,8 +8,9 @@
 mod flows;
 mod identity;
 mod schema;
+mod sessions_ext;
 
-pub use flows::{CodeUse, InteractionRecord, SessionRecord};
+pub use flows::{CodeUse, InteractionRecord, RefreshRecord, SessionRecord};
 pub use identity::{EffectiveClaims, FlagClaim, RoleClaim, UserRecord, flag_value};
 
 use std::str::FromStr;

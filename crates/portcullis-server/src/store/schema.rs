@@ -183,6 +183,25 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             )",
         ],
     ),
+    (
+        6,
+        &[
+            // Refresh tokens, stored hashed. Each use rotates the token; a family is every token
+            // descended from one sign-in, revoked together when a rotated token is reused.
+            "CREATE TABLE refresh_tokens (
+                token_sha256 TEXT PRIMARY KEY,
+                family_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                grant_data TEXT NOT NULL,
+                access_jti TEXT,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                rotated_at BIGINT,
+                revoked BIGINT NOT NULL DEFAULT 0
+            )",
+            "CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id)",
+        ],
+    ),
 ];
 
 /// The newest schema version this build knows.

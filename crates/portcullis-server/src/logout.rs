@@ -1,0 +1,257 @@
+//! `GET /logout`: Kinde's `?redirect=<url>` and OpenID Connect RP-Initiated Logout 1.0
+//! (`post_logout_redirect_uri`, `client_id`, `id_token_hint`, `state`).
+//!
+//! Rules (security.md cases 47, 78, 89):
+//! - The server session ends first, whatever else the request says: its row is deleted and the
+//!   `pc_session` cookie is cleared (same attributes as when it was set, `Max-Age=0`). A bad
+//!   redirect target or a bad hint never keeps a user signed in.
+//! - The client is the one named by `client_id`, or by the `azp` (else the single `aud`) of a
+//!   valid `id_token_hint`. The hint must be an ID token this server signed with a key it still
+//!   publishes, for this issuer; it may have expired (OIDC RP-Initiated Logout §2: "even when the
+//!   exp time has passed"). When both are given they must name the same client.
+//! - The redirect target must exactly equal one of that client's registered logout URLs. With no
+//!   client named, Kinde's `redirect` form may return to a URL *some* application registered as
+//!   a logout URL (Kinde's SDKs send no client id); the OIDC `post_logout_redirect_uri` form
+//!   needs the client named.
+//! - Anything else is never redirected to: the answer is a signed-out page, 400 when the request
+//!   was wrong (unregistered target, bad or mismatched hint, unknown client, repeated parameter),
+//!   200 when there was simply nowhere to go. `state` is appended to a successful redirect.
+//!
+//! Without a hint there is no confirmation step: Kinde's SDKs send users to
+//! `/logout?redirect=...` and expect them signed out. A cross-site link can therefore sign a
+//! user out (forced logout); that is accepted, as it ends a session and grants nothing.
+
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::authorize::{SESSION_COOKIE, back_to, cookie, redirect, set_cookie};
+use crate::error::ServerError;
+use crate::pages;
+use crate::seed::hash_secret;
+
+/// Largest `id_token_hint` looked at (the SDK verifier's default limit).
+const MAX_HINT: usize = 16 * 1024;
+
+/// Which parameter named the redirect target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// OIDC `post_logout_redirect_uri`.
+    Oidc,
+    /// Kinde `redirect`.
+    Kinde,
+}
+
+/// `GET /logout`.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut response = match logout_inner(&state, &headers, query.as_deref().unwrap_or("")).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "logout failed");
+            pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not complete the sign-out. Try again.",
+            )
+        }
+    };
+    // Whatever happened, this browser forgets its session.
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", "/", 0),
+    );
+    response
+}
+
+async fn logout_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &str,
+) -> Result<Response, ServerError> {
+    let store = state.store();
+    let now = crate::now();
+    // 1. End the session first: nothing below can keep the user signed in.
+    let ended = match cookie(headers, SESSION_COOKIE) {
+        Some(id) if !id.is_empty() => {
+            let id_sha256 = hash_secret(&id);
+            let live = store.session(&id_sha256, now).await?.is_some();
+            store.delete_session(&id_sha256).await?;
+            if live {
+                tracing::info!("session ended by logout");
+            }
+            live
+        }
+        _ => false,
+    };
+    // 2. Where to send the browser, if anywhere.
+    Ok(match target(state, query, now).await? {
+        Ok(Some(location)) => redirect(&location),
+        Ok(None) => signed_out(StatusCode::OK, ended, None),
+        Err(reason) => signed_out(StatusCode::BAD_REQUEST, ended, Some(reason)),
+    })
+}
+
+/// The redirect target (`Ok(None)`: none was asked for), or why the request is refused.
+async fn target(
+    state: &AppState,
+    query: &str,
+    now: i64,
+) -> Result<Result<Option<String>, &'static str>, ServerError> {
+    let store = state.store();
+    let mut params: Vec<(String, String)> = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()).take(64) {
+        if params.iter().any(|(seen, _)| *seen == k) {
+            return Ok(Err("a parameter is repeated"));
+        }
+        params.push((k.into_owned(), v.into_owned()));
+    }
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let wanted = match (get("post_logout_redirect_uri"), get("redirect")) {
+        (Some(a), Some(b)) if a != b => {
+            return Ok(Err(
+                "post_logout_redirect_uri and redirect name different URLs",
+            ));
+        }
+        (Some(a), _) => Some((a, Form::Oidc)),
+        (None, Some(b)) => Some((b, Form::Kinde)),
+        (None, None) => None,
+    };
+
+    // The client: named, or the one the hint was issued to (and then both must agree).
+    let hinted = match get("id_token_hint") {
+        Some(hint) => match hint_client(state, hint, now).await? {
+            Some(client) => Some(client),
+            None => {
+                return Ok(Err(
+                    "the id_token_hint is not a valid ID token of this server",
+                ));
+            }
+        },
+        None => None,
+    };
+    let named = get("client_id");
+    if let (Some(named), Some(hinted)) = (named, &hinted)
+        && named != hinted
+    {
+        return Ok(Err("client_id does not match the id_token_hint"));
+    }
+    let app = match named.or(hinted.as_deref()) {
+        Some(client_id) => match store.application_by_client_id(client_id).await? {
+            Some(app) if app.app_type != "m2m" => Some(app),
+            _ => return Ok(Err("the application is not registered for sign-in")),
+        },
+        None => None,
+    };
+
+    let Some((url, form)) = wanted else {
+        return Ok(Ok(None));
+    };
+    let registered = match (&app, form) {
+        (Some(app), _) => store
+            .application_urls(&app.id, "logout")
+            .await?
+            .iter()
+            .any(|u| u == url),
+        (None, Form::Kinde) => store.is_registered_logout_url(url).await?,
+        (None, Form::Oidc) => {
+            return Ok(Err(
+                "post_logout_redirect_uri needs client_id or id_token_hint",
+            ));
+        }
+    };
+    if !registered {
+        return Ok(Err("the post-logout redirect URL is not registered"));
+    }
+    Ok(Ok(Some(match get("state") {
+        Some(st) => back_to(url, &[("state", st)]),
+        None => url.to_owned(),
+    })))
+}
+
+/// The client an `id_token_hint` was issued to, if it is a valid ID token of this server
+/// (expired or not). `None` for anything else.
+async fn hint_client(
+    state: &AppState,
+    hint: &str,
+    now: i64,
+) -> Result<Option<String>, ServerError> {
+    if hint.len() > MAX_HINT {
+        return Ok(None);
+    }
+    // Read the client and expiry first (unverified), to configure the verifier that then checks
+    // everything: signature, iss, typ, aud/azp against that client.
+    let Some(payload) = hint
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+    else {
+        return Ok(None);
+    };
+    let client = match (&payload["azp"], &payload["aud"]) {
+        (Value::String(azp), _) => azp.clone(),
+        (_, Value::String(aud)) => aud.clone(),
+        (_, Value::Array(auds)) if auds.len() == 1 => match &auds[0] {
+            Value::String(aud) => aud.clone(),
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let Some(exp) = payload["exp"].as_i64() else {
+        return Ok(None);
+    };
+    // An expired hint is acceptable: verify it as of just before it expired.
+    let at = now.min(exp.saturating_sub(1));
+    let ring = state.keys().ring(now).await?;
+    let verifier = portcullis::TokenVerifier::builder(state.issuer())
+        .client_id(client.clone())
+        .jwks_json(ring.jwks_json.to_string())
+        .leeway(Duration::ZERO)
+        .max_token_age(None)
+        .clock(portcullis::clock::ManualClock::at_secs(at))
+        .build()
+        .map_err(|e| ServerError::Keys(format!("cannot build the hint verifier: {e}")))?;
+    Ok(verifier
+        .verify_id_token(hint, None)
+        .await
+        .ok()
+        .map(|_| client))
+}
+
+/// The page shown when the browser is not sent back to an application.
+fn signed_out(status: StatusCode, ended: bool, problem: Option<&str>) -> Response {
+    let lead = if ended {
+        "You have been signed out."
+    } else {
+        "You are not signed in."
+    };
+    let problem = problem
+        .map(|p| {
+            format!(
+                "<p class=\"error\" role=\"alert\">You were not sent back to the application: {} \
+                 (invalid_request).</p>",
+                pages::escape(p)
+            )
+        })
+        .unwrap_or_default();
+    pages::page(
+        status,
+        "Signed out",
+        &format!("<h1>Signed out</h1><p>{lead}</p>{problem}<p>You can close this window.</p>"),
+    )
+}
