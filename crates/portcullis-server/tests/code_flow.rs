@@ -8,7 +8,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis::{IdTokenChecks, TokenVerifier};
 use portcullis_server::seed::Seed;
 use portcullis_server::testing::TestIssuer;
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
 const API: &str = "https://api.example.com";
@@ -28,12 +27,9 @@ async fn start() -> TestIssuer {
         .unwrap()
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
+mod common;
+
+use common::browser::{Browser, Page, http};
 
 fn pkce() -> (String, String) {
     let mut bytes = [0u8; 32];
@@ -43,117 +39,6 @@ fn pkce() -> (String, String) {
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
     );
     (verifier, challenge)
-}
-
-/// A browser: follows nothing by itself, keeps cookies by hand.
-#[derive(Default)]
-struct Browser {
-    cookies: Vec<(String, String)>,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Page {
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name}: {}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_owned()
-    }
-
-    fn redirect_params(&self) -> Vec<(String, String)> {
-        let location = self
-            .location
-            .as_deref()
-            .unwrap_or_else(|| panic!("no redirect: {} {}", self.status, self.body));
-        url::Url::parse(location)
-            .unwrap()
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
-    }
-
-    fn param(&self, name: &str) -> Option<String> {
-        self.redirect_params()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    }
-}
-
-impl Browser {
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = if self.cookies.is_empty() {
-            request
-        } else {
-            request.header("cookie", self.cookie_header())
-        };
-        let response = request.send().await.unwrap();
-        for set in response.headers().get_all("set-cookie") {
-            let set = set.to_str().unwrap();
-            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
-            let (k, v) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(name, _)| name != k);
-            if !v.is_empty() && !set.contains("Max-Age=0") {
-                self.cookies.push((k.to_owned(), v.to_owned()));
-            }
-        }
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let location = headers
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
-        Page {
-            status,
-            location,
-            body: response.text().await.unwrap(),
-            headers,
-        }
-    }
-
-    async fn authorize(&mut self, issuer: &TestIssuer, params: &[(&str, &str)]) -> Page {
-        let url =
-            url::Url::parse_with_params(&format!("{}/oauth2/auth", issuer.url()), params).unwrap();
-        self.send(http().get(url)).await
-    }
-
-    async fn sign_in(
-        &mut self,
-        issuer: &TestIssuer,
-        form: &Page,
-        email: &str,
-        password: &str,
-    ) -> Page {
-        let fields = [
-            ("interaction", form.hidden("interaction")),
-            ("csrf", form.hidden("csrf")),
-            ("email", email.to_owned()),
-            ("password", password.to_owned()),
-        ];
-        self.send(
-            http()
-                .post(format!("{}/oauth2/auth/sign-in", issuer.url()))
-                .form(&fields),
-        )
-        .await
-    }
 }
 
 fn web_params<'a>(challenge: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {

@@ -142,3 +142,138 @@ apis = [{{ audience = "{AUD}", scopes = ["read:todos"] }}]
     b.store().close().await;
     db.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_on_a_refresh_on_b_revoke_on_a_introspect_on_b() {
+    use common::browser::Browser;
+    use serde_json::{Value, json};
+
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let issuer = "https://id.example.com";
+    let ((a, a_url), (b, b_url)) =
+        tokio::join!(instance(&db.url, issuer), instance(&db.url, issuer));
+    Seed::from_toml(include_str!("../examples/tenant.toml"))
+        .unwrap()
+        .apply(a.store())
+        .await
+        .unwrap();
+    const WEB: &str = "demo-web";
+    const WEB_SECRET: &str = "demo-web-secret-change-me-0123456789abcdef";
+    const CALLBACK: &str = "http://localhost:3000/callback";
+
+    // Sign in through A (the form is served by A, the code redeemed there).
+    let mut browser = Browser::default();
+    let form = browser
+        .authorize(
+            &a_url,
+            &[
+                ("client_id", WEB),
+                ("redirect_uri", CALLBACK),
+                ("response_type", "code"),
+                ("scope", "openid offline"),
+                ("audience", AUD),
+                ("org_code", "org_acme"),
+            ],
+        )
+        .await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let done = browser
+        .sign_in(
+            &a_url,
+            &form,
+            "ada@example.com",
+            "correct-horse-battery-staple",
+        )
+        .await;
+    let code = done.param("code").expect("a code");
+    let post = |base: &str, form: Vec<(&'static str, String)>| {
+        let url = format!("{base}/oauth2/token");
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .basic_auth(WEB, Some(WEB_SECRET))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, tokens) = post(
+        &a_url,
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", CALLBACK.to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // Single sign-on holds on B too: the session lives in the shared database.
+    let again = browser
+        .authorize(
+            &b_url,
+            &[
+                ("client_id", WEB),
+                ("redirect_uri", CALLBACK),
+                ("response_type", "code"),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert!(again.param("code").is_some(), "B recognises A's session");
+
+    // Refresh through B.
+    let (status, refreshed) = post(
+        &b_url,
+        vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let access = refreshed["access_token"].as_str().unwrap().to_owned();
+    let refresh2 = refreshed["refresh_token"].as_str().unwrap().to_owned();
+
+    // Revoke through A, introspect through B.
+    let introspect = |token: String| {
+        let url = format!("{b_url}/oauth2/introspect");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .basic_auth(WEB, Some(WEB_SECRET))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(introspect(access.clone()).await["active"], true);
+    let status = reqwest::Client::new()
+        .post(format!("{a_url}/oauth2/revoke"))
+        .basic_auth(WEB, Some(WEB_SECRET))
+        .form(&[("token", refresh2.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    assert_eq!(introspect(refresh2.clone()).await, json!({"active": false}));
+    assert_eq!(
+        introspect(access).await,
+        json!({"active": false}),
+        "the family's access tokens are revoked on every instance"
+    );
+
+    a.store().close().await;
+    b.store().close().await;
+    db.cleanup().await;
+}

@@ -2,6 +2,8 @@
 //! test in a schema of its own so runs never collide.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use sqlx::Connection as _;
 
 /// Where the PostgreSQL tests get their server.

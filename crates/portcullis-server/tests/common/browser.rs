@@ -1,0 +1,152 @@
+//! A minimal browser for driving the hosted pages over HTTP: keeps cookies by hand and
+//! follows no redirect by itself.
+#![allow(dead_code)]
+
+use portcullis_server::testing::TestIssuer;
+use reqwest::redirect::Policy;
+
+/// Something with a base URL: a [`TestIssuer`] or a server's address.
+pub trait Base {
+    /// The base URL, without a trailing slash.
+    fn base(&self) -> &str;
+}
+
+impl Base for TestIssuer {
+    fn base(&self) -> &str {
+        self.url()
+    }
+}
+
+impl Base for str {
+    fn base(&self) -> &str {
+        self
+    }
+}
+
+impl Base for String {
+    fn base(&self) -> &str {
+        self
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A browser: follows nothing by itself, keeps cookies by hand.
+#[derive(Default)]
+pub struct Browser {
+    pub cookies: Vec<(String, String)>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Page {
+    pub fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name}: {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+
+    pub fn redirect_params(&self) -> Vec<(String, String)> {
+        let location = self
+            .location
+            .as_deref()
+            .unwrap_or_else(|| panic!("no redirect: {} {}", self.status, self.body));
+        url::Url::parse(location)
+            .unwrap()
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.redirect_params()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+impl Browser {
+    pub fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let request = if self.cookies.is_empty() {
+            request
+        } else {
+            request.header("cookie", self.cookie_header())
+        };
+        let response = request.send().await.unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            if !v.is_empty() && !set.contains("Max-Age=0") {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let location = headers
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        Page {
+            status,
+            location,
+            body: response.text().await.unwrap(),
+            headers,
+        }
+    }
+
+    pub async fn authorize(
+        &mut self,
+        issuer: &(impl Base + ?Sized),
+        params: &[(&str, &str)],
+    ) -> Page {
+        let url =
+            url::Url::parse_with_params(&format!("{}/oauth2/auth", issuer.base()), params).unwrap();
+        self.send(http().get(url)).await
+    }
+
+    pub async fn sign_in(
+        &mut self,
+        issuer: &(impl Base + ?Sized),
+        form: &Page,
+        email: &str,
+        password: &str,
+    ) -> Page {
+        let fields = [
+            ("interaction", form.hidden("interaction")),
+            ("csrf", form.hidden("csrf")),
+            ("email", email.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        self.send(
+            http()
+                .post(format!("{}/oauth2/auth/sign-in", issuer.base()))
+                .form(&fields),
+        )
+        .await
+    }
+}
