@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod authorize;
+mod cors;
 pub mod error;
 pub mod keys;
 pub mod limits;
@@ -152,6 +153,10 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/v2/user_profile", get(userinfo::user_profile_v2))
         .route("/oauth2/user_profile", get(userinfo::user_profile_legacy))
         .route("/logout", get(logout::logout))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::cors,
+        ))
         // Keep this after every route: it labels requests with the route they matched.
         .layer(axum::middleware::from_fn_with_state(
             state.inner.metrics.clone(),

@@ -381,6 +381,19 @@ impl Store {
         Ok(())
     }
 
+    /// Every callback URL registered by a single-page application (their origins may call the
+    /// token, userinfo and revocation endpoints from the browser).
+    pub async fn spa_redirect_urls(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT application_urls.url FROM application_urls \
+             JOIN applications ON applications.id = application_urls.application_id \
+             WHERE applications.app_type = 'spa' AND application_urls.kind = 'login'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// An application's registered URLs of one kind, sorted.
     pub async fn application_urls(
         &self,
