@@ -1,5 +1,14 @@
 //! The authorization endpoint (`GET /oauth2/auth`) and the hosted sign-in form
-//! (`POST /oauth2/auth/sign-in`): authorization code flow with PKCE.
+//! (`POST /oauth2/auth/sign-in`): authorization code flow with PKCE. The sign-up form
+//! (`prompt=create`, Kinde v1's `start_page=registration`, `is_create_org=true`) lives in
+//! [`sign_up`], which documents how an email that already has an account is answered.
+//!
+//! Both forms belong to one *interaction*: an id in the page, a CSRF token in the page, and a
+//! browser secret in an `HttpOnly` cookie. `GET /oauth2/auth/sign-in?interaction=…` and
+//! `GET /oauth2/auth/sign-up?interaction=…` switch between the two forms (the links carry the
+//! interaction id only, and only the browser that opened the interaction gets a page back).
+//! `login_hint` (an email; Kinde's `username:…` and `phone:…` forms are ignored) prefills the
+//! email field and is never logged.
 //!
 //! Order of checks (RFC 6749 §4.1.2.1): the client and its exact redirect URI first — if either
 //! is wrong, an error page and never a redirect; every later error is redirected back with
@@ -46,7 +55,17 @@ pub(crate) struct AuthRequest {
     pub user_id: String,
     #[serde(default)]
     pub auth_time: i64,
+    /// `login_hint` when it is an email: prefills the forms; never put into a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_hint: Option<String>,
+    /// `org_name` of `is_create_org=true`: the organization created once the user is signed
+    /// in; never put into a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_org: Option<String>,
 }
+
+mod sign_up;
+pub(crate) use sign_up::{sign_up, sign_up_page};
 
 pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -266,12 +285,36 @@ async fn authorize_inner(
         .split(' ')
         .filter(|p| !p.is_empty())
         .collect();
-    if prompt.iter().any(|p| !matches!(*p, "none" | "login")) {
+    if prompt
+        .iter()
+        .any(|p| !matches!(*p, "none" | "login" | "create"))
+    {
         return fail(
             "invalid_request",
-            "supported prompt values are none and login",
+            "supported prompt values are none, login and create",
         );
     }
+    let create_org = match get("is_create_org") {
+        Some("true") => match get("org_name").map(sign_up::org_name) {
+            Some(Ok(name)) => Some(name),
+            Some(Err(why)) => return fail("invalid_request", why),
+            None => return fail("invalid_request", "is_create_org requires org_name"),
+        },
+        _ => None,
+    };
+    let wants_sign_up = prompt.contains(&"create")
+        || get("start_page") == Some("registration")
+        || create_org.is_some();
+    if wants_sign_up && prompt.contains(&"none") {
+        return fail(
+            "invalid_request",
+            "prompt=none cannot be combined with sign-up",
+        );
+    }
+    // Kinde's `username:joe` and `phone:+44…:gb` hints have no form field here: ignored.
+    let login_hint = get("login_hint")
+        .filter(|h| sign_up::is_valid_email(h))
+        .map(|h| h.trim().to_owned());
     let request = AuthRequest {
         client_id: client_id.to_owned(),
         redirect_uri: redirect_uri.to_owned(),
@@ -283,6 +326,8 @@ async fn authorize_inner(
         org_code,
         user_id: String::new(),
         auth_time: 0,
+        login_hint,
+        create_org,
     };
 
     // 3. Single sign-on: an existing session answers at once, unless prompt=login.
@@ -299,11 +344,12 @@ async fn authorize_inner(
     }
     if let Some(s) = session
         && !prompt.contains(&"login")
+        && !wants_sign_up
     {
         return issue_code(state, request, &s).await;
     }
 
-    // 4. Show the sign-in form, bound to this browser.
+    // 4. Show the sign-in (or sign-up) form, bound to this browser.
     let interaction = random_token();
     let browser = random_token();
     let csrf = random_token();
@@ -319,7 +365,21 @@ async fn authorize_inner(
             },
         )
         .await?;
-    let mut response = pages::sign_in(&interaction, &csrf, "", None);
+    let hint = request.login_hint.as_deref().unwrap_or("");
+    let mut response = if wants_sign_up {
+        pages::sign_up(
+            &interaction,
+            &csrf,
+            &pages::SignUpFields {
+                email: hint,
+                org_name: request.create_org.as_deref(),
+                ..Default::default()
+            },
+            None,
+        )
+    } else {
+        pages::sign_in(&interaction, &csrf, hint, None)
+    };
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(
@@ -356,6 +416,8 @@ async fn issue_code(
     }
     request.user_id = session.user_id.clone();
     request.auth_time = session.auth_time;
+    request.login_hint = None;
+    request.create_org = None;
     let code = random_token();
     let data = serde_json::to_string(&request)
         .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
@@ -390,6 +452,178 @@ pub(crate) async fn sign_in(
     }
 }
 
+/// Why a form submission or page switch is refused before anything else happens.
+pub(crate) enum Refusal {
+    /// Unknown or expired interaction: 400.
+    Expired,
+    /// Another browser, a missing or wrong CSRF token, or a cross-site post: 403.
+    Forbidden,
+}
+
+impl Refusal {
+    fn page(&self) -> Response {
+        match self {
+            Refusal::Expired => pages::error(
+                StatusCode::BAD_REQUEST,
+                "This sign-in form has expired. Go back to the application and start again.",
+            ),
+            Refusal::Forbidden => pages::error(
+                StatusCode::FORBIDDEN,
+                "This sign-in form was not opened in this browser.",
+            ),
+        }
+    }
+}
+
+/// Whether a form post comes from another site (security.md case 49): `Sec-Fetch-Site:
+/// cross-site`, or an `Origin` that is not the issuer's. Browsers that send neither are
+/// still held to the cookie and CSRF token.
+fn cross_site(state: &AppState, headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let ours = url::Url::parse(state.issuer())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    origin.to_str().map_or(true, |o| o != ours)
+}
+
+/// The interaction `interaction_id`, if it was opened by this browser and (when `csrf` is
+/// given) the token matches (login CSRF, security.md cases 49 and 88).
+pub(crate) async fn bound_interaction(
+    state: &AppState,
+    headers: &HeaderMap,
+    interaction_id: &str,
+    csrf: Option<Option<&str>>,
+) -> Result<Result<InteractionRecord, Refusal>, crate::error::ServerError> {
+    let Some(interaction) = state
+        .store()
+        .interaction(&hash_secret(interaction_id), crate::now())
+        .await?
+    else {
+        return Ok(Err(Refusal::Expired));
+    };
+    let browser_ok = cookie(headers, INTERACTION_COOKIE).is_some_and(|b| {
+        bool::from(
+            hash_secret(&b)
+                .as_bytes()
+                .ct_eq(interaction.browser_sha256.as_bytes()),
+        )
+    });
+    let csrf_ok = match csrf {
+        None => true,
+        Some(c) => {
+            !cross_site(state, headers)
+                && c.is_some_and(|c| bool::from(c.as_bytes().ct_eq(interaction.csrf.as_bytes())))
+        }
+    };
+    if !browser_ok || !csrf_ok {
+        return Ok(Err(Refusal::Forbidden));
+    }
+    Ok(Ok(interaction))
+}
+
+/// `GET /oauth2/auth/sign-in?interaction=…`: the sign-in form of an interaction (the link on
+/// the sign-up form).
+pub(crate) async fn sign_in_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    switch_page(&state, &headers, query.as_deref(), false).await
+}
+
+pub(crate) async fn switch_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    to_sign_up: bool,
+) -> Response {
+    let id = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "interaction")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let result = async {
+        let interaction = match bound_interaction(state, headers, &id, None).await? {
+            Ok(i) => i,
+            Err(refusal) => return Ok(refusal.page()),
+        };
+        let request: AuthRequest = serde_json::from_str(&interaction.request)
+            .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
+        let hint = request.login_hint.as_deref().unwrap_or("");
+        Ok::<_, crate::error::ServerError>(if to_sign_up {
+            pages::sign_up(
+                &id,
+                &interaction.csrf,
+                &pages::SignUpFields {
+                    email: hint,
+                    org_name: request.create_org.as_deref(),
+                    ..Default::default()
+                },
+                None,
+            )
+        } else {
+            pages::sign_in(&id, &interaction.csrf, hint, None)
+        })
+    }
+    .await;
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "sign-in page failed");
+        pages::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server could not complete the sign-in.",
+        )
+    })
+}
+
+/// Ends an interaction for `user_id`: creates the organization of `is_create_org`, starts a
+/// session with a fresh id (no fixation, case 45), issues the code and redirects back.
+pub(crate) async fn finish(
+    state: &AppState,
+    interaction_id: &str,
+    mut request: AuthRequest,
+    user_id: &str,
+    now: i64,
+) -> Result<Response, crate::error::ServerError> {
+    let store = state.store();
+    store
+        .delete_interaction(&hash_secret(interaction_id))
+        .await?;
+    if let Some(name) = request.create_org.take() {
+        let code = crate::seed::new_id("org");
+        store.upsert_organization(&code, &name, now).await?;
+        store.set_membership(&code, user_id, &[], &[]).await?;
+        tracing::info!(org_code = %code, "organization created at sign-up");
+        request.org_code = Some(code);
+    }
+    let session_id = random_token();
+    let session = SessionRecord {
+        user_id: user_id.to_owned(),
+        auth_time: now,
+        expires_at: now + SESSION_TTL,
+    };
+    store
+        .create_session(&hash_secret(&session_id), &session)
+        .await?;
+    let mut response = issue_code(state, request, &session).await?;
+    let h = response.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(state, SESSION_COOKIE, &session_id, "/", SESSION_TTL),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(state, INTERACTION_COOKIE, "", "/oauth2/auth", 0),
+    );
+    Ok(response)
+}
+
 async fn sign_in_inner(
     state: &AppState,
     peer: Option<std::net::SocketAddr>,
@@ -405,33 +639,11 @@ async fn sign_in_inner(
     let store = state.store();
     let now = crate::now();
     let interaction_id = form.get("interaction").unwrap_or("");
-    let expired = || {
-        pages::error(
-            StatusCode::BAD_REQUEST,
-            "This sign-in form has expired. Go back to the application and start again.",
-        )
-    };
-    let Some(interaction) = store.interaction(&hash_secret(interaction_id), now).await? else {
-        return Ok(expired());
-    };
-    // Login CSRF (security.md case 88): the form must come from the browser that opened it, and
-    // carry its token.
-    let browser_ok = cookie(headers, INTERACTION_COOKIE).is_some_and(|b| {
-        bool::from(
-            hash_secret(&b)
-                .as_bytes()
-                .ct_eq(interaction.browser_sha256.as_bytes()),
-        )
-    });
-    let csrf_ok = form
-        .get("csrf")
-        .is_some_and(|c| bool::from(c.as_bytes().ct_eq(interaction.csrf.as_bytes())));
-    if !browser_ok || !csrf_ok {
-        return Ok(pages::error(
-            StatusCode::FORBIDDEN,
-            "This sign-in form was not opened in this browser.",
-        ));
-    }
+    let interaction =
+        match bound_interaction(state, headers, interaction_id, Some(form.get("csrf"))).await? {
+            Ok(i) => i,
+            Err(refusal) => return Ok(refusal.page()),
+        };
     let email = form.get("email").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("");
     let retry =
@@ -456,28 +668,5 @@ async fn sign_in_inner(
     };
     let request: AuthRequest = serde_json::from_str(&interaction.request)
         .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
-    store
-        .delete_interaction(&hash_secret(interaction_id))
-        .await?;
-    // A fresh session id at every sign-in (no fixation, case 45).
-    let session_id = random_token();
-    let session = SessionRecord {
-        user_id: user.id.clone(),
-        auth_time: now,
-        expires_at: now + SESSION_TTL,
-    };
-    store
-        .create_session(&hash_secret(&session_id), &session)
-        .await?;
-    let mut response = issue_code(state, request, &session).await?;
-    let h = response.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(state, SESSION_COOKIE, &session_id, "/", SESSION_TTL),
-    );
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(state, INTERACTION_COOKIE, "", "/oauth2/auth", 0),
-    );
-    Ok(response)
+    finish(state, interaction_id, request, &user.id, now).await
 }

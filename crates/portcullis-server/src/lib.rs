@@ -140,7 +140,14 @@ pub fn router(state: AppState) -> Router {
             post(oidc::token).fallback(oidc::token_method_not_allowed),
         )
         .route("/oauth2/auth", get(authorize::authorize))
-        .route("/oauth2/auth/sign-in", post(authorize::sign_in))
+        .route(
+            "/oauth2/auth/sign-in",
+            get(authorize::sign_in_page).post(authorize::sign_in),
+        )
+        .route(
+            "/oauth2/auth/sign-up",
+            get(authorize::sign_up_page).post(authorize::sign_up),
+        )
         .route("/oauth2/introspect", post(oidc::introspect))
         .route("/oauth2/revoke", post(oidc::revoke))
         .route("/healthz", get(|| async { "ok" }))
@@ -182,10 +189,36 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let janitor = tokio::spawn(janitor(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    janitor.abort();
+    result
+}
+
+/// Every few minutes, forgets what has expired: sessions, pending sign-ins, codes (a day after
+/// expiry, so replays are still recognised), revocations of expired tokens, old rate-limit
+/// windows, and retired keys past their publication. Safe on every instance at once.
+async fn janitor(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let now = now();
+        let store = state.store();
+        let result = async {
+            store.purge_flows(now).await?;
+            store.purge_revoked_tokens(now).await?;
+            store.purge_rate_limits(now - 2 * limits::WINDOW).await?;
+            store.delete_expired_keys(now).await?;
+            Ok::<(), crate::error::StoreError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cleanup of expired data failed");
+        }
+    }
 }
 
 /// Unix seconds now.

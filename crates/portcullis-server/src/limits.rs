@@ -132,3 +132,56 @@ pub(crate) async fn record_sign_in_failure(
     store.rate_limit_hit(&by_account, start).await?;
     Ok(())
 }
+
+/// Sign-ups (every valid submission of the sign-up form, whether or not the email was new)
+/// allowed per address per window.
+pub const SIGN_UPS_PER_ADDRESS: i64 = 20;
+
+fn sign_up_bucket(ip: Option<IpAddr>) -> String {
+    let ip = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    format!("signup-ip:{ip}")
+}
+
+/// Refuses a sign-up with a 429 page when the caller's address is over its limit. The same
+/// answer for new and existing emails: the counter counts both alike.
+pub(crate) async fn check_sign_up(
+    store: &Store,
+    ip: Option<IpAddr>,
+    now: i64,
+) -> Result<(), axum::response::Response> {
+    let start = window(now);
+    match store.rate_limit_count(&sign_up_bucket(ip), start).await {
+        Ok(hits) if hits < SIGN_UPS_PER_ADDRESS => Ok(()),
+        Ok(_) => {
+            tracing::warn!(ip = ?ip, "sign-up rate limit reached");
+            let mut page = crate::pages::error(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ups from this address. Wait a few minutes and try again.",
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&(start + WINDOW - now).to_string()) {
+                page.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+            Err(page)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rate-limit check failed");
+            Err(crate::pages::error(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not complete the sign-up.",
+            ))
+        }
+    }
+}
+
+/// Counts a sign-up attempt.
+pub(crate) async fn record_sign_up(
+    store: &Store,
+    ip: Option<IpAddr>,
+    now: i64,
+) -> Result<(), StoreError> {
+    store
+        .rate_limit_hit(&sign_up_bucket(ip), window(now))
+        .await?;
+    Ok(())
+}

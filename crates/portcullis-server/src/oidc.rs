@@ -40,7 +40,7 @@ pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
         "authorization_endpoint": format!("{issuer}/oauth2/auth"),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login"],
+        "prompt_values_supported": ["none", "login", "create"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "email", "given_name", "family_name", "name", "picture", "updated_at", "org_codes"],
         "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -79,12 +79,16 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     )
 }
 
-/// The sign-in form. `error` is shown above the fields (the same text for an unknown email and
-/// a wrong password: no user enumeration).
-pub fn sign_in(interaction: &str, csrf: &str, email: &str, error: Option<&str>) -> Response {
-    let alert = error
+fn alert(error: Option<&str>) -> String {
+    error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The sign-in form. `error` is shown above the fields (the same text for an unknown email and
+/// a wrong password: no user enumeration). Links to the sign-up form of the same interaction
+/// (the link carries the interaction id only).
+pub fn sign_in(interaction: &str, csrf: &str, email: &str, error: Option<&str>) -> Response {
     page(
         StatusCode::OK,
         "Sign in",
@@ -97,10 +101,71 @@ pub fn sign_in(interaction: &str, csrf: &str, email: &str, error: Option<&str>) 
              <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{email}\">\
              <label for=\"password\">Password</label>\
              <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-             <button type=\"submit\">Sign in</button></form>",
+             <button type=\"submit\">Sign in</button></form>\
+             <p>No account yet? <a href=\"/oauth2/auth/sign-up?interaction={interaction}\">Create an account</a></p>",
+            alert = alert(error),
             interaction = escape(interaction),
             csrf = escape(csrf),
             email = escape(email),
+        ),
+    )
+}
+
+/// What the sign-up form shows again after a refused submission (never the password).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SignUpFields<'a> {
+    /// Email as entered.
+    pub email: &'a str,
+    /// Given name as entered.
+    pub given_name: &'a str,
+    /// Family name as entered.
+    pub family_name: &'a str,
+    /// The organization that will be created with the account, if any.
+    pub org_name: Option<&'a str>,
+}
+
+/// The sign-up form (`prompt=create`, `start_page=registration`, `is_create_org=true`). Links
+/// back to the sign-in form of the same interaction.
+pub fn sign_up(
+    interaction: &str,
+    csrf: &str,
+    fields: &SignUpFields<'_>,
+    error: Option<&str>,
+) -> Response {
+    let org = fields
+        .org_name
+        .map(|o| {
+            format!(
+                "<p>Your account will be the first member of the organization <strong>{}</strong>.</p>",
+                escape(o)
+            )
+        })
+        .unwrap_or_default();
+    page(
+        StatusCode::OK,
+        "Create your account",
+        &format!(
+            "<h1>Create your account</h1>{org}{alert}\
+             <form method=\"post\" action=\"/oauth2/auth/sign-up\">\
+             <input type=\"hidden\" name=\"interaction\" value=\"{interaction}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"given_name\">First name</label>\
+             <input id=\"given_name\" name=\"given_name\" type=\"text\" autocomplete=\"given-name\" maxlength=\"100\" value=\"{given}\">\
+             <label for=\"family_name\">Last name</label>\
+             <input id=\"family_name\" name=\"family_name\" type=\"text\" autocomplete=\"family-name\" maxlength=\"100\" value=\"{family}\">\
+             <label for=\"email\">Email</label>\
+             <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" maxlength=\"254\" required value=\"{email}\">\
+             <label for=\"password\">Password</label>\
+             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"8\" required aria-describedby=\"password-help\">\
+             <p id=\"password-help\">At least 8 characters, and not your email address.</p>\
+             <button type=\"submit\">Create account</button></form>\
+             <p>Already have an account? <a href=\"/oauth2/auth/sign-in?interaction={interaction}\">Sign in</a></p>",
+            alert = alert(error),
+            interaction = escape(interaction),
+            csrf = escape(csrf),
+            given = escape(fields.given_name),
+            family = escape(fields.family_name),
+            email = escape(fields.email),
         ),
     )
 }

@@ -1,0 +1,290 @@
+//! The hosted sign-up form: `GET /oauth2/auth/sign-up?interaction=…` (the link on the sign-in
+//! form) and `POST /oauth2/auth/sign-up` (its submission). The form belongs to the same
+//! browser-bound interaction as the sign-in form (cookie + CSRF token, security.md cases 49
+//! and 88).
+//!
+//! Order of checks on a submission: interaction, browser and CSRF token (400 / 403); the
+//! per-address sign-up limit (429); the fields — email syntax (one `@`, no spaces, at most 254
+//! bytes), the password policy ([`crate::passwords::check_policy`], and never the email itself,
+//! case 87), names of at most 100 characters without control characters. A refused field
+//! re-renders the form with one message and the entered names and email (escaped; never the
+//! password). All of that happens before the database is asked about the email, so those
+//! answers cannot depend on whether an account exists.
+//!
+//! # An email that already has an account (security.md case 86)
+//!
+//! Every valid submission is counted against the per-address sign-up limit and the sign-in
+//! limits, and costs one Argon2id run, whether or not the email is taken. Then:
+//!
+//! - **New email**: the account is created (Argon2id hash), a session with a fresh id starts,
+//!   and the authorization continues: `303` back to the application with `code`, `state` and
+//!   `iss`, the session cookie set and the interaction cookie cleared.
+//! - **Existing email**: the submission is treated as a *sign-in attempt*. With the account's
+//!   password (and an account that is not suspended) the answer is exactly the one above — the
+//!   same redirect, the same cookies — and the stored profile is left untouched (names from the
+//!   form are ignored, so sign-up can never overwrite an account). With any other password the
+//!   sign-up form comes back with one generic message, "We could not create an account with
+//!   these details. Check them, or sign in if you already have an account.", and the attempt
+//!   counts as a failed sign-in for that account (the per-account brute-force limit of
+//!   case 96 applies to this form too, so it is no second password oracle).
+//!
+//! What this still tells someone who does not know the password: that an email is taken (new
+//! emails succeed, taken ones get the generic message). Without a verification email that
+//! cannot be hidden while sign-up signs the user in at once; the limits above bound how fast it
+//! can be probed. Once email verification exists, both cases should answer "check your inbox".
+//!
+//! Two sign-ups racing for one new email: the account row is created without a password first
+//! and only the request whose id was inserted sets it; the other is answered as "existing
+//! email", so one sign-up can never replace another's password.
+//!
+//! With `is_create_org=true`, once the user is signed in an organization `org_<hex>` named
+//! `org_name` is created, the user becomes a member (no roles) and the code is for that org.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::{AuthRequest, bound_interaction, finish, switch_page};
+use crate::AppState;
+use crate::error::ServerError;
+use crate::oidc::{Form, Peer};
+use crate::pages::{self, SignUpFields};
+
+/// Longest email accepted (RFC 5321 path limit).
+const MAX_EMAIL_BYTES: usize = 254;
+/// Longest name (given, family, organization) accepted, in characters.
+const MAX_NAME_CHARS: usize = 100;
+/// The one answer for a taken email with the wrong password.
+const GENERIC_REFUSAL: &str = "We could not create an account with these details. Check them, or sign in if you already have an account.";
+
+/// Whether `s` looks like an email: one `@` with something on both sides, no whitespace or
+/// control characters, at most 254 bytes.
+pub(crate) fn is_valid_email(s: &str) -> bool {
+    let s = s.trim();
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    s.len() <= MAX_EMAIL_BYTES
+        && !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// A name field: trimmed, at most 100 characters, no control characters. Empty is `None`.
+fn name(s: &str) -> Result<Option<String>, &'static str> {
+    let s = s.trim();
+    if s.chars().count() > MAX_NAME_CHARS {
+        return Err("Names can be 100 characters at most.");
+    }
+    if s.chars().any(char::is_control) {
+        return Err("Names cannot contain control characters.");
+    }
+    Ok((!s.is_empty()).then(|| s.to_owned()))
+}
+
+/// Validates Kinde's `org_name`: not empty, at most 100 characters, no control characters.
+pub(crate) fn org_name(s: &str) -> Result<String, &'static str> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("org_name is empty");
+    }
+    if s.chars().count() > MAX_NAME_CHARS || s.chars().any(char::is_control) {
+        return Err("org_name must be at most 100 characters, without control characters");
+    }
+    Ok(s.to_owned())
+}
+
+/// The password policy for a new password: [`crate::passwords::check_policy`], and not the
+/// email address (compared without case, and ignoring surrounding spaces).
+fn password_policy(password: &str, email: &str) -> Result<(), String> {
+    crate::passwords::check_policy(password).map_err(|why| {
+        let mut why = why.to_owned();
+        if let Some(first) = why.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        format!("{why}.")
+    })?;
+    if password.trim().eq_ignore_ascii_case(email.trim()) {
+        return Err("The password cannot be your email address.".to_owned());
+    }
+    Ok(())
+}
+
+/// `GET /oauth2/auth/sign-up?interaction=…`: the sign-up form of an interaction (the link on
+/// the sign-in form).
+pub(crate) async fn sign_up_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    switch_page(&state, &headers, query.as_deref(), true).await
+}
+
+/// `POST /oauth2/auth/sign-up`: the sign-up form's submission.
+pub(crate) async fn sign_up(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match sign_up_inner(&state, peer, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "sign-up failed");
+            pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not complete the sign-up.",
+            )
+        }
+    }
+}
+
+async fn sign_up_inner(
+    state: &AppState,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ServerError> {
+    let Ok(form) = Form::parse(headers, body) else {
+        return Ok(pages::error(
+            StatusCode::BAD_REQUEST,
+            "The form could not be read.",
+        ));
+    };
+    let store = state.store();
+    let now = crate::now();
+    let interaction_id = form.get("interaction").unwrap_or("");
+    let interaction =
+        match bound_interaction(state, headers, interaction_id, Some(form.get("csrf"))).await? {
+            Ok(i) => i,
+            Err(refusal) => return Ok(refusal.page()),
+        };
+    let ip = peer.map(|p| p.ip());
+    if let Err(limited) = crate::limits::check_sign_up(store, ip, now).await {
+        return Ok(limited);
+    }
+    let request: AuthRequest = serde_json::from_str(&interaction.request)
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+
+    let email = form.get("email").unwrap_or("").trim().to_owned();
+    let password = form.get("password").unwrap_or("");
+    let given_raw = form.get("given_name").unwrap_or("");
+    let family_raw = form.get("family_name").unwrap_or("");
+    let retry = |message: &str| {
+        pages::sign_up(
+            interaction_id,
+            &interaction.csrf,
+            &SignUpFields {
+                email: &email,
+                given_name: given_raw,
+                family_name: family_raw,
+                org_name: request.create_org.as_deref(),
+            },
+            Some(message),
+        )
+    };
+
+    // 1. The fields, before the database hears of the email.
+    if !is_valid_email(&email) {
+        return Ok(retry("Enter a valid email address."));
+    }
+    let (given, family) = match (name(given_raw), name(family_raw)) {
+        (Ok(g), Ok(f)) => (g, f),
+        (Err(why), _) | (_, Err(why)) => return Ok(retry(why)),
+    };
+    if let Err(why) = password_policy(password, &email) {
+        return Ok(retry(&why));
+    }
+
+    // 2. Limits, counted alike for new and taken emails.
+    crate::limits::record_sign_up(store, ip, now).await?;
+    if let Err(limited) = crate::limits::check_sign_in(store, ip, &email, now).await {
+        return Ok(limited);
+    }
+
+    // 3. New account, or a sign-in attempt on the existing one (see the module docs).
+    let user_id = match store.user_by_email(&email).await? {
+        None => {
+            let hash = crate::passwords::hash(password).await?;
+            let new_id = crate::seed::new_id("kp");
+            // Created without a password first: if another sign-up won the race for this email,
+            // `upsert_user` returns its id and keeps its password.
+            let id = store
+                .upsert_user(
+                    &new_id,
+                    &email,
+                    given.as_deref(),
+                    family.as_deref(),
+                    None,
+                    now,
+                )
+                .await?;
+            if id != new_id {
+                crate::limits::record_sign_in_failure(store, ip, &email, now).await?;
+                return Ok(retry(GENERIC_REFUSAL));
+            }
+            store
+                .upsert_user(
+                    &new_id,
+                    &email,
+                    given.as_deref(),
+                    family.as_deref(),
+                    Some(&hash),
+                    now,
+                )
+                .await?;
+            tracing::info!(user_id = %new_id, "account created at sign-up");
+            new_id
+        }
+        Some(user) => {
+            let hash = Some(&user)
+                .filter(|u| !u.is_suspended)
+                .and_then(|u| u.password_hash.as_deref());
+            if !crate::passwords::verify(password, hash).await? {
+                crate::limits::record_sign_in_failure(store, ip, &email, now).await?;
+                tracing::info!("sign-up refused");
+                return Ok(retry(GENERIC_REFUSAL));
+            }
+            user.id
+        }
+    };
+    finish(state, interaction_id, request, &user_id, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert!(is_valid_email("joe@x.com"));
+        assert!(is_valid_email(" joe@x.com "));
+        for bad in [
+            "",
+            "joe",
+            "@x.com",
+            "joe@",
+            "a@b@c",
+            "jo e@x.com",
+            "joe@x.com\u{0}",
+        ] {
+            assert!(!is_valid_email(bad), "{bad:?}");
+        }
+        assert!(!is_valid_email(&format!("{}@x.com", "a".repeat(250))));
+    }
+
+    #[test]
+    fn names_and_passwords() {
+        assert_eq!(name("  Ada "), Ok(Some("Ada".into())));
+        assert_eq!(name(""), Ok(None));
+        assert!(name(&"é".repeat(101)).is_err());
+        assert!(name("a\u{7}b").is_err());
+        assert!(org_name(" ").is_err());
+        assert!(org_name(&"x".repeat(101)).is_err());
+        assert_eq!(org_name(" Acme ").unwrap(), "Acme");
+        assert!(password_policy("1234567", "a@b.c").is_err());
+        assert!(password_policy("Joe@Example.com", "joe@example.com").is_err());
+        assert!(password_policy("long enough password", "joe@example.com").is_ok());
+    }
+}
