@@ -157,6 +157,8 @@ async fn issue_user_tokens(
     let mut access = json!({
         "aud": request.audiences,
         "azp": app.client_id,
+        // RFC 9068 §2.2: required in JWT access tokens.
+        "client_id": app.client_id,
         "exp": now + ttl,
         "iat": now,
         "iss": state.issuer(),

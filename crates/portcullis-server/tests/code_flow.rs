@@ -147,6 +147,7 @@ async fn sign_in_code_exchange_and_sdk_verification() {
         .unwrap();
     let claims = sdk.verify_access_token(access).await.unwrap();
     assert_eq!(claims.org_code.as_deref(), Some("org_acme"));
+    assert_eq!(claims.client_id.as_deref(), Some(WEB), "RFC 9068 §2.2");
     assert!(claims.has_role("admin"));
     assert!(claims.has_permission("delete:todos"));
     assert_eq!(claims.string_flag("theme", None).unwrap(), "blue");
