@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interop suite: drives a real `portcullis serve` with peers no one here wrote (today: the
-# OpenID-certified relying party `openid-client` from npm).
+# OpenID-certified relying party `openid-client` from npm, and headless Chromium on the hosted
+# pages).
 #
 #   bash interop/run.sh [PATH-TO-portcullis-BINARY]
 #
@@ -99,3 +100,7 @@ echo "interop: server healthy"
 
 echo "interop: openid-client"
 PORTCULLIS_ISSUER="$issuer" timeout 120 node "$here/openid-client.mjs"
+
+# The hosted pages in headless Chromium (Debian `chromium`; override with $CHROMIUM).
+echo "interop: browser (headless Chromium)"
+PORTCULLIS_ISSUER="$issuer" timeout 180 node "$here/browser.mjs"

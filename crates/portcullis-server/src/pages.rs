@@ -1,6 +1,15 @@
 //! Hosted pages: server-rendered HTML that works without JavaScript. Every value is escaped;
 //! every page is sent with a strict CSP (no scripts at all), `frame-ancestors 'none'`,
-//! `Referrer-Policy: no-referrer` and `Cache-Control: no-store` (security.md case 59).
+//! `Referrer-Policy: same-origin` and `Cache-Control: no-store` (security.md case 59).
+//!
+//! Two choices a real browser forces (found by the headless-Chromium test):
+//! - `Referrer-Policy: same-origin`, not `no-referrer`: with `no-referrer`, Chromium sends
+//!   `Origin: null` on the form's same-origin POST, which the cross-site check must refuse.
+//!   Other sites still get no referrer.
+//! - No `form-action` directive: Chromium applies it to the whole redirect chain of a form
+//!   submission, and a successful sign-in answers with a 303 to the application's (other-origin)
+//!   callback. The pages have no scripts and every value is escaped, so no foreign form can be
+//!   injected to exploit its absence.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -48,7 +57,7 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -58,7 +67,7 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+            "default-src 'none'; style-src 'unsafe-inline'; \
              frame-ancestors 'none'; base-uri 'none'",
         ),
     );
