@@ -1,0 +1,379 @@
+#!/usr/bin/env bash
+# Load benchmark of the identity server, side by side with node's oidc-provider.
+#
+#   bench/load.sh                      # from the repository root (or anywhere)
+#   DURATION=5 bench/load.sh           # shorter runs
+#
+# What it does (loopback 127.0.0.1 only; stops by itself; kills what it started on exit):
+#   1. builds `portcullis` in release and starts `portcullis serve` on a free port with a
+#      temporary SQLite file and a small seed (one API, one m2m client);
+#   2. installs node's oidc-provider (bench/oidc-provider/package-lock.json) and starts
+#      bench/oidc-provider.mjs with the same client on another free port;
+#   3. with wrk, measures requests/second of the client_credentials token endpoint (POST, Basic
+#      auth, RS256 JWT access token) and of the JWKS endpoint of each server; reads portcullis'
+#      resident memory (VmRSS) idle after start and idle after the load; runs
+#      `openssl speed -seconds 3 rsa2048` on the servers' core;
+#   4. prints a summary table.
+#
+# Fairness: both servers run on one core (taskset -c $SERVER_CPU), the load generator on another
+# (taskset -c $LOADGEN_CPU), so the figures are per server core and comparable with openssl's
+# single-core RSA-2048 signing rate. Each measured run is preceded by a short warm-up.
+# Noise: during every measurement the script records the share of each of the two CPUs used by
+# the server (or openssl), by wrk, and by anything else; when anything else used more than
+# NOISE_LIMIT % of a CPU, the figure is flagged "disturbed" (rerun on a quiet machine).
+#
+# Bounds: every wrk run lasts DURATION seconds and sends at most MAX_REQUESTS requests per wrk
+# thread; each wrk run is also killed by `timeout` if it overstays. Runtime after the builds:
+# about 4 × (WARMUP + DURATION) + ~20 s (openssl, start-up, idle waits) ≈ 70 s by default.
+#
+# Environment knobs (defaults in brackets):
+#   DURATION [10]  WARMUP [2]  CONNECTIONS [8]  WRK_THREADS [1]  MAX_REQUESTS [1000000]
+#   SERVER_CPU [1]  LOADGEN_CPU [0]  NOISE_LIMIT [10]  SKIP_BUILD [unset: build]
+#   CARGO_TARGET_DIR [target]  RUST_LOG [warn]
+#   RESULTS [unset: a file that receives the summary and the raw wrk and openssl outputs]
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-8}
+WRK_THREADS=${WRK_THREADS:-1}
+MAX_REQUESTS=${MAX_REQUESTS:-1000000}
+SERVER_CPU=${SERVER_CPU:-1}
+LOADGEN_CPU=${LOADGEN_CPU:-0}
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+cd "$ROOT"
+
+log() { printf '[load.sh] %s\n' "$*" >&2; }
+die() { printf '[load.sh] error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Processes we start, and their cleanup.
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/portcullis-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ $status -ne 0 && -d $TMP ]]; then
+    for f in "$TMP"/*.log; do
+      [[ -s $f ]] || continue
+      log "--- last lines of $(basename "$f") ---"
+      tail -n 20 "$f" >&2 || true
+    done
+  fi
+  rm -rf "$TMP"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------
+# Tools.
+for tool in cargo node npm curl taskset openssl timeout; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+if ! command -v wrk >/dev/null; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing wrk (apt-get)"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
+  else
+    die "wrk is not installed; install it (Debian: sudo apt-get install wrk) and run again"
+  fi
+fi
+CPUS=$(nproc --all)
+if (( CPUS < 2 )) || [[ $SERVER_CPU == "$LOADGEN_CPU" ]]; then
+  die "needs two distinct CPUs (SERVER_CPU=$SERVER_CPU, LOADGEN_CPU=$LOADGEN_CPU, $CPUS CPUs)"
+fi
+ON_SERVER_CPU=(taskset -c "$SERVER_CPU")
+ON_LOADGEN_CPU=(taskset -c "$LOADGEN_CPU")
+
+# ---------------------------------------------------------------------------------------------
+# Builds.
+if [[ -z ${SKIP_BUILD:-} ]]; then
+  log "cargo build --release -p portcullis-server"
+  cargo build --release -p portcullis-server >&2
+fi
+PORTCULLIS="${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis"
+[[ -x $PORTCULLIS ]] || die "$PORTCULLIS is missing (run without SKIP_BUILD)"
+
+OP_DIR="$BENCH_DIR/oidc-provider"
+if [[ ! -f $OP_DIR/node_modules/oidc-provider/package.json \
+      || $OP_DIR/package-lock.json -nt $OP_DIR/node_modules/.package-lock.json ]]; then
+  log "npm ci (bench/oidc-provider)"
+  (cd "$OP_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+OP_VERSION=$(node -p "require('$OP_DIR/node_modules/oidc-provider/package.json').version")
+
+# ---------------------------------------------------------------------------------------------
+# The tenant both servers get.
+CLIENT_ID=bench-worker
+CLIENT_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '=+/\n')   # 40+ chars, URL-safe
+AUDIENCE=https://api.example.com
+SCOPES="read:todos create:todos"
+BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 | tr -d '\n')"
+FORM_SCOPE="scope=read%3Atodos+create%3Atodos"
+PC_BODY="grant_type=client_credentials&audience=https%3A%2F%2Fapi.example.com&$FORM_SCOPE"
+OP_BODY="grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com&$FORM_SCOPE"
+
+cat >"$TMP/seed.toml" <<EOF
+[[apis]]
+name = "Bench API"
+audience = "$AUDIENCE"
+scopes = ["read:todos", "create:todos", "delete:todos"]
+
+[[applications]]
+name = "Bench worker"
+type = "m2m"
+client_id = "$CLIENT_ID"
+client_secret = "$CLIENT_SECRET"
+apis = [{ audience = "$AUDIENCE", scopes = ["read:todos", "create:todos"] }]
+EOF
+
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# Waits until URL answers 200, for at most $2 seconds, while pid $3 lives.
+wait_for() {
+  local url=$1 deadline=$((SECONDS + $2)) pid=$3
+  until curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || die "the server behind $url exited during start-up"
+    (( SECONDS < deadline )) || die "$url did not answer within $2 s"
+    sleep 0.1
+  done
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+# CPU time (clock ticks) of a process, all threads: utime + stime (fields 14 and 15 of stat,
+# counted after the parenthesised command name).
+proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# Busy and total ticks of CPU $1, from /proc/stat. Busy is user + nice + system + steal: time
+# spent in interrupts (loopback networking of the run itself, at high request rates) is left out,
+# so that "others" below means other processes, or the hypervisor taking the CPU (steal).
+core_ticks() {
+  awk -v c="cpu$1" '$1 == c {
+    total = 0; for (i = 2; i <= 9; i++) total += $i; print $2 + $3 + $4 + $9, total }' /proc/stat
+}
+TICKS=$(getconf CLK_TCK)
+pct_of() { awk -v a="$1" -v b="$2" 'BEGIN {v = b > 0 ? 100 * a / b : 0; printf "%.0f", v < 0 ? 0 : v}'; }
+# Runs a command (timed with bash's `time`) while watching both CPUs. Sets:
+#   SHARE_SELF  % of CPU $SERVER_CPU used by process $1 (or, for $1 = -, by the command itself)
+#   SHARE_SRV_OTHER  % of CPU $SERVER_CPU used by anything else
+#   SHARE_GEN  % of CPU $LOADGEN_CPU used by the command
+#   SHARE_GEN_OTHER  % of CPU $LOADGEN_CPU used by anything else
+# Usage: watched PID|- COMMAND...
+watched() {
+  local pid=$1 p0=0 p1=0 sb0 st0 sb1 st1 gb0 gt0 gb1 gt1 cmd_ticks
+  shift
+  [[ $pid == - ]] || p0=$(proc_ticks "$pid")
+  read -r sb0 st0 < <(core_ticks "$SERVER_CPU"); read -r gb0 gt0 < <(core_ticks "$LOADGEN_CPU")
+  local TIMEFORMAT='%3U %3S' timing status=0
+  timing=$( { time "$@" >"$WATCHED_OUT" 2>&1; } 2>&1 ) || status=$?
+  read -r sb1 st1 < <(core_ticks "$SERVER_CPU"); read -r gb1 gt1 < <(core_ticks "$LOADGEN_CPU")
+  [[ $pid == - ]] || p1=$(proc_ticks "$pid")
+  cmd_ticks=$(awk -v u="${timing% *}" -v s="${timing#* }" -v h="$TICKS" 'BEGIN {printf "%d", (u + s) * h}')
+  if [[ $pid == - ]]; then
+    SHARE_SELF=$(pct_of "$cmd_ticks" $((st1 - st0)))
+    SHARE_SRV_OTHER=$(pct_of $((sb1 - sb0 - cmd_ticks)) $((st1 - st0)))
+    SHARE_GEN=0
+    SHARE_GEN_OTHER=$(pct_of $((gb1 - gb0)) $((gt1 - gt0)))
+  else
+    SHARE_SELF=$(pct_of $((p1 - p0)) $((st1 - st0)))
+    SHARE_SRV_OTHER=$(pct_of $((sb1 - sb0 - (p1 - p0))) $((st1 - st0)))
+    SHARE_GEN=$(pct_of "$cmd_ticks" $((gt1 - gt0)))
+    SHARE_GEN_OTHER=$(pct_of $((gb1 - gb0 - cmd_ticks)) $((gt1 - gt0)))
+  fi
+  return "$status"
+}
+DISTURBED=()
+# Others using more than this % of a core during a measurement make it "disturbed".
+NOISE_LIMIT=${NOISE_LIMIT:-10}
+check_noise() {
+  if (( SHARE_SRV_OTHER > NOISE_LIMIT || SHARE_GEN_OTHER > NOISE_LIMIT )); then
+    log "warning: during $1 other processes used ${SHARE_SRV_OTHER} % of CPU $SERVER_CPU and" \
+      "${SHARE_GEN_OTHER} % of CPU $LOADGEN_CPU: this figure is disturbed; rerun on a quiet machine"
+    DISTURBED+=("$1")
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Start both servers on the server core.
+PC_PORT=$(free_port)
+PC="http://127.0.0.1:$PC_PORT"
+log "starting portcullis on $PC (SQLite $TMP/portcullis.db)"
+RUST_LOG=${RUST_LOG:-warn} "${ON_SERVER_CPU[@]}" "$PORTCULLIS" serve \
+  --issuer "$PC" --bind "127.0.0.1:$PC_PORT" \
+  --database "sqlite://$TMP/portcullis.db" --seed "$TMP/seed.toml" \
+  >"$TMP/portcullis.log" 2>&1 &
+PC_PID=$!
+PIDS+=("$PC_PID")
+wait_for "$PC/healthz" 30 "$PC_PID"
+
+OP_PORT=$(free_port)
+OP="http://127.0.0.1:$OP_PORT"
+log "starting oidc-provider $OP_VERSION on $OP"
+NODE_ENV=production "${ON_SERVER_CPU[@]}" node "$BENCH_DIR/oidc-provider.mjs" \
+  "$OP_PORT" "$CLIENT_ID" "$CLIENT_SECRET" "$AUDIENCE" "$SCOPES" \
+  >"$TMP/oidc-provider.log" 2>&1 &
+OP_PID=$!
+PIDS+=("$OP_PID")
+wait_for "$OP/.well-known/openid-configuration" 30 "$OP_PID"
+
+# ---------------------------------------------------------------------------------------------
+# Both must issue an RS256 JWT access token for the same client, audience and scopes.
+check_token() {
+  local name=$1 url=$2 body=$3 response
+  response=$(curl -fsS --max-time 5 -H "Authorization: $BASIC" \
+    -H 'Content-Type: application/x-www-form-urlencoded' --data "$body" "$url") \
+    || die "$name: the token request failed"
+  node -e '
+    const [name, audience] = process.argv.slice(1);
+    const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    const [h, p] = String(r.access_token).split(".").slice(0, 2)
+      .map((s) => JSON.parse(Buffer.from(s, "base64url")));
+    const aud = [].concat(p.aud);
+    if (h.alg !== "RS256" || !aud.includes(audience) || r.token_type !== "Bearer") {
+      console.error(`${name}: unexpected token ${JSON.stringify({ h, p })}`); process.exit(1);
+    }
+    console.error(`[load.sh] ${name}: alg=${h.alg} typ=${h.typ} aud=${JSON.stringify(p.aud)} ` +
+      `scope="${p.scope}" token ${r.access_token.length} bytes`);
+  ' "$name" "$AUDIENCE" <<<"$response" || die "$name: not an RS256 JWT for $AUDIENCE"
+}
+check_token portcullis "$PC/oauth2/token" "$PC_BODY"
+check_token oidc-provider "$OP/token" "$OP_BODY"
+curl -fsS --max-time 5 -o /dev/null "$PC/.well-known/jwks.json" || die "portcullis JWKS failed"
+curl -fsS --max-time 5 -o /dev/null "$OP/jwks" || die "oidc-provider JWKS failed"
+
+sleep 1
+PC_RSS_START=$(rss_kib "$PC_PID")
+OP_RSS_START=$(rss_kib "$OP_PID")
+log "idle RSS after start: portcullis $(mib "$PC_RSS_START") MiB, oidc-provider $(mib "$OP_RSS_START") MiB"
+
+# ---------------------------------------------------------------------------------------------
+# Load.
+declare -A RPS CPU_NOTE
+# run_wrk KEY PID URL METHOD BODY AUTH — PID is the server under load. Its share of its core is
+# recorded: near 100 % means the figure is the server's own cost per request; clearly less means
+# it waited (for the load generator, locks, the database).
+run_wrk() {
+  local key=$1 pid=$2 url=$3 method=$4 body=$5 auth=$6 out="$TMP/wrk-$1.txt" rps non2xx errors
+  local wrk_env=(BENCH_METHOD="$method" BENCH_BODY="$body" BENCH_AUTH="$auth" BENCH_MAX="$MAX_REQUESTS")
+  if (( WARMUP > 0 )); then
+    env "${wrk_env[@]}" timeout $((WARMUP + 10)) "${ON_LOADGEN_CPU[@]}" wrk -t"$WRK_THREADS" \
+      -c"$CONNECTIONS" -d"${WARMUP}s" -s "$BENCH_DIR/wrk-request.lua" "$url" >/dev/null
+  fi
+  log "$key: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s $method $url"
+  WATCHED_OUT=$out watched "$pid" env "${wrk_env[@]}" timeout $((DURATION + 15)) \
+    "${ON_LOADGEN_CPU[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+    -s "$BENCH_DIR/wrk-request.lua" "$url" || die "$key: wrk failed: $(cat "$out")"
+  rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+  errors=$(awk '/Socket errors:/ {print}' "$out")
+  [[ -n $rps ]] || die "$key: no Requests/sec in wrk output: $(cat "$out")"
+  [[ -z $non2xx ]] || die "$key: $non2xx responses were not 2xx: $(cat "$out")"
+  [[ -z $errors ]] || log "$key: $errors"
+  RPS[$key]=$rps
+  CPU_NOTE[$key]="server ${SHARE_SELF} %, others ${SHARE_SRV_OTHER} % | wrk ${SHARE_GEN} %, others ${SHARE_GEN_OTHER} %"
+  log "$key: $rps requests/s ($(awk '/requests in/ {print $1}' "$out") requests;" \
+    "latency p50 $(awk '$1 == "50%" {print $2}' "$out"), p99 $(awk '$1 == "99%" {print $2}' "$out"));" \
+    "CPU $SERVER_CPU / CPU $LOADGEN_CPU: ${CPU_NOTE[$key]}"
+  check_noise "$key"
+}
+
+run_wrk pc_token "$PC_PID" "$PC/oauth2/token" POST "$PC_BODY" "$BASIC"
+run_wrk op_token "$OP_PID" "$OP/token" POST "$OP_BODY" "$BASIC"
+run_wrk pc_jwks "$PC_PID" "$PC/.well-known/jwks.json" GET "" ""
+run_wrk op_jwks "$OP_PID" "$OP/jwks" GET "" ""
+
+sleep 2
+PC_RSS_AFTER=$(rss_kib "$PC_PID")
+PC_HWM=$(hwm_kib "$PC_PID")
+OP_RSS_AFTER=$(rss_kib "$OP_PID")
+OP_HWM=$(hwm_kib "$OP_PID")
+
+# ---------------------------------------------------------------------------------------------
+# RSA-2048 signing rate of the servers' core (OpenSSL 3.0 prints "rsa 2048 bits <s> <s> sign/s
+# verify/s"; later versions add columns, so take the number under the "sign/s" header).
+log "openssl speed -seconds 3 rsa2048 (on CPU $SERVER_CPU)"
+WATCHED_OUT="$TMP/openssl.txt" watched - "${ON_SERVER_CPU[@]}" openssl speed -seconds 3 rsa2048 \
+  || die "openssl speed failed: $(cat "$TMP/openssl.txt")"
+RSA_SIGNS=$(awk '
+  /sign\/s/ { H = NF; for (i = 1; i <= NF; i++) if ($i == "sign/s") col = i; next }
+  col && /^rsa/ && /2048/ { printf "%.0f", $(NF - H + col); exit }
+' "$TMP/openssl.txt")
+[[ $RSA_SIGNS =~ ^[0-9]+$ ]] || die "cannot read sign/s from: $(cat "$TMP/openssl.txt")"
+CPU_NOTE[openssl]="openssl ${SHARE_SELF} %, others ${SHARE_SRV_OTHER} % | CPU $LOADGEN_CPU others ${SHARE_GEN_OTHER} %"
+log "openssl: $RSA_SIGNS sign/s; CPU $SERVER_CPU / CPU $LOADGEN_CPU: ${CPU_NOTE[openssl]}"
+check_noise openssl
+
+# ---------------------------------------------------------------------------------------------
+# Summary.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t ? "met" : "not met")}'; }
+
+TOKEN_RATIO=$(ratio "${RPS[pc_token]}" "${RPS[op_token]}")
+JWKS_RATIO=$(ratio "${RPS[pc_jwks]}" "${RPS[op_jwks]}")
+TOKEN_OF_RSA=$(pct_of "${RPS[pc_token]}" "$RSA_SIGNS")
+IDLE_OK=$(awk -v s="$PC_RSS_START" -v a="$PC_RSS_AFTER" \
+  'BEGIN {print (s * 1024 < 30e6 && a * 1024 < 30e6 ? "met" : "not met")}')
+
+SUMMARY="$TMP/summary.md"
+{
+  echo "portcullis $("$PORTCULLIS" --version | awk '{print $2}') vs oidc-provider $OP_VERSION" \
+    "(node $(node --version)); servers on CPU $SERVER_CPU, wrk on CPU $LOADGEN_CPU;" \
+    "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s after a ${WARMUP} s warm-up"
+  echo
+  echo "| endpoint | portcullis req/s | oidc-provider req/s | ratio | target |"
+  echo "|---|---:|---:|---:|---|"
+  echo "| token, client_credentials (RS256 JWT) | ${RPS[pc_token]} | ${RPS[op_token]} |" \
+    "${TOKEN_RATIO}× | ≥ 2× — $(verdict "$TOKEN_RATIO" 2) |"
+  echo "| JWKS | ${RPS[pc_jwks]} | ${RPS[op_jwks]} | ${JWKS_RATIO}× | ≥ 5× — $(verdict "$JWKS_RATIO" 5) |"
+  echo
+  echo "| figure | value | target |"
+  echo "|---|---|---|"
+  echo "| \`openssl speed -seconds 3 rsa2048\`, 1 core | ${RSA_SIGNS} sign/s | |"
+  echo "| portcullis token endpoint ÷ RSA-2048 sign rate | ${TOKEN_OF_RSA} % |" \
+    "≥ 80 % — $(verdict "$TOKEN_OF_RSA" 80) |"
+  echo "| portcullis RSS, idle after start | $(mib "$PC_RSS_START") MiB | < 30 MB — $IDLE_OK |"
+  echo "| portcullis RSS, idle after the load | $(mib "$PC_RSS_AFTER") MiB (peak $(mib "$PC_HWM") MiB) | < 30 MB — $IDLE_OK |"
+  echo "| oidc-provider RSS, idle after start / after the load | $(mib "$OP_RSS_START") / $(mib "$OP_RSS_AFTER") MiB (peak $(mib "$OP_HWM") MiB) | |"
+  echo
+  echo "CPU use during each measurement (CPU $SERVER_CPU: server / other processes | CPU $LOADGEN_CPU: wrk / other processes):"
+  echo
+  for k in pc_token op_token pc_jwks op_jwks openssl; do echo "- $k: ${CPU_NOTE[$k]}"; done
+  if (( ${#DISTURBED[@]} )); then
+    echo
+    echo "**Disturbed** (other processes used more than $NOISE_LIMIT % of a core): ${DISTURBED[*]}"
+  fi
+} >"$SUMMARY"
+
+echo
+cat "$SUMMARY"
+if [[ -n ${RESULTS:-} ]]; then
+  {
+    cat "$SUMMARY"
+    echo
+    echo '```text'
+    for k in pc_token op_token pc_jwks op_jwks; do echo "== $k"; cat "$TMP/wrk-$k.txt"; done
+    echo "== openssl"; cat "$TMP/openssl.txt"
+    echo '```'
+  } >"$RESULTS"
+fi
