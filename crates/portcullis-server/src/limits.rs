@@ -42,9 +42,8 @@ pub(crate) async fn check(
 ) -> Result<(), OAuthError> {
     let (by_ip, by_client) = buckets(ip, client_id);
     let start = window(now);
-    if store.rate_limit_count(&by_ip, start).await? >= PER_ADDRESS
-        || store.rate_limit_count(&by_client, start).await? >= PER_CLIENT
-    {
+    let (ip_hits, client_hits) = store.rate_limit_counts(&by_ip, &by_client, start).await?;
+    if ip_hits >= PER_ADDRESS || client_hits >= PER_CLIENT {
         tracing::warn!(ip = ?ip, "client authentication rate limit reached");
         return Err(OAuthError::too_many_attempts(start + WINDOW - now));
     }

@@ -132,8 +132,10 @@ impl Store {
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
-                .max_lifetime(None),
-            Dialect::Sqlite => pool.max_connections(4),
+                .max_lifetime(None)
+                .test_before_acquire(false),
+            // A local file: no connection can go stale, so skip the ping before every query.
+            Dialect::Sqlite => pool.max_connections(4).test_before_acquire(false),
             Dialect::Postgres => pool.max_connections(16),
         };
         if dialect == Dialect::Sqlite {
@@ -492,6 +494,35 @@ impl Store {
             Some(r) => r.try_get(0)?,
             None => 0,
         })
+    }
+
+    /// The hits of two buckets in the window starting at `window_start`, in one query (the
+    /// token endpoint checks both on every request).
+    pub async fn rate_limit_counts(
+        &self,
+        first: &str,
+        second: &str,
+        window_start: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT bucket, hits FROM rate_limits WHERE bucket IN ($1, $2) AND window_start = $3",
+        )
+        .bind(first)
+        .bind(second)
+        .bind(window_start)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts = (0, 0);
+        for r in &rows {
+            let bucket: String = r.try_get(0)?;
+            let hits: i64 = r.try_get(1)?;
+            if bucket == first {
+                counts.0 = hits;
+            } else {
+                counts.1 = hits;
+            }
+        }
+        Ok(counts)
     }
 
     /// Forgets counters of windows that started before `before`.
