@@ -30,6 +30,11 @@ pub enum Error {
     /// or it has another type than asked for).
     #[error(transparent)]
     Claim(#[from] ClaimError),
+
+    /// A client flow failed: the provider refused a request (RFC 6749 error), the sign-in
+    /// callback was refused (`state`, `error=`), or the provider answered something invalid.
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
 }
 
 impl Error {
@@ -48,7 +53,113 @@ impl Error {
         match self {
             Error::Token(t) => t.http_status(),
             Error::Fetch(_) => 503,
+            Error::OAuth(o) => o.http_status(),
             _ => 500,
+        }
+    }
+
+    /// The OAuth error code (RFC 6749 §5.2, e.g. `invalid_grant`), when the provider or the
+    /// sign-in callback returned one.
+    pub fn oauth_error_code(&self) -> Option<&str> {
+        match self {
+            Error::OAuth(o) => o.error_code(),
+            _ => None,
+        }
+    }
+}
+
+/// Why a client flow failed. Messages never contain a token, a code, a secret or a verifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OAuthError {
+    /// The provider refused a request with an RFC 6749 §5.2 error response (or an error status
+    /// without one, `error` then being `http_<status>`).
+    #[error("the {endpoint} endpoint answered HTTP {status} {error}{}", describe(description))]
+    Provider {
+        /// Which endpoint: `token`, `revocation`, `introspection`, `userinfo`.
+        endpoint: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The error code, e.g. `invalid_grant`, `invalid_client`, `invalid_scope`.
+        error: String,
+        /// The provider's `error_description`, if any.
+        description: Option<String>,
+    },
+    /// The sign-in callback carried an error (`error=access_denied`, `login_required`, …) instead
+    /// of a code.
+    #[error("sign-in failed: {error}{}", describe(description))]
+    Callback {
+        /// The error code from the callback.
+        error: String,
+        /// The provider's `error_description`, if any.
+        description: Option<String>,
+    },
+    /// The callback's `state` is missing or is not the one of this pending login: a forged or
+    /// replayed callback, or one meant for another browser. No token request was sent.
+    #[error("the sign-in callback's state does not match this sign-in ({0})")]
+    StateMismatch(&'static str),
+    /// The callback's `iss` (RFC 9207) names another issuer: a mix-up attack. No token request
+    /// was sent.
+    #[error("the sign-in callback comes from another issuer")]
+    IssuerMismatch,
+    /// The callback carried neither `code` nor `error`, or a parameter twice.
+    #[error("the sign-in callback is malformed: {0}")]
+    MalformedCallback(&'static str),
+    /// The pending login is older than allowed: the user took too long, or it was replayed.
+    #[error("the sign-in took too long; start again")]
+    LoginExpired,
+    /// The provider answered with something that is not a valid response (not JSON, no
+    /// `access_token`, an unknown `token_type`, a negative `expires_in`, …).
+    #[error("the {endpoint} endpoint answered an invalid response: {message}")]
+    InvalidResponse {
+        /// Which endpoint.
+        endpoint: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The provider's metadata names no endpoint for this operation.
+    #[error("the provider publishes no {0} endpoint")]
+    MissingEndpoint(&'static str),
+    /// An authorization-request parameter would override one the SDK sets itself.
+    #[error("the parameter {0:?} is set by the SDK and cannot be passed as an extra parameter")]
+    ReservedParameter(String),
+}
+
+fn describe(description: &Option<String>) -> String {
+    match description {
+        Some(d) => format!(": {d}"),
+        None => String::new(),
+    }
+}
+
+impl OAuthError {
+    /// The RFC 6749 error code, when there is one.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            OAuthError::Provider { error, .. } | OAuthError::Callback { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether the provider refused a grant (`invalid_grant`): the code or refresh token is no
+    /// longer valid and the user must sign in again. Never retry such a request.
+    pub fn is_invalid_grant(&self) -> bool {
+        self.error_code() == Some("invalid_grant")
+    }
+
+    /// The status an app should answer its caller with: 400 for a refused or malformed callback,
+    /// 401 for a refused grant (sign in again), 502 when the provider misbehaved or refused the
+    /// app itself.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            OAuthError::Callback { .. }
+            | OAuthError::StateMismatch(_)
+            | OAuthError::IssuerMismatch
+            | OAuthError::MalformedCallback(_)
+            | OAuthError::LoginExpired => 400,
+            OAuthError::Provider { error, .. } if error == "invalid_grant" => 401,
+            OAuthError::ReservedParameter(_) => 500,
+            _ => 502,
         }
     }
 }

@@ -40,10 +40,22 @@ pub(crate) struct Fetched {
     pub max_age: Option<u64>,
 }
 
-/// A small HTTP client for GETting JSON documents from the issuer.
+/// A response to a request of the client flows: any status, the body read within the cap.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// A small HTTP client for the issuer: GETs JSON documents (metadata, keys) and POSTs forms to
+/// the token, revocation and introspection endpoints.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
     client: reqwest::Client,
+    /// For requests that carry credentials: follows no redirect at all, so a secret, a code or a
+    /// token is never re-sent anywhere (a 307 would repeat the body; security.md case 30).
+    no_redirect: reqwest::Client,
     options: HttpOptions,
 }
 
@@ -65,13 +77,85 @@ impl HttpClient {
                     attempt.follow()
                 }
             }))
-            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .build()
-            .map_err(|e| FetchError::Transport {
-                url: String::new(),
-                message: format!("could not build the HTTP client: {e}"),
-            })?;
-        Ok(HttpClient { client, options })
+            .map_err(build_error)?;
+        let no_redirect = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(build_error)?;
+        Ok(HttpClient {
+            client,
+            no_redirect,
+            options,
+        })
+    }
+
+    /// POSTs an `application/x-www-form-urlencoded` body, with optional HTTP Basic credentials
+    /// (already encoded) and extra headers; never follows redirects. Any status is returned.
+    pub(crate) async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        authorization: Option<&str>,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Answer, FetchError> {
+        let parsed = self.check_url(url)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut request = self
+            .no_redirect
+            .post(parsed)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.answer(url, request).await
+    }
+
+    /// GETs `url` with a bearer token (e.g. UserInfo); never follows redirects. Any status is
+    /// returned.
+    pub(crate) async fn get_bearer(&self, url: &str, token: &str) -> Result<Answer, FetchError> {
+        let parsed = self.check_url(url)?;
+        let request = self
+            .no_redirect
+            .get(parsed)
+            .header("accept", "application/json")
+            .bearer_auth(token);
+        self.answer(url, request).await
+    }
+
+    async fn answer(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Answer, FetchError> {
+        let transport = |e: reqwest::Error| FetchError::Transport {
+            url: url.to_owned(),
+            message: describe(&e),
+        };
+        let mut response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_capped(&mut response, url, self.options.max_body_bytes).await?;
+        Ok(Answer {
+            status,
+            content_type,
+            body,
+        })
     }
 
     /// Checks that `url` may be fetched: https, or http on loopback (or explicitly allowed).
@@ -129,18 +213,51 @@ impl HttpClient {
             .collect::<Vec<_>>()
             .join(",");
         let max_age = parse_max_age(&max_age);
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > limit {
-                return Err(FetchError::TooLarge {
-                    url: url.to_owned(),
-                    limit,
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(&mut response, url, limit).await?;
         Ok(Fetched { body, max_age })
     }
+}
+
+const USER_AGENT: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
+
+fn build_error(e: reqwest::Error) -> FetchError {
+    FetchError::Transport {
+        url: String::new(),
+        message: format!("could not build the HTTP client: {e}"),
+    }
+}
+
+/// Reads a body, refusing more than `limit` bytes.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    url: &str,
+    limit: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let too_large = || FetchError::TooLarge {
+        url: url.to_owned(),
+        limit,
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Transport {
+            url: url.to_owned(),
+            message: describe(&e),
+        })?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A reqwest error with its causes, without the URL (which callers add themselves).

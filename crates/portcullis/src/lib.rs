@@ -34,11 +34,12 @@ pub mod error;
 mod http;
 mod jose;
 pub mod jwks;
+pub mod oauth;
 pub mod verify;
 
 pub use claims::{Claims, FlagValue, Role};
 pub use config::{ClientSecret, Config, ConfigBuilder};
-pub use error::{Error, Reason, Result, TokenError};
+pub use error::{Error, OAuthError, Reason, Result, TokenError};
 pub use http::HttpOptions;
 pub use jose::{Algorithm, UnknownAlgorithm};
 pub use jwks::JwksOptions;
