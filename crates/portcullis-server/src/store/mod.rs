@@ -431,6 +431,30 @@ impl Store {
         Ok(())
     }
 
+    /// Every API granted to an application, with the granted scopes.
+    pub async fn application_grants(
+        &self,
+        application_id: &str,
+    ) -> Result<Vec<ApiGrant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT apis.id, apis.name, apis.audience, application_apis.scopes \
+             FROM application_apis JOIN apis ON apis.id = application_apis.api_id \
+             WHERE application_apis.application_id = $1 ORDER BY apis.audience",
+        )
+        .bind(application_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let scopes: String = r.try_get(3)?;
+                Ok(ApiGrant {
+                    api: api_from_row(r)?,
+                    scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+                })
+            })
+            .collect()
+    }
+
     /// The grant of an API to an application, if any.
     pub async fn api_grant(
         &self,
