@@ -5,15 +5,29 @@
 #   DURATION=5 bench/load.sh           # shorter runs
 #
 # What it does (loopback 127.0.0.1 only; stops by itself; kills what it started on exit):
-#   1. builds `portcullis` in release and starts `portcullis serve` on a free port with a
-#      temporary SQLite file and a small seed (one API, one m2m client);
+#   1. builds `portcullis` and the code-flow load driver (the `flow_load` example of
+#      portcullis-server) in release, and starts `portcullis serve` on a free port with a
+#      temporary SQLite file and a small seed (one API, one m2m client, one web application,
+#      one user);
 #   2. installs node's oidc-provider (bench/oidc-provider/package-lock.json) and starts
-#      bench/oidc-provider.mjs with the same client on another free port;
+#      bench/oidc-provider.mjs with the same clients and user on another free port;
 #   3. with wrk, measures requests/second of the client_credentials token endpoint (POST, Basic
 #      auth, RS256 JWT access token) and of the JWKS endpoint of each server; reads portcullis'
-#      resident memory (VmRSS) idle after start and idle after the load; runs
-#      `openssl speed -seconds 3 rsa2048` on the servers' core;
-#   4. prints a summary table.
+#      resident memory (VmRSS) idle after start and idle after that load;
+#   4. with flow_load, measures complete authorization-code flows per second (and the p50 / p99
+#      time of one flow) of each server, FLOW_USERS virtual users at once:
+#      - "SSO": a signed-in user (one sign-in per virtual user before the clock starts); each
+#        flow is GET authorize (PKCE S256, state, nonce) -> redirect with the code (state and
+#        iss checked) -> POST token (authorization_code, client_secret_basic) -> access + ID
+#        token (nonce, iss, aud checked). Two requests; no password hashing.
+#      - "sign-in": a fresh browser every flow: authorize -> hosted sign-in form -> post email
+#        and password (with portcullis' CSRF token and browser-binding cookie) -> code -> token.
+#        NOT like-for-like: portcullis verifies an argon2id hash (19 MiB, t=2) per sign-in,
+#        while oidc-provider's devInteractions accepts any password and hashes none.
+#      oidc-provider keeps sessions, grants and codes in memory (its default adapter);
+#      portcullis writes them to its SQLite file, in PC_DB_DIR: on a disk by default, so the
+#      code-flow figures include SQLite's commits (fsync); PC_DB_DIR=/dev/shm takes the disk out;
+#   5. runs `openssl speed -seconds 3 rsa2048` on the servers' core and prints a summary table.
 #
 # Fairness: both servers run on one core (taskset -c $SERVER_CPU), the load generator on another
 # (taskset -c $LOADGEN_CPU), so the figures are per server core and comparable with openssl's
@@ -23,14 +37,19 @@
 # NOISE_LIMIT % of a CPU, the figure is flagged "disturbed" (rerun on a quiet machine).
 #
 # Bounds: every wrk run lasts DURATION seconds and sends at most MAX_REQUESTS requests per wrk
-# thread; each wrk run is also killed by `timeout` if it overstays. Runtime after the builds:
-# about 4 × (WARMUP + DURATION) + ~20 s (openssl, start-up, idle waits) ≈ 70 s by default.
+# thread; every flow_load run lasts DURATION seconds and starts at most MAX_FLOWS flows (it
+# refuses non-loopback issuers and stops after 100 failed flows); each run is also killed by
+# `timeout` if it overstays. Runtime after the builds: about 8 × (WARMUP + DURATION) + ~25 s
+# (openssl, start-ups, idle waits, sign-ins before the SSO runs) ≈ 2 min by default, ≈ 80 s
+# with DURATION=5.
 #
 # Environment knobs (defaults in brackets):
 #   DURATION [10]  WARMUP [2]  CONNECTIONS [8]  WRK_THREADS [1]  MAX_REQUESTS [1000000]
+#   FLOW_USERS [CONNECTIONS]  MAX_FLOWS [200000]  PC_DB_DIR [unset: inside the temporary dir]
 #   SERVER_CPU [1]  LOADGEN_CPU [0]  NOISE_LIMIT [10]  SKIP_BUILD [unset: build]
 #   CARGO_TARGET_DIR [target]  RUST_LOG [warn]
-#   RESULTS [unset: a file that receives the summary and the raw wrk and openssl outputs]
+#   RESULTS [unset: a file that receives the summary and the raw wrk, flow_load and openssl
+#   outputs]
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -38,6 +57,8 @@ WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-8}
 WRK_THREADS=${WRK_THREADS:-1}
 MAX_REQUESTS=${MAX_REQUESTS:-1000000}
+FLOW_USERS=${FLOW_USERS:-$CONNECTIONS}
+MAX_FLOWS=${MAX_FLOWS:-200000}
 SERVER_CPU=${SERVER_CPU:-1}
 LOADGEN_CPU=${LOADGEN_CPU:-0}
 
@@ -76,6 +97,7 @@ cleanup() {
     done
   fi
   rm -rf "$TMP"
+  [[ -z ${PC_DB_TMP:-} ]] || rm -rf "$PC_DB_TMP"
   exit "$status"
 }
 trap cleanup EXIT
@@ -106,11 +128,13 @@ ON_LOADGEN_CPU=(taskset -c "$LOADGEN_CPU")
 # ---------------------------------------------------------------------------------------------
 # Builds.
 if [[ -z ${SKIP_BUILD:-} ]]; then
-  log "cargo build --release -p portcullis-server"
-  cargo build --release -p portcullis-server >&2
+  log "cargo build --release -p portcullis-server --bin portcullis --example flow_load"
+  cargo build --release -p portcullis-server --bin portcullis --example flow_load >&2
 fi
 PORTCULLIS="${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis"
+FLOW_LOAD="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/flow_load"
 [[ -x $PORTCULLIS ]] || die "$PORTCULLIS is missing (run without SKIP_BUILD)"
+[[ -x $FLOW_LOAD ]] || die "$FLOW_LOAD is missing (run without SKIP_BUILD)"
 
 OP_DIR="$BENCH_DIR/oidc-provider"
 if [[ ! -f $OP_DIR/node_modules/oidc-provider/package.json \
@@ -130,6 +154,13 @@ BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 | tr -d '\n
 FORM_SCOPE="scope=read%3Atodos+create%3Atodos"
 PC_BODY="grant_type=client_credentials&audience=https%3A%2F%2Fapi.example.com&$FORM_SCOPE"
 OP_BODY="grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com&$FORM_SCOPE"
+# The web application (code flow) and its user. The redirect URI is never requested.
+WEB_CLIENT_ID=bench-web
+WEB_CLIENT_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '=+/\n')
+REDIRECT_URI=http://127.0.0.1:9/bench/callback
+USER_EMAIL=bench@example.com
+USER_PASSWORD=$(head -c 24 /dev/urandom | base64 | tr -d '=+/\n')
+FLOW_SCOPE="openid profile email $SCOPES"
 
 cat >"$TMP/seed.toml" <<EOF
 [[apis]]
@@ -143,6 +174,20 @@ type = "m2m"
 client_id = "$CLIENT_ID"
 client_secret = "$CLIENT_SECRET"
 apis = [{ audience = "$AUDIENCE", scopes = ["read:todos", "create:todos"] }]
+
+[[applications]]
+name = "Bench web app"
+type = "reg"
+client_id = "$WEB_CLIENT_ID"
+client_secret = "$WEB_CLIENT_SECRET"
+redirect_urls = ["$REDIRECT_URI"]
+apis = [{ audience = "$AUDIENCE", scopes = ["read:todos", "create:todos"] }]
+
+[[users]]
+email = "$USER_EMAIL"
+given_name = "Bench"
+family_name = "User"
+password = "$USER_PASSWORD"
 EOF
 
 free_port() {
@@ -216,12 +261,20 @@ check_noise() {
 
 # ---------------------------------------------------------------------------------------------
 # Start both servers on the server core.
+if [[ -n ${PC_DB_DIR:-} ]]; then
+  [[ -d $PC_DB_DIR ]] || die "PC_DB_DIR=$PC_DB_DIR is not a directory"
+  PC_DB_TMP=$(mktemp -d "$PC_DB_DIR/portcullis-bench-db.XXXXXX")
+  PC_DB="$PC_DB_TMP/portcullis.db"
+else
+  PC_DB="$TMP/portcullis.db"
+fi
+PC_DB_FS=$(df --output=fstype "$(dirname "$PC_DB")" | tail -n 1 | tr -d ' ')
 PC_PORT=$(free_port)
 PC="http://127.0.0.1:$PC_PORT"
-log "starting portcullis on $PC (SQLite $TMP/portcullis.db)"
+log "starting portcullis on $PC (SQLite $PC_DB, on $PC_DB_FS)"
 RUST_LOG=${RUST_LOG:-warn} "${ON_SERVER_CPU[@]}" "$PORTCULLIS" serve \
   --issuer "$PC" --bind "127.0.0.1:$PC_PORT" \
-  --database "sqlite://$TMP/portcullis.db" --seed "$TMP/seed.toml" \
+  --database "sqlite://$PC_DB" --seed "$TMP/seed.toml" \
   >"$TMP/portcullis.log" 2>&1 &
 PC_PID=$!
 PIDS+=("$PC_PID")
@@ -232,6 +285,7 @@ OP="http://127.0.0.1:$OP_PORT"
 log "starting oidc-provider $OP_VERSION on $OP"
 NODE_ENV=production "${ON_SERVER_CPU[@]}" node "$BENCH_DIR/oidc-provider.mjs" \
   "$OP_PORT" "$CLIENT_ID" "$CLIENT_SECRET" "$AUDIENCE" "$SCOPES" \
+  "$WEB_CLIENT_ID" "$WEB_CLIENT_SECRET" "$REDIRECT_URI" "$USER_EMAIL" \
   >"$TMP/oidc-provider.log" 2>&1 &
 OP_PID=$!
 PIDS+=("$OP_PID")
@@ -310,6 +364,54 @@ OP_RSS_AFTER=$(rss_kib "$OP_PID")
 OP_HWM=$(hwm_kib "$OP_PID")
 
 # ---------------------------------------------------------------------------------------------
+# Complete authorization-code flows, with flow_load on the load core (see the top of this file).
+declare -A FPS FLOW_NOTE
+# flow_field FILE NAME — a NAME=value field of flow_load's summary line.
+flow_field() {
+  awk -v f="$2" '/^flows=/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$1"
+}
+# run_flows KEY PID ISSUER SCENARIO AUDIENCE_PARAM — PID is the server under load.
+run_flows() {
+  local key=$1 pid=$2 issuer=$3 scenario=$4 audience_param=$5 out="$TMP/flows-$1.txt" fps
+  local flow_env=(FLOW_LOAD_CLIENT_SECRET="$WEB_CLIENT_SECRET" FLOW_LOAD_PASSWORD="$USER_PASSWORD")
+  local flow_args=(--issuer "$issuer" --scenario "$scenario" --client-id "$WEB_CLIENT_ID"
+    --redirect-uri "$REDIRECT_URI" --scope "$FLOW_SCOPE" --audience "$AUDIENCE"
+    --audience-param "$audience_param" --email "$USER_EMAIL" --users "$FLOW_USERS"
+    --max-flows "$MAX_FLOWS")
+  # Its own deadline is DURATION plus time for the sign-ins before and the flows under way
+  # after; `timeout` is the backstop.
+  if (( WARMUP > 0 )); then
+    env "${flow_env[@]}" timeout $((WARMUP + 90)) "${ON_LOADGEN_CPU[@]}" "$FLOW_LOAD" \
+      "${flow_args[@]}" --duration "$WARMUP" >"$TMP/flows-$key-warmup.txt" 2>&1 \
+      || die "$key: flow_load warm-up failed: $(cat "$TMP/flows-$key-warmup.txt")"
+  fi
+  log "$key: flow_load --scenario $scenario --users $FLOW_USERS --duration $DURATION ($issuer)"
+  WATCHED_OUT=$out watched "$pid" env "${flow_env[@]}" timeout $((DURATION + 90)) \
+    "${ON_LOADGEN_CPU[@]}" "$FLOW_LOAD" "${flow_args[@]}" --duration "$DURATION" \
+    || die "$key: flow_load failed: $(cat "$out")"
+  fps=$(flow_field "$out" flows_per_s)
+  [[ -n $fps ]] || die "$key: no flows_per_s in flow_load output: $(cat "$out")"
+  FPS[$key]=$fps
+  FLOW_NOTE[$key]="$fps flows/s (p50 $(flow_field "$out" p50_ms) ms, p99 $(flow_field "$out" p99_ms) ms)"
+  CPU_NOTE[$key]="server ${SHARE_SELF} %, others ${SHARE_SRV_OTHER} % | flow_load ${SHARE_GEN} %, others ${SHARE_GEN_OTHER} %"
+  log "$key: ${FLOW_NOTE[$key]}; $(flow_field "$out" flows) flows," \
+    "$(flow_field "$out" requests_per_flow) requests each; CPU $SERVER_CPU / CPU $LOADGEN_CPU:" \
+    "${CPU_NOTE[$key]}"
+  check_noise "$key"
+}
+
+run_flows pc_sso "$PC_PID" "$PC" sso audience
+run_flows op_sso "$OP_PID" "$OP" sso resource
+run_flows pc_signin "$PC_PID" "$PC" sign-in audience
+run_flows op_signin "$OP_PID" "$OP" sign-in resource
+
+sleep 2
+PC_RSS_FLOWS=$(rss_kib "$PC_PID")
+PC_HWM_FLOWS=$(hwm_kib "$PC_PID")
+OP_RSS_FLOWS=$(rss_kib "$OP_PID")
+OP_HWM_FLOWS=$(hwm_kib "$OP_PID")
+
+# ---------------------------------------------------------------------------------------------
 # RSA-2048 signing rate of the servers' core (OpenSSL 3.0 prints "rsa 2048 bits <s> <s> sign/s
 # verify/s"; later versions add columns, so take the number under the "sign/s" header).
 log "openssl speed -seconds 3 rsa2048 (on CPU $SERVER_CPU)"
@@ -332,6 +434,8 @@ verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t ? "met" : "not met")}'
 TOKEN_RATIO=$(ratio "${RPS[pc_token]}" "${RPS[op_token]}")
 JWKS_RATIO=$(ratio "${RPS[pc_jwks]}" "${RPS[op_jwks]}")
 TOKEN_OF_RSA=$(pct_of "${RPS[pc_token]}" "$RSA_SIGNS")
+SSO_RATIO=$(ratio "${FPS[pc_sso]}" "${FPS[op_sso]}")
+SIGNIN_RATIO=$(ratio "${FPS[pc_signin]}" "${FPS[op_signin]}")
 IDLE_OK=$(awk -v s="$PC_RSS_START" -v a="$PC_RSS_AFTER" \
   'BEGIN {print (s * 1024 < 30e6 && a * 1024 < 30e6 ? "met" : "not met")}')
 
@@ -347,6 +451,19 @@ SUMMARY="$TMP/summary.md"
     "${TOKEN_RATIO}× | ≥ 2× — $(verdict "$TOKEN_RATIO" 2) |"
   echo "| JWKS | ${RPS[pc_jwks]} | ${RPS[op_jwks]} | ${JWKS_RATIO}× | ≥ 5× — $(verdict "$JWKS_RATIO" 5) |"
   echo
+  echo "Complete authorization-code flows (PKCE S256, client_secret_basic, access + ID token)," \
+    "flow_load with $FLOW_USERS virtual users for ${DURATION} s after a ${WARMUP} s warm-up;" \
+    "portcullis' SQLite file on $PC_DB_FS, oidc-provider's state in memory:"
+  echo
+  echo "| code flow | portcullis | oidc-provider | ratio | note |"
+  echo "|---|---:|---:|---:|---|"
+  echo "| code flow (SSO): signed-in user, authorize → code → token | ${FLOW_NOTE[pc_sso]} |" \
+    "${FLOW_NOTE[op_sso]} | ${SSO_RATIO}× | |"
+  echo "| code flow (sign-in): fresh browser, authorize → sign-in form → code → token |" \
+    "${FLOW_NOTE[pc_signin]} | ${FLOW_NOTE[op_signin]} | ${SIGNIN_RATIO}× |" \
+    "not like-for-like: portcullis verifies an argon2id password hash (19 MiB, t=2) per" \
+    "sign-in; oidc-provider's devInteractions accepts any password and hashes none |"
+  echo
   echo "| figure | value | target |"
   echo "|---|---|---|"
   echo "| \`openssl speed -seconds 3 rsa2048\`, 1 core | ${RSA_SIGNS} sign/s | |"
@@ -355,10 +472,14 @@ SUMMARY="$TMP/summary.md"
   echo "| portcullis RSS, idle after start | $(mib "$PC_RSS_START") MiB | < 30 MB — $IDLE_OK |"
   echo "| portcullis RSS, idle after the load | $(mib "$PC_RSS_AFTER") MiB (peak $(mib "$PC_HWM") MiB) | < 30 MB — $IDLE_OK |"
   echo "| oidc-provider RSS, idle after start / after the load | $(mib "$OP_RSS_START") / $(mib "$OP_RSS_AFTER") MiB (peak $(mib "$OP_HWM") MiB) | |"
+  echo "| portcullis RSS, idle after the code flows (sign-ins hash passwords) | $(mib "$PC_RSS_FLOWS") MiB (peak $(mib "$PC_HWM_FLOWS") MiB) | |"
+  echo "| oidc-provider RSS, idle after the code flows | $(mib "$OP_RSS_FLOWS") MiB (peak $(mib "$OP_HWM_FLOWS") MiB) | |"
   echo
-  echo "CPU use during each measurement (CPU $SERVER_CPU: server / other processes | CPU $LOADGEN_CPU: wrk / other processes):"
+  echo "CPU use during each measurement (CPU $SERVER_CPU: server / other processes | CPU $LOADGEN_CPU: wrk or flow_load / other processes):"
   echo
-  for k in pc_token op_token pc_jwks op_jwks openssl; do echo "- $k: ${CPU_NOTE[$k]}"; done
+  for k in pc_token op_token pc_jwks op_jwks pc_sso op_sso pc_signin op_signin openssl; do
+    echo "- $k: ${CPU_NOTE[$k]}"
+  done
   if (( ${#DISTURBED[@]} )); then
     echo
     echo "**Disturbed** (other processes used more than $NOISE_LIMIT % of a core): ${DISTURBED[*]}"
@@ -373,6 +494,7 @@ if [[ -n ${RESULTS:-} ]]; then
     echo
     echo '```text'
     for k in pc_token op_token pc_jwks op_jwks; do echo "== $k"; cat "$TMP/wrk-$k.txt"; done
+    for k in pc_sso op_sso pc_signin op_signin; do echo "== $k"; cat "$TMP/flows-$k.txt"; done
     echo "== openssl"; cat "$TMP/openssl.txt"
     echo '```'
   } >"$RESULTS"
