@@ -10,9 +10,34 @@
 //! `login_hint` (an email; Kinde's `username:…` and `phone:…` forms are ignored) prefills the
 //! email field and is never logged.
 //!
-//! Order of checks (RFC 6749 §4.1.2.1): the client and its exact redirect URI first — if either
-//! is wrong, an error page and never a redirect; every later error is redirected back with
-//! `error`, `state` and `iss` (RFC 9207).
+//! Order of checks (RFC 6749 §4.1.2.1): the client and its redirect URI first — if either is
+//! wrong, an error page and never a redirect; every later error is redirected back with
+//! `error`, `state` and `iss` (RFC 9207). Every answer that goes back to the application, code
+//! or error, carries `iss` and the `state` exactly as sent, with `303 See Other` (never 307,
+//! which would replay a form post to the application: RFC 9700 §4.12).
+//!
+//! The request (security.md cases 50–63):
+//! - `GET` with a query, or `POST` with an `application/x-www-form-urlencoded` body (any other
+//!   body is 400). More than 16 KiB of parameters is 414 (`GET`; the HTTP front already
+//!   refuses request targets over 8 KiB the same way) or 413 (`POST`), more than 64 parameters
+//!   400, both before anything is looked up.
+//! - A parameter without a value is treated as omitted (`state=` means no state); a parameter
+//!   sent twice is `invalid_request` (an error page when it is `client_id` or `redirect_uri`);
+//!   unknown parameters are ignored.
+//! - `redirect_uri` must equal a registered one exactly, as a string. One exception
+//!   (RFC 8252 §7.3): a registered `http://127.0.0.1…` or `http://[::1]…` URI matches a request
+//!   that differs from it only in the port. `localhost` is matched exactly. The code is bound
+//!   to the requested string, which the token request must repeat exactly.
+//! - `request` / `request_uri`: `request_not_supported` / `request_uri_not_supported`.
+//! - `prompt`: `none`, `login`, `create`; anything else, or `none` with another value, is
+//!   `invalid_request`. `max_age`: 0–2147483647 seconds, digits only, else `invalid_request`;
+//!   a session older than that (always, for 0) must sign in again. The ID token always carries
+//!   `auth_time`.
+//! - `id_token_hint`: see [`hint`]. A bad hint is `invalid_request`; a valid one (expired or
+//!   not) naming another user than the session's makes the user sign in again
+//!   (`login_required` with `prompt=none`).
+//! - `is_create_org=true` with `org_name` creates that organization at sign-in; without
+//!   `org_name`, [`create_org`] asks for the name on a hosted form once the user is signed in.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -38,6 +63,14 @@ const INTERACTION_TTL: i64 = 600;
 const SESSION_TTL: i64 = 14 * 86_400;
 /// How long a code lives (RFC 6749 §4.1.2 recommends at most 10 minutes; one is plenty).
 const CODE_TTL: i64 = 60;
+/// Most bytes of parameters the authorization endpoint reads (query or form body); real
+/// requests stay well under 4 KiB (security.md cases 63 and 93).
+const MAX_QUERY_BYTES: usize = 16 * 1024;
+/// Most parameters an authorization request may carry.
+const MAX_PARAMS: usize = 64;
+/// Largest `max_age` accepted, in seconds (`i32::MAX`, about 68 years). Larger values, such as
+/// JavaScript's `MAX_SAFE_INTEGER`, are `invalid_request` (security.md case 56).
+const MAX_MAX_AGE: i64 = i32::MAX as i64;
 
 /// A validated authorization request, kept while the user signs in and then inside the code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,9 +95,16 @@ pub(crate) struct AuthRequest {
     /// in; never put into a code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_org: Option<String>,
+    /// `is_create_org=true` without `org_name`: once the user is signed in, the hosted
+    /// "Create your organization" form asks for the name; never put into a code.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ask_org_name: bool,
 }
 
+mod create_org;
+mod hint;
 mod sign_up;
+pub(crate) use create_org::{create_org, create_org_page};
 pub(crate) use sign_up::{sign_up, sign_up_page};
 
 pub(crate) fn random_token() -> String {
@@ -155,7 +195,43 @@ pub(crate) async fn authorize(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match authorize_inner(&state, &headers, query.as_deref().unwrap_or("")).await {
+    let query = query.unwrap_or_default();
+    respond(&state, &headers, query.as_bytes(), StatusCode::URI_TOO_LONG).await
+}
+
+/// `POST /oauth2/auth` (OIDC Core §3.1.2.1): the same parameters as a form body. Only
+/// `application/x-www-form-urlencoded` is read; anything else, such as JSON, is 400.
+pub(crate) async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            "The authorization request must be sent as a form (application/x-www-form-urlencoded).",
+        );
+    }
+    respond(&state, &headers, &body, StatusCode::PAYLOAD_TOO_LARGE).await
+}
+
+/// Both methods: `too_long` is the status for parameters over [`MAX_QUERY_BYTES`].
+async fn respond(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &[u8],
+    too_long: StatusCode,
+) -> Response {
+    if query.len() > MAX_QUERY_BYTES {
+        return pages::error(too_long, "The sign-in request is too long.");
+    }
+    match authorize_inner(state, headers, query).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "authorization request failed");
@@ -167,17 +243,78 @@ pub(crate) async fn authorize(
     }
 }
 
+/// Whether `requested` may be used for the registered redirect URI `registered`: the same
+/// string, or — for a registered `http://127.0.0.1` or `http://[::1]` URI — the same string
+/// with any port (RFC 8252 §7.3: native apps listen on an ephemeral loopback port).
+pub(crate) fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    match (loopback_parts(registered), loopback_parts(requested)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `(scheme and host, everything after the port)` of an `http` URI whose host is the literal
+/// loopback IP `127.0.0.1` or `[::1]`; `None` for anything else. The port, when present, must
+/// be 1–65535 without leading zeros, and must be followed by the path (or nothing), so
+/// `http://127.0.0.1:80@evil.example/` is not loopback. `localhost` is deliberately not
+/// included (RFC 8252 §8.3): it stays matched exactly.
+fn loopback_parts(uri: &str) -> Option<(&'static str, &str)> {
+    for host in ["http://127.0.0.1", "http://[::1]"] {
+        let Some(after) = uri.strip_prefix(host) else {
+            continue;
+        };
+        let rest = match after.strip_prefix(':') {
+            Some(port_and_rest) => {
+                let end = port_and_rest
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(port_and_rest.len());
+                let port = &port_and_rest[..end];
+                let valid = !port.starts_with('0') && port.parse::<u16>().is_ok_and(|p| p > 0);
+                if !valid {
+                    return None;
+                }
+                &port_and_rest[end..]
+            }
+            None => after,
+        };
+        return (rest.is_empty() || rest.starts_with('/')).then_some((host, rest));
+    }
+    None
+}
+
+/// `max_age` (OIDC Core §3.1.2.1): decimal seconds from 0 to [`MAX_MAX_AGE`], digits only.
+fn parse_max_age(value: &str) -> Option<i64> {
+    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse::<i64>().ok().filter(|v| *v <= MAX_MAX_AGE)
+}
+
 async fn authorize_inner(
     state: &AppState,
     headers: &HeaderMap,
-    query: &str,
+    query: &[u8],
 ) -> Result<Response, crate::error::ServerError> {
     let store = state.store();
     let mut params: Vec<(String, String)> = Vec::new();
     let mut duplicate = None;
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()).take(64) {
+    for (i, (k, v)) in url::form_urlencoded::parse(query).enumerate() {
+        if i >= MAX_PARAMS {
+            return Ok(pages::error(
+                StatusCode::BAD_REQUEST,
+                "The sign-in request has too many parameters.",
+            ));
+        }
+        // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+        if v.is_empty() {
+            continue;
+        }
         if params.iter().any(|(seen, _)| *seen == k) {
-            duplicate = Some(k.to_string());
+            duplicate.get_or_insert_with(|| k.to_string());
+            continue;
         }
         params.push((k.into_owned(), v.into_owned()));
     }
@@ -186,7 +323,6 @@ async fn authorize_inner(
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
     };
 
     // 1. Client and redirect URI, before anything else; never redirect when either is wrong.
@@ -206,7 +342,10 @@ async fn authorize_inner(
         }
     };
     let registered = store.application_urls(&app.id, "login").await?;
-    let Some(redirect_uri) = get("redirect_uri").filter(|r| registered.iter().any(|u| u == r))
+    // The requested string itself is kept (and bound to the code): with a loopback port it is
+    // what the token request must repeat exactly.
+    let Some(redirect_uri) =
+        get("redirect_uri").filter(|r| registered.iter().any(|u| redirect_uri_matches(u, r)))
     else {
         return Ok(pages::error(
             StatusCode::BAD_REQUEST,
@@ -230,14 +369,17 @@ async fn authorize_inner(
     if let Some(name) = duplicate {
         return fail("invalid_request", &format!("parameter {name} is repeated"));
     }
+    if get("request").is_some() {
+        return fail("request_not_supported", "request objects are not supported");
+    }
+    if get("request_uri").is_some() {
+        return fail("request_uri_not_supported", "request_uri is not supported");
+    }
     if get("response_type") != Some("code") {
         return fail(
             "unsupported_response_type",
             "only response_type=code is supported",
         );
-    }
-    if get("request").is_some() || get("request_uri").is_some() {
-        return fail("request_not_supported", "request objects are not supported");
     }
     let code_challenge = get("code_challenge");
     match (code_challenge, get("code_challenge_method")) {
@@ -294,23 +436,57 @@ async fn authorize_inner(
             "supported prompt values are none, login and create",
         );
     }
-    let create_org = match get("is_create_org") {
-        Some("true") => match get("org_name").map(sign_up::org_name) {
-            Some(Ok(name)) => Some(name),
-            Some(Err(why)) => return fail("invalid_request", why),
-            None => return fail("invalid_request", "is_create_org requires org_name"),
+    // OIDC Core §3.1.2.1: `none` with any other value is an error.
+    if prompt.contains(&"none") && prompt.iter().any(|p| *p != "none") {
+        return fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        );
+    }
+    let max_age = match get("max_age") {
+        None => None,
+        Some(v) => match parse_max_age(v) {
+            Some(secs) => Some(secs),
+            None => {
+                return fail(
+                    "invalid_request",
+                    "max_age must be a whole number of seconds from 0 to 2147483647",
+                );
+            }
         },
-        _ => None,
+    };
+    // `is_create_org=true` with `org_name`: created at sign-in; without: named on a form.
+    let (create_org, ask_org_name) = match get("is_create_org") {
+        Some("true") => match get("org_name").map(sign_up::org_name) {
+            Some(Ok(name)) => (Some(name), false),
+            Some(Err(why)) => return fail("invalid_request", why),
+            None => (None, true),
+        },
+        _ => (None, false),
     };
     let wants_sign_up = prompt.contains(&"create")
         || get("start_page") == Some("registration")
-        || create_org.is_some();
+        || create_org.is_some()
+        || ask_org_name;
     if wants_sign_up && prompt.contains(&"none") {
         return fail(
             "invalid_request",
             "prompt=none cannot be combined with sign-up",
         );
     }
+    let now = crate::now();
+    let hinted_user = match get("id_token_hint") {
+        None => None,
+        Some(h) => match hint::subject(state, client_id, h, now).await? {
+            Some(sub) => Some(sub),
+            None => {
+                return fail(
+                    "invalid_request",
+                    "id_token_hint is not an ID token this server issued to this application",
+                );
+            }
+        },
+    };
     // Kinde's `username:joe` and `phone:+44…:gb` hints have no form field here: ignored.
     let login_hint = get("login_hint")
         .filter(|h| sign_up::is_valid_email(h))
@@ -328,22 +504,28 @@ async fn authorize_inner(
         auth_time: 0,
         login_hint,
         create_org,
+        ask_org_name,
     };
 
-    // 3. Single sign-on: an existing session answers at once, unless prompt=login.
-    let now = crate::now();
+    // 3. Single sign-on: an existing session answers at once — unless prompt=login, the
+    // session is older than max_age (max_age=0 always asks), or the id_token_hint names
+    // another user. Then the user signs in again (prompt=none: login_required).
     let session = match cookie(headers, SESSION_COOKIE) {
         Some(id) => store.session(&hash_secret(&id), now).await?,
         None => None,
     };
+    let session = session.filter(|s| {
+        let fresh_enough = max_age.is_none_or(|m| m > 0 && now.saturating_sub(s.auth_time) <= m);
+        let same_user = hinted_user.as_deref().is_none_or(|sub| sub == s.user_id);
+        fresh_enough && same_user && !prompt.contains(&"login")
+    });
     if prompt.contains(&"none") {
         return match session {
-            Some(s) if !prompt.contains(&"login") => issue_code(state, request, &s).await,
-            _ => fail("login_required", "the user is not signed in"),
+            Some(s) => issue_code(state, request, &s).await,
+            None => fail("login_required", "the user must sign in"),
         };
     }
     if let Some(s) = session
-        && !prompt.contains(&"login")
         && !wants_sign_up
     {
         return issue_code(state, request, &s).await;
@@ -373,6 +555,7 @@ async fn authorize_inner(
             &pages::SignUpFields {
                 email: hint,
                 org_name: request.create_org.as_deref(),
+                org_named_next: request.ask_org_name,
                 ..Default::default()
             },
             None,
@@ -418,6 +601,7 @@ async fn issue_code(
     request.auth_time = session.auth_time;
     request.login_hint = None;
     request.create_org = None;
+    request.ask_org_name = false;
     let code = random_token();
     let data = serde_json::to_string(&request)
         .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
@@ -572,6 +756,7 @@ pub(crate) async fn switch_page(
                 &pages::SignUpFields {
                     email: hint,
                     org_name: request.create_org.as_deref(),
+                    org_named_next: request.ask_org_name,
                     ..Default::default()
                 },
                 None,
@@ -590,11 +775,14 @@ pub(crate) async fn switch_page(
     })
 }
 
-/// Ends an interaction for `user_id`: creates the organization of `is_create_org`, starts a
-/// session with a fresh id (no fixation, case 45), issues the code and redirects back.
+/// Ends an interaction for `user_id`: starts a session with a fresh id (no fixation, case 45),
+/// then either creates the organization of `is_create_org` + `org_name`, issues the code and
+/// redirects back, or — `is_create_org` without a name — sends the browser on to the
+/// "Create your organization" form ([`create_org`]), still bound to it.
 pub(crate) async fn finish(
     state: &AppState,
     interaction_id: &str,
+    interaction: &InteractionRecord,
     mut request: AuthRequest,
     user_id: &str,
     now: i64,
@@ -603,13 +791,6 @@ pub(crate) async fn finish(
     store
         .delete_interaction(&hash_secret(interaction_id))
         .await?;
-    if let Some(name) = request.create_org.take() {
-        let code = crate::seed::new_id("org");
-        store.upsert_organization(&code, &name, now).await?;
-        store.set_membership(&code, user_id, &[], &[]).await?;
-        tracing::info!(org_code = %code, "organization created at sign-up");
-        request.org_code = Some(code);
-    }
     let session_id = random_token();
     let session = SessionRecord {
         user_id: user_id.to_owned(),
@@ -619,15 +800,22 @@ pub(crate) async fn finish(
     store
         .create_session(&hash_secret(&session_id), &session)
         .await?;
-    let mut response = issue_code(state, request, &session).await?;
-    let h = response.headers_mut();
-    h.append(
+    let mut response = if request.ask_org_name {
+        create_org::ask(state, interaction, request, &session, now).await?
+    } else {
+        if let Some(name) = request.create_org.take() {
+            request.org_code = Some(create_org::create(state, &name, user_id, now).await?);
+        }
+        let mut response = issue_code(state, request, &session).await?;
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(state, INTERACTION_COOKIE, "", "/oauth2/auth", 0),
+        );
+        response
+    };
+    response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(state, SESSION_COOKIE, &session_id, "/", SESSION_TTL),
-    );
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(state, INTERACTION_COOKIE, "", "/oauth2/auth", 0),
     );
     Ok(response)
 }
@@ -676,5 +864,71 @@ async fn sign_in_inner(
     };
     let request: AuthRequest = serde_json::from_str(&interaction.request)
         .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
-    finish(state, interaction_id, request, &user.id, now).await
+    finish(state, interaction_id, &interaction, request, &user.id, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_redirects_match_on_any_port_only() {
+        let v4 = "http://127.0.0.1/cb";
+        assert!(redirect_uri_matches(v4, v4));
+        assert!(redirect_uri_matches(v4, "http://127.0.0.1:53123/cb"));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1:80/cb",
+            "http://127.0.0.1/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]:8080/cb?a=b",
+            "http://[::1]:1/cb?a=b"
+        ));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1",
+            "http://127.0.0.1:9"
+        ));
+        for bad in [
+            "http://127.0.0.1:53123/cb?x=1",
+            "http://127.0.0.1:53123/other",
+            "https://127.0.0.1:53123/cb",
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:65536/cb",
+            "http://127.0.0.1:01/cb",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:80@evil.example/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "http://[::1]:5/cb",
+        ] {
+            assert!(!redirect_uri_matches(v4, bad), "{bad}");
+        }
+        // `localhost` and other hosts: exact only.
+        assert!(!redirect_uri_matches(
+            "http://localhost/cb",
+            "http://localhost:1/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://app.example/cb",
+            "https://app.example:443/cb"
+        ));
+    }
+
+    #[test]
+    fn max_age_is_digits_within_range() {
+        assert_eq!(parse_max_age("0"), Some(0));
+        assert_eq!(parse_max_age("3600"), Some(3600));
+        assert_eq!(parse_max_age("2147483647"), Some(2_147_483_647));
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "abc",
+            "1.5",
+            " 1",
+            "2147483648",
+            "9007199254740991",
+        ] {
+            assert_eq!(parse_max_age(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -139,7 +139,14 @@ pub fn router(state: AppState) -> Router {
             "/oauth2/token",
             post(oidc::token).fallback(oidc::token_method_not_allowed),
         )
-        .route("/oauth2/auth", get(authorize::authorize))
+        .route(
+            "/oauth2/auth",
+            get(authorize::authorize).post(authorize::authorize_post),
+        )
+        .route(
+            "/oauth2/auth/create-org",
+            get(authorize::create_org_page).post(authorize::create_org),
+        )
         .route(
             "/oauth2/auth/sign-in",
             get(authorize::sign_in_page).post(authorize::sign_in),
@@ -163,6 +170,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::cors,
+        ))
+        // HSTS on every response when the issuer is https (security.md case 59).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::transport_security,
         ))
         // Keep this after every route: it labels requests with the route they matched.
         .layer(axum::middleware::from_fn_with_state(

@@ -43,6 +43,10 @@ pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
         "prompt_values_supported": ["none", "login", "create"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "email", "given_name", "family_name", "name", "picture", "updated_at", "org_codes"],
         "authorization_response_iss_parameter_supported": true,
+        // Request objects are refused (security.md case 60); OIDC Discovery defaults
+        // request_uri_parameter_supported to true, so say so explicitly.
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],

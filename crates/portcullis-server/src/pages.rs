@@ -1,18 +1,52 @@
 //! Hosted pages: server-rendered HTML that works without JavaScript. Every value is escaped;
-//! every page is sent with a strict CSP (no scripts at all), `frame-ancestors 'none'`,
-//! `Referrer-Policy: same-origin` and `Cache-Control: no-store` (security.md case 59).
+//! every page is sent with (security.md case 59):
+//!
+//! - `Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; frame-ancestors
+//!   'none'; base-uri 'none'` (no scripts at all, never framed) and `X-Frame-Options: DENY` for
+//!   browsers without CSP level 2;
+//! - `X-Content-Type-Options: nosniff`, `Cache-Control: no-store` (and `Pragma: no-cache`);
+//! - `Referrer-Policy: same-origin`;
+//! - `Strict-Transport-Security: max-age=31536000` when the issuer is `https://` — added to
+//!   every response by [`transport_security`], since a page does not know the issuer. Without
+//!   `includeSubDomains`: the issuer's parent domain may host sites that are not ours.
 //!
 //! Two choices a real browser forces (found by the headless-Chromium test):
 //! - `Referrer-Policy: same-origin`, not `no-referrer`: with `no-referrer`, Chromium sends
 //!   `Origin: null` on the form's same-origin POST, which the cross-site check must refuse.
-//!   Other sites still get no referrer.
+//!   Other sites still get no referrer, so a page or redirect that carries a code or an
+//!   interaction id never leaks it to another origin (what case 59's `no-referrer` is for).
 //! - No `form-action` directive: Chromium applies it to the whole redirect chain of a form
 //!   submission, and a successful sign-in answers with a 303 to the application's (other-origin)
 //!   callback. The pages have no scripts and every value is escaped, so no foreign form can be
 //!   injected to exploit its absence.
 
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+/// HSTS for one year (security.md case 59 asks for at least a year).
+const HSTS: &str = "max-age=31536000";
+
+/// Middleware: `Strict-Transport-Security` on every response when the issuer is `https://`
+/// (never over plain `http://`, where browsers ignore it and a development setup must keep
+/// working).
+pub(crate) async fn transport_security(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if state.issuer().starts_with("https://") {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
+    response
+}
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -55,6 +89,8 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    // `same-origin`, not `no-referrer`: Chromium sends `Origin: null` on a form post from a
+    // `no-referrer` page, and the cross-site check of the forms must then refuse it.
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
@@ -131,6 +167,8 @@ pub struct SignUpFields<'a> {
     pub family_name: &'a str,
     /// The organization that will be created with the account, if any.
     pub org_name: Option<&'a str>,
+    /// `is_create_org=true` without a name: the organization is named on the next page.
+    pub org_named_next: bool,
 }
 
 /// The sign-up form (`prompt=create`, `start_page=registration`, `is_create_org=true`). Links
@@ -149,7 +187,13 @@ pub fn sign_up(
                 escape(o)
             )
         })
-        .unwrap_or_default();
+        .unwrap_or_else(|| {
+            if fields.org_named_next {
+                "<p>Next, you will name your organization.</p>".to_owned()
+            } else {
+                String::new()
+            }
+        });
     page(
         StatusCode::OK,
         "Create your account",
@@ -179,6 +223,42 @@ pub fn sign_up(
     )
 }
 
+/// The hosted "Create your organization" form, shown once the user is signed in when the
+/// application asked for `is_create_org=true` without an `org_name`. `status` is 200, or 400
+/// when `error` explains why the submitted name was refused (`org_name` is then shown again).
+pub fn create_org(
+    status: StatusCode,
+    interaction: &str,
+    csrf: &str,
+    org_name: &str,
+    error: Option<&str>,
+) -> Response {
+    let invalid = if error.is_some() {
+        " aria-invalid=\"true\""
+    } else {
+        ""
+    };
+    page(
+        status,
+        "Create your organization",
+        &format!(
+            "<h1>Create your organization</h1>{alert}\
+             <p>You are signed in. Name your organization: you will be its first member.</p>\
+             <form method=\"post\" action=\"/oauth2/auth/create-org\">\
+             <input type=\"hidden\" name=\"interaction\" value=\"{interaction}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"org_name\">Organization name</label>\
+             <input id=\"org_name\" name=\"org_name\" type=\"text\" autocomplete=\"organization\" maxlength=\"100\" required aria-describedby=\"org-name-help\"{invalid} value=\"{org_name}\">\
+             <p id=\"org-name-help\">At most 100 characters.</p>\
+             <button type=\"submit\">Create organization</button></form>",
+            alert = alert(error),
+            interaction = escape(interaction),
+            csrf = escape(csrf),
+            org_name = escape(org_name),
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +269,28 @@ mod tests {
             escape(r#"<script>"x"&'y'</script>"#),
             "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
         );
+    }
+
+    #[tokio::test]
+    async fn the_create_organization_form_escapes_what_it_shows_again() {
+        let page = create_org(
+            StatusCode::BAD_REQUEST,
+            "i\"d",
+            "c<s>rf",
+            "\"><script>",
+            Some("<b>no</b>"),
+        );
+        assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(page.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>"),
+            "{html}"
+        );
+        assert!(html.contains("value=\"&quot;&gt;&lt;script&gt;\""));
+        assert!(html.contains("name=\"csrf\" value=\"c&lt;s&gt;rf\""));
+        assert!(html.contains("aria-invalid=\"true\""));
     }
 }

@@ -38,7 +38,9 @@
 //! email", so one sign-up can never replace another's password.
 //!
 //! With `is_create_org=true`, once the user is signed in an organization `org_<hex>` named
-//! `org_name` is created, the user becomes a member (no roles) and the code is for that org.
+//! `org_name` is created, the user becomes a member (no roles) and the code is for that org;
+//! without `org_name`, the hosted "Create your organization" form asks for the name first
+//! (see [`super::create_org`]).
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -180,6 +182,7 @@ async fn sign_up_inner(
                 given_name: given_raw,
                 family_name: family_raw,
                 org_name: request.create_org.as_deref(),
+                org_named_next: request.ask_org_name,
             },
             Some(message),
         )
@@ -249,7 +252,7 @@ async fn sign_up_inner(
             user.id
         }
     };
-    finish(state, interaction_id, request, &user_id, now).await
+    finish(state, interaction_id, &interaction, request, &user_id, now).await
 }
 
 #[cfg(test)]

@@ -29,6 +29,19 @@ impl Base for String {
     }
 }
 
+/// A PKCE pair `(verifier, challenge)` for S256, as the application makes one.
+pub fn pkce() -> (String, String) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    let verifier = URL_SAFE_NO_PAD.encode(bytes);
+    let challenge = URL_SAFE_NO_PAD.encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+    );
+    (verifier, challenge)
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
@@ -82,6 +95,14 @@ impl Page {
 }
 
 impl Browser {
+    /// The single sign-on session cookie, if this browser holds one.
+    pub fn session(&self) -> Option<String> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == "pc_session")
+            .map(|(_, v)| v.clone())
+    }
+
     pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()

@@ -1,0 +1,83 @@
+//! `id_token_hint` at the authorization endpoint (OIDC Core §3.1.2.1, security.md case 57).
+//!
+//! A hint is accepted when it is an ID token this server signed with a key it still publishes:
+//! at most 16 KiB, a compact JWS with an allowed algorithm, typed `JWT` or untyped (an access
+//! token is refused), `iss` exactly this issuer, and issued to the requesting application
+//! (`aud` contains its client id; `azp`, when present, is it). Everything else — malformed, bad
+//! signature, another issuer, another application — is `invalid_request`.
+//!
+//! An *expired* hint is accepted (it only names who the application believes is signed in).
+//! The SDK verifier has no switch to skip `exp`, but it reads time from a
+//! [`portcullis::clock::Clock`]: the hint is verified as of one second before its own `exp`
+//! (or now, if that is earlier). `exp` is read unverified only to set that clock; the verifier
+//! then checks the signature over it like every other claim, so a forged `exp` fails.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::AppState;
+use crate::error::ServerError;
+
+/// Largest hint looked at (the SDK verifier's default limit).
+const MAX_HINT: usize = 16 * 1024;
+
+/// The `sub` of `hint` when it is a valid ID token of this server issued to `client_id`,
+/// expired or not; `None` when it is not.
+pub(crate) async fn subject(
+    state: &AppState,
+    client_id: &str,
+    hint: &str,
+    now: i64,
+) -> Result<Option<String>, ServerError> {
+    if hint.len() > MAX_HINT {
+        return Ok(None);
+    }
+    let Some(exp) = unverified_exp(hint) else {
+        return Ok(None);
+    };
+    let at = now.min(exp.saturating_sub(1));
+    let ring = state.keys().ring(now).await?;
+    let verifier = portcullis::TokenVerifier::builder(state.issuer())
+        .client_id(client_id)
+        .jwks_json(ring.jwks_json.to_string())
+        .leeway(Duration::ZERO)
+        .max_token_age(None)
+        .clock(portcullis::clock::ManualClock::at_secs(at))
+        .build()
+        .map_err(|e| ServerError::Keys(format!("cannot build the hint verifier: {e}")))?;
+    Ok(verifier
+        .verify_id_token(hint, None)
+        .await
+        .ok()
+        .and_then(|claims| claims.sub))
+}
+
+/// The `exp` of a JWT's payload, without verifying anything.
+fn unverified_exp(token: &str) -> Option<i64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("exp")?.as_i64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_read_only_from_a_well_formed_payload() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"exp":1700000000,"sub":"kp_1"}"#);
+        assert_eq!(
+            unverified_exp(&format!("h.{payload}.s")),
+            Some(1_700_000_000)
+        );
+        assert_eq!(unverified_exp("not a token"), None);
+        assert_eq!(unverified_exp("a.!!!.c"), None);
+        let no_exp = URL_SAFE_NO_PAD.encode(br#"{"sub":"kp_1"}"#);
+        assert_eq!(unverified_exp(&format!("h.{no_exp}.s")), None);
+        let text_exp = URL_SAFE_NO_PAD.encode(br#"{"exp":"soon"}"#);
+        assert_eq!(unverified_exp(&format!("h.{text_exp}.s")), None);
+    }
+}
