@@ -3,8 +3,6 @@
 //! taken emails (case 86); the password policy (case 87); login CSRF and browser binding
 //! (cases 49, 88); `is_create_org` + `org_name`; `login_hint`.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis::{IdTokenChecks, TokenVerifier};
 use portcullis_server::seed::Seed;
 use portcullis_server::testing::TestIssuer;
@@ -13,7 +11,7 @@ use std::sync::Arc;
 
 mod common;
 
-use common::browser::{Base, Browser, Page, http};
+use common::browser::{Base, Browser, Page, http, pkce};
 
 const API: &str = "https://api.example.com";
 const WEB: &str = "demo-web";
@@ -30,16 +28,6 @@ async fn start() -> TestIssuer {
         .start()
         .await
         .unwrap()
-}
-
-fn pkce() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).unwrap();
-    let verifier = URL_SAFE_NO_PAD.encode(bytes);
-    let challenge = URL_SAFE_NO_PAD.encode(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
-    );
-    (verifier, challenge)
 }
 
 fn params<'a>(challenge: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {

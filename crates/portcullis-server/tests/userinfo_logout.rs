@@ -6,7 +6,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_server::seed::Seed;
 use portcullis_server::testing::TestIssuer;
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
 const API: &str = "https://api.example.com";
@@ -33,109 +32,12 @@ async fn start_with(builder: portcullis_server::testing::TestIssuerBuilder) -> T
         .unwrap()
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
+mod common;
 
-fn pkce() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).unwrap();
-    let verifier = URL_SAFE_NO_PAD.encode(bytes);
-    let challenge = URL_SAFE_NO_PAD.encode(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
-    );
-    (verifier, challenge)
-}
+use common::browser::{Browser, http, pkce};
 
-/// A browser: follows nothing by itself, keeps cookies by hand (as in tests/code_flow.rs).
-#[derive(Default)]
-struct Browser {
-    cookies: Vec<(String, String)>,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Page {
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name}: {}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_owned()
-    }
-
-    fn param(&self, name: &str) -> Option<String> {
-        let location = self
-            .location
-            .as_deref()
-            .unwrap_or_else(|| panic!("no redirect: {} {}", self.status, self.body));
-        url::Url::parse(location)
-            .unwrap()
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-}
-
+// The flows these tests repeat, on the shared test browser.
 impl Browser {
-    fn session(&self) -> Option<String> {
-        self.cookies
-            .iter()
-            .find(|(k, _)| k == "pc_session")
-            .map(|(_, v)| v.clone())
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = if self.cookies.is_empty() {
-            request
-        } else {
-            let header = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            request.header("cookie", header)
-        };
-        let response = request.send().await.unwrap();
-        for set in response.headers().get_all("set-cookie") {
-            let set = set.to_str().unwrap();
-            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
-            let (k, v) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(name, _)| name != k);
-            if !v.is_empty() && !set.contains("Max-Age=0") {
-                self.cookies.push((k.to_owned(), v.to_owned()));
-            }
-        }
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let location = headers
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
-        Page {
-            status,
-            location,
-            body: response.text().await.unwrap(),
-            headers,
-        }
-    }
-
-    async fn get(&mut self, issuer: &TestIssuer, path: &str, params: &[(&str, &str)]) -> Page {
-        let url = url::Url::parse_with_params(&format!("{}{path}", issuer.url()), params).unwrap();
-        self.send(http().get(url)).await
-    }
-
     /// Signs in to `demo-web` with `scope` (through the form, or silently with a session) and
     /// exchanges the code: the token response.
     async fn tokens(&mut self, issuer: &TestIssuer, scope: &str) -> Value {

@@ -103,6 +103,17 @@ impl Browser {
             .map(|(_, v)| v.clone())
     }
 
+    /// `GET {issuer}{path}?{params}`.
+    pub async fn get(
+        &mut self,
+        issuer: &(impl Base + ?Sized),
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Page {
+        let url = url::Url::parse_with_params(&format!("{}{path}", issuer.base()), params).unwrap();
+        self.send(http().get(url)).await
+    }
+
     pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
