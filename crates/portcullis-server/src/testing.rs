@@ -1135,10 +1135,49 @@ impl TestIssuer {
                 detail: format!("cannot build the authorization URL: {e}"),
             })?;
 
+        let (location, step) = self
+            .drive_sign_in(authorize.as_str(), email, password)
+            .await?;
+        let code = self.read_callback(&location, &redirect_uri, &state, step)?;
+        let form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ];
+        self.token_request(client_id, form, Some(nonce), FlowStep::CodeExchange)
+            .await
+    }
+
+    /// Signs `email` in at the hosted page, as a browser would, for an authorization URL your
+    /// app built (with its own `state`, `nonce` and PKCE challenge), and returns where the
+    /// server sends the browser next: your callback URL with `code`, `state` and `iss` (or an
+    /// error redirect, returned as is). Your app then handles that callback itself.
+    ///
+    /// A fresh browser each time: no identity-server session carries over.
+    pub async fn browser_sign_in(
+        &self,
+        authorize_url: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<String, TestIssuerError> {
+        self.drive_sign_in(authorize_url, email, password)
+            .await
+            .map(|(location, _)| location)
+    }
+
+    /// The browser part of a sign-in: the authorization URL, the form, the post. Returns the
+    /// final redirect and the step it answers.
+    async fn drive_sign_in(
+        &self,
+        authorize_url: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<(String, FlowStep), TestIssuerError> {
         // A fresh browser for every sign-in: no session carries over between users.
         let mut jar = CookieJar::default();
         let page = self
-            .fetch(&mut jar, self.http.get(authorize), FlowStep::Authorize)
+            .fetch(&mut jar, self.http.get(authorize_url), FlowStep::Authorize)
             .await?;
         let (location, step) = match (page.status, page.location) {
             (200, _) => {
@@ -1188,15 +1227,7 @@ impl TestIssuer {
                 });
             }
         };
-        let code = self.read_callback(&location, &redirect_uri, &state, step)?;
-        let form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", redirect_uri.as_str()),
-            ("code_verifier", verifier.as_str()),
-        ];
-        self.token_request(client_id, form, Some(nonce), FlowStep::CodeExchange)
-            .await
+        Ok((location, step))
     }
 
     /// The code of a redirect to the application, after checking it is one (RFC 6749 §4.1.2):

@@ -360,7 +360,10 @@ impl AuthClient {
     }
 
     /// A sign-in URL (authorization code flow with PKCE S256, `state` and `nonce`).
-    pub async fn login_url(&self, options: &AuthorizeOptions) -> Result<AuthorizationRequest, Error> {
+    pub async fn login_url(
+        &self,
+        options: &AuthorizeOptions,
+    ) -> Result<AuthorizationRequest, Error> {
         self.authorization_request(options, Start::Login).await
     }
 
@@ -779,10 +782,7 @@ impl AuthClient {
         Ok(url)
     }
 
-    async fn token_request(
-        &self,
-        form: &[(&str, &str)],
-    ) -> Result<response::TokenResponse, Error> {
+    async fn token_request(&self, form: &[(&str, &str)]) -> Result<response::TokenResponse, Error> {
         let endpoint = self
             .endpoint("token", |m| m.token_endpoint.as_ref())
             .await?;
@@ -875,7 +875,13 @@ mod tests {
     #[test]
     fn callback_params_from_url_or_query() {
         let p = callback_params("https://app.example/cb?code=abc&state=xyz#frag").unwrap();
-        assert_eq!(p, [("code".into(), "abc".into()), ("state".into(), "xyz".into())]);
+        assert_eq!(
+            p,
+            [
+                ("code".into(), "abc".into()),
+                ("state".into(), "xyz".into())
+            ]
+        );
         let p = callback_params("?code=a%20b").unwrap();
         assert_eq!(p, [("code".into(), "a b".into())]);
         let p = callback_params("code=1").unwrap();

@@ -236,7 +236,11 @@ mod tests {
         for (status, body, code) in [
             (400, r#"{"error":"invalid_grant"}"#, "invalid_grant"),
             (401, r#"{"error":"invalid_client"}"#, "invalid_client"),
-            (400, r#"{"error":"invalid_scope","error_description":"x"}"#, "invalid_scope"),
+            (
+                400,
+                r#"{"error":"invalid_scope","error_description":"x"}"#,
+                "invalid_scope",
+            ),
             (500, "<html>", "http_500"),
         ] {
             let err = parse_token_response(&answer(status, body)).unwrap_err();
