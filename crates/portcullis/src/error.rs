@@ -74,7 +74,10 @@ impl Error {
 pub enum OAuthError {
     /// The provider refused a request with an RFC 6749 §5.2 error response (or an error status
     /// without one, `error` then being `http_<status>`).
-    #[error("the {endpoint} endpoint answered HTTP {status} {error}{}", describe(description))]
+    #[error(
+        "the {endpoint} endpoint answered HTTP {status} {error}{}",
+        describe(description)
+    )]
     Provider {
         /// Which endpoint: `token`, `revocation`, `introspection`, `userinfo`.
         endpoint: &'static str,

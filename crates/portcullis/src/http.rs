@@ -244,14 +244,10 @@ async fn read_capped(
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| FetchError::Transport {
-            url: url.to_owned(),
-            message: describe(&e),
-        })?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Transport {
+        url: url.to_owned(),
+        message: describe(&e),
+    })? {
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
