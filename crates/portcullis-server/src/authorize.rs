@@ -61,8 +61,6 @@ pub(crate) const SESSION_COOKIE: &str = "pc_session";
 const INTERACTION_TTL: i64 = 600;
 /// How long a session lasts.
 const SESSION_TTL: i64 = 14 * 86_400;
-/// How long a code lives (RFC 6749 §4.1.2 recommends at most 10 minutes; one is plenty).
-const CODE_TTL: i64 = 60;
 /// Most bytes of parameters the authorization endpoint reads (query or form body); real
 /// requests stay well under 4 KiB (security.md cases 63 and 93).
 const MAX_QUERY_BYTES: usize = 16 * 1024;
@@ -607,7 +605,11 @@ async fn issue_code(
         .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
     state
         .store()
-        .create_code(&hash_secret(&code), &data, crate::now() + CODE_TTL)
+        .create_code(
+            &hash_secret(&code),
+            &data,
+            crate::now() + state.inner.settings.code_ttl,
+        )
         .await?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &request.state {
@@ -864,6 +866,8 @@ async fn sign_in_inner(
     };
     let request: AuthRequest = serde_json::from_str(&interaction.request)
         .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
+    // A sign-in replaces any session this browser had (case 45).
+    crate::logout::end_session(state, headers).await?;
     finish(state, interaction_id, &interaction, request, &user.id, now).await
 }
 

@@ -22,13 +22,13 @@ mod oidc;
 mod pages;
 pub mod passwords;
 pub mod seed;
+mod serve;
 pub mod store;
 pub mod testing;
 mod tokens;
 mod userinfo;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -47,6 +47,18 @@ pub struct Settings {
     pub issuer: String,
     /// Default access-token lifetime in seconds (applications may override). Default 1 hour.
     pub access_token_ttl: i64,
+    /// Seconds an authorization code may be redeemed after it is issued; later it gets
+    /// `invalid_grant` (RFC 6749 §4.1.2: at most 10 minutes; security.md case 65). Default 60;
+    /// 1 to 600.
+    pub code_ttl: i64,
+    /// Absolute lifetime of a refresh-token family in seconds, counted from the code exchange
+    /// that started it. Rotation hands out new tokens but never extends it: after it the user
+    /// signs in again (security.md case 72). Default 30 days.
+    pub refresh_token_ttl: i64,
+    /// How long a client may take to send a request line and its headers, and how long an idle
+    /// keep-alive connection stays open. Slower connections are closed, so a client that drips
+    /// bytes cannot hold a connection forever (security.md case 93). Default 10 seconds.
+    pub header_read_timeout: std::time::Duration,
     /// The algorithm of new signing keys. Default RS256.
     pub signing_algorithm: SigningAlgorithm,
     /// Seals private signing keys at rest when set.
@@ -62,10 +74,35 @@ impl Settings {
         Settings {
             issuer: issuer.into().trim_end_matches('/').to_owned(),
             access_token_ttl: 3600,
+            code_ttl: 60,
+            refresh_token_ttl: 30 * 86_400,
+            header_read_timeout: std::time::Duration::from_secs(10),
             signing_algorithm: SigningAlgorithm::RS256,
             master_key: None,
             refresh_reuse_grace: 30,
         }
+    }
+}
+
+impl Settings {
+    /// Refuses lifetimes outside their documented ranges.
+    fn check(&self) -> Result<(), ServerError> {
+        if !(1..=600).contains(&self.code_ttl) {
+            return Err(ServerError::Config(
+                "code_ttl must be 1 to 600 seconds (RFC 6749 §4.1.2)".into(),
+            ));
+        }
+        if self.refresh_token_ttl < 1 {
+            return Err(ServerError::Config(
+                "refresh_token_ttl must be at least 1 second".into(),
+            ));
+        }
+        if self.header_read_timeout.is_zero() {
+            return Err(ServerError::Config(
+                "header_read_timeout must be more than zero".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -95,6 +132,7 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Prepares a server: migrates the database and makes sure a signing key exists.
     pub async fn new(store: Store, settings: Settings) -> Result<AppState, ServerError> {
+        settings.check()?;
         store.migrate().await?;
         let keys = KeyManager::new(
             store.clone(),
@@ -166,7 +204,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/oauth2/v2/user_profile", get(userinfo::user_profile_v2))
         .route("/oauth2/user_profile", get(userinfo::user_profile_legacy))
-        .route("/logout", get(logout::logout))
+        .route("/logout", get(logout::logout).post(logout::logout_post))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::cors,
@@ -195,17 +233,18 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves `state` on `listener` (HTTP/1.1) until `shutdown` completes, then finishes in-flight
+/// requests. Request targets over 8 KiB are answered 414, headers over 16 KiB 431, and a
+/// connection that does not deliver its request head within
+/// [`Settings::header_read_timeout`] is closed (security.md case 93).
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let janitor = tokio::spawn(janitor(state.clone()));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let header_read_timeout = state.inner.settings.header_read_timeout;
+    let result = serve::serve(listener, router(state), header_read_timeout, shutdown).await;
     janitor.abort();
     result
 }

@@ -1,5 +1,8 @@
-//! `GET /logout`: Kinde's `?redirect=<url>` and OpenID Connect RP-Initiated Logout 1.0
-//! (`post_logout_redirect_uri`, `client_id`, `id_token_hint`, `state`).
+//! `GET /logout` and `POST /logout`: Kinde's `?redirect=<url>` and OpenID Connect RP-Initiated
+//! Logout 1.0 (`post_logout_redirect_uri`, `client_id`, `id_token_hint`, `state`). GET reads the
+//! parameters from the query, POST from a form-encoded body (RP-Initiated Logout §2: both
+//! methods). `HEAD /logout` is refused with 405 and ends nothing: link checkers and prefetchers
+//! send HEAD, and must not sign anyone out.
 //!
 //! Rules (security.md cases 47, 78, 89):
 //! - The server session ends first, whatever else the request says: its row is deleted and the
@@ -23,9 +26,11 @@
 
 use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
@@ -48,13 +53,55 @@ enum Form {
     Kinde,
 }
 
-/// `GET /logout`.
+/// `GET /logout` (axum also routes `HEAD` here: refused without side effects).
 pub(crate) async fn logout(
     State(state): State<AppState>,
+    method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut response = match logout_inner(&state, &headers, query.as_deref().unwrap_or("")).await {
+    if method == Method::HEAD {
+        let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        let h = response.headers_mut();
+        h.insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return response;
+    }
+    respond(&state, &headers, Ok(query.as_deref().unwrap_or(""))).await
+}
+
+/// `POST /logout`: the parameters come in an `application/x-www-form-urlencoded` body. A body
+/// that cannot be read still ends the session, and is answered 400.
+pub(crate) async fn logout_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let params = match &body {
+        Ok(body) if body.is_empty() => Ok(""),
+        Ok(_) if !form => Err("the body must be application/x-www-form-urlencoded"),
+        Ok(body) => std::str::from_utf8(body).map_err(|_| "the body is not UTF-8"),
+        Err(_) => Err("the request body could not be read"),
+    };
+    respond(&state, &headers, params).await
+}
+
+/// Ends the session, then answers for the parameters `params` (a query string), or with 400
+/// when they could not be read.
+async fn respond(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: Result<&str, &'static str>,
+) -> Response {
+    let mut response = match logout_inner(state, headers, params).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "logout failed");
@@ -67,30 +114,42 @@ pub(crate) async fn logout(
     // Whatever happened, this browser forgets its session.
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, "", "/", 0),
+        set_cookie(state, SESSION_COOKIE, "", "/", 0),
     );
     response
+}
+
+/// Ends the session whose cookie `headers` carry, if any: its row is deleted, so the cookie
+/// is no session anywhere any more (security.md cases 45 and 47). `true` when a live session
+/// ended. Logout calls it, and so does every sign-in before it starts the new session.
+pub(crate) async fn end_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<bool, ServerError> {
+    let Some(id) = cookie(headers, SESSION_COOKIE).filter(|id| !id.is_empty()) else {
+        return Ok(false);
+    };
+    let store = state.store();
+    let id_sha256 = hash_secret(&id);
+    let live = store.session(&id_sha256, crate::now()).await?.is_some();
+    store.delete_session(&id_sha256).await?;
+    Ok(live)
 }
 
 async fn logout_inner(
     state: &AppState,
     headers: &HeaderMap,
-    query: &str,
+    params: Result<&str, &'static str>,
 ) -> Result<Response, ServerError> {
-    let store = state.store();
     let now = crate::now();
     // 1. End the session first: nothing below can keep the user signed in.
-    let ended = match cookie(headers, SESSION_COOKIE) {
-        Some(id) if !id.is_empty() => {
-            let id_sha256 = hash_secret(&id);
-            let live = store.session(&id_sha256, now).await?.is_some();
-            store.delete_session(&id_sha256).await?;
-            if live {
-                tracing::info!("session ended by logout");
-            }
-            live
-        }
-        _ => false,
+    let ended = end_session(state, headers).await?;
+    if ended {
+        tracing::info!("session ended by logout");
+    }
+    let query = match params {
+        Ok(query) => query,
+        Err(reason) => return Ok(signed_out(StatusCode::BAD_REQUEST, ended, Some(reason))),
     };
     // 2. Where to send the browser, if anywhere.
     Ok(match target(state, query, now).await? {

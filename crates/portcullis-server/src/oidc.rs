@@ -391,7 +391,7 @@ async fn client_credentials_grant(
         "gty": ["client_credentials"],
         "iat": now,
         "iss": state.issuer(),
-        "jti": crate::seed::new_id("jti"),
+        "jti": crate::tokens::new_jti(),
         "scope": scopes.join(" "),
         "scp": scopes,
         "v": "2",

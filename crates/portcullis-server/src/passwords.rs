@@ -3,6 +3,7 @@
 //! (security.md case 98), and length-checked before any hashing (case 87).
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -15,8 +16,62 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted, in bytes: refused before hashing.
 pub const MAX_PASSWORD_BYTES: usize = 256;
 
-/// At most this many hashes run at once (each holds 19 MiB).
-static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(2));
+/// At most this many Argon2id runs (hashes or verifications) happen at once in this process;
+/// each holds 19 MiB, so hashing never takes more than `19 MiB × MAX_CONCURRENT_HASHES`. Further
+/// sign-ins wait their turn without occupying a request thread, so other endpoints stay
+/// responsive (security.md case 98).
+pub const MAX_CONCURRENT_HASHES: usize = 2;
+
+static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_HASHES));
+
+/// Argon2id runs in progress now.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// Requests waiting for a hashing permit now.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+/// The most Argon2id runs ever in progress at once.
+static PEAK_RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// Argon2id runs started since the process began.
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// A snapshot of the password hasher's load (for metrics and tests; see [`load`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HashingLoad {
+    /// Argon2id runs in progress now (never more than [`MAX_CONCURRENT_HASHES`]).
+    pub running: usize,
+    /// Requests waiting for their turn to hash now.
+    pub waiting: usize,
+    /// The most runs ever in progress at once in this process.
+    pub peak_running: usize,
+    /// Runs started since the process began.
+    pub started: usize,
+}
+
+/// The hasher's load now. Counters are per process: every server in it shares one hasher.
+pub fn load() -> HashingLoad {
+    HashingLoad {
+        running: RUNNING.load(Ordering::SeqCst),
+        waiting: WAITING.load(Ordering::SeqCst),
+        peak_running: PEAK_RUNNING.load(Ordering::SeqCst),
+        started: STARTED.load(Ordering::SeqCst),
+    }
+}
+
+/// Decrements a counter when dropped (also when a waiting request is cancelled).
+struct Counted(&'static AtomicUsize);
+
+impl Counted {
+    fn enter(counter: &'static AtomicUsize) -> Counted {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Counted(counter)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 fn argon2() -> Argon2<'static> {
     // m = 19 MiB, t = 2, p = 1: OWASP's first recommended argon2id configuration.
@@ -35,14 +90,27 @@ pub fn check_policy(password: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Runs `f` on the blocking pool once a permit is free. The permit moves into the blocking
+/// task, so a request abandoned by its client (its future dropped) does not free the permit
+/// while its hash is still running: the bound holds for the work, not just for the requests.
 async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ServerError> {
-    let _permit = PERMITS
-        .acquire()
-        .await
-        .map_err(|_| ServerError::Keys("the password hasher is closed".into()))?;
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| ServerError::Keys("password hashing failed".into()))
+    let permit = {
+        let _waiting = Counted::enter(&WAITING);
+        PERMITS
+            .acquire()
+            .await
+            .map_err(|_| ServerError::Keys("the password hasher is closed".into()))?
+    };
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let running = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        let _running = Counted(&RUNNING);
+        PEAK_RUNNING.fetch_max(running, Ordering::SeqCst);
+        STARTED.fetch_add(1, Ordering::SeqCst);
+        f()
+    })
+    .await
+    .map_err(|_| ServerError::Keys("password hashing failed".into()))
 }
 
 /// Hashes a password (PHC string format). The policy is checked first.
@@ -78,12 +146,13 @@ pub async fn verify(password: &str, stored: Option<&str>) -> Result<bool, Server
         return Ok(false);
     }
     let password = password.to_owned();
-    let (stored, real) = match stored {
-        Some(s) => (s.to_owned(), true),
-        None => (DUMMY_HASH.clone(), false),
-    };
+    let stored = stored.map(str::to_owned);
     run(move || {
-        let Ok(parsed) = PasswordHash::new(&stored) else {
+        // The dummy hash is made (once) here, on the blocking pool under a permit, never on a
+        // request thread.
+        let real = stored.is_some();
+        let stored = stored.as_deref().unwrap_or(DUMMY_HASH.as_str());
+        let Ok(parsed) = PasswordHash::new(stored) else {
             return false;
         };
         argon2()
@@ -108,6 +177,39 @@ mod tests {
         assert!(!verify("x", Some("not a phc string")).await.unwrap());
         // Two hashes of one password differ (random salts).
         assert_ne!(h, hash("correct horse battery").await.unwrap());
+    }
+
+    /// Case 98: abandoned requests (client gone, future dropped) keep their permit until
+    /// their hash is done, so the bound holds for the hashing work itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn case_98_cancelled_requests_do_not_free_permits_early() {
+        let hash = hash("correct horse battery").await.unwrap();
+        let spawn = |n: usize| {
+            (0..n)
+                .map(|_| {
+                    let hash = hash.clone();
+                    tokio::spawn(async move { verify("wrong password!", Some(&hash)).await })
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = spawn(6);
+        // Wait (on the counter, not the clock) until hashes are running, then abandon them.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while load().running == 0 {
+            assert!(std::time::Instant::now() < deadline, "no hash ever started");
+            tokio::task::yield_now().await;
+        }
+        for task in &first {
+            task.abort();
+        }
+        for task in spawn(6) {
+            assert!(!task.await.unwrap().unwrap());
+        }
+        let load = load();
+        assert!(
+            load.peak_running <= MAX_CONCURRENT_HASHES,
+            "{load:?}: more hashes ran at once than permits exist"
+        );
     }
 
     #[tokio::test]

@@ -1,5 +1,20 @@
 //! The authorization code grant (RFC 6749 §4.1.3 with PKCE, RFC 7636 §4.6) and the user tokens
 //! it issues: a Kinde-shaped access token and an OpenID Connect ID token.
+//!
+//! Rules:
+//! - **Audience.** An access token's `aud` is the `audience` of the authorization request.
+//!   When the request named none, it is every API the application is granted (read at each
+//!   issue, so a refresh follows grant changes); an application granted no API gets `aud: []`.
+//!   A resource server that requires its audience therefore accepts tokens of applications it
+//!   was granted to, and never others.
+//! - **Lifetimes.** Codes live [`crate::Settings::code_ttl`] seconds (default 60) and are
+//!   single-use. A refresh-token family lives [`crate::Settings::refresh_token_ttl`] (default
+//!   30 days) from the code exchange; rotation never extends it.
+//! - **Refresh scope** (RFC 6749 §6). A narrower `scope` is allowed and narrows the access
+//!   token (and ID token) issued now; the new refresh token keeps the scope of the grant. A
+//!   scope outside the grant is `invalid_scope`, checked before the presented token is spent.
+//! - **Randomness** (security.md case 65). Codes and refresh tokens are 256 random bits
+//!   (base64url), token ids (`jti`) 128 random bits (hex).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -13,8 +28,15 @@ use crate::authorize::{AuthRequest, is_pkce_value};
 use crate::error::OAuthError;
 use crate::keys::SigningAlgorithm;
 use crate::oidc::Form;
-use crate::seed::{hash_secret, new_id};
+use crate::seed::hash_secret;
 use crate::store::{ApplicationRecord, CodeUse};
+
+/// A token id (`jti`): 128 random bits, hex.
+pub(crate) fn new_jti() -> String {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the OS random source failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// `at_hash`: base64url of the left half of the access token's hash (OIDC Core §3.1.3.6).
 fn at_hash(alg: SigningAlgorithm, access_token: &str) -> String {
@@ -97,7 +119,16 @@ pub(crate) async fn authorization_code_grant(
     }
     // A family of refresh tokens born from this code is named after it, so a replayed code
     // can revoke the family too.
-    let body = issue_user_tokens(state, app, &request, true, Some(&code_sha256), now).await?;
+    let body = issue_user_tokens(
+        state,
+        app,
+        &request,
+        &request.scopes,
+        true,
+        Some(&code_sha256),
+        now,
+    )
+    .await?;
     store.set_code_jti(&code_sha256, &body.access_jti).await?;
     crate::metrics::tokens_issued(state, "authorization_code");
     Ok(no_store(body.json))
@@ -117,9 +148,6 @@ struct UserTokens {
     access_jti: String,
 }
 
-/// Refresh tokens live this long from the sign-in, however often they rotate.
-const REFRESH_TTL: i64 = 30 * 86_400;
-
 fn wants_refresh(request: &AuthRequest) -> bool {
     request
         .scopes
@@ -127,12 +155,15 @@ fn wants_refresh(request: &AuthRequest) -> bool {
         .any(|s| s == "offline" || s == "offline_access")
 }
 
-/// Access token (claims recomputed now: role and permission changes apply at once), ID token
-/// when `openid` was granted, and a new refresh token in `family` when `offline` was.
+/// Access token (claims recomputed now: role and permission changes apply at once) with
+/// `scopes` (the grant's, or a narrower set on refresh), ID token when `scopes` include
+/// `openid`, and a new refresh token in `family` carrying the whole grant when the grant has
+/// `offline`.
 async fn issue_user_tokens(
     state: &AppState,
     app: &ApplicationRecord,
     request: &AuthRequest,
+    scopes: &[String],
     with_nonce: bool,
     family: Option<&str>,
     now: i64,
@@ -149,13 +180,18 @@ async fn issue_user_tokens(
     let ttl = app
         .access_token_ttl
         .unwrap_or(state.inner.settings.access_token_ttl);
-    let jti = new_id("jti");
+    let audiences = if request.audiences.is_empty() {
+        store.granted_audiences(&app.id).await?
+    } else {
+        request.audiences.clone()
+    };
+    let jti = new_jti();
     let mut flags = Map::new();
     for (k, f) in &effective.feature_flags {
         flags.insert(k.clone(), json!({"t": f.t, "v": f.v}));
     }
     let mut access = json!({
-        "aud": request.audiences,
+        "aud": audiences,
         "azp": app.client_id,
         // RFC 9068 §2.2: required in JWT access tokens.
         "client_id": app.client_id,
@@ -164,8 +200,8 @@ async fn issue_user_tokens(
         "iss": state.issuer(),
         "jti": jti,
         "sub": user.id,
-        "scp": request.scopes,
-        "scope": request.scopes.join(" "),
+        "scp": scopes,
+        "scope": scopes.join(" "),
         "permissions": effective.permissions,
         "roles": effective.roles,
         "feature_flags": flags,
@@ -180,9 +216,9 @@ async fn issue_user_tokens(
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": ttl,
-        "scope": request.scopes.join(" "),
+        "scope": scopes.join(" "),
     });
-    if request.scopes.iter().any(|s| s == "openid") {
+    if scopes.iter().any(|s| s == "openid") {
         let org_codes = store.user_org_codes(&user.id).await?;
         let name = match (&user.given_name, &user.family_name) {
             (Some(g), Some(f)) => Some(format!("{g} {f}")),
@@ -197,7 +233,7 @@ async fn issue_user_tokens(
             "exp": now + ttl.min(3600),
             "iat": now,
             "auth_time": request.auth_time,
-            "jti": new_id("jti"),
+            "jti": new_jti(),
             "at_hash": at_hash(ring.active.alg(), &access_token),
             "org_codes": org_codes,
             "updated_at": user.updated_at,
@@ -205,7 +241,7 @@ async fn issue_user_tokens(
         if with_nonce && let Some(nonce) = &request.nonce {
             id["nonce"] = json!(nonce);
         }
-        let has = |scope: &str| request.scopes.iter().any(|s| s == scope);
+        let has = |scope: &str| scopes.iter().any(|s| s == scope);
         if has("profile") {
             for (k, v) in [
                 ("given_name", &user.given_name),
@@ -231,7 +267,7 @@ async fn issue_user_tokens(
         let data = serde_json::to_string(request).map_err(|e| OAuthError::server_error(&e))?;
         let expires_at = match store.refresh_family_expiry(family).await? {
             Some(e) => e,
-            None => now + REFRESH_TTL,
+            None => now.saturating_add(state.inner.settings.refresh_token_ttl),
         };
         store
             .create_refresh(
@@ -277,6 +313,26 @@ pub(crate) async fn refresh_token_grant(
             "the refresh token was revoked or has expired",
         ));
     }
+    let request: AuthRequest =
+        serde_json::from_str(&record.grant_data).map_err(|e| OAuthError::server_error(&e))?;
+    // RFC 6749 §6: a narrower scope may be asked for, never a wider one. Checked before the
+    // token is spent, so a refused request leaves the grant as it was.
+    let scopes: Vec<String> = match form.get("scope") {
+        None => request.scopes.clone(),
+        Some(scope) => {
+            let asked: Vec<String> = scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if let Some(bad) = asked.iter().find(|s| !request.scopes.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope {bad:?} was not granted"
+                )));
+            }
+            asked
+        }
+    };
     let first = store.rotate_refresh(&token_sha256, now).await?;
     if !first {
         let rotated_at = store
@@ -295,19 +351,16 @@ pub(crate) async fn refresh_token_grant(
             ));
         }
     }
-    let mut request: AuthRequest =
-        serde_json::from_str(&record.grant_data).map_err(|e| OAuthError::server_error(&e))?;
-    // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
-    if let Some(scope) = form.get("scope") {
-        let asked: Vec<String> = scope.split(' ').map(str::to_owned).collect();
-        if let Some(bad) = asked.iter().find(|s| !request.scopes.contains(s)) {
-            return Err(OAuthError::invalid_scope(format!(
-                "scope {bad:?} was not granted"
-            )));
-        }
-        request.scopes = asked;
-    }
-    let body = issue_user_tokens(state, app, &request, false, Some(&record.family_id), now).await?;
+    let body = issue_user_tokens(
+        state,
+        app,
+        &request,
+        &scopes,
+        false,
+        Some(&record.family_id),
+        now,
+    )
+    .await?;
     crate::metrics::tokens_issued(state, "refresh_token");
     Ok(no_store(body.json))
 }

@@ -33,9 +33,10 @@
 //! cannot be hidden while sign-up signs the user in at once; the limits above bound how fast it
 //! can be probed. Once email verification exists, both cases should answer "check your inbox".
 //!
-//! Two sign-ups racing for one new email: the account row is created without a password first
-//! and only the request whose id was inserted sets it; the other is answered as "existing
-//! email", so one sign-up can never replace another's password.
+//! Two sign-ups racing for one new email (or a repeated submission): the account is created by
+//! an insert-only [`crate::store::Store::create_user`], with its password, in one statement.
+//! Whoever loses the race is answered exactly like an existing email with the wrong password
+//! (the generic message above), and the existing account is never updated.
 //!
 //! With `is_create_org=true`, once the user is signed in an organization `org_<hex>` named
 //! `org_name` is created, the user becomes a member (no roles) and the code is for that org;
@@ -211,24 +212,10 @@ async fn sign_up_inner(
         None => {
             let hash = crate::passwords::hash(password).await?;
             let new_id = crate::seed::new_id("kp");
-            // Created without a password first: if another sign-up won the race for this email,
-            // `upsert_user` returns its id and keeps its password.
-            let id = store
-                .upsert_user(
-                    &new_id,
-                    &email,
-                    given.as_deref(),
-                    family.as_deref(),
-                    None,
-                    now,
-                )
-                .await?;
-            if id != new_id {
-                crate::limits::record_sign_in_failure(store, ip, &email, now).await?;
-                return Ok(retry(GENERIC_REFUSAL));
-            }
-            store
-                .upsert_user(
+            // Insert-only: if another sign-up won the race for this email, its account stays
+            // exactly as it is and this one is answered like any taken email.
+            let created = store
+                .create_user(
                     &new_id,
                     &email,
                     given.as_deref(),
@@ -237,6 +224,11 @@ async fn sign_up_inner(
                     now,
                 )
                 .await?;
+            if !created {
+                crate::limits::record_sign_in_failure(store, ip, &email, now).await?;
+                tracing::info!("sign-up refused");
+                return Ok(retry(GENERIC_REFUSAL));
+            }
             tracing::info!(user_id = %new_id, "account created at sign-up");
             new_id
         }
@@ -252,6 +244,8 @@ async fn sign_up_inner(
             user.id
         }
     };
+    // A sign-in replaces any session this browser had (case 45).
+    crate::logout::end_session(state, headers).await?;
     finish(state, interaction_id, &interaction, request, &user_id, now).await
 }
 

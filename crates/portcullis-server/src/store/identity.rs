@@ -62,6 +62,15 @@ pub struct EffectiveClaims {
     pub feature_flags: BTreeMap<String, FlagClaim>,
 }
 
+/// The `user_id` of a stored grant (JSON), if it has one.
+fn owner(grant: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(grant)
+        .ok()?
+        .get("user_id")?
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// Converts a flag's stored string value to its typed JSON value.
 pub fn flag_value(flag_type: &str, value: &str) -> Option<FlagClaim> {
     match flag_type {
@@ -123,6 +132,120 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
+    }
+
+    /// Creates a user, and never touches an existing one: `Ok(false)` when the email (compared
+    /// lower-cased) already has an account, whoever won a race for it. Sign-up uses this, so a
+    /// repeated or concurrent sign-up can never change another account.
+    pub async fn create_user(
+        &self,
+        id: &str,
+        email: &str,
+        given_name: Option<&str>,
+        family_name: Option<&str>,
+        password_hash: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO users (id, email, given_name, family_name, password_hash, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(id)
+        .bind(email.trim().to_lowercase())
+        .bind(given_name)
+        .bind(family_name)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes a user and everything that lets them in (security.md cases 47 and 72): their
+    /// sign-in sessions end, every refresh-token family issued to them is revoked together with
+    /// the access tokens it issued, and their memberships and flag overrides go. One
+    /// transaction. `Ok(false)` when there was no such user.
+    pub async fn delete_user(&self, user_id: &str, now: i64) -> Result<bool, StoreError> {
+        // Refresh tokens carry the user inside their grant (JSON): find them with a LIKE
+        // prefilter (where `_` and `%` only widen the match), then confirm by parsing.
+        let needle = serde_json::to_string(user_id)
+            .map_err(|e| StoreError::Config(format!("cannot encode a user id: {e}")))?;
+        let pattern = format!("%\"user_id\":{needle}%");
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT family_id, grant_data FROM refresh_tokens \
+             WHERE revoked = 0 AND grant_data LIKE $1",
+        )
+        .bind(&pattern)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut families = BTreeSet::new();
+        for r in &rows {
+            let grant: String = r.try_get(1)?;
+            if owner(&grant).as_deref() == Some(user_id) {
+                families.insert(r.try_get::<String, _>(0)?);
+            }
+        }
+        for family in &families {
+            sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
+                .bind(family)
+                .execute(&mut *tx)
+                .await?;
+            // Access tokens live at most 30 days: keep their revocation that long.
+            sqlx::query(
+                "INSERT INTO revoked_tokens (jti, expires_at) \
+                 SELECT DISTINCT access_jti, CAST($2 AS BIGINT) FROM refresh_tokens \
+                 WHERE family_id = $1 AND access_jti IS NOT NULL \
+                 ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(family)
+            .bind(now + 30 * 86_400)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Access tokens from code exchanges without a refresh token (codes are kept a day
+        // past expiry, longer than the default access-token lifetime).
+        let rows = sqlx::query(
+            "SELECT issued_jti, grant_data FROM auth_codes \
+             WHERE issued_jti IS NOT NULL AND grant_data LIKE $1",
+        )
+        .bind(&pattern)
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in &rows {
+            let grant: String = r.try_get(1)?;
+            if owner(&grant).as_deref() == Some(user_id) {
+                sqlx::query(
+                    "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(r.try_get::<String, _>(0)?)
+                .bind(now + 30 * 86_400)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM flag_overrides WHERE level = 'usr' AND subject = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        // Memberships, their roles and permissions cascade.
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if !families.is_empty() {
+            tracing::info!(
+                families = families.len(),
+                "refresh tokens of a deleted user revoked"
+            );
+        }
+        Ok(done.rows_affected() == 1)
     }
 
     /// The user with this email (compared lower-cased).

@@ -1,0 +1,199 @@
+//! The HTTP/1.1 serve loop. `axum::serve` cannot bound how long a client may take to send its
+//! headers, so the server drives hyper itself: with the limits below (security.md case 93), the
+//! caller's address for handlers ([`axum::extract::ConnectInfo`]), and graceful shutdown.
+//!
+//! Limits on a request, before any handler runs:
+//! - The request target (path and query) longer than [`MAX_URI_BYTES`] (8 KiB):
+//!   `414 URI Too Long`.
+//! - Header fields over [`MAX_HEADER_BYTES`] (16 KiB, names and values together), or more than
+//!   100 of them: `431 Request Header Fields Too Large`.
+//! - A request head that does not fit [`MAX_HEAD_BYTES`] (128 KiB) is not buffered further:
+//!   the HTTP parser answers `414` when the target alone is over 64 KiB, `431` otherwise, and
+//!   closes the connection.
+//! - The request line and headers must arrive within
+//!   [`Settings::header_read_timeout`](crate::Settings::header_read_timeout) (default 10 s) of
+//!   the server starting to wait for them; otherwise the connection is closed without an
+//!   answer. The same bound closes idle keep-alive connections, so a client dripping one byte a
+//!   second, or holding idle connections open, cannot hold them forever.
+//! - Bodies are limited by the router (64 KiB, `413`), and malformed requests (conflicting
+//!   `Content-Length` and `Transfer-Encoding`, bad header syntax) are refused by the parser
+//!   with `400`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower::ServiceExt as _;
+
+/// Longest request target (path and query) answered, in bytes.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes (names and values) a request may carry.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Most bytes of a request head (request line and headers) the parser buffers.
+pub const MAX_HEAD_BYTES: usize = 128 * 1024;
+
+/// Serves `app` on `listener` until `shutdown` completes; then stops accepting, lets every
+/// connection finish its request in flight, and returns.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            // Reap finished connections as they end, so the set stays small.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(connection(
+                        stream,
+                        peer,
+                        app.clone(),
+                        header_read_timeout,
+                        stopping.clone(),
+                    ));
+                }
+                Err(e) if is_connection_error(&e) => {}
+                Err(e) => {
+                    // E.g. out of file descriptors: wait instead of spinning.
+                    tracing::error!(error = %e, "cannot accept connections");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Errors of one connection that was being accepted, not of the listener.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    header_read_timeout: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    // Small answers: send them at once.
+    let _ = stream.set_nodelay(true);
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let app = app.clone();
+        async move {
+            if let Some(refusal) = refuse_oversized(&request) {
+                return Ok::<_, Infallible>(refusal);
+            }
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.oneshot(request).await
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let mut shutting_down = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    // Timeouts, resets and malformed requests: the client's doing, not ours.
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            _ = stopping.changed(), if !shutting_down => {
+                shutting_down = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// `414` or `431` for a request whose target or headers exceed the limits.
+fn refuse_oversized<B>(request: &Request<B>) -> Option<Response> {
+    let uri = request.uri();
+    let target = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    let (status, message) = if target > MAX_URI_BYTES {
+        (StatusCode::URI_TOO_LONG, "the request URI is too long\n")
+    } else if request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum::<usize>()
+        > MAX_HEADER_BYTES
+    {
+        (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "the request headers are too large\n",
+        )
+    } else {
+        return None;
+    };
+    tracing::debug!(status = status.as_u16(), "oversized request refused");
+    let mut response = (status, message).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_on_the_target_and_headers() {
+        let ok = Request::builder()
+            .uri(format!("/x?{}", "a".repeat(MAX_URI_BYTES - 3)))
+            .header("x-a", "b".repeat(MAX_HEADER_BYTES - 3))
+            .body(())
+            .unwrap();
+        assert!(refuse_oversized(&ok).is_none());
+        let long = Request::builder()
+            .uri(format!("/x?{}", "a".repeat(MAX_URI_BYTES)))
+            .body(())
+            .unwrap();
+        assert_eq!(
+            refuse_oversized(&long).map(|r| r.status()),
+            Some(StatusCode::URI_TOO_LONG)
+        );
+        let mut heavy = Request::builder().uri("/");
+        for i in 0..20 {
+            heavy = heavy.header(format!("x-{i}"), "b".repeat(1024));
+        }
+        assert_eq!(
+            refuse_oversized(&heavy.body(()).unwrap()).map(|r| r.status()),
+            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        );
+    }
+}
