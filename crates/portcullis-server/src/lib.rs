@@ -7,11 +7,14 @@
 //! [`oidc`](crate) handlers, [`keys`] signing keys, [`store`] persistence (SQLite and PostgreSQL),
 //! [`seed`] declarative tenants, [`testing`] the in-process issuer.
 //!
-//! This release serves discovery, the JWKS, and the token endpoint's `client_credentials` grant
-//! for machine-to-machine applications; sign-in pages and the user-facing grants come next.
+//! It serves discovery, the JWKS (both Kinde paths), the authorization endpoint with hosted
+//! sign-in, sign-up and create-organization pages, the token endpoint (`authorization_code` with
+//! PKCE, `refresh_token` with rotation and reuse detection, `client_credentials`), UserInfo and
+//! Kinde's profile endpoints, introspection, revocation and logout, on SQLite or PostgreSQL.
 #![forbid(unsafe_code)]
 
 mod authorize;
+mod clients;
 mod cors;
 pub mod error;
 pub mod keys;
@@ -66,6 +69,11 @@ pub struct Settings {
     /// Seconds a rotated refresh token may still be used (retries after a lost response);
     /// a later reuse revokes its whole family. Default 30.
     pub refresh_reuse_grace: i64,
+    /// How long the token endpoint trusts its in-memory copy of an application (secret, type,
+    /// API grants) before reading it again: the longest another instance's change (a rotated
+    /// secret, a removed grant) takes to be seen here. Zero reads the database every time.
+    /// Default 5 seconds.
+    pub client_cache_ttl: std::time::Duration,
 }
 
 impl Settings {
@@ -80,6 +88,7 @@ impl Settings {
             signing_algorithm: SigningAlgorithm::RS256,
             master_key: None,
             refresh_reuse_grace: 30,
+            client_cache_ttl: clients::CLIENT_CACHE_TTL,
         }
     }
 }
@@ -113,6 +122,8 @@ pub(crate) struct Inner {
     pub(crate) settings: Settings,
     /// This server's own metrics registry (never shared between instances).
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Applications as the token endpoint needs them.
+    pub(crate) clients: clients::ClientCache,
 }
 
 /// Everything a request handler needs; cheap to clone.
@@ -145,6 +156,7 @@ impl AppState {
                 store,
                 keys,
                 keys_algorithm: settings.signing_algorithm,
+                clients: clients::ClientCache::new(settings.client_cache_ttl),
                 settings,
                 metrics: Arc::new(metrics::Metrics::new()),
             }),

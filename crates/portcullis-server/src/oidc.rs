@@ -13,15 +13,16 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
 use crate::AppState;
+use crate::clients::CachedClient;
 use crate::error::OAuthError;
 use crate::limits;
 use crate::seed::hash_secret;
-use crate::store::ApplicationRecord;
 
 /// `GET /.well-known/openid-configuration`.
 pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
@@ -207,15 +208,15 @@ async fn authenticate_client(
     state: &AppState,
     id: &str,
     secret: Option<&str>,
-) -> Result<ApplicationRecord, OAuthError> {
-    let app = state.inner.store.application_by_client_id(id).await?;
+) -> Result<Arc<CachedClient>, OAuthError> {
+    let client = state.inner.clients.get(&state.inner.store, id).await?;
     let presented = hash_secret(secret.unwrap_or(""));
-    match app {
-        Some(app) => match (&app.client_secret_sha256, secret) {
+    match client {
+        Some(client) => match (&client.app.client_secret_sha256, secret) {
             (Some(stored), Some(_))
                 if bool::from(stored.as_bytes().ct_eq(presented.as_bytes())) =>
             {
-                Ok(app)
+                Ok(client)
             }
             _ => Err(OAuthError::invalid_client()),
         },
@@ -269,7 +270,7 @@ async fn authenticate(
     headers: &HeaderMap,
     form: &Form,
     peer: Option<SocketAddr>,
-) -> Result<ApplicationRecord, OAuthError> {
+) -> Result<Arc<CachedClient>, OAuthError> {
     let (client_id, secret) = client_credentials(headers, form)?;
     let ip = peer.map(|p| p.ip());
     let now = crate::now();
@@ -292,13 +293,13 @@ async fn authenticate_user_client(
     headers: &HeaderMap,
     form: &Form,
     peer: Option<SocketAddr>,
-) -> Result<ApplicationRecord, OAuthError> {
+) -> Result<Arc<CachedClient>, OAuthError> {
     let (id, secret) = client_credentials(headers, form)?;
     if secret.is_none()
-        && let Some(app) = state.inner.store.application_by_client_id(&id).await?
-        && app.app_type == "spa"
+        && let Some(client) = state.inner.clients.get(&state.inner.store, &id).await?
+        && client.app.app_type == "spa"
     {
-        return Ok(app);
+        return Ok(client);
     }
     authenticate(state, headers, form, peer).await
 }
@@ -317,18 +318,18 @@ pub(crate) async fn token(
             .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
         match grant_type {
             "client_credentials" => {
-                let app = authenticate(&state, &headers, &form, peer).await?;
-                let response = client_credentials_grant(&state, &app, &form).await?;
+                let client = authenticate(&state, &headers, &form, peer).await?;
+                let response = client_credentials_grant(&state, &client, &form).await?;
                 crate::metrics::tokens_issued(&state, "client_credentials");
                 Ok(response)
             }
             "authorization_code" => {
-                let app = authenticate_user_client(&state, &headers, &form, peer).await?;
-                crate::tokens::authorization_code_grant(&state, &app, &form).await
+                let client = authenticate_user_client(&state, &headers, &form, peer).await?;
+                crate::tokens::authorization_code_grant(&state, &client.app, &form).await
             }
             "refresh_token" => {
-                let app = authenticate_user_client(&state, &headers, &form, peer).await?;
-                crate::tokens::refresh_token_grant(&state, &app, &form).await
+                let client = authenticate_user_client(&state, &headers, &form, peer).await?;
+                crate::tokens::refresh_token_grant(&state, &client.app, &form).await
             }
             _ => Err(OAuthError::unsupported_grant_type(
                 "grant_type must be client_credentials",
@@ -345,9 +346,10 @@ pub(crate) async fn token(
 /// RFC 6749 §4.4: a token for an API the application was granted, with scopes within its grant.
 async fn client_credentials_grant(
     state: &AppState,
-    app: &ApplicationRecord,
+    client: &CachedClient,
     form: &Form,
 ) -> Result<Response, OAuthError> {
+    let app = &client.app;
     if app.app_type != "m2m" {
         return Err(OAuthError::unauthorized_client(
             "only machine-to-machine applications may use client_credentials",
@@ -360,11 +362,8 @@ async fn client_credentials_grant(
     if audiences.len() != 1 {
         return Err(OAuthError::invalid_target("ask for exactly one audience"));
     }
-    let grant = state
-        .inner
-        .store
-        .api_grant(&app.id, audiences[0])
-        .await?
+    let grant = client
+        .grant(audiences[0])
         .ok_or_else(|| OAuthError::invalid_target("this application may not use that API"))?;
     let scopes: Vec<String> = match form.get("scope") {
         None => grant.scopes.clone(),
@@ -448,7 +447,8 @@ pub(crate) async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = read_form(&headers, body)?;
-    let app = authenticate(&state, &headers, &form, peer).await?;
+    let client = authenticate(&state, &headers, &form, peer).await?;
+    let app = &client.app;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
@@ -503,7 +503,8 @@ pub(crate) async fn revoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = read_form(&headers, body)?;
-    let app = authenticate(&state, &headers, &form, peer).await?;
+    let client = authenticate(&state, &headers, &form, peer).await?;
+    let app = &client.app;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;

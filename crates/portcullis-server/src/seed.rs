@@ -168,7 +168,7 @@ pub struct SeedApi {
 pub struct SeedApplication {
     /// Display name.
     pub name: String,
-    /// `m2m` (this release); `reg` and `spa` come with the authorization endpoint.
+    /// `reg` (a server-side web app), `spa` (a public single-page app using PKCE) or `m2m`.
     #[serde(rename = "type")]
     pub app_type: String,
     /// The OAuth client id.
