@@ -1,0 +1,69 @@
+//! # portcullis-axum
+//!
+//! [axum](https://docs.rs/axum) 0.8 integration of [Portcullis](portcullis): protect routes
+//! with bearer tokens the axum way — extractors and `tower` layers — and answer refusals as
+//! RFC 6750 says.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use portcullis_axum::{Auth, Authenticated, RequirePermission};
+//!
+//! portcullis_axum::permission!(
+//!     /// May read todos.
+//!     ReadTodos = "read:todos"
+//! );
+//!
+//! async fn protected(user: Authenticated) -> String {
+//!     format!("hello {}", user.subject().unwrap_or("?"))
+//! }
+//!
+//! async fn todos(_: RequirePermission<ReadTodos>) -> &'static str {
+//!     "[]"
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // PORTCULLIS_ISSUER (or KINDE_DOMAIN) and PORTCULLIS_AUDIENCE.
+//! let auth = Auth::from_config(&portcullis::Config::from_env()?)?;
+//! let app: Router = Router::new()
+//!     .route("/api/protected", get(protected))
+//!     .route("/api/todos", get(todos))
+//!     .route(
+//!         "/api/admin",
+//!         get(|| async { "admin" }).route_layer(auth.require_role("admin")),
+//!     )
+//!     .with_state(auth);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - [`Auth`]: built once from [`portcullis::Config`]; handlers reach it through the router
+//!   state (`Auth: FromRef<YourState>`).
+//! - Extractors ([`extract`]): [`Authenticated`], [`MaybeAuthenticated`] (or
+//!   `Option<Authenticated>`), and typed guards [`RequirePermission`], [`RequireRole`],
+//!   [`RequireOrganization`], [`RequireFeatureFlag`] with markers declared by [`permission!`],
+//!   [`role!`], [`organization!`], [`feature_flag!`].
+//! - Route guards ([`guard`]): [`Auth::require_permission`] and friends return layers for
+//!   [`axum::Router::route_layer`].
+//! - Refusals ([`rejection`]): 401 / 400 / 403 / 503 with `WWW-Authenticate` and a JSON body.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod credentials;
+pub mod extract;
+pub mod guard;
+pub mod rejection;
+
+pub use auth::{Auth, AuthBuilder};
+pub use extract::{
+    Authenticated, FeatureFlagKey, MaybeAuthenticated, OrganizationCode, PermissionKey,
+    RequireFeatureFlag, RequireOrganization, RequirePermission, RequireRole, RoleKey, Via,
+};
+pub use guard::{RequireLayer, RequireService, Requirement};
+pub use rejection::{AuthRejection, Rejection};
+
+/// The crate README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct CrateReadme;

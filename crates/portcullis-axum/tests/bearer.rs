@@ -1,0 +1,394 @@
+//! Bearer-token protection against the real identity server: extractors, typed guards and
+//! `route_layer` guards, and every refusal of security.md section D (cases 38–42).
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use common::*;
+use portcullis::TokenVerifier;
+use portcullis::clock::ManualClock;
+use portcullis_axum::{
+    Auth, Authenticated, MaybeAuthenticated, RequireFeatureFlag, RequireOrganization,
+    RequirePermission, RequireRole,
+};
+use serde_json::{Value, json};
+
+portcullis_axum::permission!(ReadTodos = "read:todos");
+portcullis_axum::permission!(CreateTodos = "create:todos");
+portcullis_axum::role!(Admin = "admin");
+portcullis_axum::organization!(Acme = "org_acme");
+portcullis_axum::feature_flag!(Beta = "beta");
+
+fn sub(claims: &portcullis::Claims) -> Value {
+    json!({ "sub": claims.subject() })
+}
+
+fn app(auth: Auth) -> Router {
+    Router::new()
+        .route(
+            "/protected",
+            get(|u: Authenticated| async move { axum::Json(sub(&u)) }),
+        )
+        .route(
+            "/maybe",
+            get(|MaybeAuthenticated(u): MaybeAuthenticated| async move {
+                axum::Json(
+                    json!({ "sub": u.as_ref().and_then(|u| u.subject().map(str::to_owned)) }),
+                )
+            }),
+        )
+        .route(
+            "/optional",
+            get(|u: Option<Authenticated>| async move {
+                axum::Json(json!({ "signed_in": u.is_some() }))
+            }),
+        )
+        .route(
+            "/x/permission",
+            get(|u: RequirePermission<CreateTodos>| async move { axum::Json(sub(&u)) }),
+        )
+        .route(
+            "/x/read",
+            get(|u: RequirePermission<ReadTodos>| async move { axum::Json(sub(&u)) }),
+        )
+        .route(
+            "/x/role",
+            get(|u: RequireRole<Admin>| async move { axum::Json(sub(&u)) }),
+        )
+        .route(
+            "/x/org",
+            get(|u: RequireOrganization<Acme>| async move { axum::Json(sub(&u)) }),
+        )
+        .route(
+            "/x/flag",
+            get(|u: RequireFeatureFlag<Beta>| async move { axum::Json(sub(&u)) }),
+        )
+        .route(
+            "/layer/any",
+            get(|u: Authenticated| async move { axum::Json(sub(&u)) })
+                .route_layer(auth.require_authenticated()),
+        )
+        .route(
+            "/layer/permission",
+            get(|u: Authenticated| async move { axum::Json(sub(&u)) })
+                .route_layer(auth.require_permission("create:todos")),
+        )
+        .route(
+            "/layer/role",
+            get(|| async { "ok" }).route_layer(auth.require_role("admin")),
+        )
+        .route(
+            "/layer/org",
+            get(|| async { "ok" }).route_layer(auth.require_organization("org_acme")),
+        )
+        .route(
+            "/layer/flag",
+            get(|| async { "ok" }).route_layer(auth.require_feature_flag("beta")),
+        )
+        .with_state(auth)
+}
+
+struct Setup {
+    issuer: portcullis_server::testing::TestIssuer,
+    base: String,
+    ada: String,
+    bob: String,
+}
+
+async fn setup() -> Setup {
+    let issuer = issuer().await;
+    let auth = Auth::from_config(&issuer.verifier_config(API).unwrap()).unwrap();
+    let base = serve(app(auth)).await;
+    let ada = token(&issuer, ADA, "org_acme", API).await;
+    let bob = token(&issuer, BOB, "org_globex", API).await;
+    Setup {
+        issuer,
+        base,
+        ada,
+        bob,
+    }
+}
+
+async fn get_with(base: &str, path: &str, authorization: &[&str]) -> reqwest::Response {
+    let mut request = http().get(format!("{base}{path}"));
+    for value in authorization {
+        request = request.header("authorization", *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// Status, `WWW-Authenticate` and JSON body.
+async fn answer(response: reqwest::Response) -> (u16, Option<String>, Value) {
+    let status = response.status().as_u16();
+    let www = www_authenticate(&response);
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, www, body)
+}
+
+#[tokio::test]
+async fn valid_tokens_pass_and_reach_the_handler() {
+    let s = setup().await;
+    let bearer = format!("Bearer {}", s.ada);
+    for path in [
+        "/protected",
+        "/layer/any",
+        "/x/read",
+        "/x/permission",
+        "/layer/permission",
+    ] {
+        let (status, _, body) = answer(get_with(&s.base, path, &[&bearer]).await).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(body["sub"].as_str().is_some(), "{path}: {body}");
+    }
+    // The scheme is case-insensitive (case 39).
+    for scheme in ["bearer", "BEARER"] {
+        let r = get_with(&s.base, "/protected", &[&format!("{scheme} {}", s.ada)]).await;
+        assert_eq!(r.status(), 200, "{scheme}");
+    }
+    let (_, _, body) = answer(get_with(&s.base, "/maybe", &[&bearer]).await).await;
+    assert!(body["sub"].is_string());
+    let (_, _, body) = answer(get_with(&s.base, "/optional", &[&bearer]).await).await;
+    assert_eq!(body["signed_in"], true);
+    drop(s.issuer);
+}
+
+#[tokio::test]
+async fn case_38_no_credentials_is_401_without_an_error_attribute() {
+    let s = setup().await;
+    for path in ["/protected", "/layer/any", "/x/role", "/layer/flag"] {
+        let (status, www, body) = answer(get_with(&s.base, path, &[]).await).await;
+        assert_eq!(status, 401, "{path}");
+        assert_eq!(www.as_deref(), Some("Bearer realm=\"api\""), "{path}");
+        assert_eq!(body["error"], "unauthenticated");
+    }
+    // Optional extractors see no user.
+    let (status, _, body) = answer(get_with(&s.base, "/maybe", &[]).await).await;
+    assert_eq!((status, body["sub"].clone()), (200, Value::Null));
+    let (_, _, body) = answer(get_with(&s.base, "/optional", &[]).await).await;
+    assert_eq!(body["signed_in"], false);
+}
+
+#[tokio::test]
+async fn case_39_malformed_or_duplicated_credentials_are_400_invalid_request() {
+    let s = setup().await;
+    let token = s.ada.as_str();
+    let two_tokens = format!("Bearer {token} {token}");
+    let cases: Vec<Vec<String>> = vec![
+        vec!["Bearer".into()],
+        vec!["Bearer ".into()],
+        vec!["Bearer a b".into()],
+        vec![two_tokens],
+        vec!["Basic eHl6".into()],
+        vec![format!("Token {token}")],
+        vec![format!("Bearer {token}"), format!("Bearer {token}")],
+        vec![format!("Bearer {}", "a".repeat(64 * 1024))],
+    ];
+    for headers in cases {
+        let refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+        for path in ["/protected", "/layer/any", "/maybe"] {
+            let (status, www, body) = answer(get_with(&s.base, path, &refs).await).await;
+            let shown: Vec<&str> = refs.iter().map(|h| &h[..h.len().min(20)]).collect();
+            assert_eq!(status, 400, "{path} {shown:?}");
+            let www = www.unwrap();
+            assert!(
+                www.starts_with("Bearer realm=\"api\", error=\"invalid_request\""),
+                "{www}"
+            );
+            assert_eq!(body["error"], "invalid_request");
+            assert!(!www.contains(token) && !body.to_string().contains(token));
+        }
+    }
+    // A header plus a query token: one mechanism only.
+    let r = http()
+        .get(format!("{}/protected?access_token={token}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = answer(r).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error_description"],
+        "access token must only be provided using one mechanism"
+    );
+}
+
+#[tokio::test]
+async fn case_40_invalid_tokens_are_401_invalid_token_without_the_token() {
+    let s = setup().await;
+    // A bad signature: a character in the middle of the signature changed (not the last one,
+    // whose low bits base64url does not use).
+    let at = s.ada.len() - 20;
+    let was = s.ada.as_bytes()[at];
+    let forged = format!(
+        "{}{}{}",
+        &s.ada[..at],
+        if was == b'A' { 'B' } else { 'A' },
+        &s.ada[at + 1..]
+    );
+    // Another audience: a real token of this issuer, for another API.
+    let other = token(&s.issuer, ADA, "org_acme", OTHER_API).await;
+    // Not a JWT at all.
+    let garbage = "not-a-jwt".to_owned();
+    for (bad, reason) in [
+        (&forged, "bad_signature"),
+        (&other, "wrong_audience"),
+        (&garbage, "malformed"),
+    ] {
+        for path in [
+            "/protected",
+            "/layer/permission",
+            "/x/role",
+            "/maybe",
+            "/optional",
+        ] {
+            let r = get_with(&s.base, path, &[&format!("Bearer {bad}")]).await;
+            let (status, www, body) = answer(r).await;
+            assert_eq!(status, 401, "{path} {reason}");
+            let www = www.unwrap();
+            assert_eq!(
+                www,
+                format!(
+                    "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"{reason}\""
+                )
+            );
+            assert_eq!(body["error"], "invalid_token");
+            let text = body.to_string();
+            for segment in bad.split('.') {
+                assert!(
+                    !www.contains(segment) && !text.contains(segment),
+                    "{path}: leaks the token"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn case_40_expired_tokens_are_401() {
+    let issuer = issuer().await;
+    let clock = ManualClock::now();
+    let verifier = TokenVerifier::builder(issuer.issuer())
+        .audience(API)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let auth = Auth::builder(issuer.verifier_config(API).unwrap())
+        .verifier(verifier)
+        .realm("todos")
+        .build()
+        .unwrap();
+    let base = serve(app(auth)).await;
+    let ada = token(&issuer, ADA, "org_acme", API).await;
+    let bearer = format!("Bearer {ada}");
+    assert_eq!(
+        get_with(&base, "/protected", &[&bearer]).await.status(),
+        200
+    );
+    clock.advance(Duration::from_secs(2 * 3600));
+    let (status, www, body) = answer(get_with(&base, "/protected", &[&bearer]).await).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        www.as_deref(),
+        Some("Bearer realm=\"todos\", error=\"invalid_token\", error_description=\"expired\"")
+    );
+    assert_eq!(body["error"], "invalid_token");
+}
+
+#[tokio::test]
+async fn case_41_valid_token_without_the_right_is_403_insufficient_scope() {
+    let s = setup().await;
+    let bob = format!("Bearer {}", s.bob);
+    // Bob reads todos but may not create them, is no admin, is in org_globex, beta is off.
+    assert_eq!(get_with(&s.base, "/x/read", &[&bob]).await.status(), 200);
+    for path in ["/x/permission", "/layer/permission"] {
+        let (status, www, body) = answer(get_with(&s.base, path, &[&bob]).await).await;
+        assert_eq!(status, 403, "{path}");
+        assert_eq!(
+            www.as_deref(),
+            Some(
+                "Bearer realm=\"api\", error=\"insufficient_scope\", error_description=\"the \
+                 permission create:todos is required\", scope=\"create:todos\""
+            )
+        );
+        assert_eq!(body["error"], "insufficient_scope");
+    }
+    for path in [
+        "/x/role",
+        "/layer/role",
+        "/x/org",
+        "/layer/org",
+        "/x/flag",
+        "/layer/flag",
+    ] {
+        let (status, www, body) = answer(get_with(&s.base, path, &[&bob]).await).await;
+        assert_eq!(status, 403, "{path}");
+        let www = www.unwrap();
+        assert!(
+            www.starts_with("Bearer realm=\"api\", error=\"insufficient_scope\""),
+            "{www}"
+        );
+        assert!(!www.contains(", scope="), "{www}");
+        assert_eq!(body["error"], "insufficient_scope");
+    }
+    // Ada has all of it.
+    let ada = format!("Bearer {}", s.ada);
+    for path in [
+        "/x/role",
+        "/layer/role",
+        "/x/org",
+        "/layer/org",
+        "/x/flag",
+        "/layer/flag",
+    ] {
+        assert_eq!(
+            get_with(&s.base, path, &[&ada]).await.status(),
+            200,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn case_42_a_token_in_the_query_string_is_no_credentials() {
+    let s = setup().await;
+    let r = http()
+        .get(format!("{}/protected?access_token={}", s.base, s.ada))
+        .send()
+        .await
+        .unwrap();
+    let (status, www, _) = answer(r).await;
+    assert_eq!(status, 401);
+    assert_eq!(www.as_deref(), Some("Bearer realm=\"api\""));
+    let r = http()
+        .get(format!("{}/maybe?access_token={}", s.base, s.ada))
+        .send()
+        .await
+        .unwrap();
+    let (_, _, body) = answer(r).await;
+    assert_eq!(body["sub"], Value::Null);
+}
+
+#[tokio::test]
+async fn unreachable_keys_are_503_with_retry_after() {
+    let issuer = issuer().await;
+    let ada = token(&issuer, ADA, "org_acme", API).await;
+    // An issuer nobody listens on: its keys cannot be fetched.
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gone_url = format!("http://{}", gone.local_addr().unwrap());
+    drop(gone);
+    let verifier = TokenVerifier::builder(gone_url)
+        .audience(API)
+        .build()
+        .unwrap();
+    let base = serve(app(Auth::from_verifier(verifier))).await;
+    let r = get_with(&base, "/protected", &[&format!("Bearer {ada}")]).await;
+    assert_eq!(r.headers().get("retry-after").unwrap(), "5");
+    let (status, www, body) = answer(r).await;
+    assert_eq!(status, 503);
+    assert_eq!(www, None);
+    assert_eq!(body["error"], "temporarily_unavailable");
+}
