@@ -85,24 +85,14 @@ pub(crate) async fn check_sign_in(
     email: &str,
     now: i64,
 ) -> Result<(), axum::response::Response> {
-    let (by_ip, by_account) = sign_in_buckets(ip, email);
-    let start = window(now);
-    let over = async {
-        Ok::<bool, StoreError>(
-            store.rate_limit_count(&by_ip, start).await? >= PER_ADDRESS
-                || store.rate_limit_count(&by_account, start).await? >= SIGN_IN_PER_ACCOUNT,
-        )
-    }
-    .await;
-    match over {
-        Ok(false) => Ok(()),
-        Ok(true) => {
-            tracing::warn!(ip = ?ip, "sign-in rate limit reached");
+    match sign_in_retry_after(store, ip, email, now).await {
+        Ok(None) => Ok(()),
+        Ok(Some(retry_after)) => {
             let mut page = crate::pages::error(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed sign-in attempts. Wait a few minutes and try again.",
             );
-            if let Ok(v) = axum::http::HeaderValue::from_str(&(start + WINDOW - now).to_string()) {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after.to_string()) {
                 page.headers_mut()
                     .insert(axum::http::header::RETRY_AFTER, v);
             }
@@ -116,6 +106,24 @@ pub(crate) async fn check_sign_in(
             ))
         }
     }
+}
+
+/// `Some(seconds until the window ends)` when the caller is over a sign-in limit (the hosted
+/// form and the password grant share these counters).
+pub(crate) async fn sign_in_retry_after(
+    store: &Store,
+    ip: Option<IpAddr>,
+    email: &str,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let (by_ip, by_account) = sign_in_buckets(ip, email);
+    let start = window(now);
+    let over = store.rate_limit_count(&by_ip, start).await? >= PER_ADDRESS
+        || store.rate_limit_count(&by_account, start).await? >= SIGN_IN_PER_ACCOUNT;
+    if over {
+        tracing::warn!(ip = ?ip, "sign-in rate limit reached");
+    }
+    Ok(over.then_some(start + WINDOW - now))
 }
 
 /// Counts a failed sign-in.

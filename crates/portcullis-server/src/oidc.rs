@@ -331,8 +331,14 @@ pub(crate) async fn token(
                 let client = authenticate_user_client(&state, &headers, &form, peer).await?;
                 crate::tokens::refresh_token_grant(&state, &client.app, &form).await
             }
+            "password" => {
+                // Confidential applications only: the secret is required.
+                let client = authenticate(&state, &headers, &form, peer).await?;
+                crate::tokens::password_grant(&state, &client.app, &form, peer.map(|p| p.ip()))
+                    .await
+            }
             _ => Err(OAuthError::unsupported_grant_type(
-                "grant_type must be client_credentials",
+                "grant_type must be authorization_code, refresh_token, client_credentials or password",
             )),
         }
     }

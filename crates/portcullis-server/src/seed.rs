@@ -186,6 +186,11 @@ pub struct SeedApplication {
     /// Where users may be sent after sign-out.
     #[serde(default)]
     pub logout_urls: Vec<String>,
+    /// Lets this `reg` application sign users in with the resource-owner password grant
+    /// (`grant_type=password`). Off by default: the hosted pages are the safer way (RFC 9700
+    /// §2.4); enable it only for first-party apps that cannot use a browser.
+    #[serde(default)]
+    pub allow_password_grant: bool,
 }
 
 /// Checks a registered URL: absolute, no fragment (RFC 6749 §3.1.2), https or http on
@@ -277,6 +282,13 @@ impl Seed {
             for url in app.redirect_urls.iter().chain(&app.logout_urls) {
                 check_registered_url(url)
                     .or_else(|why| bad(format!("application {:?}: {why}", app.name)))?;
+            }
+            if app.allow_password_grant && app.app_type != "reg" {
+                return bad(format!(
+                    "application {:?}: allow_password_grant is only for reg applications \
+                     (a confidential client that authenticates with its secret)",
+                    app.name
+                ));
             }
             if app.app_type != "m2m" && app.redirect_urls.is_empty() {
                 return bad(format!(
@@ -399,6 +411,7 @@ impl Seed {
                     client_id: app.client_id.clone(),
                     client_secret_sha256: app.client_secret.as_deref().map(hash_secret),
                     access_token_ttl: app.access_token_ttl,
+                    password_grant: app.allow_password_grant,
                 })
                 .await?;
             for grant in &app.apis {
@@ -532,6 +545,10 @@ mod tests {
             .contains("scope \"w\"")
         );
         assert!(err(&app(&format!("{secret}access_token_ttl = 5"))).contains("access_token_ttl"));
+        assert!(
+            err(&app(&format!("{secret}allow_password_grant = true")))
+                .contains("only for reg applications")
+        );
         assert!(err(&app(secret).replace("m2m", "web")).contains("not one of"));
         assert!(err(&app(secret).replace("m2m", "spa")).contains("public client"));
         assert!(err(&app("").replace("m2m", "spa")).contains("redirect_url"));

@@ -91,6 +91,8 @@ pub struct TestIssuerBuilder {
     grants: Vec<(String, SeedGrant)>,
     /// `logout_urls()` calls, attached likewise.
     logout_urls: Vec<(String, Vec<String>)>,
+    /// `allow_password_grant()` calls, attached likewise.
+    password_grants: Vec<String>,
     database_url: String,
     signing_algorithm: SigningAlgorithm,
     access_token_ttl: Option<i64>,
@@ -128,6 +130,7 @@ fn application(
         apis: Vec::new(),
         redirect_urls: strings(redirect_uris),
         logout_urls: Vec::new(),
+        allow_password_grant: false,
     }
 }
 
@@ -197,6 +200,13 @@ impl TestIssuerBuilder {
     /// at `/logout`).
     pub fn logout_urls(mut self, client_id: &str, urls: &[&str]) -> Self {
         self.logout_urls.push((client_id.to_owned(), strings(urls)));
+        self
+    }
+
+    /// Lets web application `client_id` use the resource-owner password grant (off by
+    /// default; see the seed's `allow_password_grant`).
+    pub fn allow_password_grant(mut self, client_id: &str) -> Self {
+        self.password_grants.push(client_id.to_owned());
         self
     }
 
@@ -326,6 +336,10 @@ impl TestIssuerBuilder {
                     app.logout_urls.push(url);
                 }
             }
+        }
+        for client_id in std::mem::take(&mut self.password_grants) {
+            app_mut(&mut self.seed, &client_id, "allow_password_grant")?.allow_password_grant =
+                true;
         }
         Ok(())
     }
@@ -927,6 +941,7 @@ impl TestIssuer {
             seed: Seed::default(),
             grants: Vec::new(),
             logout_urls: Vec::new(),
+            password_grants: Vec::new(),
             database_url: "sqlite::memory:".to_owned(),
             signing_algorithm: SigningAlgorithm::RS256,
             access_token_ttl: None,

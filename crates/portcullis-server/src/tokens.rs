@@ -364,3 +364,93 @@ pub(crate) async fn refresh_token_grant(
     crate::metrics::tokens_issued(state, "refresh_token");
     Ok(no_store(body.json))
 }
+
+/// The resource-owner password grant (RFC 6749 §4.3), for `reg` applications that enabled it
+/// (seed `allow_password_grant`; GenAuth's `sign_in_by_email_password`). Everything else about
+/// a sign-in holds: the same limits per address and per account as the hosted form (the two
+/// share counters), one answer and one cost for an unknown email, a suspended account or a
+/// wrong password, org membership for `org_code`, and audiences limited to granted APIs. No
+/// session is created (single sign-on needs the browser flow).
+pub(crate) async fn password_grant(
+    state: &AppState,
+    app: &ApplicationRecord,
+    form: &Form,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Response, OAuthError> {
+    if !app.password_grant || app.app_type != "reg" {
+        return Err(OAuthError::unauthorized_client(
+            "this application may not use the password grant",
+        ));
+    }
+    let username = form
+        .get("username")
+        .ok_or_else(|| OAuthError::invalid_request("username is missing"))?
+        .trim();
+    let password = form
+        .get("password")
+        .ok_or_else(|| OAuthError::invalid_request("password is missing"))?;
+    let store = state.store();
+    let scopes: Vec<String> = form
+        .get("scope")
+        .unwrap_or("openid")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut audiences = Vec::new();
+    for aud in form.get("audience").unwrap_or("").split_whitespace() {
+        if store.api_grant(&app.id, aud).await?.is_none() {
+            return Err(OAuthError::invalid_target(
+                "the application may not use that audience",
+            ));
+        }
+        audiences.push(aud.to_owned());
+    }
+    let now = crate::now();
+    if let Some(retry_after) = crate::limits::sign_in_retry_after(store, ip, username, now).await? {
+        return Err(OAuthError::too_many_attempts(retry_after));
+    }
+    let user = store.user_by_email(username).await?;
+    let hash = user
+        .as_ref()
+        .filter(|u| !u.is_suspended)
+        .and_then(|u| u.password_hash.as_deref());
+    // Unknown email, suspended account, wrong password: one answer, one cost (case 86).
+    let ok = crate::passwords::verify(password, hash)
+        .await
+        .map_err(|e| OAuthError::server_error(&e))?;
+    let Some(user) = user.filter(|_| ok) else {
+        crate::limits::record_sign_in_failure(store, ip, username, now).await?;
+        tracing::info!(client_id = %app.client_id, "failed password-grant sign-in");
+        return Err(OAuthError::invalid_grant(
+            "the email or password is incorrect",
+        ));
+    };
+    let org_code = form.get("org_code").map(str::to_owned);
+    if let Some(org) = &org_code
+        && !store.user_org_codes(&user.id).await?.contains(org)
+    {
+        return Err(OAuthError::invalid_grant(
+            "the user is not a member of that organization",
+        ));
+    }
+    let request = AuthRequest {
+        client_id: app.client_id.clone(),
+        redirect_uri: String::new(),
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        scopes: scopes.clone(),
+        audiences,
+        org_code,
+        user_id: user.id.clone(),
+        auth_time: now,
+        login_hint: None,
+        create_org: None,
+        ask_org_name: false,
+    };
+    let family = format!("pw_{}", new_jti());
+    let body = issue_user_tokens(state, app, &request, &scopes, false, Some(&family), now).await?;
+    crate::metrics::tokens_issued(state, "password");
+    Ok(no_store(body.json))
+}

@@ -140,6 +140,7 @@ fn app(client_id: &str) -> ApplicationRecord {
         client_id: client_id.into(),
         client_secret_sha256: Some(hash_secret("s")),
         access_token_ttl: Some(600),
+        password_grant: false,
     }
 }
 
@@ -150,9 +151,11 @@ async fn applications_and_grants(url: &str) {
     let mut changed = app("worker");
     changed.id = "ignored".into();
     changed.access_token_ttl = None;
+    changed.password_grant = true;
     assert_eq!(s.upsert_application(&changed).await.unwrap(), id);
     let found = s.application_by_client_id("worker").await.unwrap().unwrap();
     assert_eq!(found.access_token_ttl, None);
+    assert!(found.password_grant);
     assert_eq!(found.client_secret_sha256, Some(hash_secret("s")));
     assert!(
         s.application_by_client_id("nobody")

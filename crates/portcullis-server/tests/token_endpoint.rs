@@ -779,8 +779,21 @@ async fn case_70_grant_types() {
     .await;
     assert_oauth_error(&answer, 400, "unauthorized_client");
 
+    // The password grant exists but is off unless an application enables it (this m2m one
+    // cannot): the client may not use it.
+    let answer = post_basic(
+        url,
+        &auth,
+        &[
+            ("grant_type", "password"),
+            ("username", "a@b.c"),
+            ("password", "x"),
+        ],
+    )
+    .await;
+    assert_oauth_error(&answer, 400, "unauthorized_client");
+
     for grant in [
-        "password",
         "foo",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
         "CLIENT_CREDENTIALS",
@@ -811,6 +824,7 @@ async fn case_70_grant_types() {
             client_id: "web-app".into(),
             client_secret_sha256: Some(hash_secret(secret)),
             access_token_ttl: None,
+            password_grant: false,
         })
         .await
         .unwrap();

@@ -413,6 +413,7 @@ async fn access_tokens_without_an_audience_are_for_every_granted_api() {
             client_id: "no-api-web".into(),
             client_secret_sha256: Some(hash_secret(secret)),
             access_token_ttl: None,
+            password_grant: false,
         })
         .await
         .unwrap();

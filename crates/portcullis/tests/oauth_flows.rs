@@ -16,6 +16,8 @@ const WEB: &str = "web";
 const WEB_SECRET: &str = "web-secret-0123456789abcdefghijklmnop";
 const CALLBACK: &str = "http://localhost:3000/callback";
 const LOGOUT: &str = "http://localhost:3000/";
+const PW: &str = "first-party";
+const PW_SECRET: &str = "first-party-secret-0123456789abcdefghij";
 const SPA: &str = "spa";
 const SPA_CALLBACK: &str = "http://localhost:5173/callback";
 const M2M: &str = "worker";
@@ -28,6 +30,9 @@ async fn issuer() -> TestIssuer {
         .api(API, &["read:todos", "create:todos"])
         .web_app(WEB, WEB_SECRET, &[CALLBACK])
         .logout_urls(WEB, &[LOGOUT])
+        .web_app(PW, PW_SECRET, &[CALLBACK])
+        .allow_password_grant(PW)
+        .grant(PW, API, &["read:todos"])
         .grant(WEB, API, &["read:todos"])
         .spa_app(SPA, &[SPA_CALLBACK])
         .grant(SPA, API, &["read:todos"])
@@ -391,4 +396,59 @@ async fn register_and_create_org_urls_and_reserved_parameters() {
             .await,
     );
     assert!(matches!(e, OAuthError::ReservedParameter(_)));
+}
+
+#[tokio::test]
+async fn password_login_only_where_the_application_allows_it() {
+    let issuer = issuer().await;
+    let config = |id: &str, secret: &str| {
+        Config::builder(issuer.issuer())
+            .client_id(id)
+            .client_secret(secret)
+            .audience(API)
+            .build()
+            .unwrap()
+    };
+    let client = AuthClient::new(&config(PW, PW_SECRET)).unwrap();
+    let tokens = client.password_login(ADA, ADA_PASSWORD).await.unwrap();
+    let id = tokens.id_token_claims.as_ref().expect("verified ID token");
+    assert_eq!(id.email.as_deref(), Some(ADA));
+    let claims = client
+        .verifier()
+        .verify_access_token(&tokens.access_token)
+        .await
+        .unwrap();
+    assert_eq!(claims.aud.as_slice(), [API]);
+    // offline (the default scopes) gives a refresh token that works.
+    let refreshed = client
+        .refresh(tokens.refresh_token.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(refreshed.subject(), tokens.subject());
+
+    // Wrong password and unknown user: the same answer.
+    let wrong = oauth_error(client.password_login(ADA, "not-her-password").await);
+    let unknown = oauth_error(
+        client
+            .password_login("nobody@example.com", ADA_PASSWORD)
+            .await,
+    );
+    assert!(wrong.is_invalid_grant() && unknown.is_invalid_grant());
+    assert_eq!(wrong.to_string(), unknown.to_string());
+
+    // An application that did not enable it (the default).
+    let web = AuthClient::new(&config(WEB, WEB_SECRET)).unwrap();
+    let e = oauth_error(web.password_login(ADA, ADA_PASSWORD).await);
+    assert_eq!(e.error_code(), Some("unauthorized_client"));
+
+    // The hosted form's limits apply: after 10 failures for the account, even the right
+    // password is refused for a while.
+    for _ in 0..9 {
+        let _ = client.password_login(ADA, "still-wrong-password").await;
+    }
+    let e = oauth_error(client.password_login(ADA, ADA_PASSWORD).await);
+    match e {
+        OAuthError::Provider { status, .. } => assert_eq!(status, 429),
+        other => panic!("{other:?}"),
+    }
 }

@@ -86,6 +86,9 @@ pub struct ApplicationRecord {
     pub client_secret_sha256: Option<String>,
     /// Access-token lifetime for this application, in seconds (server default when `None`).
     pub access_token_ttl: Option<i64>,
+    /// Whether it may use the resource-owner password grant (`reg` applications only; off by
+    /// default — RFC 9700 §2.4 advises against it).
+    pub password_grant: bool,
 }
 
 /// An API an application may get tokens for, with the scopes granted to it.
@@ -322,10 +325,11 @@ impl Store {
     pub async fn upsert_application(&self, app: &ApplicationRecord) -> Result<String, StoreError> {
         sqlx::query(
             "INSERT INTO applications (id, name, app_type, client_id, client_secret_sha256, \
-             access_token_ttl) VALUES ($1, $2, $3, $4, $5, $6) \
+             access_token_ttl, password_grant) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, \
              app_type = excluded.app_type, client_secret_sha256 = excluded.client_secret_sha256, \
-             access_token_ttl = excluded.access_token_ttl",
+             access_token_ttl = excluded.access_token_ttl, \
+             password_grant = excluded.password_grant",
         )
         .bind(&app.id)
         .bind(&app.name)
@@ -333,6 +337,7 @@ impl Store {
         .bind(&app.client_id)
         .bind(&app.client_secret_sha256)
         .bind(app.access_token_ttl)
+        .bind(i64::from(app.password_grant))
         .execute(&self.pool)
         .await?;
         let row = sqlx::query("SELECT id FROM applications WHERE client_id = $1")
@@ -348,8 +353,8 @@ impl Store {
         client_id: &str,
     ) -> Result<Option<ApplicationRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, app_type, client_id, client_secret_sha256, access_token_ttl \
-             FROM applications WHERE client_id = $1",
+            "SELECT id, name, app_type, client_id, client_secret_sha256, access_token_ttl, \
+             password_grant FROM applications WHERE client_id = $1",
         )
         .bind(client_id)
         .fetch_optional(&self.pool)
@@ -362,6 +367,7 @@ impl Store {
                 client_id: r.try_get(3)?,
                 client_secret_sha256: r.try_get(4)?,
                 access_token_ttl: r.try_get(5)?,
+                password_grant: r.try_get::<i64, _>(6)? != 0,
             })
         })
         .transpose()

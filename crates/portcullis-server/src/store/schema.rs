@@ -202,6 +202,13 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id)",
         ],
     ),
+    (
+        7,
+        &[
+            // The resource-owner password grant, off unless enabled for one application.
+            "ALTER TABLE applications ADD COLUMN password_grant BIGINT NOT NULL DEFAULT 0",
+        ],
+    ),
 ];
 
 /// The newest schema version this build knows.

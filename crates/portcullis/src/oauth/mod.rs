@@ -51,11 +51,13 @@ use url::Url;
 pub use authorize::{AuthorizationRequest, AuthorizeOptions, PendingLogin};
 pub use client_credentials::ClientToken;
 pub use response::TokenSet;
+/// Why a client flow failed (also at the crate root).
+pub use crate::error::OAuthError;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::discovery::{self, ProviderMetadata};
-use crate::error::{ConfigError, Error, OAuthError};
+use crate::error::{ConfigError, Error};
 use crate::http::{HttpClient, HttpOptions};
 use crate::verify::{IdTokenChecks, TokenVerifier};
 
