@@ -74,6 +74,10 @@ pub struct Settings {
     /// secret, a removed grant) takes to be seen here. Zero reads the database every time.
     /// Default 5 seconds.
     pub client_cache_ttl: std::time::Duration,
+    /// When set, `GET /metrics` answers only requests with `Authorization: Bearer <this>`
+    /// (Prometheus: `authorization: { credentials: … }`); otherwise it is open, for a server
+    /// whose port only the scraper can reach. Default unset.
+    pub metrics_token: Option<String>,
 }
 
 impl Settings {
@@ -89,6 +93,7 @@ impl Settings {
             master_key: None,
             refresh_reuse_grace: 30,
             client_cache_ttl: clients::CLIENT_CACHE_TTL,
+            metrics_token: None,
         }
     }
 }

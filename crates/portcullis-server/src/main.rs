@@ -85,7 +85,8 @@ struct RotateArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// A TOML file with any of: issuer, bind, database, seed, access_token_ttl, signing_alg.
+    /// A TOML file with any of: issuer, bind, database, seed, access_token_ttl, signing_alg,
+    /// code_ttl, refresh_token_ttl, metrics_token.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     config: Option<PathBuf>,
     /// The issuer URL, exactly as tokens will carry it in `iss`.
@@ -106,6 +107,15 @@ struct ServeArgs {
     /// Algorithm of new signing keys (RS256, ES256, EdDSA).
     #[arg(long, env = "PORTCULLIS_SIGNING_ALG")]
     signing_alg: Option<SigningAlgorithm>,
+    /// Authorization-code lifetime in seconds (1 to 600; default 60).
+    #[arg(long, env = "PORTCULLIS_CODE_TTL")]
+    code_ttl: Option<i64>,
+    /// Absolute refresh-token family lifetime in seconds (default 30 days).
+    #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_TTL")]
+    refresh_token_ttl: Option<i64>,
+    /// Require `Authorization: Bearer <token>` on /metrics.
+    #[arg(long, env = "PORTCULLIS_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 #[derive(Args)]
@@ -131,6 +141,9 @@ struct FileConfig {
     seed: Option<PathBuf>,
     access_token_ttl: Option<i64>,
     signing_alg: Option<String>,
+    code_ttl: Option<i64>,
+    refresh_token_ttl: Option<i64>,
+    metrics_token: Option<String>,
 }
 
 const DEV_SEED: &str = r#"
@@ -248,6 +261,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         settings.access_token_ttl = ttl;
     }
+    if let Some(ttl) = args.code_ttl.or(file.code_ttl) {
+        settings.code_ttl = ttl;
+    }
+    if let Some(ttl) = args.refresh_token_ttl.or(file.refresh_token_ttl) {
+        if !(3600..=365 * 86_400).contains(&ttl) {
+            bail!("refresh_token_ttl must be between 3600 and 31536000 seconds");
+        }
+        settings.refresh_token_ttl = ttl;
+    }
+    settings.metrics_token = args
+        .metrics_token
+        .or(file.metrics_token)
+        .filter(|t| !t.trim().is_empty());
     if let Some(alg) = args.signing_alg {
         settings.signing_algorithm = alg;
     } else if let Some(alg) = file.signing_alg {

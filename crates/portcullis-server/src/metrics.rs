@@ -261,8 +261,37 @@ pub(crate) async fn track(
     response
 }
 
-/// `GET /metrics`.
-pub(crate) async fn render(State(state): State<AppState>) -> Response {
+/// `GET /metrics`; with [`crate::Settings::metrics_token`], only for that bearer token
+/// (compared in constant time).
+pub(crate) async fn render(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(expected) = &state.inner.settings.metrics_token {
+        use subtle::ConstantTimeEq;
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .unwrap_or("");
+        // Equal-length comparison of digests, so the token's length does not leak either.
+        let digest = |s: &str| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes());
+        if !bool::from(digest(presented).as_ref().ct_eq(digest(expected).as_ref())) {
+            return (
+                axum::http::StatusCode::UNAUTHORIZED,
+                [
+                    (
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer realm=\"metrics\""),
+                    ),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                ],
+            )
+                .into_response();
+        }
+    }
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)),

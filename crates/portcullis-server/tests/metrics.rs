@@ -295,3 +295,46 @@ async fn each_server_counts_only_its_own_requests() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_metrics_token_guards_the_exposition() {
+    use portcullis_server::store::Store;
+    use portcullis_server::{AppState, Settings};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let settings = Settings {
+        metrics_token: Some("scrape-token-0123456789".into()),
+        ..Settings::new(&url)
+    };
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let state = AppState::new(store, settings).await.unwrap();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(portcullis_server::run(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let get = |auth: Option<&'static str>| {
+        let mut request = http.get(format!("{url}/metrics"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    for refused in [
+        None,
+        Some("Bearer wrong"),
+        Some("Bearer scrape-token-012345678"),
+        Some("Basic c2NyYXBlOnRva2Vu"),
+    ] {
+        let answer = get(refused).await.unwrap();
+        assert_eq!(answer.status(), 401, "{refused:?}");
+        assert_eq!(
+            answer.headers().get("www-authenticate").unwrap(),
+            "Bearer realm=\"metrics\""
+        );
+        assert!(!answer.text().await.unwrap().contains("http_requests"));
+    }
+    let answer = get(Some("bearer scrape-token-0123456789")).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer.text().await.unwrap().ends_with("# EOF\n"));
+}
