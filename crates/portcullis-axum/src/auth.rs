@@ -3,15 +3,20 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::request::Parts;
+use portcullis::clock::{Clock, SystemClock};
 use portcullis::oauth::AuthClient;
-use portcullis::{Config, Error, TokenVerifier};
+use portcullis::{Config, Error, HttpOptions, TokenVerifier};
 
 use crate::credentials::{self, Credentials};
 use crate::extract::{Authenticated, Via};
 use crate::guard::{RequireLayer, Requirement};
 use crate::rejection::{AuthRejection, Rejection};
+use crate::routes::AuthRoutes;
+use crate::session::{AuthSession, SessionSource, tower_sessions_source};
+use crate::signin::Refreshes;
 
 /// The realm of `WWW-Authenticate` unless [`AuthBuilder::realm`] sets another.
 pub(crate) const DEFAULT_REALM: &str = "api";
@@ -55,10 +60,19 @@ pub struct Auth {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    verifier: TokenVerifier,
-    client: Option<AuthClient>,
+pub(crate) struct Inner {
+    pub(crate) verifier: TokenVerifier,
+    pub(crate) client: Option<AuthClient>,
     realm: Arc<str>,
+    /// Verifies the access tokens the sign-in routes receive from the token endpoint (for their
+    /// claims): the bearer verifier when the app has an API audience, else one that accepts
+    /// any audience but never an ID token of this client.
+    pub(crate) session_verifier: Option<TokenVerifier>,
+    pub(crate) session_source: SessionSource,
+    pub(crate) routes: AuthRoutes,
+    pub(crate) refresh_margin: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) refreshes: Refreshes,
 }
 
 impl fmt::Debug for Auth {
@@ -87,6 +101,12 @@ impl Auth {
                 verifier,
                 client: None,
                 realm: Arc::from(DEFAULT_REALM),
+                session_verifier: None,
+                session_source: tower_sessions_source(),
+                routes: AuthRoutes::default(),
+                refresh_margin: DEFAULT_REFRESH_MARGIN,
+                clock: Arc::new(SystemClock),
+                refreshes: Refreshes::default(),
             }),
         }
     }
@@ -98,7 +118,21 @@ impl Auth {
             verifier: None,
             client: None,
             realm: DEFAULT_REALM.to_owned(),
+            session_source: None,
+            routes: None,
+            refresh_margin: DEFAULT_REFRESH_MARGIN,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// The session of a request (see [`AuthBuilder::session_source`]), if a session layer put
+    /// one there.
+    pub fn session(&self, parts: &Parts) -> Option<Arc<dyn AuthSession>> {
+        (self.inner.session_source)(parts)
     }
 
     /// The verifier of bearer tokens.
@@ -157,8 +191,10 @@ impl Auth {
         RequireLayer::new(self.clone(), Some(requirement))
     }
 
-    /// The authenticated user of a request: an earlier guard's result, else the bearer token.
-    /// No credentials at all is [`AuthRejection::MissingCredentials`].
+    /// The authenticated user of a request: an earlier guard's result, else the bearer token,
+    /// else (when the app has sign-in routes and a session layer) the signed-in session, whose
+    /// access token is refreshed shortly before it expires. No credentials at all is
+    /// [`AuthRejection::MissingCredentials`].
     pub async fn authenticated(&self, parts: &mut Parts) -> Result<Authenticated, AuthRejection> {
         self.maybe_authenticated(parts)
             .await?
@@ -187,7 +223,21 @@ impl Auth {
                 parts.extensions.insert(user.clone());
                 Ok(Some(user))
             }
-            Credentials::None => Ok(None),
+            Credentials::None => {
+                if self.inner.client.is_none() {
+                    return Ok(None);
+                }
+                let Some(session) = self.session(parts) else {
+                    return Ok(None);
+                };
+                let user = self.session_user(&*session).await?.map(|signed_in| {
+                    Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
+                });
+                if let Some(user) = &user {
+                    parts.extensions.insert(user.clone());
+                }
+                Ok(user)
+            }
         }
     }
 
@@ -197,6 +247,10 @@ impl Auth {
     }
 }
 
+/// How long before its expiry a session's access token is refreshed, unless
+/// [`AuthBuilder::refresh_margin`] says otherwise.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
 /// Configures an [`Auth`]; see [`Auth::builder`].
 #[must_use]
 pub struct AuthBuilder {
@@ -204,6 +258,10 @@ pub struct AuthBuilder {
     verifier: Option<TokenVerifier>,
     client: Option<AuthClient>,
     realm: String,
+    session_source: Option<SessionSource>,
+    routes: Option<AuthRoutes>,
+    refresh_margin: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for AuthBuilder {
@@ -236,6 +294,36 @@ impl AuthBuilder {
         self
     }
 
+    /// The paths of the sign-in routes ([`Auth::router`]).
+    pub fn routes(mut self, routes: AuthRoutes) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
+    /// How long before it expires a session's access token is refreshed (default one minute).
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.refresh_margin = margin;
+        self
+    }
+
+    /// The clock for the session's expiry decisions (tests move it instead of sleeping).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Where the sign-in routes and the session fallback of [`Authenticated`] find the
+    /// request's session. Default: the `tower_sessions::Session` a `SessionManagerLayer` put
+    /// in the request's extensions. Use this to plug in another session library through
+    /// [`AuthSession`].
+    pub fn session_source(
+        mut self,
+        source: impl Fn(&Parts) -> Option<Arc<dyn AuthSession>> + Send + Sync + 'static,
+    ) -> Self {
+        self.session_source = Some(Arc::new(source));
+        self
+    }
+
     /// Builds the `Auth`. Errors name the configuration setting at fault.
     pub fn build(self) -> Result<Auth, Error> {
         let verifier = match self.verifier {
@@ -256,11 +344,36 @@ impl AuthBuilder {
             .chars()
             .filter(|c| *c != '"' && *c != '\\' && !c.is_control() && c.is_ascii())
             .collect();
+        let session_verifier = match &client {
+            None => None,
+            Some(_) if !self.config.audiences().is_empty() => Some(verifier.clone()),
+            Some(client) => {
+                let mut b = TokenVerifier::builder(self.config.issuer())
+                    .allow_any_audience()
+                    .http_options(HttpOptions {
+                        allow_insecure_http: self.config.allows_insecure_http(),
+                        ..HttpOptions::default()
+                    });
+                if let Some(id) = client.config().client_id() {
+                    b = b.client_id(id);
+                }
+                Some(b.build()?)
+            }
+        };
+        let routes = self
+            .routes
+            .unwrap_or_else(|| AuthRoutes::for_redirect_uri(self.config.redirect_uri()));
         Ok(Auth {
             inner: Arc::new(Inner {
                 verifier,
                 client,
                 realm: Arc::from(realm),
+                session_verifier,
+                session_source: self.session_source.unwrap_or_else(tower_sessions_source),
+                routes,
+                refresh_margin: self.refresh_margin,
+                clock: self.clock,
+                refreshes: Refreshes::default(),
             }),
         })
     }

@@ -46,6 +46,32 @@
 //! - Route guards ([`guard`]): [`Auth::require_permission`] and friends return layers for
 //!   [`axum::Router::route_layer`].
 //! - Refusals ([`rejection`]): 401 / 400 / 403 / 503 with `WWW-Authenticate` and a JSON body.
+//! - Browser sign-in ([`routes`]): [`Auth::router`] serves `/login`, `/register`,
+//!   `/create-org`, `/callback`, `/logout` and `/user` on a `tower-sessions` session
+//!   ([`session_layer`]; memory store by default, any `tower-sessions` store such as Redis);
+//!   [`Authenticated`] then also accepts the signed-in session (bearer first), refreshing its
+//!   access token shortly before it expires.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use portcullis_axum::{Auth, Authenticated, MemoryStore, session_layer};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // PORTCULLIS_ISSUER, PORTCULLIS_CLIENT_ID, PORTCULLIS_CLIENT_SECRET,
+//! // PORTCULLIS_REDIRECT_URI (e.g. http://localhost:3000/callback), …
+//! let auth = Auth::from_config(&portcullis::Config::from_env()?)?;
+//! let app: Router = Router::new()
+//!     .route("/", get(|user: Option<Authenticated>| async move {
+//!         match user {
+//!             Some(user) => format!("signed in as {}", user.subject().unwrap_or("?")),
+//!             None => "<a href=\"/login?return_to=/\">sign in</a>".to_owned(),
+//!         }
+//!     }))
+//!     .merge(auth.router())
+//!     .layer(session_layer(MemoryStore::default()))
+//!     .with_state(auth);
+//! # let _ = app; Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -54,14 +80,25 @@ mod credentials;
 pub mod extract;
 pub mod guard;
 pub mod rejection;
+pub mod return_to;
+pub mod routes;
+pub mod session;
+mod signin;
 
-pub use auth::{Auth, AuthBuilder};
+pub use auth::{Auth, AuthBuilder, DEFAULT_REFRESH_MARGIN};
 pub use extract::{
     Authenticated, FeatureFlagKey, MaybeAuthenticated, OrganizationCode, PermissionKey,
     RequireFeatureFlag, RequireOrganization, RequirePermission, RequireRole, RoleKey, Via,
 };
 pub use guard::{RequireLayer, RequireService, Requirement};
 pub use rejection::{AuthRejection, Rejection};
+pub use routes::AuthRoutes;
+pub use session::{AuthSession, SessionError, session_layer};
+pub use signin::MAX_PENDING;
+/// The `tower-sessions` version this crate is built on, for your own session layer or store.
+pub use tower_sessions;
+#[cfg(feature = "memory-store")]
+pub use tower_sessions::MemoryStore;
 
 /// The crate README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]
