@@ -184,10 +184,10 @@ fn verify_blocking(password: &[u8], stored: &str) -> bool {
     computed.is_ok() && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
-/// Argon2 working memory, kept between runs: at most one buffer per permit. Allocating and
-/// freeing 19 MiB per sign-in let glibc's allocator keep every freed buffer in a per-thread arena
-/// (its mmap threshold rises after the first free), so resident memory grew to ~500 MiB under a
-/// sign-in load; reusing buffers keeps it at `19 MiB × MAX_CONCURRENT_HASHES`.
+/// Argon2 working memory, kept between runs of a burst: at most one buffer per permit.
+/// Allocating and freeing 19 MiB per sign-in let glibc's allocator keep freed buffers in its
+/// per-thread arenas, so resident memory grew to ~500 MiB under a sign-in load; reusing buffers
+/// keeps it at `19 MiB × MAX_CONCURRENT_HASHES` while busy, and none is kept when idle.
 static BUFFERS: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
 
 fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
@@ -199,13 +199,17 @@ fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
     let mut buffer = pooled.unwrap_or_else(|| vec![Block::new(); blocks]);
     let result = f(&mut buffer);
     // Only buffers of this process's own parameters are kept (a stored hash with other
-    // parameters gets a one-off buffer).
-    if blocks == params().block_count() {
-        let mut pool = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < MAX_CONCURRENT_HASHES {
-            pool.push(buffer);
-        }
+    // parameters gets a one-off buffer), and only while sign-ins keep coming: the last run of a
+    // burst (nobody else hashing or waiting) hands every buffer back, so an idle server holds
+    // none.
+    let busy = RUNNING.load(Ordering::SeqCst) > 1 || WAITING.load(Ordering::SeqCst) > 0;
+    let mut pool = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
+    if !busy {
+        pool.clear();
+    } else if blocks == params().block_count() && pool.len() < MAX_CONCURRENT_HASHES {
+        pool.push(buffer);
     }
+    drop(pool);
     result
 }
 
