@@ -306,7 +306,9 @@ impl AuthBuilder {
         self
     }
 
-    /// The clock for the session's expiry decisions (tests move it instead of sleeping).
+    /// The clock for the session's expiry decisions (tests move it instead of sleeping). The
+    /// [`AuthClient`] stamps token expiry with its own clock: give it the same one
+    /// ([`AuthBuilder::client`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self

@@ -156,27 +156,27 @@ where
     }
 }
 
-/// A permission a [`RequirePermission`] guard requires; declare one with [`permission!`].
+/// A permission a [`RequirePermission`] guard requires; declare one with [`permission!`](crate::permission!).
 pub trait PermissionKey: Send + Sync + 'static {
     /// The permission's key, e.g. `read:todos`.
     const PERMISSION: &'static str;
 }
 
-/// A role a [`RequireRole`] guard requires; declare one with [`role!`].
+/// A role a [`RequireRole`] guard requires; declare one with [`role!`](crate::role!).
 pub trait RoleKey: Send + Sync + 'static {
     /// The role's key, e.g. `admin`.
     const ROLE: &'static str;
 }
 
 /// An organization a [`RequireOrganization`] guard requires; declare one with
-/// [`organization!`].
+/// [`organization!`](crate::organization!).
 pub trait OrganizationCode: Send + Sync + 'static {
     /// The organization's code, e.g. `org_acme`.
     const ORG_CODE: &'static str;
 }
 
 /// A boolean feature flag a [`RequireFeatureFlag`] guard requires on; declare one with
-/// [`feature_flag!`].
+/// [`feature_flag!`](crate::feature_flag!).
 pub trait FeatureFlagKey: Send + Sync + 'static {
     /// The flag's key, e.g. `beta_ui`.
     const FLAG: &'static str;

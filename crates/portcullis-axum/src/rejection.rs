@@ -86,7 +86,7 @@ impl AuthRejection {
     pub fn description(&self) -> Cow<'static, str> {
         match self {
             AuthRejection::MissingCredentials => Cow::Borrowed(
-                "authentication is required: send an access token as Authorization: Bearer",
+                "authentication is required: sign in, or send an access token as Authorization: Bearer",
             ),
             AuthRejection::InvalidRequest(why) => Cow::Borrowed(why),
             AuthRejection::InvalidToken(t) => {

@@ -443,8 +443,9 @@ async fn callback(State(auth): State<Auth>, request: Request) -> Response {
         } else {
             session.insert(PENDING_KEY, &pending).await.map_err(store)?;
         }
+        // As `?query`, so the SDK never reads the query itself as a URL.
         let tokens = client
-            .handle_callback(query, &entry.login)
+            .handle_callback(&format!("?{query}"), &entry.login)
             .await
             .map_err(|e| flow_error(&e))?;
         let claims = verifier

@@ -392,3 +392,23 @@ async fn unreachable_keys_are_503_with_retry_after() {
     assert_eq!(www, None);
     assert_eq!(body["error"], "temporarily_unavailable");
 }
+
+#[tokio::test]
+async fn case_39_control_characters_in_the_header_are_400() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup().await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    // Sent raw: an HTTP client refuses to build such headers. The server's HTTP parser refuses
+    // them before any handler runs.
+    for bad in ["Bearer a\0b", "Bearer a\rb", "Bearer a\nX-Injected: 1\rb"] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!(
+            "GET /protected HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {bad}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{bad:?}: {answer}");
+    }
+}

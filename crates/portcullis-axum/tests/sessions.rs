@@ -546,6 +546,53 @@ async fn tokens_are_refreshed_before_they_expire_once_for_concurrent_requests() 
     assert_eq!(browser.get("/me").await.status(), 401);
 }
 
+#[tokio::test]
+async fn an_expired_session_without_a_refresh_token_is_signed_out() {
+    let issuer = tenant().access_token_ttl(120).start().await.unwrap();
+    let clock = ManualClock::now();
+    // No `offline` scope: no refresh token.
+    let config = Config::builder(issuer.issuer())
+        .client_id(WEB)
+        .client_secret(WEB_SECRET)
+        .redirect_uri(CALLBACK)
+        .audience(API)
+        .scopes(["openid", "profile", "email"])
+        .build()
+        .unwrap();
+    let client = AuthClient::builder(config.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let auth = Auth::builder(config)
+        .client(client)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let base = serve(app(auth, MemoryStore::default())).await;
+    let mut browser = Browser::new(&base);
+    assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
+    assert!(
+        browser
+            .get("/test/refresh-token")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Within the refresh margin but not expired: still signed in.
+    clock.advance(Duration::from_secs(90));
+    assert_eq!(browser.get("/user").await.status(), 200);
+    // Expired, nothing to refresh with: signed out.
+    clock.advance(Duration::from_secs(60));
+    let (status, body) = json_of(browser.get("/me").await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    assert_eq!(browser.get("/user").await.status(), 401);
+}
+
 /// Runs the futures concurrently and collects their outputs in order.
 async fn futures_join<F: std::future::Future + Send + 'static>(
     futures: impl Iterator<Item = F>,
