@@ -371,7 +371,14 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(
+    /// A configuration error for `setting` (a setting or environment variable name) saying
+    /// what is wrong with it — for integrations that add settings of their own.
+    ///
+    /// ```
+    /// let e = portcullis::error::ConfigError::new("login_path", "must start with /");
+    /// assert_eq!(e.setting(), "login_path");
+    /// ```
+    pub fn new(
         setting: impl Into<Cow<'static, str>>,
         problem: impl Into<Cow<'static, str>>,
     ) -> Self {

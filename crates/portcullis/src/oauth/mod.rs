@@ -48,11 +48,11 @@ use subtle::ConstantTimeEq;
 use tokio::sync::OnceCell;
 use url::Url;
 
+/// Why a client flow failed (also at the crate root).
+pub use crate::error::OAuthError;
 pub use authorize::{AuthorizationRequest, AuthorizeOptions, PendingLogin};
 pub use client_credentials::ClientToken;
 pub use response::TokenSet;
-/// Why a client flow failed (also at the crate root).
-pub use crate::error::OAuthError;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -326,6 +326,12 @@ impl AuthClient {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The clock this client (and its verifier) reads: [`TokenSet::expires_at`] is stamped
+    /// with it, so expiry decisions about its tokens should use it too.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
     }
 
     /// The verifier this client checks ID tokens with; it also verifies access tokens for the
