@@ -48,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::error::ServerError;
 use crate::oidc::{Form, Peer};
 use crate::pages;
 use crate::seed::hash_secret;
@@ -99,8 +100,15 @@ pub(crate) struct AuthRequest {
     pub ask_org_name: bool,
 }
 
+impl AuthRequest {
+    /// The request an interaction was opened for.
+    pub(crate) fn of(interaction: &InteractionRecord) -> Result<AuthRequest, ServerError> {
+        serde_json::from_str(&interaction.request).map_err(|e| ServerError::Config(e.to_string()))
+    }
+}
+
 mod create_org;
-mod hint;
+pub(crate) mod hint;
 mod sign_up;
 pub(crate) use create_org::{create_org, create_org_page};
 pub(crate) use sign_up::{sign_up, sign_up_page};
@@ -229,15 +237,35 @@ async fn respond(
     if query.len() > MAX_QUERY_BYTES {
         return pages::error(too_long, "The sign-in request is too long.");
     }
-    match authorize_inner(state, headers, query).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "authorization request failed");
-            pages::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not complete the sign-in.",
-            )
-        }
+    or_server_error(
+        authorize_inner(state, headers, query).await,
+        "authorization request",
+        "The server could not complete the sign-in.",
+    )
+}
+
+/// A hosted page's answer, or — when the server failed (`what` failed, logged) — a 500 page
+/// saying `message`; the error itself is never shown.
+pub(crate) fn or_server_error(
+    result: Result<Response, ServerError>,
+    what: &str,
+    message: &str,
+) -> Response {
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "{what} failed");
+        pages::error(StatusCode::INTERNAL_SERVER_ERROR, message)
+    })
+}
+
+/// The live session whose cookie `headers` carry, if any.
+pub(crate) async fn current_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<Option<SessionRecord>, ServerError> {
+    match cookie(headers, SESSION_COOKIE) {
+        Some(id) => Ok(state.store().session(&hash_secret(&id), now).await?),
+        None => Ok(None),
     }
 }
 
@@ -295,7 +323,7 @@ async fn authorize_inner(
     state: &AppState,
     headers: &HeaderMap,
     query: &[u8],
-) -> Result<Response, crate::error::ServerError> {
+) -> Result<Response, ServerError> {
     let store = state.store();
     let mut params: Vec<(String, String)> = Vec::new();
     let mut duplicate = None;
@@ -508,11 +536,7 @@ async fn authorize_inner(
     // 3. Single sign-on: an existing session answers at once — unless prompt=login, the
     // session is older than max_age (max_age=0 always asks), or the id_token_hint names
     // another user. Then the user signs in again (prompt=none: login_required).
-    let session = match cookie(headers, SESSION_COOKIE) {
-        Some(id) => store.session(&hash_secret(&id), now).await?,
-        None => None,
-    };
-    let session = session.filter(|s| {
+    let session = current_session(state, headers, now).await?.filter(|s| {
         let fresh_enough = max_age.is_none_or(|m| m > 0 && now.saturating_sub(s.auth_time) <= m);
         let same_user = hinted_user.as_deref().is_none_or(|sub| sub == s.user_id);
         fresh_enough && same_user && !prompt.contains(&"login")
@@ -540,7 +564,7 @@ async fn authorize_inner(
                 browser_sha256: hash_secret(&browser),
                 csrf: csrf.clone(),
                 request: serde_json::to_string(&request)
-                    .map_err(|e| crate::error::ServerError::Config(e.to_string()))?,
+                    .map_err(|e| ServerError::Config(e.to_string()))?,
                 expires_at: now + INTERACTION_TTL,
             },
         )
@@ -579,7 +603,7 @@ async fn issue_code(
     state: &AppState,
     mut request: AuthRequest,
     session: &SessionRecord,
-) -> Result<Response, crate::error::ServerError> {
+) -> Result<Response, ServerError> {
     if let Some(org) = &request.org_code
         && !state
             .store()
@@ -601,8 +625,7 @@ async fn issue_code(
     request.create_org = None;
     request.ask_org_name = false;
     let code = random_token();
-    let data = serde_json::to_string(&request)
-        .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
+    let data = serde_json::to_string(&request).map_err(|e| ServerError::Config(e.to_string()))?;
     state
         .store()
         .create_code(
@@ -619,6 +642,21 @@ async fn issue_code(
     Ok(redirect(&back_to(&request.redirect_uri, &params)))
 }
 
+/// Issues a code for a user signed in through an interaction's forms, and clears the browser's
+/// interaction cookie: the interaction is over.
+async fn issue_final_code(
+    state: &AppState,
+    request: AuthRequest,
+    session: &SessionRecord,
+) -> Result<Response, ServerError> {
+    let mut response = issue_code(state, request, session).await?;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, INTERACTION_COOKIE, "", "/oauth2/auth", 0),
+    );
+    Ok(response)
+}
+
 /// `POST /oauth2/auth/sign-in`: the hosted form's submission.
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
@@ -626,16 +664,11 @@ pub(crate) async fn sign_in(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    match sign_in_inner(&state, peer, &headers, &body).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "sign-in failed");
-            pages::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not complete the sign-in.",
-            )
-        }
-    }
+    or_server_error(
+        sign_in_inner(&state, peer, &headers, &body).await,
+        "sign-in",
+        "The server could not complete the sign-in.",
+    )
 }
 
 /// Why a form submission or page switch is refused before anything else happens.
@@ -695,7 +728,7 @@ pub(crate) async fn bound_interaction(
     headers: &HeaderMap,
     interaction_id: &str,
     csrf: Option<Option<&str>>,
-) -> Result<Result<InteractionRecord, Refusal>, crate::error::ServerError> {
+) -> Result<Result<InteractionRecord, Refusal>, ServerError> {
     let Some(interaction) = state
         .store()
         .interaction(&hash_secret(interaction_id), crate::now())
@@ -723,6 +756,46 @@ pub(crate) async fn bound_interaction(
     Ok(Ok(interaction))
 }
 
+/// A hosted page's interaction: the `interaction` parameter of `query` and its record, if this
+/// browser opened it; otherwise the refusal page to answer with.
+pub(crate) async fn page_interaction(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Result<(String, InteractionRecord), Response>, ServerError> {
+    let id = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "interaction")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    Ok(match bound_interaction(state, headers, &id, None).await? {
+        Ok(interaction) => Ok((id, interaction)),
+        Err(refusal) => Err(refusal.page()),
+    })
+}
+
+/// A hosted form's submission and its interaction, if the body is a form, this browser opened
+/// the interaction and the form carries its CSRF token from this site; otherwise the page to
+/// answer with (400 for an unreadable form, else the refusal).
+pub(crate) async fn posted_interaction(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Result<(Form, InteractionRecord), Response>, ServerError> {
+    let Ok(form) = Form::parse(headers, body) else {
+        return Ok(Err(pages::error(
+            StatusCode::BAD_REQUEST,
+            "The form could not be read.",
+        )));
+    };
+    let id = form.get("interaction").unwrap_or("");
+    Ok(
+        match bound_interaction(state, headers, id, Some(form.get("csrf"))).await? {
+            Ok(interaction) => Ok((form, interaction)),
+            Err(refusal) => Err(refusal.page()),
+        },
+    )
+}
+
 /// `GET /oauth2/auth/sign-in?interaction=…`: the sign-in form of an interaction (the link on
 /// the sign-up form).
 pub(crate) async fn sign_in_page(
@@ -739,19 +812,14 @@ pub(crate) async fn switch_page(
     query: Option<&str>,
     to_sign_up: bool,
 ) -> Response {
-    let id = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "interaction")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
     let result = async {
-        let interaction = match bound_interaction(state, headers, &id, None).await? {
-            Ok(i) => i,
-            Err(refusal) => return Ok(refusal.page()),
+        let (id, interaction) = match page_interaction(state, headers, query).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(refusal),
         };
-        let request: AuthRequest = serde_json::from_str(&interaction.request)
-            .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
+        let request = AuthRequest::of(&interaction)?;
         let hint = request.login_hint.as_deref().unwrap_or("");
-        Ok::<_, crate::error::ServerError>(if to_sign_up {
+        Ok(if to_sign_up {
             pages::sign_up(
                 &id,
                 &interaction.csrf,
@@ -768,13 +836,11 @@ pub(crate) async fn switch_page(
         })
     }
     .await;
-    result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "sign-in page failed");
-        pages::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "The server could not complete the sign-in.",
-        )
-    })
+    or_server_error(
+        result,
+        "sign-in page",
+        "The server could not complete the sign-in.",
+    )
 }
 
 /// Ends an interaction for `user_id`: starts a session with a fresh id (no fixation, case 45),
@@ -788,7 +854,7 @@ pub(crate) async fn finish(
     mut request: AuthRequest,
     user_id: &str,
     now: i64,
-) -> Result<Response, crate::error::ServerError> {
+) -> Result<Response, ServerError> {
     let store = state.store();
     store
         .delete_interaction(&hash_secret(interaction_id))
@@ -808,12 +874,7 @@ pub(crate) async fn finish(
         if let Some(name) = request.create_org.take() {
             request.org_code = Some(create_org::create(state, &name, user_id, now).await?);
         }
-        let mut response = issue_code(state, request, &session).await?;
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            set_cookie(state, INTERACTION_COOKIE, "", "/oauth2/auth", 0),
-        );
-        response
+        issue_final_code(state, request, &session).await?
     };
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -827,21 +888,14 @@ async fn sign_in_inner(
     peer: Option<std::net::SocketAddr>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Response, crate::error::ServerError> {
-    let Ok(form) = Form::parse(headers, body) else {
-        return Ok(pages::error(
-            StatusCode::BAD_REQUEST,
-            "The form could not be read.",
-        ));
+) -> Result<Response, ServerError> {
+    let (form, interaction) = match posted_interaction(state, headers, body).await? {
+        Ok(posted) => posted,
+        Err(refusal) => return Ok(refusal),
     };
     let store = state.store();
     let now = crate::now();
     let interaction_id = form.get("interaction").unwrap_or("");
-    let interaction =
-        match bound_interaction(state, headers, interaction_id, Some(form.get("csrf"))).await? {
-            Ok(i) => i,
-            Err(refusal) => return Ok(refusal.page()),
-        };
     let email = form.get("email").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("");
     let retry =
@@ -864,8 +918,7 @@ async fn sign_in_inner(
         tracing::info!("failed sign-in");
         return Ok(retry("The email or password is incorrect."));
     };
-    let request: AuthRequest = serde_json::from_str(&interaction.request)
-        .map_err(|e| crate::error::ServerError::Config(e.to_string()))?;
+    let request = AuthRequest::of(&interaction)?;
     // A sign-in replaces any session this browser had (case 45).
     crate::logout::end_session(state, headers).await?;
     finish(state, interaction_id, &interaction, request, &user.id, now).await

@@ -24,25 +24,19 @@
 //! `/logout?redirect=...` and expect them signed out. A cross-site link can therefore sign a
 //! user out (forced logout); that is accepted, as it ends a session and grants nothing.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::Value;
 
 use crate::AppState;
-use crate::authorize::{SESSION_COOKIE, back_to, cookie, redirect, set_cookie};
+use crate::authorize::{
+    SESSION_COOKIE, back_to, cookie, hint, or_server_error, redirect, set_cookie,
+};
 use crate::error::ServerError;
 use crate::pages;
 use crate::seed::hash_secret;
-
-/// Largest `id_token_hint` looked at (the SDK verifier's default limit).
-const MAX_HINT: usize = 16 * 1024;
 
 /// Which parameter named the redirect target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,16 +95,11 @@ async fn respond(
     headers: &HeaderMap,
     params: Result<&str, &'static str>,
 ) -> Response {
-    let mut response = match logout_inner(state, headers, params).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "logout failed");
-            pages::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not complete the sign-out. Try again.",
-            )
-        }
-    };
+    let mut response = or_server_error(
+        logout_inner(state, headers, params).await,
+        "logout",
+        "The server could not complete the sign-out. Try again.",
+    );
     // Whatever happened, this browser forgets its session.
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -193,7 +182,7 @@ async fn target(
 
     // The client: named, or the one the hint was issued to (and then both must agree).
     let hinted = match get("id_token_hint") {
-        Some(hint) => match hint_client(state, hint, now).await? {
+        Some(hint) => match hint::client(state, hint, now).await? {
             Some(client) => Some(client),
             None => {
                 return Ok(Err(
@@ -240,56 +229,6 @@ async fn target(
         Some(st) => back_to(url, &[("state", st)]),
         None => url.to_owned(),
     })))
-}
-
-/// The client an `id_token_hint` was issued to, if it is a valid ID token of this server
-/// (expired or not). `None` for anything else.
-async fn hint_client(
-    state: &AppState,
-    hint: &str,
-    now: i64,
-) -> Result<Option<String>, ServerError> {
-    if hint.len() > MAX_HINT {
-        return Ok(None);
-    }
-    // Read the client and expiry first (unverified), to configure the verifier that then checks
-    // everything: signature, iss, typ, aud/azp against that client.
-    let Some(payload) = hint
-        .split('.')
-        .nth(1)
-        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-        .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
-    else {
-        return Ok(None);
-    };
-    let client = match (&payload["azp"], &payload["aud"]) {
-        (Value::String(azp), _) => azp.clone(),
-        (_, Value::String(aud)) => aud.clone(),
-        (_, Value::Array(auds)) if auds.len() == 1 => match &auds[0] {
-            Value::String(aud) => aud.clone(),
-            _ => return Ok(None),
-        },
-        _ => return Ok(None),
-    };
-    let Some(exp) = payload["exp"].as_i64() else {
-        return Ok(None);
-    };
-    // An expired hint is acceptable: verify it as of just before it expired.
-    let at = now.min(exp.saturating_sub(1));
-    let ring = state.keys().ring(now).await?;
-    let verifier = portcullis::TokenVerifier::builder(state.issuer())
-        .client_id(client.clone())
-        .jwks_json(ring.jwks_json.to_string())
-        .leeway(Duration::ZERO)
-        .max_token_age(None)
-        .clock(portcullis::clock::ManualClock::at_secs(at))
-        .build()
-        .map_err(|e| ServerError::Keys(format!("cannot build the hint verifier: {e}")))?;
-    Ok(verifier
-        .verify_id_token(hint, None)
-        .await
-        .ok()
-        .map(|_| client))
 }
 
 /// The page shown when the browser is not sent back to an application.

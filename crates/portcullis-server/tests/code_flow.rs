@@ -3,75 +3,27 @@
 //! code replay, login CSRF and the never-redirect rules (security.md cases 50, 51, 54, 56, 64,
 //! 66, 67, 86, 88).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis::{IdTokenChecks, TokenVerifier};
-use portcullis_server::seed::Seed;
 use portcullis_server::testing::TestIssuer;
 use serde_json::{Value, json};
 
-const API: &str = "https://api.example.com";
-const WEB: &str = "demo-web";
-const WEB_SECRET: &str = "demo-web-secret-change-me-0123456789abcdef";
-const WEB_CALLBACK: &str = "http://localhost:3000/callback";
-const SPA: &str = "demo-spa";
-const SPA_CALLBACK: &str = "http://localhost:5173/callback";
-const ADA: &str = "ada@example.com";
-const ADA_PASSWORD: &str = "correct-horse-battery-staple";
-
-async fn start() -> TestIssuer {
-    TestIssuer::builder()
-        .seed(Seed::from_toml(include_str!("../examples/tenant.toml")).unwrap())
-        .start()
-        .await
-        .unwrap()
-}
-
 mod common;
 
-use common::browser::{Browser, Page, http};
+use common::browser::{Browser, http, pkce};
+use common::demo::{
+    self, ADA, ADA_PASSWORD, API, SPA, SPA_CALLBACK, WEB, WEB_CALLBACK, WEB_SECRET, ada_tokens,
+    demo_seed, exchange, introspect, redeem, replaced, start_demo as start,
+};
 
-fn pkce() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).unwrap();
-    let verifier = URL_SAFE_NO_PAD.encode(bytes);
-    let challenge = URL_SAFE_NO_PAD.encode(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
-    );
-    (verifier, challenge)
-}
+/// What the web app asks for here: Ada's tokens in `org_acme` for the API, with a refresh token.
+const SCOPE: &str = "openid profile email offline";
+const IN_ACME: [(&str, &str); 2] = [("audience", API), ("org_code", "org_acme")];
 
+/// The web app's authorization request (see [`SCOPE`], [`IN_ACME`]), plus `extra`.
 fn web_params<'a>(challenge: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut p = vec![
-        ("client_id", WEB),
-        ("redirect_uri", WEB_CALLBACK),
-        ("response_type", "code"),
-        ("scope", "openid profile email offline"),
-        ("state", "state-123"),
-        ("nonce", "nonce-456"),
-        ("code_challenge", challenge),
-        ("code_challenge_method", "S256"),
-        ("audience", API),
-        ("org_code", "org_acme"),
-    ];
+    let mut p = demo::web_params(challenge, SCOPE, &IN_ACME);
     p.extend_from_slice(extra);
     p
-}
-
-async fn exchange(
-    issuer: &TestIssuer,
-    auth: Option<(&str, &str)>,
-    form: &[(&str, &str)],
-) -> (u16, Value) {
-    let mut request = http()
-        .post(format!("{}/oauth2/token", issuer.url()))
-        .form(form);
-    if let Some((id, secret)) = auth {
-        request = request.basic_auth(id, Some(secret));
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -104,17 +56,7 @@ async fn sign_in_code_exchange_and_sdk_verification() {
         .await;
     assert_eq!(unknown.status, 200);
     assert_eq!(wrong.status, 200);
-    let message = |p: &Page| {
-        p.body
-            .split("role=\"alert\">")
-            .nth(1)
-            .unwrap()
-            .split('<')
-            .next()
-            .unwrap()
-            .to_owned()
-    };
-    assert_eq!(message(&unknown), message(&wrong));
+    assert_eq!(unknown.alert(), wrong.alert());
 
     // Success: back to the app with code, state and iss.
     let done = browser.sign_in(&issuer, &wrong, ADA, ADA_PASSWORD).await;
@@ -124,17 +66,7 @@ async fn sign_in_code_exchange_and_sdk_verification() {
     assert_eq!(done.param("iss").as_deref(), Some(issuer.url()));
     let code = done.param("code").unwrap();
 
-    let (status, tokens) = exchange(
-        &issuer,
-        Some((WEB, WEB_SECRET)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CALLBACK),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (status, tokens) = redeem(&issuer, &code, &verifier).await;
     assert_eq!(status, 200, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     let id_token = tokens["id_token"].as_str().unwrap();
@@ -170,32 +102,12 @@ async fn sign_in_code_exchange_and_sdk_verification() {
     assert_eq!(id.sub, claims.sub);
 
     // Case 64: the code is single-use, and its replay revokes what it issued.
-    let (status, err) = exchange(
-        &issuer,
-        Some((WEB, WEB_SECRET)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CALLBACK),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (status, err) = redeem(&issuer, &code, &verifier).await;
     assert_eq!(
         (status, err["error"].clone()),
         (400, json!("invalid_grant"))
     );
-    let introspected: Value = http()
-        .post(format!("{}/oauth2/introspect", issuer.url()))
-        .basic_auth(WEB, Some(WEB_SECRET))
-        .form(&[("token", access)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(introspected, json!({"active": false}));
+    assert_eq!(introspect(&issuer, access).await, json!({"active": false}));
 
     // Single sign-on: the session answers at once; prompt=login asks again.
     let (_, challenge2) = pkce();
@@ -237,10 +149,10 @@ async fn case_50_51_unknown_client_or_redirect_is_an_error_page_never_a_redirect
         (WEB, SPA_CALLBACK),
         (WEB, ""),
     ] {
-        let mut params = web_params(&challenge, &[]);
-        params.retain(|(k, _)| *k != "client_id" && *k != "redirect_uri");
-        params.push(("client_id", client));
-        params.push(("redirect_uri", redirect));
+        let params = replaced(
+            web_params(&challenge, &[]),
+            &[("client_id", client), ("redirect_uri", redirect)],
+        );
         let page = browser.authorize(&issuer, &params).await;
         assert_eq!(page.status, 400, "{client} {redirect}");
         assert!(
@@ -432,26 +344,7 @@ async fn case_88_login_csrf_and_expired_forms() {
 
 /// Signs Ada in to the web app (offline scope) and returns the token response.
 async fn signed_in_tokens(issuer: &TestIssuer) -> Value {
-    let (verifier, challenge) = pkce();
-    let mut browser = Browser::default();
-    let form = browser
-        .authorize(issuer, &web_params(&challenge, &[]))
-        .await;
-    let done = browser.sign_in(issuer, &form, ADA, ADA_PASSWORD).await;
-    let code = done.param("code").unwrap();
-    let (status, tokens) = exchange(
-        issuer,
-        Some((WEB, WEB_SECRET)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CALLBACK),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{tokens}");
-    tokens
+    ada_tokens(issuer, SCOPE, &IN_ACME).await
 }
 
 async fn refresh(issuer: &TestIssuer, auth: Option<(&str, &str)>, token: &str) -> (u16, Value) {
@@ -461,19 +354,6 @@ async fn refresh(issuer: &TestIssuer, auth: Option<(&str, &str)>, token: &str) -
         &[("grant_type", "refresh_token"), ("refresh_token", token)],
     )
     .await
-}
-
-async fn introspect(issuer: &TestIssuer, token: &str) -> Value {
-    http()
-        .post(format!("{}/oauth2/introspect", issuer.url()))
-        .basic_auth(WEB, Some(WEB_SECRET))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -576,7 +456,7 @@ async fn refresh_tokens_rotate_and_carry_current_claims() {
 #[tokio::test]
 async fn case_71_reusing_a_rotated_refresh_token_revokes_the_family() {
     let issuer = TestIssuer::builder()
-        .seed(Seed::from_toml(include_str!("../examples/tenant.toml")).unwrap())
+        .seed(demo_seed())
         .refresh_reuse_grace(0)
         .start()
         .await

@@ -15,18 +15,12 @@ use tokio::net::TcpStream;
 mod common;
 mod tenant;
 
-use common::TestDb;
-use common::browser::{Browser, Page, http};
-use tenant::{ADA, ADA_PASSWORD, Tenant, WEB, pkce, start, web_params};
+use common::browser::{Browser, Page, http, pkce};
+use common::demo::{ADA, ADA_PASSWORD, WEB, web_params};
+use common::{TestDb, unix_now};
+use tenant::{Tenant, start};
 
 const SESSION: &str = "pc_session";
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// Signs Ada in with a fresh browser; returns the browser (holding the session cookie).
 async fn signed_in(tenant: &Tenant) -> Browser {
@@ -37,16 +31,8 @@ async fn signed_in(tenant: &Tenant) -> Browser {
         .await;
     let done = browser.sign_in(tenant, &form, ADA, ADA_PASSWORD).await;
     assert_eq!(done.status, 303, "{}", done.body);
-    assert!(session_of(&browser).is_some());
+    assert!(browser.session().is_some());
     browser
-}
-
-fn session_of(browser: &Browser) -> Option<String> {
-    browser
-        .cookies
-        .iter()
-        .find(|(k, _)| k == SESSION)
-        .map(|(_, v)| v.clone())
 }
 
 /// Whether `cookie` is a live single sign-on session: an authorization request carrying only
@@ -72,29 +58,20 @@ async fn is_session(tenant: &Tenant, cookie: &str) -> bool {
     }
 }
 
-fn alert(page: &Page) -> String {
-    page.body
-        .split("role=\"alert\">")
-        .nth(1)
-        .and_then(|rest| rest.split('<').next())
-        .unwrap_or_else(|| panic!("no message: {}", page.body))
-        .to_owned()
-}
-
 #[tokio::test]
 async fn case_47_logout_ends_the_session_and_the_old_cookie_is_no_session() {
     let tenant = start(|_| {}).await;
 
     // GET /logout.
     let mut browser = signed_in(&tenant).await;
-    let cookie = session_of(&browser).unwrap();
+    let cookie = browser.session().unwrap();
     assert!(is_session(&tenant, &cookie).await);
     let page = browser
         .send(http().get(format!("{}/logout", tenant.url)))
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("You have been signed out."));
-    assert!(session_of(&browser).is_none(), "the cookie is cleared");
+    assert!(browser.session().is_none(), "the cookie is cleared");
     assert!(
         !is_session(&tenant, &cookie).await,
         "a replayed cookie is no session"
@@ -108,7 +85,7 @@ async fn case_47_logout_ends_the_session_and_the_old_cookie_is_no_session() {
 
     // POST /logout (RP-Initiated Logout §2) with its parameters in the body.
     let mut browser = signed_in(&tenant).await;
-    let cookie = session_of(&browser).unwrap();
+    let cookie = browser.session().unwrap();
     let page = browser
         .send(http().post(format!("{}/logout", tenant.url)).form(&[
             ("client_id", WEB),
@@ -125,7 +102,7 @@ async fn case_47_logout_ends_the_session_and_the_old_cookie_is_no_session() {
 
     // A POST whose body is not a form still signs out, and says what was wrong.
     let mut browser = signed_in(&tenant).await;
-    let cookie = session_of(&browser).unwrap();
+    let cookie = browser.session().unwrap();
     let page = browser
         .send(
             http()
@@ -143,7 +120,7 @@ async fn case_47_logout_ends_the_session_and_the_old_cookie_is_no_session() {
 async fn head_logout_signs_nobody_out() {
     let tenant = start(|_| {}).await;
     let browser = signed_in(&tenant).await;
-    let cookie = session_of(&browser).unwrap();
+    let cookie = browser.session().unwrap();
     let response = http()
         .head(format!("{}/logout", tenant.url))
         .header("cookie", format!("{SESSION}={cookie}"))
@@ -163,7 +140,7 @@ async fn head_logout_signs_nobody_out() {
 async fn case_45_every_sign_in_renews_the_session_and_ends_the_old_one() {
     let tenant = start(|_| {}).await;
     let mut browser = signed_in(&tenant).await;
-    let first = session_of(&browser).unwrap();
+    let first = browser.session().unwrap();
 
     // Re-authentication (prompt=login) in the same browser.
     let (_, challenge) = pkce();
@@ -176,7 +153,7 @@ async fn case_45_every_sign_in_renews_the_session_and_ends_the_old_one() {
     assert_eq!(form.status, 200);
     let done = browser.sign_in(&tenant, &form, ADA, ADA_PASSWORD).await;
     assert_eq!(done.status, 303, "{}", done.body);
-    let second = session_of(&browser).unwrap();
+    let second = browser.session().unwrap();
     assert_ne!(first, second, "a sign-in issues a new session id");
     assert!(!is_session(&tenant, &first).await, "the old id is dead");
     assert!(is_session(&tenant, &second).await);
@@ -192,7 +169,7 @@ async fn case_45_every_sign_in_renews_the_session_and_ends_the_old_one() {
     assert_eq!(form.status, 200);
     let done = victim.sign_in(&tenant, &form, ADA, ADA_PASSWORD).await;
     assert_eq!(done.status, 303);
-    assert_ne!(session_of(&victim).as_deref(), Some(planted));
+    assert_ne!(victim.session().as_deref(), Some(planted));
     assert!(!is_session(&tenant, planted).await);
 }
 
@@ -200,7 +177,7 @@ async fn case_45_every_sign_in_renews_the_session_and_ends_the_old_one() {
 async fn case_47_deleting_a_user_ends_their_sessions() {
     let tenant = start(|_| {}).await;
     let (a, b) = (signed_in(&tenant).await, signed_in(&tenant).await);
-    let cookies = [session_of(&a).unwrap(), session_of(&b).unwrap()];
+    let cookies = [a.session().unwrap(), b.session().unwrap()];
     for cookie in &cookies {
         assert!(is_session(&tenant, cookie).await);
     }
@@ -244,19 +221,16 @@ async fn submit_sign_up(
     password: &str,
     given_name: &str,
 ) -> Page {
-    let fields = [
-        ("interaction", form.hidden("interaction")),
-        ("csrf", form.hidden("csrf")),
-        ("email", email.to_owned()),
-        ("password", password.to_owned()),
-        ("given_name", given_name.to_owned()),
-        ("family_name", "Racer".to_owned()),
-    ];
     browser
-        .send(
-            http()
-                .post(format!("{url}/oauth2/auth/sign-up"))
-                .form(&fields),
+        .sign_up(
+            url,
+            form,
+            &[
+                ("email", email),
+                ("password", password),
+                ("given_name", given_name),
+                ("family_name", "Racer"),
+            ],
         )
         .await
 }
@@ -288,7 +262,7 @@ async fn racing_sign_ups_create_one_account_and_never_update_it() {
         let (i, page) = task.await.unwrap();
         match page.status {
             303 => winners.push(i),
-            200 => assert_eq!(alert(&page), GENERIC_REFUSAL, "racer {i}"),
+            200 => assert_eq!(page.alert(), GENERIC_REFUSAL, "racer {i}"),
             other => panic!("racer {i}: {other} {}", page.body),
         }
     }
@@ -315,7 +289,7 @@ async fn racing_sign_ups_create_one_account_and_never_update_it() {
     )
     .await;
     assert_eq!(page.status, 200);
-    assert_eq!(alert(&page), GENERIC_REFUSAL);
+    assert_eq!(page.alert(), GENERIC_REFUSAL);
     assert_eq!(
         tenant.store().user_by_email(email).await.unwrap().unwrap(),
         user

@@ -17,12 +17,13 @@ use serde_json::{Value, json};
 mod common;
 mod tenant;
 
-use common::TestDb;
-use common::browser::{Browser, http};
-use tenant::{
-    ADA, API, SPA, WEB, WEB_CALLBACK, ada_code, ada_tokens, exchange, introspect, jwt_parts, pkce,
-    redeem, refresh, start, start_on, web_params,
+use common::browser::{Browser, pkce};
+use common::demo::{
+    ADA, ADA_PASSWORD, API, SPA, WEB, WEB_CALLBACK, ada_code, ada_tokens, exchange, get_json,
+    introspect, jwt_parts, redeem, redeem_for, replaced, web_params,
 };
+use common::{TestDb, unix_now};
+use tenant::{refresh, start, start_on};
 
 fn error_of(answer: &(u16, Value)) -> (u16, &str) {
     (answer.0, answer.1["error"].as_str().unwrap_or("<none>"))
@@ -250,13 +251,6 @@ async fn deleted_user_scenario(db_url: &str) {
     assert_eq!(introspect(&tenant, access).await, json!({"active": false}));
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 #[tokio::test]
 async fn case_72_a_deleted_users_refresh_token_is_invalid_grant() {
     deleted_user_scenario("sqlite::memory:").await;
@@ -292,22 +286,8 @@ async fn check_id_token(alg: SigningAlgorithm) {
     let id_token = tokens["id_token"].as_str().unwrap();
     let (header, claims) = jwt_parts(id_token);
 
-    let discovery: Value = http()
-        .get(format!("{}/.well-known/openid-configuration", tenant.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwks: Value = http()
-        .get(discovery["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = get_json(&format!("{}/.well-known/openid-configuration", tenant.url)).await;
+    let jwks = get_json(discovery["jwks_uri"].as_str().unwrap()).await;
 
     // Claims (OIDC Core §2, §3.1.3.6).
     assert_eq!(claims["iss"], discovery["issuer"]);
@@ -423,26 +403,15 @@ async fn access_tokens_without_an_audience_are_for_every_granted_api() {
         .await
         .unwrap();
     let (verifier, challenge) = pkce();
-    let mut params = web_params(&challenge, "openid", &[]);
-    params.retain(|(k, _)| *k != "client_id");
-    params.push(("client_id", "no-api-web"));
+    let params = replaced(
+        web_params(&challenge, "openid", &[]),
+        &[("client_id", "no-api-web")],
+    );
     let mut browser = Browser::default();
     let form = browser.authorize(&tenant, &params).await;
-    let done = browser
-        .sign_in(&tenant, &form, ADA, tenant::ADA_PASSWORD)
-        .await;
+    let done = browser.sign_in(&tenant, &form, ADA, ADA_PASSWORD).await;
     let code = done.param("code").unwrap();
-    let (status, tokens) = exchange(
-        &tenant,
-        Some(("no-api-web", secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CALLBACK),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (status, tokens) = redeem_for(&tenant, ("no-api-web", secret), &code, &verifier).await;
     assert_eq!(status, 200, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(jwt_parts(access).1["aud"], json!([]));

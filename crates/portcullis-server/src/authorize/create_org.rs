@@ -16,16 +16,15 @@
 //!    no roles), and redirects back with a code for that organization, `state` and `iss`.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::{
-    AuthRequest, INTERACTION_COOKIE, INTERACTION_TTL, SESSION_COOKIE, bound_interaction, cookie,
-    issue_code, random_token, redirect, set_cookie,
+    AuthRequest, INTERACTION_TTL, current_session, issue_final_code, or_server_error,
+    page_interaction, posted_interaction, random_token, redirect,
 };
 use crate::AppState;
 use crate::error::ServerError;
-use crate::oidc::Form;
 use crate::pages;
 use crate::seed::hash_secret;
 use crate::store::{InteractionRecord, SessionRecord};
@@ -84,16 +83,12 @@ async fn pending(
     interaction: &InteractionRecord,
     now: i64,
 ) -> Result<Option<(AuthRequest, SessionRecord)>, ServerError> {
-    let request: AuthRequest = serde_json::from_str(&interaction.request)
-        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let request = AuthRequest::of(interaction)?;
     if !request.ask_org_name || request.user_id.is_empty() {
         return Ok(None);
     }
-    let session = match cookie(headers, SESSION_COOKIE) {
-        Some(id) => state.store().session(&hash_secret(&id), now).await?,
-        None => None,
-    };
-    Ok(session
+    Ok(current_session(state, headers, now)
+        .await?
         .filter(|s| s.user_id == request.user_id)
         .map(|s| (request, s)))
 }
@@ -111,16 +106,12 @@ pub(crate) async fn create_org_page(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let id = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "interaction")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
     let result = async {
-        let interaction = match bound_interaction(&state, &headers, &id, None).await? {
-            Ok(i) => i,
-            Err(refusal) => return Ok(refusal.page()),
+        let (id, interaction) = match page_interaction(&state, &headers, query.as_deref()).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(refusal),
         };
-        Ok::<_, ServerError>(
+        Ok(
             match pending(&state, &headers, &interaction, crate::now()).await? {
                 Some(_) => pages::create_org(StatusCode::OK, &id, &interaction.csrf, "", None),
                 None => signed_out(),
@@ -128,13 +119,11 @@ pub(crate) async fn create_org_page(
         )
     }
     .await;
-    result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "create-organization page failed");
-        pages::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "The server could not complete the sign-in.",
-        )
-    })
+    or_server_error(
+        result,
+        "create-organization page",
+        "The server could not complete the sign-in.",
+    )
 }
 
 /// `POST /oauth2/auth/create-org`: the form's submission.
@@ -143,16 +132,11 @@ pub(crate) async fn create_org(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    match create_org_inner(&state, &headers, &body).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "organization creation failed");
-            pages::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not create the organization.",
-            )
-        }
-    }
+    or_server_error(
+        create_org_inner(&state, &headers, &body).await,
+        "organization creation",
+        "The server could not create the organization.",
+    )
 }
 
 async fn create_org_inner(
@@ -160,19 +144,12 @@ async fn create_org_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ServerError> {
-    let Ok(form) = Form::parse(headers, body) else {
-        return Ok(pages::error(
-            StatusCode::BAD_REQUEST,
-            "The form could not be read.",
-        ));
+    let (form, interaction) = match posted_interaction(state, headers, body).await? {
+        Ok(posted) => posted,
+        Err(refusal) => return Ok(refusal),
     };
     let now = crate::now();
     let interaction_id = form.get("interaction").unwrap_or("");
-    let interaction =
-        match bound_interaction(state, headers, interaction_id, Some(form.get("csrf"))).await? {
-            Ok(i) => i,
-            Err(refusal) => return Ok(refusal.page()),
-        };
     let Some((mut request, session)) = pending(state, headers, &interaction, now).await? else {
         return Ok(signed_out());
     };
@@ -199,10 +176,5 @@ async fn create_org_inner(
         .delete_interaction(&hash_secret(interaction_id))
         .await?;
     request.org_code = Some(create(state, &name, &session.user_id, now).await?);
-    let mut response = issue_code(state, request, &session).await?;
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(state, INTERACTION_COOKIE, "", "/oauth2/auth", 0),
-    );
-    Ok(response)
+    issue_final_code(state, request, &session).await
 }

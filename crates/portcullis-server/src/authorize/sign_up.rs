@@ -44,13 +44,13 @@
 //! (see [`super::create_org`]).
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::{AuthRequest, bound_interaction, finish, switch_page};
+use super::{AuthRequest, finish, or_server_error, posted_interaction, switch_page};
 use crate::AppState;
 use crate::error::ServerError;
-use crate::oidc::{Form, Peer};
+use crate::oidc::Peer;
 use crate::pages::{self, SignUpFields};
 
 /// Longest email accepted (RFC 5321 path limit).
@@ -131,16 +131,11 @@ pub(crate) async fn sign_up(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    match sign_up_inner(&state, peer, &headers, &body).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "sign-up failed");
-            pages::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not complete the sign-up.",
-            )
-        }
-    }
+    or_server_error(
+        sign_up_inner(&state, peer, &headers, &body).await,
+        "sign-up",
+        "The server could not complete the sign-up.",
+    )
 }
 
 async fn sign_up_inner(
@@ -149,26 +144,18 @@ async fn sign_up_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ServerError> {
-    let Ok(form) = Form::parse(headers, body) else {
-        return Ok(pages::error(
-            StatusCode::BAD_REQUEST,
-            "The form could not be read.",
-        ));
+    let (form, interaction) = match posted_interaction(state, headers, body).await? {
+        Ok(posted) => posted,
+        Err(refusal) => return Ok(refusal),
     };
     let store = state.store();
     let now = crate::now();
     let interaction_id = form.get("interaction").unwrap_or("");
-    let interaction =
-        match bound_interaction(state, headers, interaction_id, Some(form.get("csrf"))).await? {
-            Ok(i) => i,
-            Err(refusal) => return Ok(refusal.page()),
-        };
     let ip = peer.map(|p| p.ip());
     if let Err(limited) = crate::limits::check_sign_up(store, ip, now).await {
         return Ok(limited);
     }
-    let request: AuthRequest = serde_json::from_str(&interaction.request)
-        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let request = AuthRequest::of(&interaction)?;
 
     let email = form.get("email").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("");

@@ -111,21 +111,18 @@ impl Store {
         now: i64,
     ) -> Result<String, StoreError> {
         let email = email.trim().to_lowercase();
-        sqlx::query(
-            "INSERT INTO users (id, email, given_name, family_name, password_hash, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-             ON CONFLICT (email) DO UPDATE SET given_name = excluded.given_name, \
+        self.insert_user(
+            "DO UPDATE SET given_name = excluded.given_name, \
              family_name = excluded.family_name, \
              password_hash = COALESCE(excluded.password_hash, users.password_hash), \
              updated_at = excluded.updated_at",
+            new_id,
+            &email,
+            given_name,
+            family_name,
+            password_hash,
+            now,
         )
-        .bind(new_id)
-        .bind(&email)
-        .bind(given_name)
-        .bind(family_name)
-        .bind(password_hash)
-        .bind(now)
-        .execute(&self.pool)
         .await?;
         let row = sqlx::query("SELECT id FROM users WHERE email = $1")
             .bind(&email)
@@ -146,19 +143,47 @@ impl Store {
         password_hash: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let inserted = self
+            .insert_user(
+                "DO NOTHING",
+                id,
+                &email.trim().to_lowercase(),
+                given_name,
+                family_name,
+                password_hash,
+                now,
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
+    /// Inserts a user row created and updated at `now`; `on_conflict` is what
+    /// `ON CONFLICT (email)` does when the (already lower-cased) email has an account. The
+    /// number of rows written.
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_user(
+        &self,
+        on_conflict: &str,
+        id: &str,
+        email: &str,
+        given_name: Option<&str>,
+        family_name: Option<&str>,
+        password_hash: Option<&str>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(&format!(
             "INSERT INTO users (id, email, given_name, family_name, password_hash, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (email) DO NOTHING",
-        )
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (email) {on_conflict}"
+        ))
         .bind(id)
-        .bind(email.trim().to_lowercase())
+        .bind(email)
         .bind(given_name)
         .bind(family_name)
         .bind(password_hash)
         .bind(now)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done.rows_affected())
     }
 
     /// Deletes a user and everything that lets them in (security.md cases 47 and 72): their

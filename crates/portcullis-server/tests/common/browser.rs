@@ -74,6 +74,16 @@ impl Page {
         self.body[start..end].to_owned()
     }
 
+    /// The text of the page's `role="alert"` message (panics when there is none).
+    pub fn alert(&self) -> String {
+        self.body
+            .split("role=\"alert\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .unwrap_or_else(|| panic!("no alert: {}", self.body))
+            .to_owned()
+    }
+
     pub fn redirect_params(&self) -> Vec<(String, String)> {
         let location = self
             .location
@@ -161,6 +171,28 @@ impl Browser {
         self.send(http().get(url)).await
     }
 
+    /// Submits the hosted form on `form` (its `interaction` and `csrf` fields, then `fields`)
+    /// to `path`.
+    pub async fn submit(
+        &mut self,
+        issuer: &(impl Base + ?Sized),
+        path: &str,
+        form: &Page,
+        fields: &[(&str, &str)],
+    ) -> Page {
+        let mut body = vec![
+            ("interaction".to_owned(), form.hidden("interaction")),
+            ("csrf".to_owned(), form.hidden("csrf")),
+        ];
+        body.extend(
+            fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        self.send(http().post(format!("{}{path}", issuer.base())).form(&body))
+            .await
+    }
+
     pub async fn sign_in(
         &mut self,
         issuer: &(impl Base + ?Sized),
@@ -168,17 +200,23 @@ impl Browser {
         email: &str,
         password: &str,
     ) -> Page {
-        let fields = [
-            ("interaction", form.hidden("interaction")),
-            ("csrf", form.hidden("csrf")),
-            ("email", email.to_owned()),
-            ("password", password.to_owned()),
-        ];
-        self.send(
-            http()
-                .post(format!("{}/oauth2/auth/sign-in", issuer.base()))
-                .form(&fields),
+        self.submit(
+            issuer,
+            "/oauth2/auth/sign-in",
+            form,
+            &[("email", email), ("password", password)],
         )
         .await
+    }
+
+    /// Submits the sign-up form on `form` with `fields`.
+    pub async fn sign_up(
+        &mut self,
+        issuer: &(impl Base + ?Sized),
+        form: &Page,
+        fields: &[(&str, &str)],
+    ) -> Page {
+        self.submit(issuer, "/oauth2/auth/sign-up", form, fields)
+            .await
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod demo;
 
 use sqlx::Connection as _;
 
@@ -16,11 +17,12 @@ pub struct TestDb {
     schema: Option<(String, String)>,
 }
 
-fn unix_now() -> u64 {
+/// The current time in Unix seconds.
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs()
+        .as_secs() as i64
 }
 
 impl TestDb {
@@ -46,7 +48,7 @@ impl TestDb {
         let mut conn = sqlx::PgConnection::connect(&base)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}: {e}"));
-        let now = unix_now();
+        let now = unix_now() as u64;
         // Drop schemas left behind by crashed runs more than an hour ago.
         let old: Vec<(String,)> = sqlx::query_as(
             "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'pctest\\_%'",
