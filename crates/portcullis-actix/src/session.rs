@@ -1,0 +1,279 @@
+//! Sessions for the sign-in routes, on [`actix-session`](actix_session).
+//!
+//! [`session_middleware`] makes a `SessionMiddleware` with the cookie the sign-in flow needs
+//! (security.md case 44), over any `actix_session::storage::SessionStore`:
+//!
+//! - [`MemoryStore`] (this crate): server-side, in this process, bounded. The default for one
+//!   instance and for development.
+//! - `actix_session::storage::RedisSessionStore` (feature `redis-session` of this crate):
+//!   server-side in Redis, for several instances.
+//!
+//! Why not actix-session's `CookieSessionStore`: it keeps the whole session — the tokens — in
+//! the browser's cookie. Sign-out then cannot revoke anything server-side (an old cookie
+//! replayed after sign-out, or from before a session renewal, would still be signed in:
+//! security.md cases 45 and 47 fail), and the tokens of a Kinde-style provider (permissions,
+//! roles, flags, ID token) easily outgrow a 4 KiB cookie. Server-side stores keep only a
+//! random 64-character key in the cookie, encrypted and authenticated (AES-GCM, the
+//! middleware's `Key`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+use actix_session::storage::{
+    LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
+};
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Key, SameSite};
+
+/// The name of the session cookie set by [`session_middleware`]. The `__Host-` prefix makes
+/// browsers refuse it unless it is `Secure`, has `Path=/` and no `Domain` (RFC 6265bis
+/// §4.1.3.2).
+pub const SESSION_COOKIE: &str = "__Host-portcullis";
+
+/// How long a session lives without a request.
+pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
+
+/// An actix-session middleware over `store` with the cookie the sign-in flow needs: named
+/// [`SESSION_COOKIE`] (`__Host-` prefix), `Secure`, `HttpOnly`, `SameSite=Lax` (the
+/// provider's redirect back to `/callback` is a cross-site top-level navigation: `Strict`
+/// would drop the cookie), `Path=/`, no `Domain`, its value encrypted with `key`, and ended
+/// after [`SESSION_IDLE_TIMEOUT`] without a request (every request extends it).
+///
+/// `key` encrypts the cookie (which holds only the session's random key): use
+/// `Key::generate()` for one process, or the same 64-byte key on every instance sharing a
+/// Redis store (`Key::from(bytes)`, from your secret store). Browsers keep `Secure` cookies of
+/// `http://localhost` too, so this works in local development.
+///
+/// Wrap it around the whole app, outside any guard middleware: `App::new().wrap(…)` is
+/// applied last, so it runs first.
+///
+/// ```
+/// use actix_web::cookie::Key;
+/// use portcullis_actix::session::{MemoryStore, session_middleware};
+///
+/// let store = MemoryStore::default();
+/// let key = Key::generate();
+/// // In the `HttpServer::new` factory:
+/// let middleware = session_middleware(store.clone(), key.clone());
+/// # let _ = middleware;
+/// ```
+pub fn session_middleware<S: SessionStore>(store: S, key: Key) -> SessionMiddleware<S> {
+    SessionMiddleware::builder(store, key)
+        .cookie_name(SESSION_COOKIE.to_owned())
+        .cookie_secure(true)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".to_owned())
+        .cookie_domain(None)
+        .session_lifecycle(
+            PersistentSession::default()
+                .session_ttl(CookieDuration::seconds(
+                    SESSION_IDLE_TIMEOUT.as_secs() as i64
+                ))
+                .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+        )
+        .build()
+}
+
+/// A server-side session store in this process's memory, bounded: at most
+/// [`MemoryStore::DEFAULT_CAPACITY`] sessions (or [`MemoryStore::with_capacity`]). Expired
+/// sessions are dropped as new ones are saved; when it is full of live sessions, the one
+/// closest to expiring is dropped (that user signs in again).
+///
+/// Clones share the sessions: create one store, outside the `HttpServer::new` factory, and
+/// clone it into each worker's middleware. Sessions end when the process does; use Redis for
+/// several instances.
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<HashMap<String, Entry>>>,
+    capacity: usize,
+}
+
+struct Entry {
+    state: HashMap<String, String>,
+    expires: Instant,
+}
+
+impl MemoryStore {
+    /// Most sessions kept by [`MemoryStore::default`].
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
+    /// A store of at most `capacity` sessions (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        MemoryStore {
+            inner: Arc::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// How many sessions it holds (expired ones included until they are dropped).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether it holds no session.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn expiry(ttl: &CookieDuration) -> Instant {
+        let secs = u64::try_from(ttl.whole_seconds()).unwrap_or(0);
+        // Capped at a year: no `Instant` overflow whatever the configuration says.
+        let now = Instant::now();
+        now.checked_add(Duration::from_secs(secs.min(365 * 24 * 3600)))
+            .unwrap_or(now)
+    }
+
+    fn put(&self, state: HashMap<String, String>, ttl: &CookieDuration) -> SessionKey {
+        let key = generate_session_key();
+        let mut map = self.lock();
+        if map.len() >= self.capacity {
+            let now = Instant::now();
+            map.retain(|_, e| e.expires > now);
+        }
+        while map.len() >= self.capacity {
+            let Some(soonest) = map
+                .iter()
+                .min_by_key(|(_, e)| e.expires)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            map.remove(&soonest);
+        }
+        map.insert(
+            key.as_ref().to_owned(),
+            Entry {
+                state,
+                expires: Self::expiry(ttl),
+            },
+        );
+        key
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("sessions", &self.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(
+        &self,
+        session_key: &SessionKey,
+    ) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let mut map = self.lock();
+        let key = session_key.as_ref();
+        match map.get(key) {
+            Some(e) if e.expires > Instant::now() => Ok(Some(e.state.clone())),
+            Some(_) => {
+                map.remove(key);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn save(
+        &self,
+        session_state: HashMap<String, String>,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        Ok(self.put(session_state, ttl))
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: HashMap<String, String>,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        {
+            let mut map = self.lock();
+            if let Some(e) = map.get_mut(session_key.as_ref())
+                && e.expires > Instant::now()
+            {
+                e.state = session_state;
+                e.expires = Self::expiry(ttl);
+                return Ok(session_key);
+            }
+        }
+        // Gone meanwhile (expired, evicted, signed out elsewhere): a new session, never the
+        // old key brought back.
+        Ok(self.put(session_state, ttl))
+    }
+
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &CookieDuration,
+    ) -> Result<(), anyhow::Error> {
+        if let Some(e) = self.lock().get_mut(session_key.as_ref()) {
+            e.expires = Self::expiry(ttl);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        self.lock().remove(session_key.as_ref());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(v: &str) -> HashMap<String, String> {
+        HashMap::from([("k".to_owned(), v.to_owned())])
+    }
+
+    #[actix_web::test]
+    async fn keeps_deletes_expires_and_stays_bounded() {
+        let store = MemoryStore::with_capacity(3);
+        let hour = CookieDuration::hours(1);
+        let a = store.save(state("a"), &hour).await.unwrap();
+        assert_eq!(store.load(&a).await.unwrap(), Some(state("a")));
+        // Keys are 64 random alphanumerics (> 128 bits, security.md case 46).
+        assert_eq!(a.as_ref().len(), 64);
+        let a = store.update(a, state("a2"), &hour).await.unwrap();
+        assert_eq!(store.load(&a).await.unwrap(), Some(state("a2")));
+        store.delete(&a).await.unwrap();
+        assert_eq!(store.load(&a).await.unwrap(), None);
+        // An update of a deleted session makes a new one under a new key.
+        let a_again: SessionKey = String::from(a).try_into().unwrap();
+        let b = store.update(a_again, state("b"), &hour).await.unwrap();
+        assert_eq!(store.load(&b).await.unwrap(), Some(state("b")));
+        // Expired sessions are not served.
+        let gone = store.save(state("x"), &CookieDuration::ZERO).await.unwrap();
+        assert_eq!(store.load(&gone).await.unwrap(), None);
+        // Bounded: the oldest-expiring goes first.
+        let short = store
+            .save(state("s"), &CookieDuration::minutes(1))
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            store.save(state("n"), &hour).await.unwrap();
+        }
+        assert!(store.len() <= 3);
+        assert_eq!(store.load(&short).await.unwrap(), None);
+    }
+}
