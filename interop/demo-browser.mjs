@@ -190,6 +190,14 @@ async function main() {
       await toApp('/', () => page.getByRole('link', { name: 'Back' }).click());
     });
 
+    await check('she switches to org_globex without a password (single sign-on)', async () => {
+      await toApp('/', () => page.getByRole('link', { name: 'Open org_globex' }).click());
+      const t = await text();
+      for (const part of ['Organization org_globex', 'Member', 'delete:todos', 'analytics boolean true']) {
+        assert(t.includes(part), `"${part}" on her page, got: ${t}`);
+      }
+    });
+
     await check('sign out', signOut);
 
     await check('bob is refused the admin API with 403', async () => {
