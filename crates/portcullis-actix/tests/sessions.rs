@@ -1,0 +1,692 @@
+//! Browser sign-in through the ready-made routes, on this crate's memory store and on real
+//! Redis (actix-session's `RedisSessionStore`), against the real identity server: security.md
+//! cases 27, 35, 37, 44–47, and refresh (33).
+
+mod common;
+
+use std::time::Duration;
+
+use actix_session::SessionExt;
+use actix_session::storage::SessionStore;
+use actix_web::cookie::Key;
+use actix_web::{App, HttpRequest, HttpResponse, web};
+use common::*;
+use portcullis::Config;
+use portcullis::clock::ManualClock;
+use portcullis::oauth::{AuthClient, TokenTypeHint};
+use portcullis_actix::session::SESSION_COOKIE;
+use portcullis_actix::{
+    Auth, Authenticated, MAX_PENDING, MemoryStore, RequireRole, session_middleware,
+};
+use portcullis_server::testing::TestIssuer;
+use serde_json::{Value, json};
+
+portcullis_actix::role!(Admin = "admin");
+
+fn web_config(issuer: &TestIssuer) -> Config {
+    Config::builder(issuer.issuer())
+        .client_id(WEB)
+        .client_secret(WEB_SECRET)
+        .redirect_uri(CALLBACK)
+        .post_logout_redirect_uri(LOGOUT)
+        .audience(API)
+        .build()
+        .unwrap()
+}
+
+/// The app: a page for signed-in users, an admin page, a scope guarded by middleware, the
+/// sign-in routes, the session middleware. `/test/refresh-token` reads the stored refresh
+/// token (test only: to revoke it behind the app's back).
+fn serve_app<S>(auth: Auth, store: S) -> String
+where
+    S: SessionStore + Clone + Send + 'static,
+{
+    let key = Key::generate();
+    serve!(move || {
+        App::new()
+            .app_data(auth.clone())
+            .route(
+                "/me",
+                web::get().to(|u: Authenticated| async move {
+                    HttpResponse::Ok()
+                        .json(json!({ "sub": u.subject(), "via": format!("{:?}", u.via()) }))
+                }),
+            )
+            .route(
+                "/admin",
+                web::get().to(|_: RequireRole<Admin>| async { "admin" }),
+            )
+            .service(
+                web::scope("/guarded")
+                    .wrap(auth.require_role("admin"))
+                    .route("", web::get().to(|| async { "guarded" })),
+            )
+            .route(
+                "/test/refresh-token",
+                web::get().to(|request: HttpRequest| async move {
+                    let user: Option<Value> = request.get_session().get("portcullis.user").unwrap();
+                    user.and_then(|u| u["tokens"]["refresh_token"].as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                }),
+            )
+            .configure(auth.configure())
+            .wrap(session_middleware(store.clone(), key.clone()))
+    })
+}
+
+async fn serve_memory(issuer: &TestIssuer) -> String {
+    let auth = Auth::from_config(&web_config(issuer)).unwrap();
+    serve_app(auth, MemoryStore::default())
+}
+
+/// A browser for the app: keeps the session cookie by hand, follows no redirect.
+struct Browser {
+    base: String,
+    cookie: Option<String>,
+    /// The `Set-Cookie` headers of the last answer.
+    set_cookies: Vec<String>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        Browser {
+            base: base.to_owned(),
+            cookie: None,
+            set_cookies: Vec::new(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let mut request = http().get(format!("{}{path}", self.base));
+        if let Some(value) = &self.cookie {
+            request = request.header("cookie", format!("{SESSION_COOKIE}={value}"));
+        }
+        let response = request.send().await.unwrap();
+        self.set_cookies = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for set in &self.set_cookies {
+            let pair = set.split(';').next().unwrap_or("");
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if name.trim() != SESSION_COOKIE {
+                continue;
+            }
+            let gone = value.is_empty()
+                || set
+                    .split(';')
+                    .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+            self.cookie = if gone { None } else { Some(value.to_owned()) };
+        }
+        response
+    }
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// `/login?…` in the app: the provider's authorization URL it redirects to.
+async fn start(browser: &mut Browser, query: &str) -> String {
+    let r = browser.get(&format!("/login?{query}")).await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    location(&r)
+}
+
+/// The signed-in provider's redirect back to the app, as a path of the app.
+async fn provider_sign_in(issuer: &TestIssuer, authorize_url: &str, email: &str) -> String {
+    let callback = issuer
+        .browser_sign_in(authorize_url, email, PASSWORD)
+        .await
+        .expect("the hosted sign-in succeeds");
+    let url = url::Url::parse(&callback).unwrap();
+    assert_eq!(url.path(), "/callback");
+    format!("/callback?{}", url.query().unwrap_or(""))
+}
+
+/// A whole sign-in; returns the app's answer to the callback.
+async fn sign_in(
+    issuer: &TestIssuer,
+    browser: &mut Browser,
+    email: &str,
+    query: &str,
+) -> reqwest::Response {
+    let authorize = start(browser, query).await;
+    let callback = provider_sign_in(issuer, &authorize, email).await;
+    browser.get(&callback).await
+}
+
+fn state_of(authorize_url: &str) -> String {
+    url::Url::parse(authorize_url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+async fn json_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn sign_in_stores_the_session_and_serves_the_user() {
+    let issuer = issuer().await;
+    let base = serve_memory(&issuer).await;
+    let mut browser = Browser::new(&base);
+    let (status, body) = json_of(browser.get("/user").await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+
+    let authorize = start(
+        &mut browser,
+        "org_code=org_acme&return_to=%2Fdashboard%3Ftab%3D1",
+    )
+    .await;
+    assert!(authorize.starts_with(&format!("{}/oauth2/auth?", issuer.url())));
+    // Case 44: the session cookie's attributes.
+    let set = browser.set_cookies.join("\n");
+    assert!(set.starts_with(&format!("{SESSION_COOKIE}=")), "{set}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(attribute), "{attribute} missing: {set}");
+    }
+    assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
+    let before = browser.cookie.clone().expect("a session cookie");
+
+    let callback = provider_sign_in(&issuer, &authorize, ADA).await;
+    let r = browser.get(&callback).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/dashboard?tab=1");
+    assert!(r.headers().get("cache-control").is_some());
+    // Case 45: a new session id after sign-in; the old one is not signed in.
+    let after = browser.cookie.clone().expect("a session cookie");
+    assert_ne!(before, after);
+    let mut fixed = Browser::new(&base);
+    fixed.cookie = Some(before);
+    assert_eq!(fixed.get("/user").await.status(), 401);
+
+    let (status, body) = json_of(browser.get("/user").await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id_token"]["email"], ADA);
+    assert_eq!(body["access_token"]["org_code"], "org_acme");
+    assert!(body.to_string().find("refresh_token").is_none());
+    // The session authenticates the app's own routes and guards.
+    let (status, body) = json_of(browser.get("/me").await).await;
+    assert_eq!((status, body["via"].as_str()), (200, Some("Session")));
+    assert_eq!(browser.get("/admin").await.status(), 200);
+    assert_eq!(browser.get("/guarded").await.status(), 200);
+    assert_eq!(Browser::new(&base).get("/guarded").await.status(), 401);
+    // A bearer header comes first: a bad one is refused even with a signed-in session.
+    let r = http()
+        .get(format!("{base}/me"))
+        .header("cookie", format!("{SESSION_COOKIE}={after}"))
+        .bearer_auth("not-a-jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn register_and_create_org_open_the_hosted_pages() {
+    let issuer = issuer().await;
+    let base = serve_memory(&issuer).await;
+    let mut browser = Browser::new(&base);
+    let r = browser.get("/register?login_hint=new%40example.com").await;
+    assert_eq!(r.status(), 303);
+    let url = url::Url::parse(&location(&r)).unwrap();
+    let get = |n: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(get("prompt").as_deref(), Some("create"));
+    assert_eq!(get("login_hint").as_deref(), Some("new@example.com"));
+    let r = browser.get("/create-org?org_name=Initech").await;
+    let url = url::Url::parse(&location(&r)).unwrap();
+    assert!(
+        url.query_pairs()
+            .any(|(k, v)| k == "is_create_org" && v == "true")
+    );
+    assert!(
+        url.query_pairs()
+            .any(|(k, v)| k == "org_name" && v == "Initech")
+    );
+    // A parameter given twice is refused.
+    let (status, body) = json_of(browser.get("/login?org_code=a&org_code=b").await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}
+
+#[tokio::test]
+async fn case_27_forged_replayed_and_foreign_states_are_refused() {
+    let issuer = issuer().await;
+    let base = serve_memory(&issuer).await;
+    let mut browser = Browser::new(&base);
+    let authorize = start(&mut browser, "").await;
+    let callback = provider_sign_in(&issuer, &authorize, ADA).await;
+
+    // The callback in another browser (no session, or another session): not its sign-in.
+    let mut other = Browser::new(&base);
+    start(&mut other, "").await;
+    for b in [&mut Browser::new(&base), &mut other] {
+        let (status, body) = json_of(b.get(&callback).await).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_state"))
+        );
+    }
+    // A forged state, no state, two states.
+    let code = "code=abc";
+    for bad in [
+        format!("/callback?{code}&state=forged"),
+        format!("/callback?{code}"),
+        format!("/callback?{code}&state=a&state=b"),
+    ] {
+        let (status, body) = json_of(browser.get(&bad).await).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_state")),
+            "{bad}"
+        );
+    }
+    // The real one works once; replayed, it is refused.
+    assert_eq!(browser.get(&callback).await.status(), 303);
+    let (status, body) = json_of(browser.get(&callback).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_state"))
+    );
+    assert_eq!(browser.get("/user").await.status(), 200);
+}
+
+#[tokio::test]
+async fn concurrent_sign_ins_in_one_browser_keep_their_own_state() {
+    let issuer = issuer().await;
+    let base = serve_memory(&issuer).await;
+    let mut browser = Browser::new(&base);
+    // Two tabs: both signed in at the provider, finished in the other order.
+    let first = start(&mut browser, "return_to=/first").await;
+    let second = start(&mut browser, "return_to=/second").await;
+    let first_cb = provider_sign_in(&issuer, &first, ADA).await;
+    let second_cb = provider_sign_in(&issuer, &second, BOB).await;
+    let r = browser.get(&second_cb).await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r)),
+        (303, "/second".to_owned())
+    );
+    let r = browser.get(&first_cb).await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r)),
+        (303, "/first".to_owned())
+    );
+    let (_, body) = json_of(browser.get("/user").await).await;
+    assert_eq!(body["id_token"]["email"], ADA);
+
+    // Case 44: at most MAX_PENDING sign-ins under way; the oldest are dropped.
+    let mut browser = Browser::new(&base);
+    let mut states = Vec::new();
+    for _ in 0..MAX_PENDING + 2 {
+        states.push(state_of(&start(&mut browser, "").await));
+    }
+    for (i, state) in states.iter().enumerate() {
+        // A made-up code: a kept sign-in gets as far as the code exchange (refused by the
+        // provider), a dropped one is refused at once.
+        let (status, body) = json_of(
+            browser
+                .get(&format!("/callback?code=x&state={state}"))
+                .await,
+        )
+        .await;
+        if i < 2 {
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_state")),
+                "{i}"
+            );
+        } else {
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (401, Some("invalid_grant")),
+                "{i}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn callback_errors_are_clear_and_end_that_sign_in() {
+    let issuer = issuer().await;
+    let base = serve_memory(&issuer).await;
+    let mut browser = Browser::new(&base);
+    let state = state_of(&start(&mut browser, "").await);
+    let denied = format!("/callback?error=access_denied&error_description=no&state={state}");
+    let (status, body) = json_of(browser.get(&denied).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("access_denied"))
+    );
+    // That sign-in is over.
+    let (status, body) = json_of(
+        browser
+            .get(&format!("/callback?code=x&state={state}"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_state"))
+    );
+    // Issuer mix-up (RFC 9207).
+    let state = state_of(&start(&mut browser, "").await);
+    let mixed = format!("/callback?code=x&state={state}&iss=https%3A%2F%2Fevil.example");
+    let (status, body) = json_of(browser.get(&mixed).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_issuer"))
+    );
+    assert_eq!(browser.get("/user").await.status(), 401);
+}
+
+#[tokio::test]
+async fn case_46_tampered_or_absent_session_cookies_are_no_session() {
+    let issuer = issuer().await;
+    let base = serve_memory(&issuer).await;
+    let mut browser = Browser::new(&base);
+    assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
+    let good = browser.cookie.clone().unwrap();
+    assert_eq!(browser.get("/user").await.status(), 200);
+    let mut flipped = good.clone().into_bytes();
+    flipped[3] = if flipped[3] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    for cookie in [
+        Some(flipped),
+        Some(good[..good.len() / 2].to_owned()),
+        Some("!!!".to_owned()),
+        Some(String::new()),
+        None,
+    ] {
+        let mut b = Browser::new(&base);
+        b.cookie = cookie.clone();
+        for path in ["/user", "/me"] {
+            let (status, body) = json_of(b.get(path).await).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (401, Some("unauthenticated")),
+                "{path} {cookie:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn case_37_return_to_only_accepts_same_site_paths() {
+    let issuer = issuer().await;
+    let base = serve_memory(&issuer).await;
+    for evil in [
+        "https://evil",
+        "//evil",
+        "/\\evil",
+        "https:evil",
+        "javascript:alert(1)",
+        "%2F%2Fevil",
+        "/\t/evil",
+        "/\\t/evil",
+    ] {
+        let mut browser = Browser::new(&base);
+        let r = sign_in(
+            &issuer,
+            &mut browser,
+            ADA,
+            &format!("return_to={}", encode(evil)),
+        )
+        .await;
+        assert_eq!(
+            (r.status().as_u16(), location(&r)),
+            (303, "/".to_owned()),
+            "{evil:?}"
+        );
+    }
+    let mut browser = Browser::new(&base);
+    let r = sign_in(&issuer, &mut browser, ADA, "return_to=%2Fok%3Fa%3Db").await;
+    assert_eq!(location(&r), "/ok?a=b");
+}
+
+#[tokio::test]
+async fn case_35_47_logout_ends_the_session_then_the_providers() {
+    let issuer = issuer().await;
+    let base = serve_memory(&issuer).await;
+    let mut browser = Browser::new(&base);
+    assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
+    let old = browser.cookie.clone().unwrap();
+    let refresh_token = browser
+        .get("/test/refresh-token")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!refresh_token.is_empty());
+
+    let r = browser.get("/logout").await;
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert!(to.starts_with(&format!("{}/logout?", issuer.url())), "{to}");
+    assert!(to.contains("id_token_hint="));
+    assert!(browser.cookie.is_none(), "the cookie is removed");
+    // The provider accepts it and sends the browser to the registered logout URL.
+    let r = http().get(&to).send().await.unwrap();
+    assert_eq!(location(&r), LOGOUT);
+    // Case 47: the old cookie is dead, and so is the refresh token.
+    let mut replay = Browser::new(&base);
+    replay.cookie = Some(old);
+    assert_eq!(replay.get("/user").await.status(), 401);
+    let client = AuthClient::new(&web_config(&issuer)).unwrap();
+    let e = client.refresh(&refresh_token).await.unwrap_err();
+    assert_eq!(e.oauth_error_code(), Some("invalid_grant"));
+    // Signed out, /logout still answers (no session to end).
+    assert_eq!(Browser::new(&base).get("/logout").await.status(), 303);
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_before_they_expire_once_for_concurrent_requests() {
+    let issuer = tenant().access_token_ttl(120).start().await.unwrap();
+    let clock = ManualClock::now();
+    let config = web_config(&issuer);
+    let client = AuthClient::builder(config.clone())
+        .framework("actix-web")
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let auth = Auth::builder(config.clone())
+        .client(client)
+        .clock(clock.clone())
+        .refresh_margin(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let base = serve_app(auth, MemoryStore::default());
+    let mut browser = Browser::new(&base);
+    assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
+    let (_, first) = json_of(browser.get("/user").await).await;
+    let first_jti = first["access_token"]["jti"].clone();
+    let (_, again) = json_of(browser.get("/user").await).await;
+    assert_eq!(again["access_token"]["jti"], first_jti, "not refreshed yet");
+
+    // 90 s later the token expires within the margin: 10 concurrent requests, one refresh.
+    clock.advance(Duration::from_secs(90));
+    let cookie = browser.cookie.clone().unwrap();
+    let requests = (0..10).map(|_| {
+        http()
+            .get(format!("{base}/user"))
+            .header("cookie", format!("{SESSION_COOKIE}={cookie}"))
+            .send()
+    });
+    let answers = futures_join(requests).await;
+    let mut jtis = Vec::new();
+    for r in answers {
+        let (status, body) = json_of(r.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        jtis.push(body["access_token"]["jti"].clone());
+    }
+    assert_ne!(jtis[0], first_jti, "refreshed");
+    assert!(jtis.iter().all(|j| *j == jtis[0]), "one refresh: {jtis:?}");
+    assert_eq!(browser.get("/me").await.status(), 200);
+
+    // The refresh token revoked at the provider: the next refresh ends the session.
+    let refresh_token = browser
+        .get("/test/refresh-token")
+        .await
+        .text()
+        .await
+        .unwrap();
+    AuthClient::new(&config)
+        .unwrap()
+        .revoke(&refresh_token, Some(TokenTypeHint::RefreshToken))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(90));
+    assert_eq!(browser.get("/user").await.status(), 401);
+    assert_eq!(browser.get("/me").await.status(), 401);
+}
+
+#[tokio::test]
+async fn an_expired_session_without_a_refresh_token_is_signed_out() {
+    let issuer = tenant().access_token_ttl(120).start().await.unwrap();
+    let clock = ManualClock::now();
+    // No `offline` scope: no refresh token.
+    let config = Config::builder(issuer.issuer())
+        .client_id(WEB)
+        .client_secret(WEB_SECRET)
+        .redirect_uri(CALLBACK)
+        .audience(API)
+        .scopes(["openid", "profile", "email"])
+        .build()
+        .unwrap();
+    let client = AuthClient::builder(config.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let auth = Auth::builder(config)
+        .client(client)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let base = serve_app(auth, MemoryStore::default());
+    let mut browser = Browser::new(&base);
+    assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
+    assert!(
+        browser
+            .get("/test/refresh-token")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Within the refresh margin but not expired: still signed in.
+    clock.advance(Duration::from_secs(90));
+    assert_eq!(browser.get("/user").await.status(), 200);
+    // Expired, nothing to refresh with: signed out.
+    clock.advance(Duration::from_secs(60));
+    let (status, body) = json_of(browser.get("/me").await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    assert_eq!(browser.get("/user").await.status(), 401);
+}
+
+/// Runs the futures concurrently and collects their outputs in order.
+async fn futures_join<F: std::future::Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn sessions_work_on_real_redis() {
+    use portcullis_actix::actix_session::storage::RedisSessionStore;
+
+    let Some(url) = std::env::var("PORTCULLIS_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "PORTCULLIS_TEST_REDIS_URL must be set in CI"
+        );
+        eprintln!("skipped: set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)");
+        return;
+    };
+    let store = RedisSessionStore::builder(url.as_str())
+        .cache_keygen(|key| format!("portcullis-actix-test:{key}"))
+        .build()
+        .await
+        .expect("Redis is reachable");
+
+    let issuer = issuer().await;
+    let auth = Auth::from_config(&web_config(&issuer)).unwrap();
+    let base = serve_app(auth, store);
+    let mut browser = Browser::new(&base);
+    let authorize = start(&mut browser, "return_to=/redis&org_code=org_acme").await;
+    let before = browser.cookie.clone().unwrap();
+    let callback = provider_sign_in(&issuer, &authorize, ADA).await;
+    let r = browser.get(&callback).await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r)),
+        (303, "/redis".to_owned())
+    );
+    assert_ne!(
+        browser.cookie.clone().unwrap(),
+        before,
+        "new id after sign-in"
+    );
+    let (status, body) = json_of(browser.get("/user").await).await;
+    assert_eq!(
+        (status, body["id_token"]["email"].as_str()),
+        (200, Some(ADA))
+    );
+    assert_eq!(browser.get("/admin").await.status(), 200);
+    // Replayed callback and the pre-login cookie are refused.
+    let (status, _) = json_of(browser.get(&callback).await).await;
+    assert_eq!(status, 400);
+    let mut fixed = Browser::new(&base);
+    fixed.cookie = Some(before);
+    assert_eq!(fixed.get("/user").await.status(), 401);
+    // A tampered cookie is no session.
+    let mut tampered = Browser::new(&base);
+    tampered.cookie = browser.cookie.clone().map(|c| format!("x{c}"));
+    assert_eq!(tampered.get("/user").await.status(), 401);
+    // Sign-out deletes the session from Redis.
+    let old = browser.cookie.clone().unwrap();
+    assert_eq!(browser.get("/logout").await.status(), 303);
+    let mut replay = Browser::new(&base);
+    replay.cookie = Some(old);
+    assert_eq!(replay.get("/user").await.status(), 401);
+}
