@@ -657,6 +657,10 @@ impl AuthClient {
     /// `scopes` (empty: what the application was granted). Cached per audience and scopes until
     /// shortly before it expires, shared by every clone of this client; concurrent callers wait
     /// for one request.
+    ///
+    /// The API is named as `audience` (Kinde, Auth0) and, when it is a URL, also as
+    /// RFC 8707's `resource`, which standard providers (e.g. node's `oidc-provider`) read instead:
+    /// without it they answer with a token that is not for the API at all.
     pub async fn client_credentials(
         &self,
         audience: &str,
@@ -673,6 +677,9 @@ impl AuthClient {
         }
         let scope = scopes.join(" ");
         let mut form = vec![("grant_type", "client_credentials"), ("audience", audience)];
+        if is_resource_indicator(audience) {
+            form.push(("resource", audience));
+        }
         if !scope.is_empty() {
             form.push(("scope", scope.as_str()));
         }
@@ -842,6 +849,13 @@ fn basic_credentials(id: &str, secret: &str) -> String {
     )
 }
 
+/// Whether `audience` may also be sent as an RFC 8707 `resource`: an absolute URI without a
+/// fragment (§2), here one with a host (so `localhost:8080`, which parses as a scheme, is not).
+/// A bare API name is not: a standard provider would refuse it as `invalid_target`.
+fn is_resource_indicator(audience: &str) -> bool {
+    Url::parse(audience).is_ok_and(|u| u.has_host() && u.fragment().is_none())
+}
+
 /// The query parameters of a callback URL (or of a bare query string).
 fn callback_params(callback: &str) -> Result<Vec<(String, String)>, OAuthError> {
     let query = match Url::parse(callback) {
@@ -878,6 +892,29 @@ mod tests {
             String::from_utf8(raw).unwrap(),
             "my%3Aclient:s3cr%25t+%2B%C3%BC"
         );
+    }
+
+    #[test]
+    fn absolute_audiences_are_also_resource_indicators() {
+        // RFC 8707 §2: an absolute URI without a fragment.
+        for yes in [
+            "https://api.example.com",
+            "https://acme.kinde.com/api",
+            "http://[::1]:8/",
+        ] {
+            assert!(is_resource_indicator(yes), "{yes}");
+        }
+        let no = [
+            "my-api",
+            "",
+            "/api",
+            "https://a.example/#x",
+            "api.example.com",
+            "localhost:8080",
+        ];
+        for no in no {
+            assert!(!is_resource_indicator(no), "{no}");
+        }
     }
 
     #[test]
