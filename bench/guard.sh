@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# What the bearer guard costs an axum endpoint (portcullis-axum), under a bounded loopback load.
+#
+#   bench/guard.sh                  # from the repository root (or anywhere)
+#   DURATION=5 bench/guard.sh       # shorter runs
+#
+# What it does (loopback only; stops by itself; kills what it started on exit):
+#   1. builds crates/portcullis-axum/examples/guard_bench.rs in release;
+#   2. on the server core, measures one raw `jsonwebtoken` RS256 verification of the same kind of
+#      token (`guard_bench raw`: the median of 5 rounds of 20,000 decodes);
+#   3. starts `guard_bench serve` on the server core: the real identity server in-process (keys
+#      and one RS256 access token) and an axum app with /plain (no auth), /guarded (the
+#      `Authenticated` extractor, verified-token cache off) and /cached (cache on);
+#   4. with wrk on the other core, measures requests/second of each route (bearer token sent to
+#      all three), after a warm-up;
+#   5. prints: cached ÷ plain throughput (target ≥ 0.9×), and the CPU time the guard adds per
+#      request, 1/guarded − 1/plain, against one raw jsonwebtoken verification (target ≤ 1.2×).
+#
+# Both the server (one tokio worker) and the raw measurement run on CPU $SERVER_CPU, wrk on
+# $LOADGEN_CPU, so the figures are per server core. Runs where other processes used more than
+# NOISE_LIMIT % of either CPU are flagged "disturbed" (rerun on a quiet machine).
+#
+# Bounds: each wrk run lasts DURATION seconds (and at most MAX_REQUESTS requests per thread) and
+# is killed by `timeout` if it overstays. About 3 × (WARMUP + DURATION) + 10 s after the build.
+#
+# Environment knobs (defaults in brackets):
+#   DURATION [10]  WARMUP [2]  CONNECTIONS [8]  WRK_THREADS [1]  MAX_REQUESTS [1000000]
+#   SERVER_CPU [1]  LOADGEN_CPU [0]  NOISE_LIMIT [10]  SKIP_BUILD [unset: build]
+#   CARGO_TARGET_DIR [target]
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-8}
+WRK_THREADS=${WRK_THREADS:-1}
+MAX_REQUESTS=${MAX_REQUESTS:-1000000}
+SERVER_CPU=${SERVER_CPU:-1}
+LOADGEN_CPU=${LOADGEN_CPU:-0}
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+cd "$ROOT"
+
+log() { printf '[guard.sh] %s\n' "$*" >&2; }
+die() { printf '[guard.sh] error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/portcullis-guard.XXXXXX")
+SERVER_PID=""
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  [[ $status -eq 0 ]] || tail -n 20 "$TMP/server.log" >&2 2>/dev/null || true
+  rm -rf "$TMP"
+  exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+command -v wrk >/dev/null || die "wrk is not installed (Debian: apt-get install wrk)"
+command -v taskset >/dev/null || die "taskset is not installed (Debian: util-linux)"
+(( $(nproc --all) >= 2 )) && [[ $SERVER_CPU != "$LOADGEN_CPU" ]] ||
+  die "needs two distinct CPUs (SERVER_CPU=$SERVER_CPU, LOADGEN_CPU=$LOADGEN_CPU)"
+ON_SERVER_CPU=(taskset -c "$SERVER_CPU")
+ON_LOADGEN_CPU=(taskset -c "$LOADGEN_CPU")
+
+if [[ -z ${SKIP_BUILD:-} ]]; then
+  log "cargo build --release -p portcullis-axum --example guard_bench"
+  cargo build --release -p portcullis-axum --example guard_bench >&2
+fi
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/guard_bench"
+[[ -x $BIN ]] || die "$BIN is missing (run without SKIP_BUILD)"
+
+# One raw jsonwebtoken RS256 verification, on the server core.
+log "raw jsonwebtoken RS256 verification on CPU $SERVER_CPU"
+WATCHED_OUT="$TMP/raw.txt" watched - timeout 120 "${ON_SERVER_CPU[@]}" "$BIN" raw 20000 ||
+  die "raw measurement failed: $(cat "$TMP/raw.txt")"
+RAW_US=$(sed -n 's/^RAW_JSONWEBTOKEN_US=//p' "$TMP/raw.txt")
+[[ -n $RAW_US ]] || die "no RAW_JSONWEBTOKEN_US in: $(cat "$TMP/raw.txt")"
+CPU_NOTE_RAW="raw ${SHARE_SELF} %, others ${SHARE_SRV_OTHER} % | CPU $LOADGEN_CPU others ${SHARE_GEN_OTHER} %"
+check_noise raw
+log "raw jsonwebtoken: $RAW_US µs per verification ($CPU_NOTE_RAW)"
+
+# The app under load.
+RUST_LOG=${RUST_LOG:-warn} "${ON_SERVER_CPU[@]}" "$BIN" serve >"$TMP/server.out" 2>"$TMP/server.log" &
+SERVER_PID=$!
+for _ in $(seq 300); do
+  grep -q '^TOKEN=' "$TMP/server.out" 2>/dev/null && break
+  kill -0 "$SERVER_PID" 2>/dev/null || die "guard_bench exited during start-up"
+  sleep 0.1
+done
+PORT=$(sed -n 's/^PORT=//p' "$TMP/server.out")
+TOKEN=$(sed -n 's/^TOKEN=//p' "$TMP/server.out")
+[[ -n $PORT && -n $TOKEN ]] || die "guard_bench printed no PORT/TOKEN"
+APP="http://127.0.0.1:$PORT"
+for route in plain guarded cached; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$APP/$route")
+  [[ $code == 200 ]] || die "/$route answered $code before the load"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' "$APP/guarded")
+[[ $code == 401 ]] || die "/guarded without a token answered $code, not 401"
+
+declare -A RPS CPU_NOTE
+for route in plain guarded cached; do
+  run_wrk "$route" "$SERVER_PID" "$APP/$route" GET "" "Bearer $TOKEN"
+done
+
+CACHED_RATIO=$(ratio "${RPS[cached]}" "${RPS[plain]}")
+ADDED_US=$(awk -v g="${RPS[guarded]}" -v p="${RPS[plain]}" 'BEGIN {printf "%.2f", 1e6 / g - 1e6 / p}')
+ADDED_OF_RAW=$(ratio "$ADDED_US" "$RAW_US")
+echo
+echo "portcullis-axum bearer guard; server (1 tokio worker) on CPU $SERVER_CPU, wrk on CPU $LOADGEN_CPU;" \
+  "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s after a ${WARMUP} s warm-up; RS256 token of $(( ${#TOKEN} )) bytes"
+echo
+echo "| route | req/s | note |"
+echo "|---|---:|---|"
+echo "| /plain (no auth) | ${RPS[plain]} | |"
+echo "| /guarded (Authenticated, cache off) | ${RPS[guarded]} | |"
+echo "| /cached (Authenticated, cache on) | ${RPS[cached]} | |"
+echo
+echo "| figure | value | target |"
+echo "|---|---|---|"
+echo "| cached ÷ plain | ${CACHED_RATIO}× | ≥ 0.9× — $(verdict "$CACHED_RATIO" 0.9) |"
+echo "| CPU added per request by the guard (1/guarded − 1/plain) | ${ADDED_US} µs | |"
+echo "| raw jsonwebtoken RS256 verification, same core | ${RAW_US} µs | |"
+echo "| added ÷ raw | ${ADDED_OF_RAW}× | ≤ 1.2× — $(awk -v v="$ADDED_OF_RAW" 'BEGIN {print (v <= 1.2 ? "met" : "not met")}') |"
+echo
+echo "CPU use during each measurement (CPU $SERVER_CPU: server / others | CPU $LOADGEN_CPU: wrk / others):"
+echo "- raw: $CPU_NOTE_RAW"
+for route in plain guarded cached; do echo "- $route: ${CPU_NOTE[$route]}"; done
+if (( ${#DISTURBED[@]} > 0 )); then
+  echo
+  echo "**Disturbed** (other processes used more than ${NOISE_LIMIT} % of a core): ${DISTURBED[*]}"
+fi
