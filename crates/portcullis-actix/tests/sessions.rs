@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use actix_session::SessionExt;
-use actix_session::storage::SessionStore;
+use actix_session::storage::{RedisSessionStore, SessionStore};
 use actix_web::cookie::Key;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use common::*;
@@ -74,9 +74,77 @@ where
     })
 }
 
-async fn serve_memory(issuer: &TestIssuer) -> String {
-    let auth = Auth::from_config(&web_config(issuer)).unwrap();
-    serve_app(auth, MemoryStore::default())
+/// Where the sessions are kept.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    /// This crate's `MemoryStore`, the default.
+    Memory,
+    /// actix-session's `RedisSessionStore` on the real Redis at `PORTCULLIS_TEST_REDIS_URL`.
+    Redis,
+}
+
+/// The Redis URL for the tests; `None` (the test is skipped, with a message) when unset,
+/// except in CI, where it must be set.
+fn redis_url() -> Option<String> {
+    let url = std::env::var("PORTCULLIS_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "PORTCULLIS_TEST_REDIS_URL must be set in CI"
+        );
+        eprintln!("skipped: set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)");
+    }
+    url
+}
+
+/// Serves the app for `auth` with its sessions on `backend`.
+async fn serve_auth(backend: Backend, auth: Auth) -> String {
+    match backend {
+        Backend::Memory => serve_app(auth, MemoryStore::default()),
+        Backend::Redis => {
+            let url = redis_url().expect("only run when Redis is configured");
+            let store = RedisSessionStore::builder(url.as_str())
+                .cache_keygen(|key| format!("portcullis-actix-test:{key}"))
+                .build()
+                .await
+                .expect("Redis is reachable");
+            serve_app(auth, store)
+        }
+    }
+}
+
+/// Serves the app with the default web configuration.
+async fn serve_on(backend: Backend, issuer: &TestIssuer) -> String {
+    serve_auth(backend, Auth::from_config(&web_config(issuer)).unwrap()).await
+}
+
+/// Each scenario as two tests: on the memory store, and on real Redis.
+macro_rules! on_both_stores {
+    ($($scenario:ident: $memory:ident, $redis:ident;)*) => {$(
+        #[tokio::test]
+        async fn $memory() {
+            $scenario(Backend::Memory).await
+        }
+
+        #[tokio::test]
+        async fn $redis() {
+            if redis_url().is_some() {
+                $scenario(Backend::Redis).await
+            }
+        }
+    )*};
+}
+
+on_both_stores! {
+    sign_in_stores_the_session_and_serves_the_user: sign_in_memory, sign_in_redis;
+    case_27_forged_replayed_and_foreign_states_are_refused: case_27_memory, case_27_redis;
+    concurrent_sign_ins_in_one_browser_keep_their_own_state: case_44_pending_memory, case_44_pending_redis;
+    case_46_tampered_or_absent_session_cookies_are_no_session: case_46_memory, case_46_redis;
+    case_37_return_to_only_accepts_same_site_paths: case_37_memory, case_37_redis;
+    case_35_47_logout_ends_the_session_then_the_providers: case_35_47_memory, case_35_47_redis;
+    tokens_are_refreshed_before_they_expire_once_for_concurrent_requests: case_33_refresh_memory, case_33_refresh_redis;
 }
 
 /// A browser for the app: keeps the session cookie by hand, follows no redirect.
@@ -184,10 +252,9 @@ async fn json_of(response: reqwest::Response) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn sign_in_stores_the_session_and_serves_the_user() {
+async fn sign_in_stores_the_session_and_serves_the_user(backend: Backend) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
+    let base = serve_on(backend, &issuer).await;
     let mut browser = Browser::new(&base);
     let (status, body) = json_of(browser.get("/user").await).await;
     assert_eq!(
@@ -247,7 +314,7 @@ async fn sign_in_stores_the_session_and_serves_the_user() {
 #[tokio::test]
 async fn register_and_create_org_open_the_hosted_pages() {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
+    let base = serve_on(Backend::Memory, &issuer).await;
     let mut browser = Browser::new(&base);
     let r = browser.get("/register?login_hint=new%40example.com").await;
     assert_eq!(r.status(), 303);
@@ -277,10 +344,9 @@ async fn register_and_create_org_open_the_hosted_pages() {
     );
 }
 
-#[tokio::test]
-async fn case_27_forged_replayed_and_foreign_states_are_refused() {
+async fn case_27_forged_replayed_and_foreign_states_are_refused(backend: Backend) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
+    let base = serve_on(backend, &issuer).await;
     let mut browser = Browser::new(&base);
     let authorize = start(&mut browser, "").await;
     let callback = provider_sign_in(&issuer, &authorize, ADA).await;
@@ -319,10 +385,9 @@ async fn case_27_forged_replayed_and_foreign_states_are_refused() {
     assert_eq!(browser.get("/user").await.status(), 200);
 }
 
-#[tokio::test]
-async fn concurrent_sign_ins_in_one_browser_keep_their_own_state() {
+async fn concurrent_sign_ins_in_one_browser_keep_their_own_state(backend: Backend) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
+    let base = serve_on(backend, &issuer).await;
     let mut browser = Browser::new(&base);
     // Two tabs: both signed in at the provider, finished in the other order.
     let first = start(&mut browser, "return_to=/first").await;
@@ -376,7 +441,7 @@ async fn concurrent_sign_ins_in_one_browser_keep_their_own_state() {
 #[tokio::test]
 async fn callback_errors_are_clear_and_end_that_sign_in() {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
+    let base = serve_on(Backend::Memory, &issuer).await;
     let mut browser = Browser::new(&base);
     let state = state_of(&start(&mut browser, "").await);
     let denied = format!("/callback?error=access_denied&error_description=no&state={state}");
@@ -407,10 +472,9 @@ async fn callback_errors_are_clear_and_end_that_sign_in() {
     assert_eq!(browser.get("/user").await.status(), 401);
 }
 
-#[tokio::test]
-async fn case_46_tampered_or_absent_session_cookies_are_no_session() {
+async fn case_46_tampered_or_absent_session_cookies_are_no_session(backend: Backend) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
+    let base = serve_on(backend, &issuer).await;
     let mut browser = Browser::new(&base);
     assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
     let good = browser.cookie.clone().unwrap();
@@ -438,10 +502,9 @@ async fn case_46_tampered_or_absent_session_cookies_are_no_session() {
     }
 }
 
-#[tokio::test]
-async fn case_37_return_to_only_accepts_same_site_paths() {
+async fn case_37_return_to_only_accepts_same_site_paths(backend: Backend) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
+    let base = serve_on(backend, &issuer).await;
     for evil in [
         "https://evil",
         "//evil",
@@ -471,10 +534,9 @@ async fn case_37_return_to_only_accepts_same_site_paths() {
     assert_eq!(location(&r), "/ok?a=b");
 }
 
-#[tokio::test]
-async fn case_35_47_logout_ends_the_session_then_the_providers() {
+async fn case_35_47_logout_ends_the_session_then_the_providers(backend: Backend) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
+    let base = serve_on(backend, &issuer).await;
     let mut browser = Browser::new(&base);
     assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
     let old = browser.cookie.clone().unwrap();
@@ -506,8 +568,7 @@ async fn case_35_47_logout_ends_the_session_then_the_providers() {
     assert_eq!(Browser::new(&base).get("/logout").await.status(), 303);
 }
 
-#[tokio::test]
-async fn tokens_are_refreshed_before_they_expire_once_for_concurrent_requests() {
+async fn tokens_are_refreshed_before_they_expire_once_for_concurrent_requests(backend: Backend) {
     let issuer = tenant().access_token_ttl(120).start().await.unwrap();
     let clock = ManualClock::now();
     let config = web_config(&issuer);
@@ -522,7 +583,7 @@ async fn tokens_are_refreshed_before_they_expire_once_for_concurrent_requests() 
         .refresh_margin(Duration::from_secs(60))
         .build()
         .unwrap();
-    let base = serve_app(auth, MemoryStore::default());
+    let base = serve_auth(backend, auth).await;
     let mut browser = Browser::new(&base);
     assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
     let (_, first) = json_of(browser.get("/user").await).await;
@@ -631,17 +692,7 @@ where
 
 #[tokio::test]
 async fn sessions_work_on_real_redis() {
-    use portcullis_actix::actix_session::storage::RedisSessionStore;
-
-    let Some(url) = std::env::var("PORTCULLIS_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "PORTCULLIS_TEST_REDIS_URL must be set in CI"
-        );
-        eprintln!("skipped: set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)");
+    let Some(url) = redis_url() else {
         return;
     };
     let store = RedisSessionStore::builder(url.as_str())
