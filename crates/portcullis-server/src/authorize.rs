@@ -269,6 +269,33 @@ pub(crate) async fn current_session(
     }
 }
 
+/// The scopes of a space-separated `scope` parameter; `openid` when it is absent.
+pub(crate) fn requested_scopes(scope: Option<&str>) -> Vec<String> {
+    scope
+        .unwrap_or("openid")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The audiences of a space-separated `audience` parameter, if application `app_id` may use
+/// every one of them (`invalid_target` otherwise); none when it is absent.
+pub(crate) async fn granted_audiences(
+    state: &AppState,
+    app_id: &str,
+    audience: Option<&str>,
+) -> Result<Option<Vec<String>>, ServerError> {
+    let mut audiences = Vec::new();
+    for aud in audience.unwrap_or("").split_whitespace() {
+        if state.store().api_grant(app_id, aud).await?.is_none() {
+            return Ok(None);
+        }
+        audiences.push(aud.to_owned());
+    }
+    Ok(Some(audiences))
+}
+
 /// Whether `requested` may be used for the registered redirect URI `registered`: the same
 /// string, or — for a registered `http://127.0.0.1` or `http://[::1]` URI — the same string
 /// with any port (RFC 8252 §7.3: native apps listen on an ephemeral loopback port).
@@ -431,22 +458,13 @@ async fn authorize_inner(
         }
         (None, None) => {}
     }
-    let scopes: Vec<String> = get("scope")
-        .unwrap_or("openid")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let mut audiences = Vec::new();
-    for aud in get("audience").unwrap_or("").split_whitespace() {
-        if store.api_grant(&app.id, aud).await?.is_none() {
-            return fail(
-                "invalid_target",
-                "the application may not use that audience",
-            );
-        }
-        audiences.push(aud.to_owned());
-    }
+    let scopes = requested_scopes(get("scope"));
+    let Some(audiences) = granted_audiences(state, &app.id, get("audience")).await? else {
+        return fail(
+            "invalid_target",
+            "the application may not use that audience",
+        );
+    };
     let org_code = get("org_code").map(str::to_owned);
     let prompt: Vec<&str> = get("prompt")
         .unwrap_or("")

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::authorize::{AuthRequest, is_pkce_value};
+use crate::authorize::{AuthRequest, granted_audiences, is_pkce_value, requested_scopes};
 use crate::error::OAuthError;
 use crate::keys::SigningAlgorithm;
 use crate::oidc::Form;
@@ -390,22 +390,12 @@ pub(crate) async fn password_grant(
         .get("password")
         .ok_or_else(|| OAuthError::invalid_request("password is missing"))?;
     let store = state.store();
-    let scopes: Vec<String> = form
-        .get("scope")
-        .unwrap_or("openid")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let mut audiences = Vec::new();
-    for aud in form.get("audience").unwrap_or("").split_whitespace() {
-        if store.api_grant(&app.id, aud).await?.is_none() {
-            return Err(OAuthError::invalid_target(
-                "the application may not use that audience",
-            ));
-        }
-        audiences.push(aud.to_owned());
-    }
+    let scopes = requested_scopes(form.get("scope"));
+    let Some(audiences) = granted_audiences(state, &app.id, form.get("audience")).await? else {
+        return Err(OAuthError::invalid_target(
+            "the application may not use that audience",
+        ));
+    };
     let now = crate::now();
     if let Some(retry_after) = crate::limits::sign_in_retry_after(store, ip, username, now).await? {
         return Err(OAuthError::too_many_attempts(retry_after));

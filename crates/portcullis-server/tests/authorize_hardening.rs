@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use portcullis::{IdTokenChecks, TokenVerifier};
+use portcullis::IdTokenChecks;
 use portcullis_server::seed::Seed;
 use portcullis_server::testing::TestIssuer;
 use serde_json::{Value, json};
@@ -15,17 +15,16 @@ use serde_json::{Value, json};
 mod common;
 
 use common::browser::{Base, Browser, Page, http, pkce};
+use common::demo::{
+    self, ADA, ADA_PASSWORD, API, WEB, WEB_CALLBACK, demo_seed, error_of, get_json, redeem,
+    redeem_code, replaced, sdk,
+};
+use common::unix_now;
 
-const API: &str = "https://api.example.com";
-const WEB: &str = "demo-web";
-const WEB_SECRET: &str = "demo-web-secret-change-me-0123456789abcdef";
-const WEB_CALLBACK: &str = "http://localhost:3000/callback";
 const OTHER: &str = "other-web";
 const OTHER_SECRET: &str = "other-web-secret-0123456789abcdefghijklmn";
 const OTHER_CALLBACK: &str = "http://localhost:4000/callback";
 const NATIVE: &str = "native-cli";
-const ADA: &str = "ada@example.com";
-const ADA_PASSWORD: &str = "correct-horse-battery-staple";
 const BOB: &str = "bob@example.com";
 const BOB_PASSWORD: &str = "can-we-fix-it-yes-we-can";
 
@@ -47,52 +46,28 @@ redirect_urls = ["http://localhost:4000/callback"]
 
 async fn start() -> TestIssuer {
     TestIssuer::builder()
-        .seed(Seed::from_toml(include_str!("../examples/tenant.toml")).unwrap())
+        .seed(demo_seed())
         .seed(Seed::from_toml(EXTRA_APPS).unwrap())
         .start()
         .await
         .unwrap()
 }
 
+/// The web app's authorization request for the API, plus `extra`.
 fn web<'a>(challenge: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut p = vec![
-        ("client_id", WEB),
-        ("redirect_uri", WEB_CALLBACK),
-        ("response_type", "code"),
-        ("scope", "openid profile email"),
-        ("state", "state-123"),
-        ("nonce", "nonce-456"),
-        ("code_challenge", challenge),
-        ("code_challenge_method", "S256"),
-        ("audience", API),
-    ];
+    let mut p = demo::web_params(challenge, "openid profile email", &[("audience", API)]);
     p.extend_from_slice(extra);
     p
 }
 
 /// `web` with `extra` replacing parameters of the same name.
 fn web_with<'a>(challenge: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut p = web(challenge, &[]);
-    p.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-    p.extend_from_slice(extra);
-    p
+    replaced(web(challenge, &[]), extra)
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// An error redirect back to `callback` with `error`, the exact `state` (or none) and `iss`.
-fn assert_error_redirect(
-    page: &Page,
-    issuer: &TestIssuer,
-    callback: &str,
-    error: &str,
-    state: Option<&str>,
-) {
+/// An error redirect answering [`web`]'s request: back to its callback with `error`, its exact
+/// state and `iss`, and no code.
+fn assert_web_error(page: &Page, issuer: &TestIssuer, error: &str) {
     assert!(
         page.status == 302 || page.status == 303,
         "{error}: {} {}",
@@ -100,9 +75,13 @@ fn assert_error_redirect(
         page.body
     );
     let location = page.location.as_deref().unwrap();
-    assert!(location.starts_with(callback), "{location}");
+    assert!(location.starts_with(WEB_CALLBACK), "{location}");
     assert_eq!(page.param("error").as_deref(), Some(error), "{location}");
-    assert_eq!(page.param("state").as_deref(), state, "{location}");
+    assert_eq!(
+        page.param("state").as_deref(),
+        Some("state-123"),
+        "{location}"
+    );
     assert_eq!(
         page.param("iss").as_deref(),
         Some(issuer.url()),
@@ -118,28 +97,14 @@ fn assert_error_page(page: &Page) {
     assert!(page.body.contains("role=\"alert\""), "{}", page.body);
 }
 
-/// Exchanges a code of the confidential web app (or another client) for its token response.
-async fn exchange(
+/// Redeems `code` for the native client, which asked for it with `redirect_uri`.
+async fn redeem_native(
     issuer: &TestIssuer,
-    client: (&str, Option<&str>),
     code: &str,
     redirect_uri: &str,
     verifier: &str,
 ) -> (u16, Value) {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-        ("code_verifier", verifier),
-    ];
-    let mut request = http().post(format!("{}/oauth2/token", issuer.url()));
-    match client.1 {
-        Some(secret) => request = request.basic_auth(client.0, Some(secret)),
-        None => form.push(("client_id", client.0)),
-    }
-    let response = request.form(&form).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    redeem_code(issuer, (NATIVE, None), code, redirect_uri, verifier).await
 }
 
 /// Signs `email` in through the web app in `browser`; returns the token response.
@@ -155,24 +120,9 @@ async fn web_tokens(
     let done = browser.sign_in(issuer, &form, email, password).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let code = done.param("code").unwrap();
-    let (status, body) = exchange(
-        issuer,
-        (WEB, Some(WEB_SECRET)),
-        &code,
-        WEB_CALLBACK,
-        &verifier,
-    )
-    .await;
+    let (status, body) = redeem(issuer, &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
     body
-}
-
-fn sdk(issuer: &TestIssuer, client_id: &str) -> TokenVerifier {
-    TokenVerifier::builder(issuer.url())
-        .audience(API)
-        .client_id(client_id)
-        .build()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -261,51 +211,27 @@ async fn case_52_loopback_any_port() {
     assert_eq!(done.param("iss").as_deref(), Some(issuer.url()));
     // The registered string (without the port) is not what was used at authorize: refused.
     let code = done.param("code").unwrap();
-    let (status, body) = exchange(
-        &issuer,
-        (NATIVE, None),
-        &code,
-        "http://127.0.0.1/cb",
-        &verifier,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    let answer = redeem_native(&issuer, &code, "http://127.0.0.1/cb", &verifier).await;
+    assert_eq!(error_of(&answer), (400, "invalid_grant"), "{}", answer.1);
     // Nor is another port.
     let (verifier, challenge2) = pkce();
-    let mut again = native(redirect);
-    again.retain(|(k, _)| *k != "code_challenge");
-    again.push(("code_challenge", &challenge2));
+    let again = replaced(native(redirect), &[("code_challenge", &challenge2)]);
     let sso = browser.authorize(&issuer, &again).await;
     assert_eq!(sso.status, 303, "{}", sso.body);
-    let (status, body) = exchange(
+    let answer = redeem_native(
         &issuer,
-        (NATIVE, None),
         &sso.param("code").unwrap(),
         "http://127.0.0.1:9999/cb",
         &verifier,
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_eq!(error_of(&answer), (400, "invalid_grant"), "{}", answer.1);
     // The exact string that was used at authorize works.
     let (verifier, challenge3) = pkce();
-    let mut third = native(redirect);
-    third.retain(|(k, _)| *k != "code_challenge");
-    third.push(("code_challenge", &challenge3));
+    let third = replaced(native(redirect), &[("code_challenge", &challenge3)]);
     let sso = browser.authorize(&issuer, &third).await;
-    let (status, body) = exchange(
-        &issuer,
-        (NATIVE, None),
-        &sso.param("code").unwrap(),
-        redirect,
-        &verifier,
-    )
-    .await;
+    let (status, body) =
+        redeem_native(&issuer, &sso.param("code").unwrap(), redirect, &verifier).await;
     assert_eq!(status, 200, "{body}");
     let id = sdk(&issuer, NATIVE)
         .verify_id_token(body["id_token"].as_str().unwrap(), None)
@@ -330,13 +256,7 @@ async fn case_55_duplicate_empty_and_unknown_parameters() {
         let mut params = web(&challenge, &[("response_mode", "query")]);
         params.push(dupe);
         let page = Browser::default().authorize(&issuer, &params).await;
-        assert_error_redirect(
-            &page,
-            &issuer,
-            WEB_CALLBACK,
-            "invalid_request",
-            Some("state-123"),
-        );
+        assert_web_error(&page, &issuer, "invalid_request");
     }
     // A repeated client_id or redirect_uri: an error page, never a redirect.
     for dupe in [("redirect_uri", WEB_CALLBACK), ("client_id", WEB)] {
@@ -371,14 +291,7 @@ async fn case_55_duplicate_empty_and_unknown_parameters() {
     assert_eq!(done.param("state"), None, "{:?}", done.location);
     assert!(!done.location.as_deref().unwrap().contains("state="));
     assert_eq!(done.param("iss").as_deref(), Some(issuer.url()));
-    let (status, body) = exchange(
-        &issuer,
-        (WEB, Some(WEB_SECRET)),
-        &done.param("code").unwrap(),
-        WEB_CALLBACK,
-        &verifier,
-    )
-    .await;
+    let (status, body) = redeem(&issuer, &done.param("code").unwrap(), &verifier).await;
     assert_eq!(status, 200, "{body}");
 
     let (_, challenge) = pkce();
@@ -404,13 +317,7 @@ async fn case_56_prompt_and_max_age() {
         let page = Browser::default()
             .authorize(&issuer, &web(&challenge, &[("prompt", prompt)]))
             .await;
-        assert_error_redirect(
-            &page,
-            &issuer,
-            WEB_CALLBACK,
-            "invalid_request",
-            Some("state-123"),
-        );
+        assert_web_error(&page, &issuer, "invalid_request");
     }
     for max_age in [
         "-1",
@@ -425,25 +332,13 @@ async fn case_56_prompt_and_max_age() {
         let page = Browser::default()
             .authorize(&issuer, &web(&challenge, &[("max_age", max_age)]))
             .await;
-        assert_error_redirect(
-            &page,
-            &issuer,
-            WEB_CALLBACK,
-            "invalid_request",
-            Some("state-123"),
-        );
+        assert_web_error(&page, &issuer, "invalid_request");
     }
     // No session: prompt=none is login_required.
     let page = Browser::default()
         .authorize(&issuer, &web(&challenge, &[("prompt", "none")]))
         .await;
-    assert_error_redirect(
-        &page,
-        &issuer,
-        WEB_CALLBACK,
-        "login_required",
-        Some("state-123"),
-    );
+    assert_web_error(&page, &issuer, "login_required");
     // The largest max_age accepted.
     let page = Browser::default()
         .authorize(&issuer, &web(&challenge, &[("max_age", "2147483647")]))
@@ -465,13 +360,7 @@ async fn case_56_prompt_and_max_age() {
             &web(&challenge, &[("max_age", "0"), ("prompt", "none")]),
         )
         .await;
-    assert_error_redirect(
-        &page,
-        &issuer,
-        WEB_CALLBACK,
-        "login_required",
-        Some("state-123"),
-    );
+    assert_web_error(&page, &issuer, "login_required");
 
     // A recent enough session answers at once; the ID token carries auth_time.
     let (verifier, challenge2) = pkce();
@@ -479,14 +368,7 @@ async fn case_56_prompt_and_max_age() {
         .authorize(&issuer, &web(&challenge2, &[("max_age", "3600")]))
         .await;
     assert_eq!(sso.status, 303, "{}", sso.body);
-    let (status, body) = exchange(
-        &issuer,
-        (WEB, Some(WEB_SECRET)),
-        &sso.param("code").unwrap(),
-        WEB_CALLBACK,
-        &verifier,
-    )
-    .await;
+    let (status, body) = redeem(&issuer, &sso.param("code").unwrap(), &verifier).await;
     assert_eq!(status, 200, "{body}");
     let id = sdk(&issuer, WEB)
         .verify_id_token_with(
@@ -514,14 +396,7 @@ async fn case_56_prompt_and_max_age() {
         .authorize(&issuer, &web(&challenge3, &[("max_age", "1")]))
         .await;
     let done = browser.sign_in(&issuer, &form, ADA, ADA_PASSWORD).await;
-    let (_, body) = exchange(
-        &issuer,
-        (WEB, Some(WEB_SECRET)),
-        &done.param("code").unwrap(),
-        WEB_CALLBACK,
-        &verifier,
-    )
-    .await;
+    let (_, body) = redeem(&issuer, &done.param("code").unwrap(), &verifier).await;
     let renewed = sdk(&issuer, WEB)
         .verify_id_token(body["id_token"].as_str().unwrap(), Some("nonce-456"))
         .await
@@ -565,7 +440,7 @@ async fn case_57_id_token_hint() {
         )
         .await;
     let done = other.sign_in(&issuer, &form, ADA, ADA_PASSWORD).await;
-    let (status, body) = exchange(
+    let (status, body) = redeem_code(
         &issuer,
         (OTHER, Some(OTHER_SECRET)),
         &done.param("code").unwrap(),
@@ -629,13 +504,7 @@ async fn case_57_id_token_hint() {
             .authorize(&issuer, &web(&challenge, &[("id_token_hint", &hint)]))
             .await;
         assert_eq!(page.status, 303, "{why}: {}", page.body);
-        assert_error_redirect(
-            &page,
-            &issuer,
-            WEB_CALLBACK,
-            "invalid_request",
-            Some("state-123"),
-        );
+        assert_web_error(&page, &issuer, "invalid_request");
     }
 
     // Valid hints for the signed-in user — current or expired — are accepted: a code at once.
@@ -670,13 +539,7 @@ async fn case_57_id_token_hint() {
             ),
         )
         .await;
-    assert_error_redirect(
-        &page,
-        &issuer,
-        WEB_CALLBACK,
-        "login_required",
-        Some("state-123"),
-    );
+    assert_web_error(&page, &issuer, "login_required");
 }
 
 fn assert_page_headers(page: &Page, what: &str) {
@@ -810,16 +673,13 @@ async fn case_60_request_objects_are_refused() {
         let page = Browser::default()
             .authorize(&issuer, &web(&challenge, &[(param, value)]))
             .await;
-        assert_error_redirect(&page, &issuer, WEB_CALLBACK, error, Some("state-123"));
+        assert_web_error(&page, &issuer, error);
     }
-    let discovery: Value = http()
-        .get(format!("{}/.well-known/openid-configuration", issuer.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = get_json(&format!(
+        "{}/.well-known/openid-configuration",
+        issuer.url()
+    ))
+    .await;
     assert_eq!(discovery["request_parameter_supported"], json!(false));
     assert_eq!(discovery["request_uri_parameter_supported"], json!(false));
 }
@@ -984,14 +844,11 @@ async fn submit_org(
     org_name: &str,
 ) -> Page {
     browser
-        .send(
-            http()
-                .post(format!("{}/oauth2/auth/create-org", issuer.base()))
-                .form(&[
-                    ("interaction", form.hidden("interaction")),
-                    ("csrf", form.hidden("csrf")),
-                    ("org_name", org_name.to_owned()),
-                ]),
+        .submit(
+            issuer,
+            "/oauth2/auth/create-org",
+            form,
+            &[("org_name", org_name)],
         )
         .await
 }
@@ -1096,14 +953,7 @@ async fn hosted_create_organization_page_after_sign_in() {
     assert!(done.location.as_deref().unwrap().starts_with(WEB_CALLBACK));
     assert_eq!(done.param("state").as_deref(), Some("state-123"));
     assert_eq!(done.param("iss").as_deref(), Some(issuer.url()));
-    let (status, body) = exchange(
-        &issuer,
-        (WEB, Some(WEB_SECRET)),
-        &done.param("code").unwrap(),
-        WEB_CALLBACK,
-        &verifier,
-    )
-    .await;
+    let (status, body) = redeem(&issuer, &done.param("code").unwrap(), &verifier).await;
     assert_eq!(status, 200, "{body}");
     let verifier_sdk = sdk(&issuer, WEB);
     let claims = verifier_sdk
@@ -1166,14 +1016,7 @@ async fn hosted_create_organization_page_after_sign_up_and_after_sign_out() {
     assert_eq!(page.status, 200, "{}", page.body);
     let done = submit_org(&mut browser, &issuer, &page, "Carol & Co").await;
     assert_eq!(done.status, 303, "{}", done.body);
-    let (status, body) = exchange(
-        &issuer,
-        (WEB, Some(WEB_SECRET)),
-        &done.param("code").unwrap(),
-        WEB_CALLBACK,
-        &verifier,
-    )
-    .await;
+    let (status, body) = redeem(&issuer, &done.param("code").unwrap(), &verifier).await;
     assert_eq!(status, 200, "{body}");
     let claims = sdk(&issuer, WEB)
         .verify_access_token(body["access_token"].as_str().unwrap())

@@ -3,7 +3,7 @@
 //! code replay, login CSRF and the never-redirect rules (security.md cases 50, 51, 54, 56, 64,
 //! 66, 67, 86, 88).
 
-use portcullis::{IdTokenChecks, TokenVerifier};
+use portcullis::IdTokenChecks;
 use portcullis_server::testing::TestIssuer;
 use serde_json::{Value, json};
 
@@ -12,7 +12,7 @@ mod common;
 use common::browser::{Browser, http, pkce};
 use common::demo::{
     self, ADA, ADA_PASSWORD, API, SPA, SPA_CALLBACK, WEB, WEB_CALLBACK, WEB_SECRET, ada_tokens,
-    demo_seed, exchange, introspect, redeem, replaced, start_demo as start,
+    demo_seed, exchange, introspect, redeem, redeem_code, replaced, sdk, start_demo as start,
 };
 
 /// What the web app asks for here: Ada's tokens in `org_acme` for the API, with a refresh token.
@@ -72,11 +72,7 @@ async fn sign_in_code_exchange_and_sdk_verification() {
     let id_token = tokens["id_token"].as_str().unwrap();
 
     // The SDK verifies both, with every check.
-    let sdk = TokenVerifier::builder(issuer.url())
-        .audience(API)
-        .client_id(WEB)
-        .build()
-        .unwrap();
+    let sdk = sdk(&issuer, WEB);
     let claims = sdk.verify_access_token(access).await.unwrap();
     assert_eq!(claims.org_code.as_deref(), Some("org_acme"));
     assert_eq!(claims.client_id.as_deref(), Some(WEB), "RFC 9068 §2.2");
@@ -275,15 +271,12 @@ async fn case_66_67_spa_pkce_and_code_binding() {
     // Another client cannot redeem a code (case 66).
     let again = browser.authorize(&issuer, &params).await;
     let code = again.param("code").unwrap();
-    let (status, body) = exchange(
+    let (status, body) = redeem_code(
         &issuer,
-        Some((WEB, WEB_SECRET)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", SPA_CALLBACK),
-            ("code_verifier", &verifier),
-        ],
+        (WEB, Some(WEB_SECRET)),
+        &code,
+        SPA_CALLBACK,
+        &verifier,
     )
     .await;
     assert_eq!(
@@ -376,11 +369,7 @@ async fn refresh_tokens_rotate_and_carry_current_claims() {
     assert_eq!(status, 200, "{second}");
     let r2 = second["refresh_token"].as_str().unwrap();
     assert_ne!(r1, r2, "refresh tokens rotate");
-    let sdk = TokenVerifier::builder(issuer.url())
-        .audience(API)
-        .client_id(WEB)
-        .build()
-        .unwrap();
+    let sdk = sdk(&issuer, WEB);
     let claims = sdk
         .verify_access_token(second["access_token"].as_str().unwrap())
         .await
@@ -495,18 +484,7 @@ async fn spa_refresh_needs_no_secret() {
     let form = browser.authorize(&issuer, &params).await;
     let done = browser.sign_in(&issuer, &form, ADA, ADA_PASSWORD).await;
     let code = done.param("code").unwrap();
-    let (status, tokens) = exchange(
-        &issuer,
-        None,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", SPA),
-            ("code", &code),
-            ("redirect_uri", SPA_CALLBACK),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (status, tokens) = redeem_code(&issuer, (SPA, None), &code, SPA_CALLBACK, &verifier).await;
     assert_eq!(status, 200, "{tokens}");
     let r1 = tokens["refresh_token"].as_str().unwrap();
     let (status, body) = exchange(

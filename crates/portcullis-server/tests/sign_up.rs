@@ -3,72 +3,29 @@
 //! taken emails (case 86); the password policy (case 87); login CSRF and browser binding
 //! (cases 49, 88); `is_create_org` + `org_name`; `login_hint`.
 
-use portcullis::{IdTokenChecks, TokenVerifier};
-use portcullis_server::seed::Seed;
+use portcullis::IdTokenChecks;
 use portcullis_server::testing::TestIssuer;
-use serde_json::Value;
 use std::sync::Arc;
 
 mod common;
 
-use common::browser::{Base, Browser, Page, http, pkce};
+use common::browser::{Browser, Page, http, pkce};
+use common::demo::{
+    self, ADA, ADA_PASSWORD, API, WEB, WEB_CALLBACK, redeem, sdk, start_demo as start,
+};
 
-const API: &str = "https://api.example.com";
-const WEB: &str = "demo-web";
-const WEB_SECRET: &str = "demo-web-secret-change-me-0123456789abcdef";
-const WEB_CALLBACK: &str = "http://localhost:3000/callback";
-const ADA: &str = "ada@example.com";
-const ADA_PASSWORD: &str = "correct-horse-battery-staple";
 const GRACE: &str = "grace@example.com";
 const GRACE_PASSWORD: &str = "cobol-is-a-fine-language";
 
-async fn start() -> TestIssuer {
-    TestIssuer::builder()
-        .seed(Seed::from_toml(include_str!("../examples/tenant.toml")).unwrap())
-        .start()
-        .await
-        .unwrap()
-}
-
+/// The web app's authorization request for the API, with a refresh token, plus `extra`.
 fn params<'a>(challenge: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut p = vec![
-        ("client_id", WEB),
-        ("redirect_uri", WEB_CALLBACK),
-        ("response_type", "code"),
-        ("scope", "openid profile email offline"),
-        ("state", "state-123"),
-        ("nonce", "nonce-456"),
-        ("code_challenge", challenge),
-        ("code_challenge_method", "S256"),
-        ("audience", API),
-    ];
+    let mut p = demo::web_params(
+        challenge,
+        "openid profile email offline",
+        &[("audience", API)],
+    );
     p.extend_from_slice(extra);
     p
-}
-
-/// Posts the sign-up form of `form` with these fields.
-async fn sign_up(
-    browser: &mut Browser,
-    issuer: &(impl Base + ?Sized),
-    form: &Page,
-    fields: &[(&str, &str)],
-) -> Page {
-    let mut body = vec![
-        ("interaction".to_owned(), form.hidden("interaction")),
-        ("csrf".to_owned(), form.hidden("csrf")),
-    ];
-    body.extend(
-        fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    browser
-        .send(
-            http()
-                .post(format!("{}/oauth2/auth/sign-up", issuer.base()))
-                .form(&body),
-        )
-        .await
 }
 
 fn grace<'a>(email: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -89,28 +46,10 @@ async fn tokens(
     let code = done
         .param("code")
         .unwrap_or_else(|| panic!("no code: {:?}", done.location));
-    let response: Value = http()
-        .post(format!("{}/oauth2/token", issuer.url()))
-        .basic_auth(WEB, Some(WEB_SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", WEB_CALLBACK),
-            ("code_verifier", verifier),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, response) = redeem(issuer, &code, verifier).await;
     let access = response["access_token"].as_str().expect("access token");
     let id_token = response["id_token"].as_str().expect("id token");
-    let sdk = TokenVerifier::builder(issuer.url())
-        .audience(API)
-        .client_id(WEB)
-        .build()
-        .unwrap();
+    let sdk = sdk(issuer, WEB);
     let claims = sdk.verify_access_token(access).await.unwrap();
     let id = sdk
         .verify_id_token_with(
@@ -120,17 +59,6 @@ async fn tokens(
         .await
         .unwrap();
     (claims, id)
-}
-
-fn alert(p: &Page) -> String {
-    p.body
-        .split("role=\"alert\">")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no alert: {}", p.body))
-        .split('<')
-        .next()
-        .unwrap()
-        .to_owned()
 }
 
 fn field_value(p: &Page, name: &str) -> String {
@@ -196,7 +124,9 @@ async fn sign_up_then_tokens_then_sign_in_with_the_new_password() {
         "href=\"/oauth2/auth/sign-in?interaction={interaction}\""
     )));
 
-    let done = sign_up(&mut browser, &issuer, &form, &grace(GRACE, GRACE_PASSWORD)).await;
+    let done = browser
+        .sign_up(&issuer, &form, &grace(GRACE, GRACE_PASSWORD))
+        .await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(done.location.as_deref().unwrap().starts_with(WEB_CALLBACK));
     assert_eq!(done.param("state").as_deref(), Some("state-123"));
@@ -268,13 +198,9 @@ async fn start_page_registration_and_the_links_between_the_forms() {
     assert_eq!(switched.headers["cache-control"], "no-store");
 
     // The switched form works.
-    let done = sign_up(
-        &mut browser,
-        &issuer,
-        &switched,
-        &grace(GRACE, GRACE_PASSWORD),
-    )
-    .await;
+    let done = browser
+        .sign_up(&issuer, &switched, &grace(GRACE, GRACE_PASSWORD))
+        .await;
     assert_eq!(done.status, 303, "{}", done.body);
 
     // Another browser cannot open someone's interaction (it would learn the CSRF token).
@@ -327,7 +253,7 @@ async fn case_86_a_taken_email_reveals_nothing_more_than_documented() {
                 fields.retain(|(name, _)| name != k);
                 fields.push((k, v));
             }
-            let page = sign_up(&mut browser, &issuer, &form, &fields).await;
+            let page = browser.sign_up(&issuer, &form, &fields).await;
             assert_eq!(page.status, 200);
             pages.push(page.body.replace(email, "EMAIL"));
         }
@@ -335,9 +261,9 @@ async fn case_86_a_taken_email_reveals_nothing_more_than_documented() {
     }
     // The password may not be the email, for either.
     for email in ["nobody@example.com", ADA] {
-        let page = sign_up(&mut browser, &issuer, &form, &grace(email, email)).await;
+        let page = browser.sign_up(&issuer, &form, &grace(email, email)).await;
         assert!(
-            alert(&page).contains("cannot be your email"),
+            page.alert().contains("cannot be your email"),
             "{}",
             page.body
         );
@@ -345,15 +271,15 @@ async fn case_86_a_taken_email_reveals_nothing_more_than_documented() {
 
     // A taken email with the wrong password: the generic message, the form again, nothing
     // changed; it counts as a failed sign-in.
-    let refused = sign_up(
-        &mut browser,
-        &issuer,
-        &form,
-        &grace(ADA, "an-attackers-guess-123"),
-    )
-    .await;
+    let refused = browser
+        .sign_up(&issuer, &form, &grace(ADA, "an-attackers-guess-123"))
+        .await;
     assert_eq!(refused.status, 200);
-    assert!(alert(&refused).contains("sign in if you already have an account"));
+    assert!(
+        refused
+            .alert()
+            .contains("sign in if you already have an account")
+    );
     assert!(!refused.body.contains("already exists") && !refused.body.contains("taken"));
     assert_eq!(field_value(&refused, "email"), ADA);
     assert_eq!(field_value(&refused, "password"), "");
@@ -365,25 +291,17 @@ async fn case_86_a_taken_email_reveals_nothing_more_than_documented() {
     let new_form = new_browser
         .authorize(&issuer, &params(&challenge_new, &[("prompt", "create")]))
         .await;
-    let new_done = sign_up(
-        &mut new_browser,
-        &issuer,
-        &new_form,
-        &grace(GRACE, GRACE_PASSWORD),
-    )
-    .await;
+    let new_done = new_browser
+        .sign_up(&issuer, &new_form, &grace(GRACE, GRACE_PASSWORD))
+        .await;
     let (verifier_old, challenge_old) = pkce();
     let mut old_browser = Browser::default();
     let old_form = old_browser
         .authorize(&issuer, &params(&challenge_old, &[("prompt", "create")]))
         .await;
-    let old_done = sign_up(
-        &mut old_browser,
-        &issuer,
-        &old_form,
-        &grace(ADA, ADA_PASSWORD),
-    )
-    .await;
+    let old_done = old_browser
+        .sign_up(&issuer, &old_form, &grace(ADA, ADA_PASSWORD))
+        .await;
     assert_eq!(new_done.status, 303);
     assert_eq!(old_done.status, new_done.status);
     let keys = |p: &Page| {
@@ -438,12 +356,12 @@ async fn case_87_policy_failures_keep_the_fields_escaped() {
             fields.retain(|(name, _)| name != k);
             fields.push((k, v));
         }
-        let page = sign_up(&mut browser, &issuer, &form, &fields).await;
+        let page = browser.sign_up(&issuer, &form, &fields).await;
         assert_eq!(page.status, 200, "{change:?}");
         assert!(
-            alert(&page).contains(expected),
+            page.alert().contains(expected),
             "{change:?}: {}",
-            alert(&page)
+            page.alert()
         );
         assert!(!page.body.contains("<script"), "{change:?}");
         assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -465,17 +383,17 @@ async fn case_87_policy_failures_keep_the_fields_escaped() {
     let form = browser
         .authorize(&issuer, &params(&challenge, &[("prompt", "create")]))
         .await;
-    let done = sign_up(
-        &mut browser,
-        &issuer,
-        &form,
-        &[
-            ("email", "new@example.com"),
-            ("password", "a-fine-password-1"),
-            ("given_name", evil),
-        ],
-    )
-    .await;
+    let done = browser
+        .sign_up(
+            &issuer,
+            &form,
+            &[
+                ("email", "new@example.com"),
+                ("password", "a-fine-password-1"),
+                ("given_name", evil),
+            ],
+        )
+        .await;
     assert_eq!(done.status, 303, "{}", done.body);
     let (_, id) = tokens(&issuer, &done, &verifier).await;
     assert_eq!(id.given_name.as_deref(), Some(evil));
@@ -584,7 +502,9 @@ async fn create_org_at_sign_up() {
     assert_eq!(form.status, 200, "{}", form.body);
     assert!(form.body.contains("action=\"/oauth2/auth/sign-up\""));
     assert!(form.body.contains("Grace &lt;Labs&gt;"));
-    let done = sign_up(&mut browser, &issuer, &form, &grace(GRACE, GRACE_PASSWORD)).await;
+    let done = browser
+        .sign_up(&issuer, &form, &grace(GRACE, GRACE_PASSWORD))
+        .await;
     assert_eq!(done.status, 303, "{}", done.body);
     let (claims, id) = tokens(&issuer, &done, &verifier).await;
     let org = claims.org_code.clone().expect("org_code");
@@ -663,14 +583,18 @@ async fn sign_ups_are_limited_per_address() {
             .authorize(&issuer, &params(&challenge, &[("prompt", "create")]))
             .await;
         let email = format!("user{i}@example.com");
-        let done = sign_up(&mut browser, &issuer, &form, &grace(&email, GRACE_PASSWORD)).await;
+        let done = browser
+            .sign_up(&issuer, &form, &grace(&email, GRACE_PASSWORD))
+            .await;
         assert_eq!(done.status, 303, "{i}: {}", done.body);
     }
     let form = browser
         .authorize(&issuer, &params(&challenge, &[("prompt", "create")]))
         .await;
     for email in ["one-more@example.com", ADA] {
-        let limited = sign_up(&mut browser, &issuer, &form, &grace(email, GRACE_PASSWORD)).await;
+        let limited = browser
+            .sign_up(&issuer, &form, &grace(email, GRACE_PASSWORD))
+            .await;
         assert_eq!(limited.status, 429, "{email}");
         assert!(limited.headers.contains_key("retry-after"));
     }

@@ -12,22 +12,18 @@ use portcullis_server::keys::SigningAlgorithm;
 use portcullis_server::seed::hash_secret;
 use portcullis_server::store::{ApplicationRecord, Store};
 use portcullis_server::{AppState, Settings};
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod common;
 mod tenant;
 
 use common::browser::{Browser, pkce};
 use common::demo::{
-    ADA, ADA_PASSWORD, API, SPA, WEB, WEB_CALLBACK, ada_code, ada_tokens, exchange, get_json,
-    introspect, jwt_parts, redeem, redeem_for, replaced, web_params,
+    ADA, ADA_PASSWORD, API, SPA, WEB, WEB_CALLBACK, ada_code, ada_tokens, error_of, exchange,
+    get_json, introspect, jwt_parts, redeem, redeem_code, replaced, sdk, web_params,
 };
 use common::{TestDb, unix_now};
 use tenant::{refresh, start, start_on};
-
-fn error_of(answer: &(u16, Value)) -> (u16, &str) {
-    (answer.0, answer.1["error"].as_str().unwrap_or("<none>"))
-}
 
 #[tokio::test]
 async fn case_65_expired_code_is_invalid_grant() {
@@ -361,11 +357,7 @@ async fn access_tokens_without_an_audience_are_for_every_granted_api() {
     let tokens = ada_tokens(&tenant, "openid offline", &[]).await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(jwt_parts(access).1["aud"], json!([API]));
-    let sdk = TokenVerifier::builder(&tenant.url)
-        .audience(API)
-        .client_id(WEB)
-        .build()
-        .unwrap();
+    let sdk = sdk(&tenant, WEB);
     sdk.verify_access_token(access).await.unwrap();
     // Refreshed tokens too.
     let (status, refreshed) =
@@ -411,7 +403,14 @@ async fn access_tokens_without_an_audience_are_for_every_granted_api() {
     let form = browser.authorize(&tenant, &params).await;
     let done = browser.sign_in(&tenant, &form, ADA, ADA_PASSWORD).await;
     let code = done.param("code").unwrap();
-    let (status, tokens) = redeem_for(&tenant, ("no-api-web", secret), &code, &verifier).await;
+    let (status, tokens) = redeem_code(
+        &tenant,
+        ("no-api-web", Some(secret)),
+        &code,
+        WEB_CALLBACK,
+        &verifier,
+    )
+    .await;
     assert_eq!(status, 200, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(jwt_parts(access).1["aud"], json!([]));

@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis::TokenVerifier;
 use portcullis_server::seed::Seed;
 use portcullis_server::testing::TestIssuer;
 use serde_json::Value;
@@ -55,6 +56,15 @@ pub fn web_params<'a>(
     p
 }
 
+/// The SDK's verifier for the API's access tokens and `client_id`'s ID tokens.
+pub fn sdk(issuer: &(impl Base + ?Sized), client_id: &str) -> TokenVerifier {
+    TokenVerifier::builder(issuer.base())
+        .audience(API)
+        .client_id(client_id)
+        .build()
+        .unwrap()
+}
+
 /// `params` with `replacing` in place of the parameters of the same name.
 pub fn replaced<'a>(
     mut params: Vec<(&'a str, &'a str)>,
@@ -87,29 +97,45 @@ pub async fn exchange(
     (status, response.json().await.unwrap())
 }
 
-/// Redeems `code` for `client` (Basic), which sent the web app's callback.
-pub async fn redeem_for(
+/// A token-endpoint answer's status and `error` (`<none>` when it has none).
+pub fn error_of(answer: &(u16, Value)) -> (u16, &str) {
+    (answer.0, answer.1["error"].as_str().unwrap_or("<none>"))
+}
+
+/// Redeems `code` that `client` asked for with `redirect_uri`: a confidential client (with its
+/// secret) authenticates with Basic, a public one (`None`) sends its `client_id`.
+pub async fn redeem_code(
     issuer: &(impl Base + ?Sized),
-    client: (&str, &str),
+    client: (&str, Option<&str>),
     code: &str,
+    redirect_uri: &str,
     verifier: &str,
 ) -> (u16, Value) {
-    exchange(
-        issuer,
-        Some(client),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", WEB_CALLBACK),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", verifier),
+    ];
+    match client {
+        (id, Some(secret)) => exchange(issuer, Some((id, secret)), &form).await,
+        (id, None) => {
+            form.push(("client_id", id));
+            exchange(issuer, None, &form).await
+        }
+    }
 }
 
 /// Redeems `code` for the web app.
 pub async fn redeem(issuer: &(impl Base + ?Sized), code: &str, verifier: &str) -> (u16, Value) {
-    redeem_for(issuer, (WEB, WEB_SECRET), code, verifier).await
+    redeem_code(
+        issuer,
+        (WEB, Some(WEB_SECRET)),
+        code,
+        WEB_CALLBACK,
+        verifier,
+    )
+    .await
 }
 
 /// Signs Ada in to the web app in `browser` with `scope` (and `extra` parameters), and
