@@ -3,11 +3,12 @@
 //   cargo build -p portcullis-axum --example demo
 //   node interop/demo-browser.mjs PATH-TO-demo-BINARY [--screenshot FILE]
 //
-// Starts the demo binary (identity server + web app) on two free loopback ports, then: signs up
+// Starts the demo binary (identity server, web app, SPA) on three free loopback ports, then: signs up
 // a new account, signs out, signs in as ada@example.com and sees her organization, roles,
 // permissions and feature flags, calls the protected API (allowed), signs in as bob and is
-// refused the admin API (403), creates an organization with a new account, and signs out —
-// clicking the pages' buttons and typing into the hosted forms. With --screenshot, ada's page is
+// refused the admin API (403), creates an organization with a new account, and signs out; then
+// the single-page app signs ada in with PKCE and calls the API through CORS — clicking the
+// pages' buttons and typing into the hosted forms. With --screenshot, ada's page is
 // saved there (the README's docs/demo.png). Env: CHROMIUM (default /usr/bin/chromium). The last
 // line is "N passed, M failed"; exits 1 on any failure, and always stops the demo.
 
@@ -67,12 +68,13 @@ function freePort() {
 }
 
 /** Starts the demo; resolves once it printed its banner, with the process and its output. */
-async function startDemo(issuerPort, appPort) {
+async function startDemo(issuerPort, appPort, spaPort) {
   const child = spawn(demoBin, [], {
     env: {
       ...process.env,
       PORTCULLIS_DEMO_ISSUER_PORT: String(issuerPort),
       PORTCULLIS_DEMO_PORT: String(appPort),
+      PORTCULLIS_DEMO_SPA_PORT: String(spaPort),
       NO_COLOR: '1',
       RUST_LOG: process.env.RUST_LOG || 'warn',
     },
@@ -103,10 +105,12 @@ async function stopDemo(child) {
 async function main() {
   const issuerPort = await freePort();
   const appPort = await freePort();
+  const spaPort = await freePort();
   const APP = `http://localhost:${appPort}`;
+  const SPA = `http://localhost:${spaPort}`;
   const ISSUER = `http://localhost:${issuerPort}`;
   console.log(`demo browser test (${executablePath}): ${demoBin}`);
-  const demo = await startDemo(issuerPort, appPort);
+  const demo = await startDemo(issuerPort, appPort, spaPort);
   const browser = await chromium.launch({
     executablePath,
     timeout: 30_000,
@@ -138,7 +142,7 @@ async function main() {
 
     await check('the banner names the URLs and the demo logins', async () => {
       const out = demo.output();
-      for (const part of [APP, ISSUER, 'ada@example.com / correct-horse-battery-staple', 'bob@example.com']) {
+      for (const part of [APP, SPA, ISSUER, 'ada@example.com / correct-horse-battery-staple', 'bob@example.com']) {
         assert(out.includes(part), `${part} in the banner:\n${out}`);
       }
     });
@@ -232,6 +236,37 @@ async function main() {
     });
 
     await check('sign out', signOut);
+
+    await check('the SPA signs ada in with PKCE and calls the API through CORS', async () => {
+      await page.goto(`${SPA}/`);
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+      await onIssuer('Sign in', () => page.getByRole('button', { name: 'Sign in' }).click());
+      await page.locator('#email').pressSequentially('ada@example.com');
+      await page.locator('#password').pressSequentially('correct-horse-battery-staple');
+      await Promise.all([
+        page.waitForURL(`${SPA}/`),
+        page.getByRole('button', { name: 'Sign in' }).click(),
+      ]);
+      await page.locator('#signed-in').waitFor();
+      const t = await text();
+      for (const part of ['Ada Lovelace', 'ada@example.com', 'org_acme', 'read:todos']) {
+        assert(t.includes(part), `"${part}" on the SPA, got: ${t}`);
+      }
+      await page.getByRole('button', { name: 'GET /api/todos' }).click();
+      await page.locator('#result-status', { hasText: '/api/todos: 200' }).waitFor();
+      await page.getByRole('button', { name: 'GET /api/admin' }).click();
+      await page.locator('#result-status', { hasText: '/api/admin: 200' }).waitFor();
+      const problem = page.locator('#problem');
+      assert(await problem.isHidden(), `no problem shown, got: ${await problem.innerText()}`);
+    });
+
+    await check('the SPA signs out through the issuer', async () => {
+      await Promise.all([
+        page.waitForURL(`${SPA}/`),
+        page.getByRole('button', { name: 'Sign out' }).click(),
+      ]);
+      await page.locator('#signed-out').waitFor();
+    });
 
     await context.close();
   } finally {

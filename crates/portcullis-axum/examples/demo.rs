@@ -6,10 +6,12 @@
 //!
 //! Starts the identity server on `http://localhost:8080` (in-memory SQLite, the demo tenant of
 //! `crates/portcullis-server/examples/tenant.toml`: APIs, applications, users with roles in two
-//! organizations, permissions, feature flags) and the web app on `http://localhost:3000`,
-//! prints the URLs and the demo logins, and stops both on Ctrl-C. Both listen on 127.0.0.1
-//! only. `PORTCULLIS_DEMO_ISSUER_PORT` and `PORTCULLIS_DEMO_PORT` move them to other ports (the
-//! demo application's redirect URIs follow); `RUST_LOG` sets the log filter (default `warn`).
+//! organizations, permissions, feature flags), the web app on `http://localhost:3000` (with the
+//! bearer API under `/api`), and the single-page app of `examples/spa/` on
+//! `http://localhost:5173`; prints the URLs and the demo logins, and stops them all on Ctrl-C.
+//! All listen on 127.0.0.1 only. `PORTCULLIS_DEMO_ISSUER_PORT`, `PORTCULLIS_DEMO_PORT` and
+//! `PORTCULLIS_DEMO_SPA_PORT` move them to other ports (the demo applications' redirect URIs
+//! follow); `RUST_LOG` sets the log filter (default `warn`).
 
 use std::io::ErrorKind;
 use std::process::ExitCode;
@@ -22,14 +24,20 @@ use portcullis_server::{AppState, Settings};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+#[path = "spa/server.rs"]
+mod spa;
 #[path = "web_app.rs"]
 #[allow(dead_code)]
 mod web_app;
 
 /// The demo tenant, as `portcullis dev` and the server's tests load it.
 const TENANT: &str = include_str!("../../portcullis-server/examples/tenant.toml");
-/// The demo tenant's redirect URIs name this origin; another port replaces it.
+/// The demo tenant's web app's redirect URIs name this origin; another port replaces it.
 const TENANT_APP_ORIGIN: &str = "http://localhost:3000";
+/// The demo tenant's single-page app's origin.
+const TENANT_SPA_ORIGIN: &str = "http://localhost:5173";
+/// The demo tenant's single-page app.
+const SPA_CLIENT_ID: &str = "demo-spa";
 
 /// A port from `name`, else `default`.
 fn port(name: &str, default: u16) -> Result<u16, String> {
@@ -59,22 +67,23 @@ async fn listen(port: u16, what: &str, variable: &str) -> Result<TcpListener, St
         })
 }
 
-/// The demo tenant, with the web application's URLs moved to `app_origin`.
-fn tenant(app_origin: &str) -> Result<Seed, String> {
+/// The demo tenant, with the web app's and the SPA's URLs moved to their origins.
+fn tenant(app_origin: &str, spa_origin: &str) -> Result<Seed, String> {
     let mut seed =
         Seed::from_toml(TENANT).map_err(|e| format!("the demo tenant does not load: {e}"))?;
-    for app in seed
-        .applications
-        .iter_mut()
-        .filter(|a| a.client_id == web_app::DEMO_CLIENT_ID)
-    {
+    for app in &mut seed.applications {
+        let (from, to) = match app.client_id.as_str() {
+            web_app::DEMO_CLIENT_ID => (TENANT_APP_ORIGIN, app_origin),
+            SPA_CLIENT_ID => (TENANT_SPA_ORIGIN, spa_origin),
+            _ => continue,
+        };
         for url in app
             .redirect_urls
             .iter_mut()
             .chain(app.logout_urls.iter_mut())
         {
-            if let Some(rest) = url.strip_prefix(TENANT_APP_ORIGIN) {
-                *url = format!("{app_origin}{rest}");
+            if let Some(rest) = url.strip_prefix(from) {
+                *url = format!("{to}{rest}");
             }
         }
     }
@@ -139,14 +148,17 @@ async fn stop_signal() {
 async fn run() -> Result<(), String> {
     let issuer_port = port("PORTCULLIS_DEMO_ISSUER_PORT", 8080)?;
     let app_port = port("PORTCULLIS_DEMO_PORT", web_app::DEMO_PORT)?;
-    if issuer_port == app_port {
+    let spa_port = port("PORTCULLIS_DEMO_SPA_PORT", 5173)?;
+    if issuer_port == app_port || spa_port == app_port || spa_port == issuer_port {
         return Err(format!(
-            "PORTCULLIS_DEMO_ISSUER_PORT and PORTCULLIS_DEMO_PORT are both {app_port}: pick two"
+            "PORTCULLIS_DEMO_ISSUER_PORT, PORTCULLIS_DEMO_PORT and PORTCULLIS_DEMO_SPA_PORT \
+             must differ (they are {issuer_port}, {app_port} and {spa_port})"
         ));
     }
     let issuer = format!("http://localhost:{issuer_port}");
     let app_origin = format!("http://localhost:{app_port}");
-    let seed = tenant(&app_origin)?;
+    let spa_origin = format!("http://localhost:{spa_port}");
+    let seed = tenant(&app_origin, &spa_origin)?;
 
     // Both ports first: a taken port is reported before anything starts.
     let issuer_listener = listen(
@@ -156,6 +168,7 @@ async fn run() -> Result<(), String> {
     )
     .await?;
     let app_listener = listen(app_port, "the web app", "PORTCULLIS_DEMO_PORT").await?;
+    let spa_listener = listen(spa_port, "the single-page app", "PORTCULLIS_DEMO_SPA_PORT").await?;
 
     // The identity server: in-memory SQLite, the demo tenant.
     let store = Store::connect("sqlite::memory:")
@@ -184,8 +197,23 @@ async fn run() -> Result<(), String> {
         web_app::Options {
             api_url: format!("http://127.0.0.1:{app_port}"),
             demo_logins: logins.clone(),
+            spa_origin: Some(
+                spa_origin
+                    .parse()
+                    .map_err(|_| format!("{spa_origin} is not a valid origin"))?,
+            ),
         },
     )?;
+    // The single-page app: PKCE as the public client demo-spa, then the web app's API.
+    let spa = spa::router(spa::SpaConfig {
+        issuer: issuer.clone(),
+        client_id: SPA_CLIENT_ID.to_owned(),
+        redirect_uri: format!("{spa_origin}/callback"),
+        post_logout_redirect_uri: format!("{spa_origin}/"),
+        audience: web_app::DEMO_AUDIENCE.to_owned(),
+        api: app_origin.clone(),
+        org_code: "org_acme".to_owned(),
+    })?;
 
     let (stop, stopped) = watch::channel(false);
     let wait = |mut rx: watch::Receiver<bool>| async move {
@@ -196,19 +224,31 @@ async fn run() -> Result<(), String> {
         state,
         wait(stopped.clone()),
     ));
-    let web = tokio::spawn(async move {
-        axum::serve(app_listener, app)
+    let web = tokio::spawn({
+        let stopped = stopped.clone();
+        async move {
+            axum::serve(app_listener, app)
+                .with_graceful_shutdown(wait(stopped))
+                .await
+        }
+    });
+    let spa = tokio::spawn(async move {
+        axum::serve(spa_listener, spa)
             .with_graceful_shutdown(wait(stopped))
             .await
     });
 
-    print_banner(&issuer, &app_origin, &logins);
+    print_banner(&issuer, &app_origin, &spa_origin, &logins);
 
     stop_signal().await;
     println!("\nStopping…");
     let _ = stop.send(true);
-    let (server, web) = tokio::join!(server, web);
-    for (what, result) in [("identity server", server), ("web app", web)] {
+    let (server, web, spa) = tokio::join!(server, web, spa);
+    for (what, result) in [
+        ("identity server", server),
+        ("web app", web),
+        ("single-page app", spa),
+    ] {
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(format!("the {what} failed: {e}")),
@@ -218,11 +258,12 @@ async fn run() -> Result<(), String> {
     Ok(())
 }
 
-fn print_banner(issuer: &str, app: &str, logins: &[web_app::DemoLogin]) {
+fn print_banner(issuer: &str, app: &str, spa: &str, logins: &[web_app::DemoLogin]) {
     println!();
     println!("Portcullis demo is running (everything in memory; Ctrl-C stops it).");
     println!();
-    println!("  Web app          {app}");
+    println!("  Web app          {app}   (its bearer API: {app}/api/todos)");
+    println!("  Single-page app  {spa}   (PKCE, public client demo-spa)");
     println!(
         "  Identity server  {issuer}   (discovery: {issuer}/.well-known/openid-configuration)"
     );
@@ -244,6 +285,7 @@ fn print_banner(issuer: &str, app: &str, logins: &[web_app::DemoLogin]) {
     println!("     call GET /api/todos and GET /api/admin with her access token.");
     println!("  3. Sign out, sign in as bob@example.com: GET /api/admin is refused (403).");
     println!("  4. Sign up a new account, or create an organization.");
+    println!("  5. Open {spa}: the same sign-in from JavaScript (PKCE), and the API through CORS.");
     println!();
 }
 

@@ -16,7 +16,8 @@
 //!
 //! Environment: `PORTCULLIS_ISSUER`, `PORTCULLIS_CLIENT_ID`, `PORTCULLIS_CLIENT_SECRET`,
 //! `PORTCULLIS_REDIRECT_URI`, `PORTCULLIS_POST_LOGOUT_REDIRECT_URI`, `PORTCULLIS_AUDIENCE` (the
-//! API's audience), `PORT` (default 3000) and `HOST` (default 127.0.0.1). When no issuer is set
+//! API's audience), `PORT` (default 3000), `HOST` (default 127.0.0.1) and
+//! `PORTCULLIS_SPA_ORIGIN` (a single-page app allowed to call the API). When no issuer is set
 //! (`PORTCULLIS_ISSUER`, `KINDE_DOMAIN` or `KINDE_HOST`), the unset ones take the values of the
 //! demo tenant (`crates/portcullis-server/examples/tenant.toml`, issuer
 //! `http://localhost:8080`); with an issuer of your own, nothing is filled in for you.
@@ -79,6 +80,8 @@ pub struct Options {
     pub api_url: String,
     /// Logins listed on the signed-out page; empty outside the demo.
     pub demo_logins: Vec<DemoLogin>,
+    /// A single-page app's origin, allowed by the API's CORS (the SPA demo's).
+    pub spa_origin: Option<HeaderValue>,
 }
 
 #[derive(Clone)]
@@ -103,7 +106,10 @@ pub fn app(auth: Auth, options: Options) -> Result<Router, String> {
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     // The API accepts bearer tokens only: an `Auth` without a client never reads the session.
-    let api = bearer_api::app(Auth::from_verifier(auth.verifier().clone()), None);
+    let api = bearer_api::app(
+        Auth::from_verifier(auth.verifier().clone()),
+        options.spa_origin.clone(),
+    );
     let state = WebState {
         auth: auth.clone(),
         http,
@@ -617,6 +623,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = Options {
         api_url: format!("http://127.0.0.1:{}", listener.local_addr()?.port()),
         demo_logins: Vec::new(),
+        spa_origin: bearer_api::spa_origin(std::env::var("PORTCULLIS_SPA_ORIGIN").ok().as_deref())?,
     };
     println!(
         "web app on http://localhost:{port} (issuer {})",

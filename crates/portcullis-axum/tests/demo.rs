@@ -5,6 +5,8 @@
 
 mod common;
 
+#[path = "../examples/spa/server.rs"]
+mod spa;
 #[path = "../examples/web_app.rs"]
 #[allow(dead_code)]
 mod web_app;
@@ -37,6 +39,15 @@ async fn demo_issuer() -> TestIssuer {
 
 /// The web app on 127.0.0.1:0, configured for the demo tenant's `demo-web` application.
 async fn web(issuer: &TestIssuer, demo_logins: Vec<web_app::DemoLogin>) -> String {
+    web_with_spa(issuer, demo_logins, None).await
+}
+
+/// The web app, its API allowing `spa_origin` by CORS.
+async fn web_with_spa(
+    issuer: &TestIssuer,
+    demo_logins: Vec<web_app::DemoLogin>,
+    spa_origin: Option<&str>,
+) -> String {
     let config = Config::builder(issuer.issuer())
         .client_id(web_app::DEMO_CLIENT_ID)
         .client_secret(web_app::DEMO_CLIENT_SECRET)
@@ -53,6 +64,7 @@ async fn web(issuer: &TestIssuer, demo_logins: Vec<web_app::DemoLogin>) -> Strin
         web_app::Options {
             api_url: base.clone(),
             demo_logins,
+            spa_origin: spa_origin.map(|o| o.parse().unwrap()),
         },
     )
     .unwrap();
@@ -400,4 +412,105 @@ fn the_configuration_defaults_to_the_demo_only_without_an_issuer() {
     assert!(e.contains("PORT"), "{e}");
     let e = web_app::config_from(env(&[("PORTCULLIS_ISSUER", "not a url")])).unwrap_err();
     assert!(e.contains("PORTCULLIS_ISSUER"), "{e}");
+}
+
+const SPA_ORIGIN: &str = "http://localhost:5173";
+
+fn spa_config() -> spa::SpaConfig {
+    spa::SpaConfig {
+        issuer: "http://localhost:8080".into(),
+        client_id: "demo-spa".into(),
+        redirect_uri: format!("{SPA_ORIGIN}/callback"),
+        post_logout_redirect_uri: format!("{SPA_ORIGIN}/"),
+        audience: web_app::DEMO_AUDIENCE.into(),
+        api: "http://localhost:3000".into(),
+        org_code: "org_acme".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_spa_is_served_with_its_settings_and_a_strict_policy() {
+    let base = common::serve(spa::router(spa_config()).unwrap()).await;
+    let client = http();
+    for path in ["/", "/callback?code=abc&state=xyz"] {
+        let r = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' http://localhost:8080 http://localhost:3000;"),
+            "{csp}"
+        );
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("<script src=\"/app.js\" defer></script>"),
+            "{html}"
+        );
+        // No inline script: the policy would block it.
+        assert_eq!(html.matches("<script").count(), 1, "{html}");
+    }
+    let r = client.get(format!("{base}/app.js")).send().await.unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("code_challenge_method: 'S256'")
+    );
+    let config: serde_json::Value = client
+        .get(format!("{base}/config.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["client_id"], "demo-spa");
+    assert_eq!(config["redirect_uri"], "http://localhost:5173/callback");
+    assert_eq!(config["api"], "http://localhost:3000");
+    let r = client.get(format!("{base}/.env")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+
+    let mut bad = spa_config();
+    bad.api = "javascript:alert(1)".into();
+    assert!(spa::router(bad).is_err());
+}
+
+#[tokio::test]
+async fn the_api_answers_cors_for_the_spa_origin_only() {
+    let issuer = demo_issuer().await;
+    let base = web_with_spa(&issuer, Vec::new(), Some(SPA_ORIGIN)).await;
+    let preflight = http()
+        .request(reqwest::Method::OPTIONS, format!("{base}/api/todos"))
+        .header("origin", SPA_ORIGIN)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        SPA_ORIGIN
+    );
+    let other = http()
+        .get(format!("{base}/api/todos"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 401);
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // The pages are not part of the API: no CORS there.
+    let page = http()
+        .get(format!("{base}/"))
+        .header("origin", SPA_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert!(page.headers().get("access-control-allow-origin").is_none());
 }
