@@ -307,19 +307,14 @@ async fn case_55_duplicate_empty_and_unknown_parameters() {
 async fn case_56_prompt_and_max_age() {
     let issuer = start().await;
     let (_, challenge) = pkce();
-    for prompt in [
+    let prompts = [
         "bogus",
         "none login",
         "login none",
         "none consent",
         "select_account",
-    ] {
-        let page = Browser::default()
-            .authorize(&issuer, &web(&challenge, &[("prompt", prompt)]))
-            .await;
-        assert_web_error(&page, &issuer, "invalid_request");
-    }
-    for max_age in [
+    ];
+    let max_ages = [
         "-1",
         "abc",
         "9007199254740991",
@@ -328,9 +323,14 @@ async fn case_56_prompt_and_max_age() {
         "+5",
         " 5",
         "1e3",
-    ] {
+    ];
+    for (param, value) in prompts
+        .map(|p| ("prompt", p))
+        .into_iter()
+        .chain(max_ages.map(|m| ("max_age", m)))
+    {
         let page = Browser::default()
-            .authorize(&issuer, &web(&challenge, &[("max_age", max_age)]))
+            .authorize(&issuer, &web(&challenge, &[(param, value)]))
             .await;
         assert_web_error(&page, &issuer, "invalid_request");
     }

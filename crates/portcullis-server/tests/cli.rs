@@ -22,6 +22,10 @@ use portcullis_server::keys::MasterKey;
 use portcullis_server::store::{KeyRecord, Store};
 use serde_json::Value;
 
+mod common;
+
+use common::demo::get_json;
+
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 /// The example tenant shipped in the repository (absolute path).
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/tenant.toml");
@@ -458,14 +462,7 @@ async fn a_master_key_seals_the_signing_keys() {
         (cmd, Vec::new())
     })
     .await;
-    let jwks: Value = http
-        .get(format!("{base}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = get_json(&format!("{base}/.well-known/jwks.json")).await;
     assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
     drop(http);
     stop_cleanly(server);
@@ -546,14 +543,7 @@ async fn serve_with_a_config_file_answers_and_stops_on_sigterm() {
     .await;
 
     // Discovery carries the configured issuer.
-    let discovery: Value = http
-        .get(format!("{base}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = get_json(&format!("{base}/.well-known/openid-configuration")).await;
     assert_eq!(discovery["issuer"], base.as_str());
     assert_eq!(
         discovery["token_endpoint"],
@@ -822,14 +812,7 @@ async fn dev_prints_the_url_and_a_working_curl_command() {
 
     let http = reqwest::Client::new();
     wait_ready(&mut dev, &http, &base).await;
-    let discovery: Value = http
-        .get(format!("{base}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = get_json(&format!("{base}/.well-known/openid-configuration")).await;
     assert_eq!(discovery["issuer"], base.as_str());
     // What the banner tells a newcomer to run works.
     let response = http
