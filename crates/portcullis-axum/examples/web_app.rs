@@ -608,13 +608,30 @@ async fn call_api(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("web_app: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (config, port) = config_from(|name| std::env::var(name).ok())?;
+    if config.issuer() == DEMO_ISSUER && std::env::var_os("PORTCULLIS_ISSUER").is_none() {
+        println!(
+            "PORTCULLIS_ISSUER is not set: using the demo tenant's settings, which expect its \
+             identity server at {DEMO_ISSUER} (`cargo run -p portcullis-axum --example demo` \
+             runs both)"
+        );
+    }
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
