@@ -237,6 +237,23 @@ async function main() {
 
     await check('sign out', signOut);
 
+    await check('the SPA refuses a callback it did not start (forged state), with no token request', async () => {
+      let tokenRequests = 0;
+      const count = (request) => { if (request.url().includes('/oauth2/token')) tokenRequests += 1; };
+      page.on('request', count);
+      try {
+        await page.goto(`${SPA}/callback?code=stolen&state=forged&iss=${encodeURIComponent(ISSUER)}`);
+        const problem = page.locator('#problem');
+        await problem.waitFor();
+        const t = await problem.innerText();
+        assert(t.includes('state mismatch'), `the state problem shown, got: ${t}`);
+        assert(tokenRequests === 0, `no token request, got ${tokenRequests}`);
+        assert(new URL(page.url()).search === '', `the code is dropped from the address bar, got ${page.url()}`);
+      } finally {
+        page.off('request', count);
+      }
+    });
+
     await check('the SPA signs ada in with PKCE and calls the API through CORS', async () => {
       await page.goto(`${SPA}/`);
       await page.getByRole('button', { name: 'Sign in' }).waitFor();
