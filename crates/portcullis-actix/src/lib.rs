@@ -85,3 +85,8 @@ pub use routes::AuthRoutes;
 pub use session::{MemoryStore, SESSION_COOKIE, session_middleware};
 pub use shared::safe_return_to;
 pub use signin::MAX_PENDING;
+
+/// The crate README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct CrateReadme;
