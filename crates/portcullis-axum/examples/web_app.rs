@@ -33,7 +33,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use portcullis::oauth::TokenSet;
 use portcullis::{Claims, Config, FlagValue};
-use portcullis_axum::tower_sessions::Session;
 use portcullis_axum::{Auth, AuthRejection, Authenticated, MemoryStore, Rejection, session_layer};
 use serde::Deserialize;
 
@@ -52,10 +51,6 @@ pub const DEMO_AUDIENCE: &str = "https://api.example.com";
 /// The port the demo tenant's redirect URIs name.
 pub const DEMO_PORT: u16 = 3000;
 
-/// Where `tower-sessions` holds the signed-in user for the sign-in routes. `portcullis-axum`
-/// offers no accessor for the session's raw tokens, so the app reads the stored `TokenSet`
-/// from this (crate-internal) key, after `Authenticated` has refreshed it when due.
-const SESSION_USER_KEY: &str = "portcullis.user";
 /// The largest API answer shown on a page.
 const MAX_SHOWN_BODY: usize = 16 * 1024;
 
@@ -277,21 +272,6 @@ fn rejection_page(rejection: &Rejection) -> Response {
     )
 }
 
-/// The signed-in user's tokens, as the sign-in routes stored them.
-async fn session_tokens(session: &Session) -> Option<TokenSet> {
-    #[derive(Deserialize)]
-    struct Stored {
-        tokens: TokenSet,
-    }
-    match session.get::<Stored>(SESSION_USER_KEY).await {
-        Ok(stored) => stored.map(|s| s.tokens),
-        Err(e) => {
-            tracing::warn!(error = %e, "the session's tokens cannot be read");
-            None
-        }
-    }
-}
-
 fn signed_out(options: &Options) -> String {
     let mut body = String::from(
         "<h1>Portcullis demo</h1>\
@@ -460,7 +440,6 @@ fn signed_in(access: &Claims, tokens: Option<&TokenSet>) -> String {
 async fn home(
     State(state): State<WebState>,
     user: Result<Option<Authenticated>, Rejection>,
-    session: Session,
 ) -> Response {
     match user {
         Err(rejection) => rejection_page(&rejection),
@@ -470,15 +449,12 @@ async fn home(
             accent(None),
             &signed_out(&state.options),
         ),
-        Ok(Some(user)) => {
-            let tokens = session_tokens(&session).await;
-            page(
-                StatusCode::OK,
-                "Portcullis demo",
-                accent(Some(&user)),
-                &signed_in(&user, tokens.as_ref()),
-            )
-        }
+        Ok(Some(user)) => page(
+            StatusCode::OK,
+            "Portcullis demo",
+            accent(Some(&user)),
+            &signed_in(&user, user.tokens()),
+        ),
     }
 }
 
@@ -502,7 +478,6 @@ fn api_route(endpoint: &str) -> Option<(&'static str, &'static str)> {
 async fn call_api(
     State(state): State<WebState>,
     user: Result<Option<Authenticated>, Rejection>,
-    session: Session,
     query: Result<Query<CallApi>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let bad = |message: &str| {
@@ -541,7 +516,8 @@ async fn call_api(
         }
         Ok(Some(user)) => user,
     };
-    let Some(tokens) = session_tokens(&session).await else {
+    // The session's tokens (a bearer request to this page has none to pass on).
+    let Some(tokens) = user.tokens() else {
         return rejection_page(&state.auth.reject(AuthRejection::SessionExpired));
     };
     let url = format!("{}{path}", state.options.api_url);

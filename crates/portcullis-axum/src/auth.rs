@@ -232,6 +232,7 @@ impl Auth {
                 };
                 let user = self.session_user(&*session).await?.map(|signed_in| {
                     Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
+                        .with_tokens(signed_in.tokens)
                 });
                 if let Some(user) = &user {
                     parts.extensions.insert(user.clone());
