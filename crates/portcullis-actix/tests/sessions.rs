@@ -741,3 +741,29 @@ async fn sessions_work_on_real_redis() {
     replay.cookie = Some(old);
     assert_eq!(replay.get("/user").await.status(), 401);
 }
+
+#[tokio::test]
+async fn case_35_logout_ends_the_local_session_when_the_provider_is_unreachable() {
+    let issuer = issuer().await;
+    let base = serve_on(Backend::Memory, &issuer).await;
+    let mut browser = Browser::new(&base);
+    assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
+    let old = browser.cookie.clone().unwrap();
+    assert_eq!(browser.get("/user").await.status(), 200);
+    // The provider goes away: no revocation, maybe no logout URL.
+    let provider = issuer.url().to_owned();
+    tokio::time::timeout(Duration::from_secs(10), issuer.shutdown())
+        .await
+        .expect("the issuer stops");
+    let r = browser.get("/logout").await;
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert!(
+        to == LOGOUT || to.starts_with(&format!("{provider}/logout?")),
+        "{to}"
+    );
+    assert!(browser.cookie.is_none(), "the cookie is removed");
+    let mut replay = Browser::new(&base);
+    replay.cookie = Some(old);
+    assert_eq!(replay.get("/user").await.status(), 401);
+}
