@@ -227,6 +227,7 @@ impl Auth {
                 let session = request.get_session();
                 self.session_user(&session).await?.map(|signed_in| {
                     Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
+                        .with_tokens(signed_in.tokens)
                 })
             }
         };

@@ -42,6 +42,7 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use portcullis::Claims;
+use portcullis::oauth::TokenSet;
 
 use crate::auth::Auth;
 use crate::guard::Requirement;
@@ -69,11 +70,29 @@ pub enum Via {
 pub struct Authenticated {
     claims: Arc<Claims>,
     via: Via,
+    tokens: Option<Arc<TokenSet>>,
 }
 
 impl Authenticated {
     pub(crate) fn new(claims: Arc<Claims>, via: Via) -> Self {
-        Authenticated { claims, via }
+        Authenticated {
+            claims,
+            via,
+            tokens: None,
+        }
+    }
+
+    pub(crate) fn with_tokens(mut self, tokens: TokenSet) -> Self {
+        self.tokens = Some(Arc::new(tokens));
+        self
+    }
+
+    /// For a signed-in session ([`Via::Session`]): the session's tokens, already refreshed
+    /// when they were about to expire — e.g. to call another API with
+    /// `Authorization: Bearer {tokens.access_token}`, or to read the ID token's claims.
+    /// `None` for a bearer request (the caller holds its token).
+    pub fn tokens(&self) -> Option<&TokenSet> {
+        self.tokens.as_deref()
     }
 
     /// The verified claims.

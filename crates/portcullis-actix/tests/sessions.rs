@@ -48,8 +48,11 @@ where
             .route(
                 "/me",
                 web::get().to(|u: Authenticated| async move {
-                    HttpResponse::Ok()
-                        .json(json!({ "sub": u.subject(), "via": format!("{:?}", u.via()) }))
+                    HttpResponse::Ok().json(json!({
+                        "sub": u.subject(),
+                        "via": format!("{:?}", u.via()),
+                        "email": u.tokens().and_then(|t| t.id_token_claims.as_ref()).and_then(|c| c.claim("email")),
+                    }))
                 }),
             )
             .route(
@@ -297,6 +300,8 @@ async fn sign_in_stores_the_session_and_serves_the_user(backend: Backend) {
     // The session authenticates the app's own routes and guards.
     let (status, body) = json_of(browser.get("/me").await).await;
     assert_eq!((status, body["via"].as_str()), (200, Some("Session")));
+    // The session's tokens reach the handler (e.g. to call another API).
+    assert_eq!(body["email"], ADA);
     assert_eq!(browser.get("/admin").await.status(), 200);
     assert_eq!(browser.get("/guarded").await.status(), 200);
     assert_eq!(Browser::new(&base).get("/guarded").await.status(), 401);
