@@ -616,26 +616,32 @@ async fn authorize_inner(
     Ok(response)
 }
 
+/// The organization a sign-in without `org_code` is for: the user's only one, if exactly one.
+pub(crate) fn default_org(mut orgs: Vec<String>) -> Option<String> {
+    if orgs.len() == 1 { orgs.pop() } else { None }
+}
+
 /// Issues a code for a signed-in user and redirects back.
 async fn issue_code(
     state: &AppState,
     mut request: AuthRequest,
     session: &SessionRecord,
 ) -> Result<Response, ServerError> {
-    if let Some(org) = &request.org_code
-        && !state
-            .store()
-            .user_org_codes(&session.user_id)
-            .await?
-            .contains(org)
-    {
-        return Ok(error_redirect(
-            state,
-            &request.redirect_uri,
-            request.state.as_deref(),
-            "access_denied",
-            "the user is not a member of that organization",
-        ));
+    let orgs = state.store().user_org_codes(&session.user_id).await?;
+    match &request.org_code {
+        Some(org) if !orgs.contains(org) => {
+            return Ok(error_redirect(
+                state,
+                &request.redirect_uri,
+                request.state.as_deref(),
+                "access_denied",
+                "the user is not a member of that organization",
+            ));
+        }
+        Some(_) => {}
+        // No org_code: a member of exactly one organization is signed into it, so the token
+        // carries its roles and permissions; with several, the app names one (`org_code`).
+        None => request.org_code = default_org(orgs),
     }
     request.user_id = session.user_id.clone();
     request.auth_time = session.auth_time;

@@ -416,14 +416,16 @@ pub(crate) async fn password_grant(
             "the email or password is incorrect",
         ));
     };
-    let org_code = form.get("org_code").map(str::to_owned);
-    if let Some(org) = &org_code
-        && !store.user_org_codes(&user.id).await?.contains(org)
-    {
-        return Err(OAuthError::invalid_grant(
-            "the user is not a member of that organization",
-        ));
-    }
+    let orgs = store.user_org_codes(&user.id).await?;
+    let org_code = match form.get("org_code") {
+        Some(org) if !orgs.iter().any(|o| o == org) => {
+            return Err(OAuthError::invalid_grant(
+                "the user is not a member of that organization",
+            ));
+        }
+        Some(org) => Some(org.to_owned()),
+        None => crate::authorize::default_org(orgs),
+    };
     let request = AuthRequest {
         client_id: app.client_id.clone(),
         redirect_uri: String::new(),

@@ -195,14 +195,25 @@ async fn what_the_builder_sets_reaches_the_sdk_through_the_code_flow() {
     let claims = sdk.verify_access_token(&tokens.access_token).await.unwrap();
     assert!(claims.has_role("member"));
     assert_eq!(claims.string_flag("theme", None).unwrap(), "pink");
+    // Bob belongs to Acme only: without org_code he is signed into it.
     let tokens = issuer
         .user_tokens_with(WEB, BOB, &bob_password, &TokenRequest::new().audience(API))
         .await
         .unwrap();
     let claims = sdk.verify_access_token(&tokens.access_token).await.unwrap();
+    assert_eq!(claims.org_code.as_deref(), Some("org_acme"));
+    assert!(claims.has_role("member"));
+    assert_eq!(claims.string_flag("theme", None).unwrap(), "pink");
+    // Ada belongs to two: without org_code, no organization — no roles, no permissions, and
+    // the flags of the environment (or her own overrides).
+    let tokens = issuer
+        .user_tokens_with(WEB, ADA, ADA_PASSWORD, &TokenRequest::new().audience(API))
+        .await
+        .unwrap();
+    let claims = sdk.verify_access_token(&tokens.access_token).await.unwrap();
     assert_eq!(claims.org_code, None);
     assert!(claims.roles().is_empty() && claims.permissions().permissions.is_empty());
-    assert_eq!(claims.string_flag("theme", None).unwrap(), "dark");
+    assert_eq!(claims.string_flag("theme", None).unwrap(), "blue");
     assert_eq!(claims.integer_flag("competitions_limit", None).unwrap(), 5);
 
     // The m2m application of the same tenant still gets client-credentials tokens.
