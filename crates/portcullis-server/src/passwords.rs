@@ -184,33 +184,21 @@ fn verify_blocking(password: &[u8], stored: &str) -> bool {
     computed.is_ok() && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
-/// Argon2 working memory, kept between runs of a burst: at most one buffer per permit.
-/// Allocating and freeing 19 MiB per sign-in let glibc's allocator keep freed buffers in its
-/// per-thread arenas, so resident memory grew to ~500 MiB under a sign-in load; reusing buffers
-/// keeps it at `19 MiB × MAX_CONCURRENT_HASHES` while busy, and none is kept when idle.
-static BUFFERS: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
+/// Smallest argon2 buffer allocation, in bytes: above glibc's largest dynamic mmap threshold
+/// (32 MiB on 64-bit). glibc raises its mmap threshold after each freed mmap'ed block up to
+/// that size, after which 19 MiB buffers came from its arenas and were kept there when freed:
+/// resident memory grew to ~500 MiB under a sign-in load (bench/load.sh). An allocation above
+/// the largest threshold is always mmap'ed and unmapped when freed, so an idle server returns
+/// to its idle size. Only the pages argon2 touches (19 MiB) become resident; the rest of the
+/// reservation is never touched. Other allocators are unaffected by the larger reservation.
+const MIN_BUFFER_BYTES: usize = 33 * 1024 * 1024;
 
+/// Runs `f` with `blocks` blocks of argon2 working memory, freed (unmapped) afterwards.
 fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
-    let pooled = {
-        let mut pool = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
-        let at = pool.iter().position(|b| b.len() == blocks);
-        at.map(|i| pool.swap_remove(i))
-    };
-    let mut buffer = pooled.unwrap_or_else(|| vec![Block::new(); blocks]);
-    let result = f(&mut buffer);
-    // Only buffers of this process's own parameters are kept (a stored hash with other
-    // parameters gets a one-off buffer), and only while sign-ins keep coming: the last run of a
-    // burst (nobody else hashing or waiting) hands every buffer back, so an idle server holds
-    // none.
-    let busy = RUNNING.load(Ordering::SeqCst) > 1 || WAITING.load(Ordering::SeqCst) > 0;
-    let mut pool = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
-    if !busy {
-        pool.clear();
-    } else if blocks == params().block_count() && pool.len() < MAX_CONCURRENT_HASHES {
-        pool.push(buffer);
-    }
-    drop(pool);
-    result
+    let reserve = blocks.max(MIN_BUFFER_BYTES / std::mem::size_of::<Block>());
+    let mut buffer: Vec<Block> = Vec::with_capacity(reserve);
+    buffer.resize(blocks, Block::new());
+    f(&mut buffer)
 }
 
 /// A hash of a password nobody has, verified against when the account does not exist, so an
@@ -243,7 +231,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hashes_interoperate_with_the_argon2_crate_and_buffers_are_reused() {
+    fn hashes_interoperate_with_the_argon2_crate() {
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
         let salt = SaltString::encode_b64(&[9u8; 16]).unwrap();
         // Ours verifies with the reference implementation's verifier …
@@ -266,10 +254,6 @@ mod tests {
             "$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"
         ));
         assert!(!verify_blocking(b"correct horse", "not a hash"));
-        // Only buffers of our own parameters are pooled, never more than one per permit.
-        let pool = BUFFERS.lock().unwrap();
-        assert!(pool.len() <= MAX_CONCURRENT_HASHES);
-        assert!(pool.iter().all(|b| b.len() == params().block_count()));
     }
 
     #[tokio::test]
