@@ -129,6 +129,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Arc<metrics::Metrics>,
     /// Applications as the token endpoint needs them.
     pub(crate) clients: clients::ClientCache,
+    /// Callers known to have no failed client authentication just now (see [`limits`]).
+    pub(crate) clean_callers: limits::CleanCallers,
 }
 
 /// Everything a request handler needs; cheap to clone.
@@ -162,6 +164,7 @@ impl AppState {
                 keys,
                 keys_algorithm: settings.signing_algorithm,
                 clients: clients::ClientCache::new(settings.client_cache_ttl),
+                clean_callers: limits::CleanCallers::new(),
                 settings,
                 metrics: Arc::new(metrics::Metrics::new()),
             }),

@@ -274,12 +274,13 @@ async fn authenticate(
     let (client_id, secret) = client_credentials(headers, form)?;
     let ip = peer.map(|p| p.ip());
     let now = crate::now();
-    limits::check(&state.inner.store, ip, &client_id, now).await?;
+    let clean = &state.inner.clean_callers;
+    limits::check(&state.inner.store, clean, ip, &client_id, now).await?;
     match authenticate_client(state, &client_id, secret.as_deref()).await {
         Ok(app) => Ok(app),
         Err(e) => {
             if e.code() == "invalid_client" {
-                limits::record_failure(&state.inner.store, ip, &client_id, now).await?;
+                limits::record_failure(&state.inner.store, clean, ip, &client_id, now).await?;
             }
             Err(e)
         }

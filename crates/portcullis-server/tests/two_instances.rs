@@ -277,3 +277,54 @@ async fn sign_in_on_a_refresh_on_b_revoke_on_a_introspect_on_b() {
     b.store().close().await;
     db.cleanup().await;
 }
+
+/// Failed client authentications through B lock the caller out of A too, within
+/// `limits::CLEAN_FOR` of A having seen the caller clean (security.md case 97 across instances).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_through_one_instance_limit_the_other() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let issuer = "https://id.example.com";
+    let (a, a_url) = instance(&db.url, issuer).await;
+    let (_b, b_url) = instance(&db.url, issuer).await;
+    Seed::from_toml(&format!(
+        r#"
+[[apis]]
+name = "Todos"
+audience = "{AUD}"
+scopes = ["read:todos"]
+
+[[applications]]
+name = "Worker"
+type = "m2m"
+client_id = "worker"
+client_secret = "{SECRET}"
+apis = [{{ audience = "{AUD}", scopes = ["read:todos"] }}]
+"#
+    ))
+    .unwrap()
+    .apply(a.store())
+    .await
+    .unwrap();
+    // A has just seen this caller without failures.
+    token(&a_url).await;
+    let http = reqwest::Client::new();
+    let attempt = |base: &str, secret: &str| {
+        http.post(format!("{base}/oauth2/token"))
+            .basic_auth("worker", Some(secret.to_owned()))
+            .form(&[("grant_type", "client_credentials"), ("audience", AUD)])
+            .send()
+    };
+    for _ in 0..portcullis_server::limits::PER_CLIENT {
+        let answer = attempt(&b_url, "wrong-secret").await.unwrap();
+        assert_eq!(answer.status(), 401);
+    }
+    assert_eq!(attempt(&b_url, SECRET).await.unwrap().status(), 429);
+    tokio::time::sleep(portcullis_server::limits::CLEAN_FOR + Duration::from_millis(100)).await;
+    assert_eq!(
+        attempt(&a_url, SECRET).await.unwrap().status(),
+        429,
+        "A sees B's failures once its clean view has expired"
+    );
+}
