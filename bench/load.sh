@@ -27,7 +27,9 @@
 #      oidc-provider keeps sessions, grants and codes in memory (its default adapter);
 #      portcullis writes them to its SQLite file, in PC_DB_DIR: on a disk by default, so the
 #      code-flow figures include SQLite's commits (fsync); PC_DB_DIR=/dev/shm takes the disk out;
-#   5. runs `openssl speed -seconds 3 rsa2048` on the servers' core and prints a summary table.
+#   5. runs `openssl speed -seconds 3 rsa2048` on the servers' core just before and just after the
+#      portcullis token run (the core's speed drifts on a shared machine; the token rate is
+#      compared with their mean), and prints a summary table.
 #
 # Fairness: both servers run on one core (taskset -c $SERVER_CPU), the load generator on another
 # (taskset -c $LOADGEN_CPU), so the figures are per server core and comparable with openssl's
@@ -39,13 +41,13 @@
 # Bounds: every wrk run lasts DURATION seconds and sends at most MAX_REQUESTS requests per wrk
 # thread; every flow_load run lasts DURATION seconds and starts at most MAX_FLOWS flows (it
 # refuses non-loopback issuers and stops after 100 failed flows); each run is also killed by
-# `timeout` if it overstays. Runtime after the builds: about 8 × (WARMUP + DURATION) + ~25 s
-# (openssl, start-ups, idle waits, sign-ins before the SSO runs) ≈ 2 min by default, ≈ 80 s
-# with DURATION=5.
+# `timeout` if it overstays. Runtime after the builds: about (6 + 2 × TOKEN_ROUNDS) ×
+# (WARMUP + DURATION) + 3 s × (TOKEN_ROUNDS + 1) of openssl + ~15 s (start-ups, idle waits,
+# sign-ins before the SSO runs) ≈ 3 min by default, ≈ 100 s with DURATION=5.
 #
 # Environment knobs (defaults in brackets):
 #   DURATION [10]  WARMUP [2]  CONNECTIONS [8]  WRK_THREADS [1]  MAX_REQUESTS [1000000]
-#   FLOW_USERS [CONNECTIONS]  MAX_FLOWS [200000]  PC_DB_DIR [unset: inside the temporary dir]
+#   TOKEN_ROUNDS [3]  FLOW_USERS [CONNECTIONS]  MAX_FLOWS [200000]  PC_DB_DIR [unset: inside the temporary dir]
 #   SERVER_CPU [1]  LOADGEN_CPU [0]  NOISE_LIMIT [10]  SKIP_BUILD [unset: build]
 #   CARGO_TARGET_DIR [target]  RUST_LOG [warn]
 #   RESULTS [unset: a file that receives the summary and the raw wrk, flow_load and openssl
@@ -258,8 +260,50 @@ log "idle RSS after start: portcullis $(mib "$PC_RSS_START") MiB, oidc-provider 
 # Load.
 declare -A RPS CPU_NOTE
 
-run_wrk pc_token "$PC_PID" "$PC/oauth2/token" POST "$PC_BODY" "$BASIC"
-run_wrk op_token "$OP_PID" "$OP/token" POST "$OP_BODY" "$BASIC"
+# RSA-2048 signing rate of the servers' core (OpenSSL 3.0 prints "rsa 2048 bits <s> <s> sign/s
+# verify/s"; later versions add columns, so take the number under the "sign/s" header).
+# The core's speed drifts on a shared machine, so it is measured right before and right after
+# the portcullis token run, and the token run is compared with their mean.
+# rsa_rate KEY — sets RSA[KEY].
+declare -A RSA
+rsa_rate() {
+  local key=$1 out="$TMP/$1.txt"
+  log "$key: openssl speed -seconds 3 rsa2048 (on CPU $SERVER_CPU)"
+  WATCHED_OUT=$out watched - "${ON_SERVER_CPU[@]}" openssl speed -seconds 3 rsa2048 \
+    || die "openssl speed failed: $(cat "$out")"
+  RSA[$key]=$(awk '
+    /sign\/s/ { H = NF; for (i = 1; i <= NF; i++) if ($i == "sign/s") col = i; next }
+    col && /^rsa/ && /2048/ { printf "%.0f", $(NF - H + col); exit }
+  ' "$out")
+  [[ ${RSA[$key]} =~ ^[0-9]+$ ]] || die "cannot read sign/s from: $(cat "$out")"
+  CPU_NOTE[$key]="openssl ${SHARE_SELF} %, others ${SHARE_SRV_OTHER} % | CPU $LOADGEN_CPU others ${SHARE_GEN_OTHER} %"
+  log "$key: ${RSA[$key]} sign/s; CPU $SERVER_CPU / CPU $LOADGEN_CPU: ${CPU_NOTE[$key]}"
+  check_noise "$key"
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+# The token endpoints in TOKEN_ROUNDS interleaved rounds: openssl, portcullis, openssl,
+# oidc-provider, …; each portcullis run is compared with the mean of the openssl runs around it
+# and with the oidc-provider run after it; the medians are reported.
+TOKEN_ROUNDS=${TOKEN_ROUNDS:-3}
+TOKEN_KEYS=(openssl_0)
+rsa_rate openssl_0
+PC_ROUNDS=() OP_ROUNDS=() RSA_ROUNDS=() OF_RSA_ROUNDS=() VS_OP_ROUNDS=()
+for round in $(seq 1 "$TOKEN_ROUNDS"); do
+  run_wrk "pc_token_$round" "$PC_PID" "$PC/oauth2/token" POST "$PC_BODY" "$BASIC"
+  rsa_rate "openssl_$round"
+  run_wrk "op_token_$round" "$OP_PID" "$OP/token" POST "$OP_BODY" "$BASIC"
+  TOKEN_KEYS+=("pc_token_$round" "openssl_$round" "op_token_$round")
+  rsa_mean=$(( (RSA[openssl_$((round - 1))] + RSA[openssl_$round]) / 2 ))
+  PC_ROUNDS+=("${RPS[pc_token_$round]}") OP_ROUNDS+=("${RPS[op_token_$round]}")
+  RSA_ROUNDS+=("$rsa_mean")
+  OF_RSA_ROUNDS+=("$(pct_of "${RPS[pc_token_$round]}" "$rsa_mean")")
+  VS_OP_ROUNDS+=("$(ratio "${RPS[pc_token_$round]}" "${RPS[op_token_$round]}")")
+done
+RPS[pc_token]=$(median "${PC_ROUNDS[@]}")
+RPS[op_token]=$(median "${OP_ROUNDS[@]}")
+RSA_SIGNS=$(median "${RSA_ROUNDS[@]}")
 run_wrk pc_jwks "$PC_PID" "$PC/.well-known/jwks.json" GET "" ""
 run_wrk op_jwks "$OP_PID" "$OP/jwks" GET "" ""
 
@@ -318,26 +362,11 @@ OP_RSS_FLOWS=$(rss_kib "$OP_PID")
 OP_HWM_FLOWS=$(hwm_kib "$OP_PID")
 
 # ---------------------------------------------------------------------------------------------
-# RSA-2048 signing rate of the servers' core (OpenSSL 3.0 prints "rsa 2048 bits <s> <s> sign/s
-# verify/s"; later versions add columns, so take the number under the "sign/s" header).
-log "openssl speed -seconds 3 rsa2048 (on CPU $SERVER_CPU)"
-WATCHED_OUT="$TMP/openssl.txt" watched - "${ON_SERVER_CPU[@]}" openssl speed -seconds 3 rsa2048 \
-  || die "openssl speed failed: $(cat "$TMP/openssl.txt")"
-RSA_SIGNS=$(awk '
-  /sign\/s/ { H = NF; for (i = 1; i <= NF; i++) if ($i == "sign/s") col = i; next }
-  col && /^rsa/ && /2048/ { printf "%.0f", $(NF - H + col); exit }
-' "$TMP/openssl.txt")
-[[ $RSA_SIGNS =~ ^[0-9]+$ ]] || die "cannot read sign/s from: $(cat "$TMP/openssl.txt")"
-CPU_NOTE[openssl]="openssl ${SHARE_SELF} %, others ${SHARE_SRV_OTHER} % | CPU $LOADGEN_CPU others ${SHARE_GEN_OTHER} %"
-log "openssl: $RSA_SIGNS sign/s; CPU $SERVER_CPU / CPU $LOADGEN_CPU: ${CPU_NOTE[openssl]}"
-check_noise openssl
-
-# ---------------------------------------------------------------------------------------------
 # Summary.
 
-TOKEN_RATIO=$(ratio "${RPS[pc_token]}" "${RPS[op_token]}")
+TOKEN_RATIO=$(median "${VS_OP_ROUNDS[@]}")
 JWKS_RATIO=$(ratio "${RPS[pc_jwks]}" "${RPS[op_jwks]}")
-TOKEN_OF_RSA=$(pct_of "${RPS[pc_token]}" "$RSA_SIGNS")
+TOKEN_OF_RSA=$(median "${OF_RSA_ROUNDS[@]}")
 SSO_RATIO=$(ratio "${FPS[pc_sso]}" "${FPS[op_sso]}")
 SIGNIN_RATIO=$(ratio "${FPS[pc_signin]}" "${FPS[op_signin]}")
 IDLE_OK=$(awk -v s="$PC_RSS_START" -v a="$PC_RSS_AFTER" \
@@ -355,6 +384,10 @@ SUMMARY="$TMP/summary.md"
     "${TOKEN_RATIO}× | ≥ 2× — $(verdict "$TOKEN_RATIO" 2) |"
   echo "| JWKS | ${RPS[pc_jwks]} | ${RPS[op_jwks]} | ${JWKS_RATIO}× | ≥ 5× — $(verdict "$JWKS_RATIO" 5) |"
   echo
+  echo "Token endpoint, $TOKEN_ROUNDS interleaved rounds (medians above): portcullis ${PC_ROUNDS[*]} req/s;" \
+    "oidc-provider ${OP_ROUNDS[*]} req/s; ratio ${VS_OP_ROUNDS[*]}; RSA-2048 sign/s around each" \
+    "portcullis run ${RSA_ROUNDS[*]}; portcullis ÷ RSA ${OF_RSA_ROUNDS[*]} %."
+  echo
   echo "Complete authorization-code flows (PKCE S256, client_secret_basic, access + ID token)," \
     "flow_load with $FLOW_USERS virtual users for ${DURATION} s after a ${WARMUP} s warm-up;" \
     "portcullis' SQLite file on $PC_DB_FS, oidc-provider's state in memory:"
@@ -370,7 +403,7 @@ SUMMARY="$TMP/summary.md"
   echo
   echo "| figure | value | target |"
   echo "|---|---|---|"
-  echo "| \`openssl speed -seconds 3 rsa2048\`, 1 core | ${RSA_SIGNS} sign/s | |"
+  echo "| \`openssl speed -seconds 3 rsa2048\`, 1 core (median of the means around each portcullis round) | ${RSA_SIGNS} sign/s | |"
   echo "| portcullis token endpoint ÷ RSA-2048 sign rate | ${TOKEN_OF_RSA} % |" \
     "≥ 80 % — $(verdict "$TOKEN_OF_RSA" 80) |"
   echo "| portcullis RSS, idle after start | $(mib "$PC_RSS_START") MiB | < 30 MB — $IDLE_OK |"
@@ -381,7 +414,7 @@ SUMMARY="$TMP/summary.md"
   echo
   echo "CPU use during each measurement (CPU $SERVER_CPU: server / other processes | CPU $LOADGEN_CPU: wrk or flow_load / other processes):"
   echo
-  for k in pc_token op_token pc_jwks op_jwks pc_sso op_sso pc_signin op_signin openssl; do
+  for k in "${TOKEN_KEYS[@]}" pc_jwks op_jwks pc_sso op_sso pc_signin op_signin; do
     echo "- $k: ${CPU_NOTE[$k]}"
   done
   if (( ${#DISTURBED[@]} )); then
@@ -397,9 +430,13 @@ if [[ -n ${RESULTS:-} ]]; then
     cat "$SUMMARY"
     echo
     echo '```text'
-    for k in pc_token op_token pc_jwks op_jwks; do echo "== $k"; cat "$TMP/wrk-$k.txt"; done
+    for k in "${TOKEN_KEYS[@]}" pc_jwks op_jwks; do
+      [[ -f $TMP/wrk-$k.txt ]] && { echo "== $k"; cat "$TMP/wrk-$k.txt"; }
+    done
     for k in pc_sso op_sso pc_signin op_signin; do echo "== $k"; cat "$TMP/flows-$k.txt"; done
-    echo "== openssl"; cat "$TMP/openssl.txt"
+    for k in "${TOKEN_KEYS[@]}"; do
+      [[ -f $TMP/$k.txt ]] && { echo "== $k"; cat "$TMP/$k.txt"; }
+    done
     echo '```'
   } >"$RESULTS"
 fi
