@@ -67,11 +67,22 @@ fn bearer_in(headers: &HeaderMap) -> Result<Credentials<'_>, AuthRejection> {
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    // A table lookup per byte: this runs on every request, over ~1 KB tokens.
+    !body.is_empty() && body.bytes().all(|b| B64TOKEN[usize::from(b)])
 }
+
+/// The bytes of `b64token` (ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/").
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 /// Whether the query string has an `access_token` parameter.
 fn has_query_token(query: Option<&str>) -> bool {
