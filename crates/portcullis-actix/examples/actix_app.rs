@@ -6,7 +6,7 @@
 //! `demo-web` with the callback `http://localhost:3000/callback`):
 //!
 //! ```text
-//! cargo run -p portcullis-server -- dev                 # terminal 1: http://127.0.0.1:8080
+//! cargo run -p portcullis-server -- dev                 # terminal 1: http://localhost:8080
 //! cargo run -p portcullis-actix --example actix_app     # terminal 2: http://localhost:3000
 //! ```
 //!
@@ -27,7 +27,7 @@
 //! Environment: `PORTCULLIS_ISSUER` (or `KINDE_DOMAIN`), `PORTCULLIS_CLIENT_ID`,
 //! `PORTCULLIS_CLIENT_SECRET`, `PORTCULLIS_REDIRECT_URI`, `PORTCULLIS_POST_LOGOUT_REDIRECT_URI`,
 //! `PORTCULLIS_AUDIENCE`, `PORT` (default 3000). With no issuer set, all of them take the
-//! values of the dev server's demo tenant (issuer `http://127.0.0.1:8080`).
+//! values of the dev server's demo tenant (issuer `http://localhost:8080`).
 
 use actix_web::body::MessageBody;
 use actix_web::cookie::Key;
@@ -46,7 +46,7 @@ portcullis_actix::permission!(
 );
 
 /// The dev server's issuer (`portcullis dev` names itself by its bind address).
-pub const DEMO_ISSUER: &str = "http://127.0.0.1:8080";
+pub const DEMO_ISSUER: &str = "http://localhost:8080";
 /// The demo tenant's web application and its (public, demo-only) secret.
 pub const DEMO_CLIENT: (&str, &str) = ("demo-web", "demo-web-secret-change-me-0123456789abcdef");
 /// The demo tenant's API.

@@ -305,7 +305,14 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
-    let issuer = format!("http://{addr}");
+    // On a loopback address the issuer is named `localhost`, like the demo tenant's callback
+    // URLs and the demo apps' default issuer (`http://localhost:8080`), so an app started
+    // separately against `portcullis dev` finds the issuer it expects.
+    let issuer = if addr.ip().is_loopback() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    };
     let store = Store::connect(&args.database).await.context("database")?;
     let state = AppState::new(store, Settings::new(&issuer)).await?;
     check_signing_keys(state.keys()).await?;
