@@ -794,7 +794,7 @@ async fn dev_prints_the_url_and_a_working_curl_command() {
         .unwrap_or_else(|| panic!("no URL in {banner}"))
         .trim()
         .to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    assert!(base.starts_with("http://localhost:"), "{base}");
     assert!(!base.ends_with(":0"), "the real port is printed: {base}");
     // The curl command: `curl -s -u ID:SECRET \ -d … URL/oauth2/token`.
     let curl = banner.split("curl ").nth(1).unwrap().replace("\\\n", " ");
