@@ -113,10 +113,9 @@ mod sign_up;
 pub(crate) use create_org::{create_org, create_org_page};
 pub(crate) use sign_up::{sign_up, sign_up_page};
 
+/// 256 random bits, base64url: codes, refresh tokens, session and interaction ids, CSRF tokens.
 pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).expect("the OS random source failed");
-    URL_SAFE_NO_PAD.encode(bytes)
+    URL_SAFE_NO_PAD.encode(crate::random::bytes::<32>())
 }
 
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {

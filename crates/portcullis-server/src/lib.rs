@@ -24,6 +24,7 @@ pub mod metrics;
 mod oidc;
 mod pages;
 pub mod passwords;
+mod random;
 pub mod seed;
 mod serve;
 pub mod store;

@@ -28,10 +28,7 @@ fn buckets(ip: Option<IpAddr>, client_id: &str) -> (String, String) {
     let ip = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     // The client id is attacker-chosen: store a short digest, not the string.
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_id.as_bytes());
-    let client: String = digest.as_ref()[..12]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let client = crate::random::hex(&digest.as_ref()[..12]);
     (format!("ip:{ip}"), format!("client:{client}|ip:{ip}"))
 }
 

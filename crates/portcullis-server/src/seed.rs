@@ -224,18 +224,15 @@ pub struct SeedGrant {
 /// right tool (as for API tokens); passwords get argon2id.
 pub fn hash_secret(secret: &str) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::random::hex(d.as_ref())
 }
 
 /// A random identifier with a prefix (`app_…`, `api_…`).
 pub(crate) fn new_id(prefix: &str) -> String {
-    use aws_lc_rs::rand::SecureRandom;
-    let mut bytes = [0u8; 12];
-    aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the OS random source failed");
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}_{hex}")
+    format!(
+        "{prefix}_{}",
+        crate::random::hex(&crate::random::bytes::<12>())
+    )
 }
 
 impl Seed {

@@ -33,9 +33,7 @@ use crate::store::{ApplicationRecord, CodeUse};
 
 /// A token id (`jti`): 128 random bits, hex.
 pub(crate) fn new_jti() -> String {
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).expect("the OS random source failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::random::hex(&crate::random::bytes::<16>())
 }
 
 /// `at_hash`: base64url of the left half of the access token's hash (OIDC Core §3.1.3.6).
