@@ -16,7 +16,6 @@ use crate::extract::{Authenticated, Via};
 use crate::guard::{RequireAuth, Requirement};
 use crate::rejection::{AuthRejection, Rejection};
 use crate::routes::AuthRoutes;
-use crate::shared;
 use crate::signin::Refreshes;
 
 /// The realm of `WWW-Authenticate` unless [`AuthBuilder::realm`] sets another.
@@ -209,7 +208,7 @@ impl Auth {
             .get_all(header::AUTHORIZATION)
             .map(|v| v.as_bytes());
         let query = Some(request.query_string()).filter(|q| !q.is_empty());
-        let found = shared::bearer_token(authorization, query)
+        let found = portcullis::web::bearer_token(authorization, query)
             .map_err(AuthRejection::InvalidRequest)?
             .map(str::to_owned);
         let user = match found {

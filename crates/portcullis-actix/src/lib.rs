@@ -80,10 +80,10 @@ pub use extract::{
     RequireFeatureFlag, RequireOrganization, RequirePermission, RequireRole, RoleKey, Via,
 };
 pub use guard::{RequireAuth, RequireAuthMiddleware, Requirement};
+pub use portcullis::web::safe_return_to;
 pub use rejection::{AuthRejection, Rejection};
 pub use routes::AuthRoutes;
 pub use session::{MemoryStore, SESSION_COOKIE, session_middleware};
-pub use shared::safe_return_to;
 pub use signin::MAX_PENDING;
 
 /// The crate README's examples, compiled as doctests.

@@ -45,8 +45,9 @@ use serde_json::json;
 
 use crate::auth::Auth;
 use crate::rejection::AuthRejection;
-use crate::shared::{self, PendingEntry, SignedIn, safe_return_to};
+use crate::shared::{self, PendingEntry, SignedIn};
 use crate::signin::{MAX_PENDING, PENDING_KEY, PENDING_TTL, USER_KEY, session_get, session_insert};
+use portcullis::web::safe_return_to;
 
 /// The paths of the sign-in routes. Each path is normalized to start with `/`.
 ///

@@ -36,6 +36,7 @@ mod jose;
 pub mod jwks;
 pub mod oauth;
 pub mod verify;
+pub mod web;
 
 pub use claims::{Claims, FlagValue, Role};
 pub use config::{ClientSecret, Config, ConfigBuilder};
