@@ -13,6 +13,7 @@
 //! Kinde's profile endpoints, introspection, revocation and logout, on SQLite or PostgreSQL.
 #![forbid(unsafe_code)]
 
+pub mod api;
 mod authorize;
 mod clients;
 mod cors;
@@ -159,6 +160,7 @@ impl AppState {
             settings.signing_algorithm,
         );
         keys.ensure_key(now()).await?;
+        api::register(&store, &settings.issuer).await?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
@@ -226,6 +228,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/v2/user_profile", get(userinfo::user_profile_v2))
         .route("/oauth2/user_profile", get(userinfo::user_profile_legacy))
         .route("/logout", get(logout::logout).post(logout::logout_post))
+        .merge(api::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::cors,

@@ -94,6 +94,26 @@ pub fn check_policy(password: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Whether `phc` is an argon2id PHC string this server can verify, with at least the policy's
+/// cost (m ≥ 19 MiB, t ≥ 2; security.md case 85) — for imported password hashes.
+pub fn is_argon2id_phc(phc: &str) -> bool {
+    if phc.len() > 512 {
+        return false;
+    }
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    parsed.algorithm.as_str() == "argon2id"
+        && parsed.hash.is_some()
+        && parsed.salt.is_some()
+        && params.m_cost() >= 19 * 1024
+        && params.t_cost() >= 2
+        && params.p_cost() <= 4
+}
+
 /// Runs `f` on the blocking pool once a permit is free. The permit moves into the blocking
 /// task, so a request abandoned by its client (its future dropped) does not free the permit
 /// while its hash is still running: the bound holds for the work, not just for the requests.

@@ -191,6 +191,10 @@ pub struct SeedApplication {
     /// §2.4); enable it only for first-party apps that cannot use a browser.
     #[serde(default)]
     pub allow_password_grant: bool,
+    /// Scopes of the management API (`{issuer}/api`, `read:users`, `create:organizations`, …)
+    /// this `m2m` application may get; `["*"]` grants them all. Empty by default.
+    #[serde(default)]
+    pub management_scopes: Vec<String>,
 }
 
 /// Checks a registered URL: absolute, no fragment (RFC 6749 §3.1.2), https or http on
@@ -284,6 +288,22 @@ impl Seed {
                 return bad(format!(
                     "application {:?}: allow_password_grant is only for reg applications \
                      (a confidential client that authenticates with its secret)",
+                    app.name
+                ));
+            }
+            if !app.management_scopes.is_empty() && app.app_type != "m2m" {
+                return bad(format!(
+                    "application {:?}: management_scopes are for m2m applications",
+                    app.name
+                ));
+            }
+            if let Some(unknown) = app
+                .management_scopes
+                .iter()
+                .find(|s| *s != "*" && !crate::api::SCOPES.contains(&s.as_str()))
+            {
+                return bad(format!(
+                    "application {:?}: {unknown:?} is not a management API scope",
                     app.name
                 ));
             }
@@ -411,6 +431,16 @@ impl Seed {
                     password_grant: app.allow_password_grant,
                 })
                 .await?;
+            if !app.management_scopes.is_empty() {
+                let scopes: Vec<String> = if app.management_scopes.iter().any(|s| s == "*") {
+                    crate::api::SCOPES.iter().map(|s| (*s).to_owned()).collect()
+                } else {
+                    app.management_scopes.clone()
+                };
+                store
+                    .grant_api(&id, crate::store::MANAGEMENT_API_ID, &scopes)
+                    .await?;
+            }
             for grant in &app.apis {
                 let api = store
                     .api_by_audience(&grant.audience)

@@ -131,6 +131,7 @@ fn application(
         redirect_urls: strings(redirect_uris),
         logout_urls: Vec::new(),
         allow_password_grant: false,
+        management_scopes: Vec::new(),
     }
 }
 
@@ -159,6 +160,16 @@ impl TestIssuerBuilder {
             audience: audience.to_owned(),
             scopes: strings(scopes),
         });
+        self.seed.applications.push(app);
+        self
+    }
+
+    /// Adds a machine-to-machine application allowed to call the management API
+    /// (`{issuer}/api`) with `scopes` (`["*"]`: every scope). Get its token with
+    /// [`TestIssuer::management_token`]. The secret must be at least 32 characters.
+    pub fn management_app(mut self, client_id: &str, secret: &str, scopes: &[&str]) -> Self {
+        let mut app = application(client_id, "m2m", Some(secret), &[]);
+        app.management_scopes = strings(scopes);
         self.seed.applications.push(app);
         self
     }
@@ -733,6 +744,37 @@ pub struct UserTokens {
     /// The nonce sent at the authorization endpoint (`None` after a refresh, whose ID token
     /// carries none).
     pub nonce: Option<String>,
+}
+
+impl UserTokens {
+    /// The access token's claims, decoded but **not verified** (this server just issued it;
+    /// tests that check verification use [`TestIssuer::verifier_config`]). `Value::Null` when
+    /// the payload cannot be decoded.
+    pub fn access_claims(&self) -> Value {
+        decode_payload(&self.access_token)
+    }
+
+    /// The ID token's claims, decoded but not verified; `Value::Null` without an ID token.
+    pub fn id_claims(&self) -> Value {
+        self.id_token
+            .as_deref()
+            .map(decode_payload)
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// The payload of a compact JWS, as JSON.
+fn decode_payload(jwt: &str) -> Value {
+    use base64::Engine as _;
+    jwt.split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null)
 }
 
 impl fmt::Debug for UserTokens {
@@ -1344,6 +1386,25 @@ impl TestIssuer {
                 step,
                 detail: "the token answer has no access_token".to_owned(),
             })
+    }
+
+    /// The audience of management-API tokens: `{issuer}/api`.
+    pub fn management_audience(&self) -> String {
+        crate::api::audience(&self.url)
+    }
+
+    /// A management-API token for an application added with
+    /// [`TestIssuerBuilder::management_app`], through the real token endpoint; `scope` narrows
+    /// it (space-separated), `None` asks for every granted scope.
+    pub async fn management_token(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        scope: Option<&str>,
+    ) -> Result<String, TestIssuerError> {
+        let audience = self.management_audience();
+        self.client_credentials_token(client_id, client_secret, &audience, scope)
+            .await
     }
 
     /// Stops the server and waits for it to finish.

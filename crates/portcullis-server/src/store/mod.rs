@@ -7,11 +7,13 @@
 
 mod flows;
 mod identity;
+mod manage;
 mod schema;
 mod sessions_ext;
 
 pub use flows::{CodeUse, InteractionRecord, RefreshRecord, SessionRecord};
 pub use identity::{EffectiveClaims, FlagClaim, RoleClaim, UserRecord, flag_value};
+pub use manage::*;
 
 use std::str::FromStr;
 use std::sync::Once;

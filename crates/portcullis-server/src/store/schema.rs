@@ -209,6 +209,18 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE applications ADD COLUMN password_grant BIGINT NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        8,
+        &[
+            // Fields the management API reads and writes (Kinde's shapes).
+            "ALTER TABLE users ADD COLUMN is_password_reset_requested BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE feature_flags ADD COLUMN description TEXT",
+            "ALTER TABLE feature_flags ADD COLUMN allow_override_level TEXT",
+            "ALTER TABLE roles ADD COLUMN is_default_role BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE organizations ADD COLUMN external_id TEXT",
+            "CREATE INDEX org_members_user ON org_members (user_id)",
+        ],
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -1,0 +1,724 @@
+//! The management API, `/api/v1`, in Kinde's shape (`../shared/design/kinde-compat.md`).
+//!
+//! Rules every operation follows:
+//! - **Authorization.** A bearer access token from `client_credentials` (`gty` holds
+//!   `client_credentials`) whose `aud` holds `{issuer}/api`, issued by this server, unexpired,
+//!   not revoked, for an application that still exists, and whose `scp` holds the operation's
+//!   `verb:resource` scope. Anything else is **403**, as Kinde answers, with an RFC 6750
+//!   `WWW-Authenticate` challenge that tells `invalid_token` (no, bad, user or foreign token)
+//!   from `insufficient_scope` (the scope is named), so a client can still tell them apart.
+//! - **Envelope.** Success bodies carry `{"code": "OK", "message": "Success", …}` where Kinde's
+//!   do; errors are `{"errors": [{"code", "message"}]}`, except an unknown route, which is
+//!   `{"errors": {"code": "ROUTE_NOT_FOUND", "message"}}` as Kinde sends it.
+//! - **Input.** JSON bodies must be `application/json`, at most 64 KiB, with no unknown fields
+//!   (a mass-assignment attempt is a 400, never silently half-applied — security.md case 82);
+//!   bulk bodies take at most 100 items; query strings with unknown or duplicate parameters
+//!   are 400. Validation errors are 400, unknown ids 404, duplicate keys or emails 409.
+//! - **Pagination.** `page_size` (default 10, 1 to 500; more is a 400) and `next_token`. Lists
+//!   are ordered by an immutable unique key and a token names the last key of its page and the
+//!   list it belongs to, so inserts while a client pages through never duplicate or skip the
+//!   rows that existed when it started; a forged or foreign token is a 400.
+//! - **Atomicity.** Each operation is one transaction: it happens completely or not at all.
+//! - **No secrets out.** Password hashes never leave the server; a client secret is shown once,
+//!   when the application is created.
+//!
+//! The OpenAPI document of all of it is served at `/api/v1/openapi.json`, generated from the
+//! handlers' annotations (utoipa).
+
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+use crate::error::{ServerError, StoreError};
+
+mod apis;
+mod applications;
+mod flags;
+mod openapi;
+mod organizations;
+mod permissions;
+mod roles;
+mod users;
+
+use openapi::ApiDoc;
+
+/// Every scope of the management API, `verb:resource` as Kinde names them. An M2M application
+/// granted the management API (`{issuer}/api`) may be given any subset.
+pub const SCOPES: &[&str] = &[
+    "read:users",
+    "create:users",
+    "update:users",
+    "delete:users",
+    "read:user_sessions",
+    "delete:user_sessions",
+    "update:user_feature_flags",
+    "read:organizations",
+    "create:organizations",
+    "update:organizations",
+    "delete:organizations",
+    "read:organization_users",
+    "create:organization_users",
+    "update:organization_users",
+    "delete:organization_users",
+    "read:organization_user_roles",
+    "create:organization_user_roles",
+    "delete:organization_user_roles",
+    "read:organization_user_permissions",
+    "create:organization_user_permissions",
+    "delete:organization_user_permissions",
+    "read:organization_feature_flags",
+    "update:organization_feature_flags",
+    "delete:organization_feature_flags",
+    "read:roles",
+    "create:roles",
+    "update:roles",
+    "delete:roles",
+    "read:role_permissions",
+    "update:role_permissions",
+    "delete:role_permissions",
+    "read:permissions",
+    "create:permissions",
+    "update:permissions",
+    "delete:permissions",
+    "create:feature_flags",
+    "update:feature_flags",
+    "delete:feature_flags",
+    "read:environment_feature_flags",
+    "update:environment_feature_flags",
+    "delete:environment_feature_flags",
+    "read:applications",
+    "create:applications",
+    "update:applications",
+    "delete:applications",
+    "read:application_urls",
+    "create:application_urls",
+    "update:application_urls",
+    "delete:application_urls",
+    "read:apis",
+    "create:apis",
+    "update:apis",
+    "delete:apis",
+    "read:api_scopes",
+    "create:api_scopes",
+];
+
+/// The audience of management-API tokens: `{issuer}/api`.
+pub fn audience(issuer: &str) -> String {
+    format!("{issuer}/api")
+}
+
+/// Registers the management API (audience `{issuer}/api`) with every scope in [`SCOPES`], so
+/// M2M applications can be granted it. Idempotent; run at every start.
+pub(crate) async fn register(store: &crate::store::Store, issuer: &str) -> Result<(), StoreError> {
+    let scopes: Vec<String> = SCOPES.iter().map(|s| (*s).to_owned()).collect();
+    store
+        .register_management_api(&audience(issuer), &scopes)
+        .await
+}
+
+/// Where the API lives.
+pub(crate) const BASE: &str = "/api/v1";
+
+/// The routes (nested under [`BASE`]) and the OpenAPI document describing them.
+pub(crate) fn router() -> Router<AppState> {
+    let (routes, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(users::routes())
+        .merge(organizations::routes())
+        .merge(roles::routes())
+        .merge(permissions::routes())
+        .merge(flags::routes())
+        .merge(applications::routes())
+        .merge(apis::routes())
+        .split_for_parts();
+    let document = openapi::finish(doc);
+    let routes = routes
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
+                        document,
+                    )
+                }
+            }),
+        )
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new().nest(BASE, routes)
+}
+
+async fn route_not_found() -> Response {
+    let body = serde_json::json!({"errors": {
+        "code": "ROUTE_NOT_FOUND",
+        "message": "The requested API route does not exist",
+    }});
+    no_store((StatusCode::NOT_FOUND, axum::Json(body)).into_response())
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this route does not accept that method",
+    )
+    .into_response()
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// One entry of an error body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ErrorItem {
+    /// A stable, upper-case code (`USER_NOT_FOUND`, `INVALID_EMAIL`, …).
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// The error body: `{"errors": [{"code", "message"}]}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong.
+    pub errors: Vec<ErrorItem>,
+}
+
+/// A failed operation: status and Kinde-shaped body.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    errors: Vec<ErrorItem>,
+    /// An RFC 6750 challenge for authorization failures.
+    challenge: Option<String>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            errors: vec![ErrorItem {
+                code: code.to_owned(),
+                message: message.into(),
+            }],
+            challenge: None,
+        }
+    }
+
+    /// 400 with `code`.
+    pub(crate) fn bad_request(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404 with `code`.
+    pub(crate) fn not_found(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 409 with `code`.
+    pub(crate) fn conflict(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 403: the token is missing, invalid, or not a management token.
+    fn invalid_token(message: &str) -> ApiError {
+        let mut e = ApiError::new(StatusCode::FORBIDDEN, "INVALID_CREDENTIALS", message);
+        e.challenge = Some(format!(
+            "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"{message}\""
+        ));
+        e
+    }
+
+    /// 403: the token lacks `scope`.
+    fn insufficient_scope(scope: &'static str) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            format!("the access token lacks the {scope} scope"),
+        );
+        e.challenge = Some(format!(
+            "Bearer realm=\"portcullis\", error=\"insufficient_scope\", scope=\"{scope}\""
+        ));
+        e
+    }
+
+    /// 500; the cause is logged, never sent.
+    pub(crate) fn internal(cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "management API operation failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "the server could not complete the operation",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(&e)
+    }
+}
+
+impl From<ServerError> for ApiError {
+    fn from(e: ServerError) -> Self {
+        ApiError::internal(&e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            axum::Json(ErrorBody {
+                errors: self.errors,
+            }),
+        )
+            .into_response();
+        if let Some(challenge) = self.challenge
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        no_store(response)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "the body is larger than 64 KiB",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "send the body as application/json",
+            ),
+            _ => ApiError::bad_request("INVALID_BODY", e.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        ApiError::bad_request("INVALID_QUERY", e.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        ApiError::bad_request("INVALID_PATH", e.body_text())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extractors with Kinde-shaped rejections
+
+/// A JSON body (`application/json`, no unknown fields where the type says so).
+pub(crate) struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Json(v))
+    }
+}
+
+/// Query parameters (unknown or repeated parameters are a 400 where the type denies them).
+pub(crate) struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Query(v) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(v))
+    }
+}
+
+/// Path parameters.
+pub(crate) struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(v) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(v))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization
+
+/// The application calling the API.
+#[derive(Debug)]
+pub(crate) struct Caller {
+    /// Its client id.
+    #[allow(dead_code)]
+    pub client_id: String,
+}
+
+/// Checks the request's bearer token for `scope` (see the module docs).
+pub(crate) async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: &'static str,
+) -> Result<Caller, ApiError> {
+    let values = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(HeaderValue::as_bytes);
+    let token = match portcullis::web::bearer_token(values, None) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Err(ApiError::invalid_token("a bearer token is required")),
+        Err(reason) => return Err(ApiError::invalid_token(reason)),
+    };
+    let invalid = || ApiError::invalid_token("the access token is invalid, expired or revoked");
+    let ring = state.keys().ring(crate::now()).await?;
+    let verifier = ring.verifier(state.issuer())?;
+    let claims = verifier
+        .verify_access_token(token)
+        .await
+        .map_err(|_| invalid())?;
+    if !claims.aud.contains(&audience(state.issuer())) {
+        return Err(ApiError::invalid_token(
+            "the access token is not for the management API",
+        ));
+    }
+    let machine = claims
+        .extra
+        .get("gty")
+        .and_then(|g| g.as_array())
+        .is_some_and(|g| g.iter().any(|v| v == "client_credentials"));
+    if !machine {
+        return Err(ApiError::invalid_token(
+            "the management API takes client_credentials tokens only",
+        ));
+    }
+    let Some(jti) = claims.jti.as_deref() else {
+        return Err(invalid());
+    };
+    if state.store().is_revoked(jti).await? {
+        return Err(invalid());
+    }
+    let client_id = claims.authorized_party().ok_or_else(invalid)?;
+    let app = state.store().application_by_client_id(client_id).await?;
+    match app {
+        Some(app) if app.app_type == "m2m" => {}
+        _ => return Err(invalid()),
+    }
+    if !claims.has_scope(scope) {
+        return Err(ApiError::insufficient_scope(scope));
+    }
+    Ok(Caller {
+        client_id: client_id.to_owned(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes and pagination
+
+/// `{"code": "OK", "message": "Success"}`: the body of operations that return nothing else.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Success {
+    /// `OK`.
+    pub code: String,
+    /// `Success`.
+    pub message: String,
+}
+
+impl Success {
+    pub(crate) fn ok() -> Success {
+        Success {
+            code: "OK".into(),
+            message: "Success".into(),
+        }
+    }
+}
+
+/// `200` with `body`, `Cache-Control: no-store`.
+pub(crate) fn ok<T: Serialize>(body: T) -> Response {
+    no_store(axum::Json(body).into_response())
+}
+
+/// `201` with `body`.
+#[allow(dead_code)]
+pub(crate) fn created<T: Serialize>(body: T) -> Response {
+    no_store((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// The default page size.
+pub(crate) const DEFAULT_PAGE_SIZE: i64 = 10;
+/// The largest page size.
+pub(crate) const MAX_PAGE_SIZE: i64 = 500;
+/// The most items a bulk body may hold.
+pub(crate) const MAX_BULK: usize = 100;
+
+/// A validated page request: how many rows, after which key.
+#[derive(Debug)]
+pub(crate) struct Page {
+    /// Rows to return.
+    pub size: i64,
+    /// Return rows whose key is greater than this.
+    pub after: Option<String>,
+}
+
+impl Page {
+    /// Validates `page_size` and decodes `next_token`, which must belong to `list`.
+    pub(crate) fn parse(
+        list: &str,
+        page_size: Option<i64>,
+        next_token: Option<&str>,
+    ) -> Result<Page, ApiError> {
+        let size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(ApiError::bad_request(
+                "INVALID_PAGE_SIZE",
+                format!("page_size must be 1 to {MAX_PAGE_SIZE}"),
+            ));
+        }
+        let after = match next_token {
+            None | Some("") => None,
+            Some(token) => Some(decode_token(list, token).ok_or_else(|| {
+                ApiError::bad_request(
+                    "INVALID_NEXT_TOKEN",
+                    "next_token is not a token this list returned",
+                )
+            })?),
+        };
+        Ok(Page { size, after })
+    }
+
+    /// The rows fetched (at most `size + 1`, to see whether there is more) cut to the page,
+    /// and the token of the next page when there is one.
+    pub(crate) fn finish<T>(
+        &self,
+        list: &str,
+        mut rows: Vec<T>,
+        key: impl Fn(&T) -> &str,
+    ) -> (Vec<T>, Option<String>) {
+        let size = usize::try_from(self.size).unwrap_or(usize::MAX);
+        if rows.len() > size {
+            rows.truncate(size);
+            let next = rows.last().map(|last| encode_token(list, key(last)));
+            (rows, next)
+        } else {
+            (rows, None)
+        }
+    }
+
+    /// What to ask the store for: one row more than the page.
+    pub(crate) fn fetch(&self) -> i64 {
+        self.size + 1
+    }
+}
+
+const TOKEN_VERSION: &str = "v1";
+
+fn encode_token(list: &str, last_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{TOKEN_VERSION}\n{list}\n{last_key}"))
+}
+
+fn decode_token(list: &str, token: &str) -> Option<String> {
+    if token.len() > 1024 {
+        return None;
+    }
+    let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let mut parts = text.splitn(3, '\n');
+    let (version, owner, key) = (parts.next()?, parts.next()?, parts.next()?);
+    (version == TOKEN_VERSION && owner == list && !key.is_empty()).then(|| key.to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation helpers
+
+/// A trimmed, non-empty text of at most `max` characters without control characters.
+pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "INVALID_FIELD",
+            format!("{field} must be 1 to {max} characters without control characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// An optional [`text`]: `None` stays `None`.
+pub(crate) fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    value.map(|v| text(field, v, max)).transpose()
+}
+
+/// An id as the server makes them (`kp_…`, `org_…`, …) or a seeded key: short, no spaces or
+/// control characters. Anything else cannot name a row, so it is a 404 without a query.
+pub(crate) fn plausible_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-:.@".contains(&b))
+}
+
+/// An email address: one `@`, a non-empty local part, a domain with a dot, no spaces, at most
+/// 254 bytes (RFC 5321 §4.5.3.1.3). Lower-cased.
+pub(crate) fn email(value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    let bad = || ApiError::bad_request("INVALID_EMAIL", "the email address is not valid");
+    if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = value.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || local.len() > 64
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+    {
+        return Err(bad());
+    }
+    Ok(value.to_lowercase())
+}
+
+/// A `picture` URL: absolute `https` (or `http`), at most 2048 bytes.
+pub(crate) fn picture(value: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let bad = || ApiError::bad_request("INVALID_PICTURE", "picture must be an http(s) URL");
+    if value.len() > 2048 {
+        return Err(bad());
+    }
+    let url = url::Url::parse(value).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(bad());
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// ISO 8601 / RFC 3339 UTC of Unix seconds (Kinde's `created_on` form).
+pub(crate) fn timestamp(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_belong_to_their_list() {
+        let page = Page::parse("users", Some(2), None).unwrap();
+        let (rows, next) = page.finish("users", vec!["a", "b", "c"], |s| s);
+        assert_eq!(rows, ["a", "b"]);
+        let next = next.unwrap();
+        assert_eq!(
+            Page::parse("users", None, Some(&next))
+                .unwrap()
+                .after
+                .as_deref(),
+            Some("b")
+        );
+        assert!(Page::parse("roles", None, Some(&next)).is_err());
+        assert!(Page::parse("users", None, Some("not a token!")).is_err());
+        assert!(Page::parse("users", None, Some(&URL_SAFE_NO_PAD.encode("v1\nusers\n"))).is_err());
+        assert!(Page::parse("users", Some(0), None).is_err());
+        assert!(Page::parse("users", Some(501), None).is_err());
+        assert!(Page::parse("users", Some(100_000), None).is_err());
+        let (rows, next) = page.finish("users", vec!["a", "b"], |s| s);
+        assert_eq!((rows.len(), next), (2, None));
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(email(" Ann@Example.COM ").unwrap(), "ann@example.com");
+        for bad in [
+            "",
+            "ann",
+            "@example.com",
+            "ann@",
+            "ann@example",
+            "ann@@example.com",
+            "a n@example.com",
+            "ann@.example.com",
+            "ann@example..com",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(timestamp(1_693_285_199), "2023-08-29T04:59:59+00:00");
+        assert_eq!(timestamp(951_782_400), "2000-02-29T00:00:00+00:00");
+    }
+
+    #[test]
+    fn ids() {
+        assert!(plausible_id("kp_0123abcd"));
+        assert!(!plausible_id("../etc/passwd"));
+        assert!(!plausible_id("1' OR '1'='1"));
+        assert!(!plausible_id(""));
+    }
+}

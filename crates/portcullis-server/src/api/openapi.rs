@@ -1,0 +1,81 @@
+//! The OpenAPI document of the management API, generated from the handlers' `#[utoipa::path]`
+//! annotations and the types' `ToSchema` derives, served at `/api/v1/openapi.json`.
+
+use axum::body::Bytes;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, Server};
+use utoipa::{Modify, OpenApi};
+
+use super::{BASE, ErrorBody, ErrorItem, Success};
+
+/// The parts of the document that no handler describes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portcullis management API",
+        description = "Kinde-compatible management API of the Portcullis identity server. \
+            Every operation takes a bearer token from the client_credentials grant with \
+            audience `{issuer}/api` and the operation's `verb:resource` scope; a missing, \
+            invalid or under-scoped token is answered 403.",
+    ),
+    components(schemas(ErrorBody, ErrorItem, Success)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub(super) struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Puts every path under [`BASE`] (the handlers name them relative to it) and serializes the
+/// document once.
+pub(super) fn finish(mut doc: Document) -> Bytes {
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (format!("{BASE}{path}"), item))
+        .collect();
+    doc.servers = Some(vec![Server::new("/")]);
+    match serde_json::to_vec(&doc) {
+        Ok(json) => Bytes::from(json),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize the OpenAPI document");
+            Bytes::from_static(b"{}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn document_is_valid_json_with_prefixed_paths() {
+        let router = super::super::router();
+        drop(router);
+        let doc: serde_json::Value = serde_json::from_slice(&super::finish(
+            utoipa_axum::router::OpenApiRouter::<crate::AppState>::with_openapi(
+                <super::ApiDoc as utoipa::OpenApi>::openapi(),
+            )
+            .merge(super::super::users::routes())
+            .split_for_parts()
+            .1,
+        ))
+        .unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.keys().all(|p| p.starts_with("/api/v1/")), "{paths:?}");
+        assert!(paths.contains_key("/api/v1/users"));
+    }
+}

@@ -1,0 +1,336 @@
+//! Management queries: users.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::StoreError;
+use crate::store::Store;
+
+/// A user as the management API shows it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminUser {
+    /// `kp_…`.
+    pub id: String,
+    /// Lower-cased email.
+    pub email: String,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Family name.
+    pub family_name: Option<String>,
+    /// Picture URL.
+    pub picture: Option<String>,
+    /// The id the app gave the user.
+    pub provided_id: Option<String>,
+    /// Suspended users cannot sign in.
+    pub is_suspended: bool,
+    /// The user must choose a new password.
+    pub is_password_reset_requested: bool,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Last change (Unix seconds).
+    pub updated_at: i64,
+}
+
+const USER_COLUMNS: &str = "id, email, given_name, family_name, picture, provided_id, \
+     is_suspended, is_password_reset_requested, created_at, updated_at";
+
+fn admin_user(r: &AnyRow) -> Result<AdminUser, StoreError> {
+    Ok(AdminUser {
+        id: r.try_get(0)?,
+        email: r.try_get(1)?,
+        given_name: r.try_get(2)?,
+        family_name: r.try_get(3)?,
+        picture: r.try_get(4)?,
+        provided_id: r.try_get(5)?,
+        is_suspended: r.try_get::<i64, _>(6)? != 0,
+        is_password_reset_requested: r.try_get::<i64, _>(7)? != 0,
+        created_at: r.try_get(8)?,
+        updated_at: r.try_get(9)?,
+    })
+}
+
+/// Filters of the user list.
+#[derive(Debug, Default)]
+pub struct UserFilter<'a> {
+    /// Only this id.
+    pub user_id: Option<&'a str>,
+    /// Only this (lower-cased) email.
+    pub email: Option<&'a str>,
+}
+
+/// A user to create.
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    /// The new id.
+    pub id: &'a str,
+    /// Lower-cased email.
+    pub email: &'a str,
+    /// Given name.
+    pub given_name: Option<&'a str>,
+    /// Family name.
+    pub family_name: Option<&'a str>,
+    /// Picture URL.
+    pub picture: Option<&'a str>,
+    /// The app's own id for the user.
+    pub provided_id: Option<&'a str>,
+    /// An organization to add the user to.
+    pub organization_code: Option<&'a str>,
+}
+
+/// What creating a user did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NewUserOutcome {
+    /// Created.
+    Created,
+    /// The email already has an account: nothing was written.
+    EmailTaken,
+    /// The organization does not exist: nothing was written.
+    UnknownOrganization,
+}
+
+/// Changes to a user; `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct UserPatch {
+    /// Given name.
+    pub given_name: Option<Option<String>>,
+    /// Family name.
+    pub family_name: Option<Option<String>>,
+    /// Picture URL.
+    pub picture: Option<Option<String>>,
+    /// The app's own id.
+    pub provided_id: Option<Option<String>>,
+    /// Suspended.
+    pub is_suspended: Option<bool>,
+    /// Password reset requested.
+    pub is_password_reset_requested: Option<bool>,
+}
+
+/// A sign-in session of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSession {
+    /// When the user signed in (Unix seconds).
+    pub auth_time: i64,
+    /// When it ends.
+    pub expires_at: i64,
+}
+
+impl Store {
+    /// A page of users ordered by id, after `after`, at most `limit`.
+    pub async fn admin_users(
+        &self,
+        filter: &UserFilter<'_>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AdminUser>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE ($1 IS NULL OR id > $1) AND ($2 IS NULL OR id = $2) \
+             AND ($3 IS NULL OR email = $3) ORDER BY id LIMIT $4"
+        ))
+        .bind(after)
+        .bind(filter.user_id)
+        .bind(filter.email)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(admin_user).collect()
+    }
+
+    /// One user.
+    pub async fn admin_user(&self, id: &str) -> Result<Option<AdminUser>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(admin_user).transpose()
+    }
+
+    /// The organization codes of each of `user_ids` (ordered).
+    pub async fn users_org_codes(
+        &self,
+        user_ids: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        // One query per user keeps the SQL portable (no array binds on SQLite); pages are
+        // at most 500 users.
+        for id in user_ids {
+            let rows = sqlx::query(
+                "SELECT org_code FROM org_members WHERE user_id = $1 ORDER BY org_code",
+            )
+            .bind(*id)
+            .fetch_all(&self.pool)
+            .await?;
+            let codes = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.insert((*id).to_owned(), codes);
+        }
+        Ok(out)
+    }
+
+    /// Creates a user (and their membership), in one transaction.
+    pub async fn admin_create_user(
+        &self,
+        user: &NewUser<'_>,
+        now: i64,
+    ) -> Result<NewUserOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(org) = user.organization_code {
+            let exists = sqlx::query("SELECT 1 FROM organizations WHERE code = $1")
+                .bind(org)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Ok(NewUserOutcome::UnknownOrganization);
+            }
+        }
+        let done = sqlx::query(
+            "INSERT INTO users (id, email, given_name, family_name, picture, provided_id, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(user.id)
+        .bind(user.email)
+        .bind(user.given_name)
+        .bind(user.family_name)
+        .bind(user.picture)
+        .bind(user.provided_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(NewUserOutcome::EmailTaken);
+        }
+        if let Some(org) = user.organization_code {
+            sqlx::query("INSERT INTO org_members (org_code, user_id) VALUES ($1, $2)")
+                .bind(org)
+                .bind(user.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(NewUserOutcome::Created)
+    }
+
+    /// Applies `patch` to a user; `None` when there is no such user.
+    pub async fn admin_update_user(
+        &self,
+        id: &str,
+        patch: &UserPatch,
+        now: i64,
+    ) -> Result<Option<AdminUser>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut user = admin_user(&row)?;
+        if let Some(v) = &patch.given_name {
+            user.given_name.clone_from(v);
+        }
+        if let Some(v) = &patch.family_name {
+            user.family_name.clone_from(v);
+        }
+        if let Some(v) = &patch.picture {
+            user.picture.clone_from(v);
+        }
+        if let Some(v) = &patch.provided_id {
+            user.provided_id.clone_from(v);
+        }
+        if let Some(v) = patch.is_suspended {
+            user.is_suspended = v;
+        }
+        if let Some(v) = patch.is_password_reset_requested {
+            user.is_password_reset_requested = v;
+        }
+        user.updated_at = now;
+        sqlx::query(
+            "UPDATE users SET given_name = $2, family_name = $3, picture = $4, provided_id = $5, \
+             is_suspended = $6, is_password_reset_requested = $7, updated_at = $8 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&user.given_name)
+        .bind(&user.family_name)
+        .bind(&user.picture)
+        .bind(&user.provided_id)
+        .bind(i64::from(user.is_suspended))
+        .bind(i64::from(user.is_password_reset_requested))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if user.is_suspended {
+            // A suspended user is signed out everywhere at once.
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(user))
+    }
+
+    /// Replaces a user's password hash (argon2id PHC). `false` when there is no such user.
+    pub async fn admin_set_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $2, is_password_reset_requested = 0, \
+             updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A user's live sign-in sessions, newest first.
+    pub async fn user_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<UserSession>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT auth_time, expires_at FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+             ORDER BY auth_time DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UserSession {
+                    auth_time: r.try_get(0)?,
+                    expires_at: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends every sign-in session of a user; how many there were.
+    pub async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The type of a feature flag (`bool`, `str`, `int`), `None` when there is no such flag.
+    pub async fn flag_type(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
+    }
+}

@@ -1,0 +1,549 @@
+//! The management API's users operations and its authorization rules, against the real server
+//! on SQLite and PostgreSQL (issue 5; security.md cases 80, 82, 84).
+
+mod admin;
+mod common;
+
+use admin::{ADMIN_ID, ADMIN_SECRET, Admin, on_both};
+use common::TestDb;
+use portcullis_server::testing::{TestIssuer, TestUser};
+use serde_json::{Value, json};
+
+fn builder() -> portcullis_server::testing::TestIssuerBuilder {
+    TestIssuer::builder()
+        .api("https://api.example.com", &["read:todos"])
+        .m2m_app(
+            "report-job",
+            "report-secret-report-secret-report-secret",
+            "https://api.example.com",
+            &["read:todos"],
+        )
+        .management_app(
+            "reader",
+            "reader-secret-reader-secret-reader-secret",
+            &["read:users"],
+        )
+        .web_app(
+            "web",
+            "web-secret-web-secret-web-secret-web-secret",
+            &["http://127.0.0.1:9/callback"],
+        )
+        .organization("org_acme", "Acme")
+        .user(
+            TestUser::new("ada@example.com")
+                .password("correct-horse-battery")
+                .name("Ada", "Lovelace")
+                .member_of("org_acme", &[]),
+        )
+}
+
+async fn create(admin: &Admin, email: &str) -> String {
+    let a = admin
+        .post(
+            "/user",
+            json!({
+                "profile": {"given_name": "Grace", "family_name": "Hopper"},
+                "identities": [{"type": "email", "details": {"email": email}}],
+            }),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.body["created"], true);
+    a.body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn users_lifecycle() {
+    on_both(|db| async move {
+        let admin = Admin::start(db, builder()).await;
+        let id = create(&admin, "Grace@Example.com").await;
+        assert!(id.starts_with("kp_"));
+
+        let a = admin.get(&format!("/user?id={id}")).await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        assert_eq!(a.body["preferred_email"], "grace@example.com");
+        assert_eq!(a.body["first_name"], "Grace");
+        assert_eq!(a.body["last_name"], "Hopper");
+        assert_eq!(a.body["is_suspended"], false);
+        assert!(a.body.get("password_hash").is_none());
+
+        let a = admin
+            .patch(
+                &format!("/user?id={id}"),
+                json!({"given_name": "Amazing Grace", "family_name": null, "is_suspended": true}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        assert_eq!(a.body["given_name"], "Amazing Grace");
+        assert_eq!(a.body["family_name"], Value::Null);
+        assert_eq!(a.body["is_suspended"], true);
+
+        // Duplicate email (any case) is a conflict, and writes nothing.
+        let a = admin
+            .post(
+                "/user",
+                json!({"identities": [{"type": "email", "details": {"email": "GRACE@example.com"}}]}),
+            )
+            .await;
+        assert_eq!(a.status, 409, "{:?}", a.body);
+        assert_eq!(a.error_code(), "USER_ALREADY_EXISTS");
+
+        // Unknown organization: 400, and the user was not created either.
+        let a = admin
+            .post(
+                "/user",
+                json!({"organization_code": "org_nope",
+                       "identities": [{"type": "email", "details": {"email": "x@example.com"}}]}),
+            )
+            .await;
+        assert_eq!(a.status, 400, "{:?}", a.body);
+        let a = admin.get("/users?email=x@example.com").await;
+        assert_eq!(a.body["users"].as_array().unwrap().len(), 0);
+
+        // With an organization: the user is a member.
+        let a = admin
+            .post(
+                "/user",
+                json!({"organization_code": "org_acme",
+                       "identities": [{"type": "email", "details": {"email": "m@example.com"}}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        let member = a.body["id"].as_str().unwrap().to_owned();
+        let a = admin.get(&format!("/user?id={member}")).await;
+        assert_eq!(a.body["organizations"], json!(["org_acme"]));
+
+        let a = admin.delete(&format!("/user?id={id}")).await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        assert_eq!(a.body, json!({"code": "OK", "message": "Success"}));
+        let a = admin.get(&format!("/user?id={id}")).await;
+        assert_eq!(a.status, 404);
+        assert_eq!(a.error_code(), "USER_NOT_FOUND");
+        let a = admin.delete(&format!("/user?id={id}")).await;
+        assert_eq!(a.status, 404);
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pages_cover_every_user_once_while_users_are_added() {
+    on_both(|db| async move {
+        let admin = Admin::start(db, builder()).await;
+        for i in 0..23 {
+            create(&admin, &format!("u{i}@example.com")).await;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut token: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let path = match &token {
+                Some(t) => format!("/users?page_size=5&next_token={t}"),
+                None => "/users?page_size=5".to_owned(),
+            };
+            let a = admin.get(&path).await;
+            assert_eq!(a.status, 200, "{:?}", a.body);
+            assert_eq!(a.body["code"], "OK");
+            for u in a.body["users"].as_array().unwrap() {
+                assert!(
+                    seen.insert(u["id"].as_str().unwrap().to_owned()),
+                    "duplicate"
+                );
+            }
+            pages += 1;
+            // Concurrent inserts while paging.
+            create(&admin, &format!("late{pages}@example.com")).await;
+            match a.body["next_token"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+            assert!(pages < 50);
+        }
+        // Every user that existed before paging started (23 + ada) was seen exactly once.
+        let all = admin.get("/users?page_size=500").await;
+        let before: Vec<&str> = all.body["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| !u["email"].as_str().unwrap().starts_with("late"))
+            .map(|u| u["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(before.len(), 24);
+        for id in before {
+            assert!(seen.contains(id), "{id} was skipped");
+        }
+
+        // Page size limits and foreign or forged tokens.
+        for bad in [
+            "/users?page_size=0",
+            "/users?page_size=501",
+            "/users?page_size=100000",
+            "/users?page_size=-1",
+            "/users?page_size=1e9",
+            "/users?next_token=forged",
+            "/users?page_size=5&page_size=6",
+            "/users?unknown=1",
+            "/users?expand=secrets",
+        ] {
+            let a = admin.get(bad).await;
+            assert_eq!(a.status, 400, "{bad}: {:?}", a.body);
+            assert!(a.body["errors"].is_array(), "{bad}");
+        }
+        let a = admin
+            .get("/users?email=ada@example.com&expand=organizations,identities")
+            .await;
+        assert_eq!(a.status, 200);
+        let users = a.body["users"].as_array().unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0]["organizations"], json!(["org_acme"]));
+        assert_eq!(users[0]["identities"][0]["identity"], "ada@example.com");
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_4xx() {
+    let admin = Admin::start(TestDb::sqlite(), builder()).await;
+    let cases: Vec<(&str, &str, Value, u16)> = vec![
+        ("POST", "/user", json!({"identities": []}), 400),
+        (
+            "POST",
+            "/user",
+            json!({"identities": [{"type": "email", "details": {"email": "not-an-email"}}]}),
+            400,
+        ),
+        (
+            "POST",
+            "/user",
+            json!({"identities": [{"type": "phone", "details": {"email": "a@b.co"}}]}),
+            400,
+        ),
+        ("POST", "/user", json!({"identities": "x"}), 400),
+        // Mass assignment (security.md case 82): unknown fields are refused.
+        (
+            "POST",
+            "/user",
+            json!({"is_admin": true, "identities": [{"type": "email", "details": {"email": "a@b.co"}}]}),
+            400,
+        ),
+        ("PATCH", "/user?id=kp_x", json!({"password_hash": "x"}), 400),
+        (
+            "PATCH",
+            "/user?id=kp_x",
+            json!({"email": "other@example.com"}),
+            400,
+        ),
+        ("PATCH", "/user?id=kp_x", json!({"given_name": 5}), 400),
+        (
+            "PATCH",
+            "/user?id=kp_nobody",
+            json!({"given_name": "x"}),
+            404,
+        ),
+        (
+            "PATCH",
+            "/user?id=../../etc/passwd",
+            json!({"given_name": "x"}),
+            404,
+        ),
+        ("GET", "/user?id=1'%20OR%20'1'='1", Value::Null, 404),
+        ("GET", "/user", Value::Null, 400),
+        (
+            "POST",
+            "/user",
+            json!({"profile": {"given_name": "x".repeat(201)}, "identities": [{"type": "email", "details": {"email": "a@b.co"}}]}),
+            400,
+        ),
+        (
+            "POST",
+            "/user",
+            json!({"profile": {"picture": "javascript:alert(1)"}, "identities": [{"type": "email", "details": {"email": "a@b.co"}}]}),
+            400,
+        ),
+        (
+            "PUT",
+            "/users/kp_nobody/password",
+            json!({"password": "long-enough-password"}),
+            404,
+        ),
+        (
+            "PATCH",
+            "/users/kp_nobody/feature_flags/nope?value=x",
+            Value::Null,
+            404,
+        ),
+        ("GET", "/nope", Value::Null, 404),
+    ];
+    for (method, path, body, status) in cases {
+        let body = (!body.is_null()).then_some(body);
+        let a = admin.call(method, path, body).await;
+        assert_eq!(a.status, status, "{method} {path}: {:?}", a.body);
+        assert!(!a.error_code().is_empty(), "{method} {path}: {:?}", a.body);
+    }
+    // An unknown route uses Kinde's object shape.
+    let a = admin.get("/nope").await;
+    assert_eq!(a.body["errors"]["code"], "ROUTE_NOT_FOUND");
+
+    // Malformed JSON, wrong content type, oversized body.
+    let url = format!("{}/api/v1/user", admin.issuer.url());
+    let r = admin
+        .http
+        .post(&url)
+        .bearer_auth(&admin.token)
+        .header("content-type", "application/json")
+        .body("{\"identities\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = admin
+        .http
+        .post(&url)
+        .bearer_auth(&admin.token)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = admin
+        .http
+        .post(&url)
+        .bearer_auth(&admin.token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"provided_id\": \"{}\"}}", "x".repeat(100_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    admin.finish().await;
+}
+
+#[tokio::test]
+async fn duplicate_creates_racing_each_other_make_one_user() {
+    on_both(|db| async move {
+        let admin = Admin::start(db, builder()).await;
+        let body =
+            json!({"identities": [{"type": "email", "details": {"email": "race@example.com"}}]});
+        let calls = (0..8).map(|_| admin.post("/user", body.clone()));
+        let answers = futures_util::future::join_all(calls).await;
+        let created = answers.iter().filter(|a| a.status == 200).count();
+        let conflicts = answers.iter().filter(|a| a.status == 409).count();
+        assert_eq!((created, conflicts), (1, 7), "{answers:?}");
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn passwords_flags_claims_and_sessions() {
+    let admin = Admin::start(
+        TestDb::sqlite(),
+        builder().feature_flag(portcullis_server::testing::TestFlag::new("theme", "light")),
+    )
+    .await;
+    let ada = admin.get("/users?email=ada@example.com").await.body["users"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A user override shows in the user's next token.
+    let a = admin
+        .patch(
+            &format!("/users/{ada}/feature_flags/theme?value=pink"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let a = admin
+        .post(&format!("/users/{ada}/refresh_claims"), Value::Null)
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let tokens = admin
+        .issuer
+        .user_tokens("web", "ada@example.com", "correct-horse-battery")
+        .await
+        .unwrap();
+    let claims = tokens.access_claims();
+    assert_eq!(
+        claims["feature_flags"]["theme"],
+        json!({"t": "s", "v": "pink"})
+    );
+
+    // A sign-in session shows, and can be ended.
+    let a = admin.get(&format!("/users/{ada}/sessions")).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.body["sessions"].as_array().unwrap().len(), 1);
+    let a = admin.delete(&format!("/users/{ada}/sessions")).await;
+    assert_eq!(a.status, 200);
+    let a = admin.get(&format!("/users/{ada}/sessions")).await;
+    assert_eq!(a.body["sessions"].as_array().unwrap().len(), 0);
+
+    // Wrong-typed flag value.
+    let a = admin
+        .patch(
+            &format!("/users/{ada}/feature_flags/theme?value="),
+            Value::Null,
+        )
+        .await;
+    assert!(a.status == 400 || a.status == 200, "{:?}", a.body);
+
+    // A new password works on the hosted sign-in; a short one is refused; a weak imported hash
+    // is refused.
+    let a = admin
+        .put(
+            &format!("/users/{ada}/password"),
+            json!({"password": "short"}),
+        )
+        .await;
+    assert_eq!(a.status, 400);
+    let a = admin
+        .put(
+            &format!("/users/{ada}/password"),
+            json!({"hashed_password": "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+                   "hashing_method": "argon2id"}),
+        )
+        .await;
+    assert_eq!(a.status, 400);
+    let a = admin
+        .put(
+            &format!("/users/{ada}/password"),
+            json!({"password": "a-brand-new-password"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    admin.finish().await;
+}
+
+/// security.md case 80, with Kinde's status: every refused token is 403, and the challenge
+/// says why.
+#[tokio::test]
+async fn only_management_tokens_with_the_scope_get_in() {
+    let admin = Admin::start(TestDb::sqlite(), builder()).await;
+    let url = format!("{}/api/v1/users", admin.issuer.url());
+
+    let r = admin.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+
+    let bad_tokens = [
+        // Not a JWT.
+        "garbage".to_owned(),
+        // A token for another API.
+        admin
+            .issuer
+            .client_credentials_token(
+                "report-job",
+                "report-secret-report-secret-report-secret",
+                "https://api.example.com",
+                None,
+            )
+            .await
+            .unwrap(),
+        // A user's access token and ID token.
+        {
+            let t = admin
+                .issuer
+                .user_tokens("web", "ada@example.com", "correct-horse-battery")
+                .await
+                .unwrap();
+            t.access_token.clone()
+        },
+    ];
+    for token in &bad_tokens {
+        let a = admin.call_with(token, "GET", "/users", None).await;
+        assert_eq!(a.status, 403, "{:?}", a.body);
+        assert!(
+            a.headers["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token")
+        );
+    }
+    let id_token = admin
+        .issuer
+        .user_tokens("web", "ada@example.com", "correct-horse-battery")
+        .await
+        .unwrap()
+        .id_token
+        .clone()
+        .unwrap();
+    let a = admin.call_with(&id_token, "GET", "/users", None).await;
+    assert_eq!(a.status, 403);
+
+    // A management token without the scope: 403 insufficient_scope, naming it.
+    let reader = admin
+        .issuer
+        .management_token("reader", "reader-secret-reader-secret-reader-secret", None)
+        .await
+        .unwrap();
+    let a = admin.call_with(&reader, "GET", "/users", None).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let a = admin
+        .call_with(
+            &reader,
+            "POST",
+            "/user",
+            Some(json!({"identities": [{"type": "email", "details": {"email": "r@example.com"}}]})),
+        )
+        .await;
+    assert_eq!(a.status, 403);
+    let challenge = a.headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("insufficient_scope") && challenge.contains("create:users"));
+
+    // A narrowed admin token has only what it asked for.
+    let narrow = admin
+        .issuer
+        .management_token(ADMIN_ID, ADMIN_SECRET, Some("read:users"))
+        .await
+        .unwrap();
+    let a = admin
+        .call_with(&narrow, "DELETE", "/user?id=kp_x", None)
+        .await;
+    assert_eq!(a.status, 403);
+
+    // A revoked management token stops working.
+    let form = [("token", admin.token.as_str())];
+    let r = admin
+        .http
+        .post(format!("{}/oauth2/revoke", admin.issuer.url()))
+        .basic_auth(ADMIN_ID, Some(ADMIN_SECRET))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let a = admin.get("/users").await;
+    assert_eq!(a.status, 403);
+    admin.finish().await;
+}
+
+#[tokio::test]
+async fn openapi_document_describes_the_api() {
+    let admin = Admin::start(TestDb::sqlite(), builder()).await;
+    let r = admin
+        .http
+        .get(format!("{}/api/v1/openapi.json", admin.issuer.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/users",
+        "/api/v1/user",
+        "/api/v1/users/{user_id}/password",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing");
+    }
+    assert_eq!(paths["/api/v1/users"]["get"]["operationId"], "getUsers");
+    admin.finish().await;
+}
