@@ -1,1 +1,293 @@
-//! Management queries: apis.
+//! Management queries: APIs (resource servers), their scopes, and which applications may get
+//! tokens for them.
+//!
+//! The management API itself ([`super::MANAGEMENT_API_ID`]) is refused by the operations that
+//! change an API (the handlers check it, and so do these functions), so nothing reachable over
+//! HTTP can widen who may call it.
+
+use sqlx::Row;
+
+use super::applications::AdminApplication;
+use super::management::MANAGEMENT_API_ID;
+use crate::error::StoreError;
+use crate::store::{ApiRecord, Store};
+
+/// An application authorized for an API, with the scopes granted to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiApplication {
+    /// The application.
+    pub application: AdminApplication,
+    /// The granted scopes.
+    pub scopes: Vec<String>,
+}
+
+/// One change of `PATCH /apis/{api_id}/applications`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiApplicationChange {
+    /// The application's id.
+    pub application_id: String,
+    /// Authorize (`true`) or deauthorize.
+    pub authorize: bool,
+    /// The scopes to grant on authorization; `None` grants every scope the API defines now.
+    pub scopes: Option<Vec<String>>,
+}
+
+/// What a change of an API did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ApiChangeOutcome {
+    /// Done: the ids of the applications authorized and deauthorized.
+    Done {
+        /// Applications authorized (or re-authorized with new scopes).
+        authorized: Vec<String>,
+        /// Applications deauthorized.
+        deauthorized: Vec<String>,
+    },
+    /// No such API.
+    NoApi,
+    /// The API is the management API, which cannot be changed here.
+    ManagementApi,
+    /// An application in the body does not exist: nothing was written.
+    UnknownApplication(String),
+    /// A scope in the body is not defined by the API: nothing was written.
+    UnknownScope(String),
+    /// The scope key (or audience) already exists: nothing was written.
+    Exists,
+}
+
+impl Store {
+    /// A page of APIs ordered by id, after `after`, at most `limit`.
+    pub async fn admin_apis(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ApiRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, audience FROM apis WHERE ($1 IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(api_record).collect()
+    }
+
+    /// One API.
+    pub async fn admin_api(&self, id: &str) -> Result<Option<ApiRecord>, StoreError> {
+        let row = sqlx::query("SELECT id, name, audience FROM apis WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(api_record).transpose()
+    }
+
+    /// Creates an API. `false` when the audience (or id) is taken: nothing was written.
+    pub async fn admin_create_api(
+        &self,
+        id: &str,
+        name: &str,
+        audience: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO apis (id, name, audience) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(audience)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes an API with its scopes and grants. Refuses the management API.
+    pub async fn admin_delete_api(&self, id: &str) -> Result<ApiChangeOutcome, StoreError> {
+        if id == MANAGEMENT_API_ID {
+            return Ok(ApiChangeOutcome::ManagementApi);
+        }
+        let done = sqlx::query("DELETE FROM apis WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(if done.rows_affected() == 1 {
+            ApiChangeOutcome::Done {
+                authorized: Vec::new(),
+                deauthorized: Vec::new(),
+            }
+        } else {
+            ApiChangeOutcome::NoApi
+        })
+    }
+
+    /// The scopes an API defines, sorted; `None` when there is no such API.
+    pub async fn admin_api_scopes(&self, id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !api_exists(&mut tx, id).await? {
+            return Ok(None);
+        }
+        let scopes = scopes_of(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Some(scopes))
+    }
+
+    /// Adds a scope to an API. Refuses the management API.
+    pub async fn admin_add_api_scope(
+        &self,
+        id: &str,
+        key: &str,
+    ) -> Result<ApiChangeOutcome, StoreError> {
+        if id == MANAGEMENT_API_ID {
+            return Ok(ApiChangeOutcome::ManagementApi);
+        }
+        let mut tx = self.pool.begin().await?;
+        if !api_exists(&mut tx, id).await? {
+            return Ok(ApiChangeOutcome::NoApi);
+        }
+        let done = sqlx::query(
+            "INSERT INTO api_scopes (api_id, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(ApiChangeOutcome::Exists);
+        }
+        tx.commit().await?;
+        Ok(ApiChangeOutcome::Done {
+            authorized: Vec::new(),
+            deauthorized: Vec::new(),
+        })
+    }
+
+    /// The applications authorized for an API, ordered by id.
+    pub async fn admin_api_applications(
+        &self,
+        id: &str,
+    ) -> Result<Vec<ApiApplication>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT applications.id, applications.name, applications.app_type, \
+             applications.client_id, application_apis.scopes \
+             FROM application_apis JOIN applications \
+             ON applications.id = application_apis.application_id \
+             WHERE application_apis.api_id = $1 ORDER BY applications.id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let scopes: String = r.try_get(4)?;
+                Ok(ApiApplication {
+                    application: AdminApplication {
+                        id: r.try_get(0)?,
+                        name: r.try_get(1)?,
+                        app_type: r.try_get(2)?,
+                        client_id: r.try_get(3)?,
+                    },
+                    scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Authorizes and deauthorizes applications for an API, in order, in one transaction.
+    /// Refuses the management API.
+    pub async fn admin_update_api_applications(
+        &self,
+        id: &str,
+        changes: &[ApiApplicationChange],
+    ) -> Result<ApiChangeOutcome, StoreError> {
+        if id == MANAGEMENT_API_ID {
+            return Ok(ApiChangeOutcome::ManagementApi);
+        }
+        let mut tx = self.pool.begin().await?;
+        if !api_exists(&mut tx, id).await? {
+            return Ok(ApiChangeOutcome::NoApi);
+        }
+        let defined = scopes_of(&mut tx, id).await?;
+        let mut authorized = Vec::new();
+        let mut deauthorized = Vec::new();
+        for change in changes {
+            let exists = sqlx::query("SELECT 1 FROM applications WHERE id = $1")
+                .bind(&change.application_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Ok(ApiChangeOutcome::UnknownApplication(
+                    change.application_id.clone(),
+                ));
+            }
+            if !change.authorize {
+                sqlx::query(
+                    "DELETE FROM application_apis WHERE application_id = $1 AND api_id = $2",
+                )
+                .bind(&change.application_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                deauthorized.push(change.application_id.clone());
+                continue;
+            }
+            let scopes = match &change.scopes {
+                None => defined.clone(),
+                Some(scopes) => {
+                    if let Some(bad) = scopes.iter().find(|s| !defined.contains(s)) {
+                        return Ok(ApiChangeOutcome::UnknownScope(bad.clone()));
+                    }
+                    let mut scopes = scopes.clone();
+                    scopes.sort();
+                    scopes.dedup();
+                    scopes
+                }
+            };
+            sqlx::query(
+                "INSERT INTO application_apis (application_id, api_id, scopes) \
+                 VALUES ($1, $2, $3) \
+                 ON CONFLICT (application_id, api_id) DO UPDATE SET scopes = excluded.scopes",
+            )
+            .bind(&change.application_id)
+            .bind(id)
+            .bind(scopes.join(" "))
+            .execute(&mut *tx)
+            .await?;
+            authorized.push(change.application_id.clone());
+        }
+        tx.commit().await?;
+        Ok(ApiChangeOutcome::Done {
+            authorized,
+            deauthorized,
+        })
+    }
+}
+
+fn api_record(r: &sqlx::any::AnyRow) -> Result<ApiRecord, StoreError> {
+    Ok(ApiRecord {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        audience: r.try_get(2)?,
+    })
+}
+
+async fn api_exists(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM apis WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn scopes_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT scope FROM api_scopes WHERE api_id = $1 ORDER BY scope")
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(StoreError::from))
+        .collect()
+}

@@ -1,1 +1,346 @@
-//! Management queries: applications.
+//! Management queries: applications (OAuth clients) and their registered URLs.
+//!
+//! The token endpoint reads applications through its in-memory cache (`crate::clients`), so a
+//! change made here reaches it at most `Settings::client_cache_ttl` (5 s by default) later;
+//! every other check (the management API's authorization, userinfo, logout, the authorization
+//! endpoint) reads the database and sees it at once.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::StoreError;
+use crate::store::Store;
+
+/// An application as the management API shows it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminApplication {
+    /// Its id (`app_…`, or the seed's).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `reg`, `spa` or `m2m`.
+    pub app_type: String,
+    /// The OAuth client id.
+    pub client_id: String,
+}
+
+const APP_COLUMNS: &str = "id, name, app_type, client_id";
+
+fn admin_application(r: &AnyRow) -> Result<AdminApplication, StoreError> {
+    Ok(AdminApplication {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        app_type: r.try_get(2)?,
+        client_id: r.try_get(3)?,
+    })
+}
+
+/// An application to create.
+#[derive(Debug)]
+pub struct NewApplication<'a> {
+    /// The new id.
+    pub id: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// `reg`, `spa` or `m2m`.
+    pub app_type: &'a str,
+    /// The new client id.
+    pub client_id: &'a str,
+    /// SHA-256 (hex) of the secret; `None` for `spa`.
+    pub client_secret_sha256: Option<&'a str>,
+}
+
+/// Changes to an application; `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct ApplicationPatch {
+    /// Display name.
+    pub name: Option<String>,
+    /// Replaces the callback URLs.
+    pub redirect_urls: Option<Vec<String>>,
+    /// Replaces the post-logout URLs.
+    pub logout_urls: Option<Vec<String>>,
+}
+
+/// What a change to an application's URLs did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UrlsOutcome {
+    /// Done.
+    Done,
+    /// No such application: nothing was written.
+    NoApplication,
+    /// The application would hold more than the allowed number of URLs of that kind: nothing
+    /// was written.
+    TooMany,
+}
+
+/// Which registered URLs (`application_urls.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlKind {
+    /// Callback (redirect) URLs, `login`.
+    Redirect,
+    /// Post-logout URLs, `logout`.
+    Logout,
+}
+
+impl UrlKind {
+    fn column_value(self) -> &'static str {
+        match self {
+            UrlKind::Redirect => "login",
+            UrlKind::Logout => "logout",
+        }
+    }
+}
+
+impl Store {
+    /// A page of applications ordered by id, after `after`, at most `limit`.
+    pub async fn admin_applications(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AdminApplication>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE ($1 IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(admin_application).collect()
+    }
+
+    /// One application.
+    pub async fn admin_application(
+        &self,
+        id: &str,
+    ) -> Result<Option<AdminApplication>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(admin_application).transpose()
+    }
+
+    /// Creates an application. `false` when its id or client id is taken (nothing written).
+    pub async fn admin_create_application(
+        &self,
+        app: &NewApplication<'_>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO applications (id, name, app_type, client_id, client_secret_sha256) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(app.id)
+        .bind(app.name)
+        .bind(app.app_type)
+        .bind(app.client_id)
+        .bind(app.client_secret_sha256)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Applies `patch` in one transaction; `None` when there is no such application.
+    pub async fn admin_update_application(
+        &self,
+        id: &str,
+        patch: &ApplicationPatch,
+    ) -> Result<Option<AdminApplication>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut app = admin_application(&row)?;
+        if let Some(name) = &patch.name {
+            sqlx::query("UPDATE applications SET name = $2 WHERE id = $1")
+                .bind(id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            app.name.clone_from(name);
+        }
+        for (kind, urls) in [
+            (UrlKind::Redirect, &patch.redirect_urls),
+            (UrlKind::Logout, &patch.logout_urls),
+        ] {
+            if let Some(urls) = urls {
+                replace_urls(&mut tx, id, kind, urls).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(app))
+    }
+
+    /// Deletes an application: its refresh tokens are revoked, its grants and URLs go with
+    /// it. One transaction. `false` when there was no such application.
+    pub async fn admin_delete_application(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT client_id FROM applications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        let client_id: String = row.try_get(0)?;
+        // Refresh tokens stay (revoked) so a replay is still recognised as one.
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE client_id = $1")
+            .bind(&client_id)
+            .execute(&mut *tx)
+            .await?;
+        // Grants and URLs cascade.
+        sqlx::query("DELETE FROM applications WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// An application's registered URLs of one kind, sorted; `None` when there is no such
+    /// application.
+    pub async fn admin_application_urls(
+        &self,
+        id: &str,
+        kind: UrlKind,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !application_exists(&mut tx, id).await? {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT url FROM application_urls WHERE application_id = $1 AND kind = $2 ORDER BY url",
+        )
+        .bind(id)
+        .bind(kind.column_value())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(StoreError::from))
+            .collect::<Result<Vec<String>, _>>()
+            .map(Some)
+    }
+
+    /// Adds URLs of one kind (those already registered are left as they are), keeping at most
+    /// `max` of that kind.
+    pub async fn admin_add_application_urls(
+        &self,
+        id: &str,
+        kind: UrlKind,
+        urls: &[String],
+        max: usize,
+    ) -> Result<UrlsOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !application_exists(&mut tx, id).await? {
+            return Ok(UrlsOutcome::NoApplication);
+        }
+        for url in urls {
+            sqlx::query(
+                "INSERT INTO application_urls (application_id, kind, url) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(kind.column_value())
+            .bind(url)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM application_urls WHERE application_id = $1 AND kind = $2",
+        )
+        .bind(id)
+        .bind(kind.column_value())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) > max {
+            // Dropping the transaction rolls it back.
+            return Ok(UrlsOutcome::TooMany);
+        }
+        tx.commit().await?;
+        Ok(UrlsOutcome::Done)
+    }
+
+    /// Replaces the URLs of one kind.
+    pub async fn admin_replace_application_urls(
+        &self,
+        id: &str,
+        kind: UrlKind,
+        urls: &[String],
+    ) -> Result<UrlsOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !application_exists(&mut tx, id).await? {
+            return Ok(UrlsOutcome::NoApplication);
+        }
+        replace_urls(&mut tx, id, kind, urls).await?;
+        tx.commit().await?;
+        Ok(UrlsOutcome::Done)
+    }
+
+    /// Removes URLs of one kind (URLs not registered are ignored).
+    pub async fn admin_remove_application_urls(
+        &self,
+        id: &str,
+        kind: UrlKind,
+        urls: &[String],
+    ) -> Result<UrlsOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !application_exists(&mut tx, id).await? {
+            return Ok(UrlsOutcome::NoApplication);
+        }
+        for url in urls {
+            sqlx::query(
+                "DELETE FROM application_urls WHERE application_id = $1 AND kind = $2 \
+                 AND url = $3",
+            )
+            .bind(id)
+            .bind(kind.column_value())
+            .bind(url)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(UrlsOutcome::Done)
+    }
+}
+
+async fn application_exists(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM applications WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn replace_urls(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    kind: UrlKind,
+    urls: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM application_urls WHERE application_id = $1 AND kind = $2")
+        .bind(id)
+        .bind(kind.column_value())
+        .execute(&mut **tx)
+        .await?;
+    for url in urls {
+        sqlx::query(
+            "INSERT INTO application_urls (application_id, kind, url) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(kind.column_value())
+        .bind(url)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
