@@ -158,6 +158,13 @@ type = "m2m"
 client_id = "demo-worker"
 client_secret = "demo-worker-secret-change-me-0123456789"
 apis = [{ audience = "https://api.example.com", scopes = ["read:todos", "create:todos"] }]
+
+[[applications]]
+name = "Demo admin scripts"
+type = "m2m"
+client_id = "demo-admin"
+client_secret = "demo-admin-secret-change-me-0123456789"
+management_scopes = ["*"]
 "#;
 
 fn master_key() -> anyhow::Result<Option<MasterKey>> {
@@ -329,6 +336,12 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     println!("Get a token:");
     println!(
         "  curl -s -u demo-worker:demo-worker-secret-change-me-0123456789 \\\n    -d grant_type=client_credentials -d audience=https://api.example.com {issuer}/oauth2/token"
+    );
+    println!();
+    println!("Management API ({issuer}/api/v1, OpenAPI at {issuer}/api/v1/openapi.json):");
+    println!("  M2M client demo-admin / demo-admin-secret-change-me-0123456789 (every scope)");
+    println!(
+        "  curl -s -u demo-admin:demo-admin-secret-change-me-0123456789 \\\n    -d grant_type=client_credentials -d audience={issuer}/api {issuer}/oauth2/token"
     );
     println!();
     println!("Sign in (hosted pages, authorization code + PKCE):");
