@@ -1,1 +1,218 @@
 //! Management queries: permissions.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::StoreError;
+use crate::store::Store;
+
+/// A permission as the management API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminPermission {
+    /// `perm_…`.
+    pub id: String,
+    /// What tokens carry (`read:todos`); unique.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+}
+
+/// A permission to create.
+#[derive(Debug)]
+pub struct NewPermission<'a> {
+    /// The new id.
+    pub id: &'a str,
+    /// Its key (unique).
+    pub key: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// What it is for.
+    pub description: Option<&'a str>,
+}
+
+/// Changes to a permission (or a role's name, key and description); `None` leaves a field
+/// alone, `Some(None)` clears the description.
+#[derive(Debug, Default)]
+pub struct KeyedPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New key (unique).
+    pub key: Option<String>,
+    /// New description.
+    pub description: Option<Option<String>>,
+}
+
+/// What a write of a keyed row (permission or role) did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyedWrite {
+    /// Written.
+    Done,
+    /// No row has this id: nothing was written.
+    NotFound,
+    /// Another row has this key: nothing was written.
+    KeyTaken,
+}
+
+pub(super) const PERMISSION_COLUMNS: &str = "id, key, name, description";
+
+/// Reads a row of [`PERMISSION_COLUMNS`].
+pub(super) fn admin_permission(r: &AnyRow) -> Result<AdminPermission, StoreError> {
+    Ok(AdminPermission {
+        id: r.try_get(0)?,
+        key: r.try_get(1)?,
+        name: r.try_get(2)?,
+        description: r.try_get(3)?,
+    })
+}
+
+/// Whether `e` is a unique-constraint violation (a concurrent insert of the same key).
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Whether `e` is a foreign-key violation (a row deleted concurrently).
+pub(super) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+}
+
+impl Store {
+    /// A page of permissions ordered by id, after `after`, at most `limit`.
+    pub async fn admin_permissions(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AdminPermission>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PERMISSION_COLUMNS} FROM permissions \
+             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(admin_permission).collect()
+    }
+
+    /// Creates a permission: [`KeyedWrite::KeyTaken`] when its key is in use.
+    pub async fn admin_create_permission(
+        &self,
+        permission: &NewPermission<'_>,
+    ) -> Result<KeyedWrite, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO permissions (id, key, name, description) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(permission.id)
+        .bind(permission.key)
+        .bind(permission.name)
+        .bind(permission.description)
+        .execute(&self.pool)
+        .await;
+        match done {
+            Ok(done) if done.rows_affected() == 1 => Ok(KeyedWrite::Done),
+            Ok(_) => Ok(KeyedWrite::KeyTaken),
+            Err(e) if is_unique_violation(&e) => Ok(KeyedWrite::KeyTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies `patch` to a permission.
+    pub async fn admin_update_permission(
+        &self,
+        id: &str,
+        patch: &KeyedPatch,
+    ) -> Result<KeyedWrite, StoreError> {
+        self.update_keyed("permissions", id, patch, None).await
+    }
+
+    /// Applies `patch` to a row of `table` (`permissions` or `roles`; `is_default_role` only
+    /// for roles), in one transaction.
+    pub(super) async fn update_keyed(
+        &self,
+        table: &'static str,
+        id: &str,
+        patch: &KeyedPatch,
+        is_default_role: Option<bool>,
+    ) -> Result<KeyedWrite, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT key, name, description FROM {table} WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(KeyedWrite::NotFound);
+        };
+        let mut key: String = row.try_get(0)?;
+        let mut name: String = row.try_get(1)?;
+        let mut description: Option<String> = row.try_get(2)?;
+        if let Some(new_key) = &patch.key
+            && *new_key != key
+        {
+            let taken = sqlx::query(&format!("SELECT 1 FROM {table} WHERE key = $1"))
+                .bind(new_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if taken.is_some() {
+                return Ok(KeyedWrite::KeyTaken);
+            }
+            key.clone_from(new_key);
+        }
+        if let Some(v) = &patch.name {
+            name.clone_from(v);
+        }
+        if let Some(v) = &patch.description {
+            description.clone_from(v);
+        }
+        let done = sqlx::query(&format!(
+            "UPDATE {table} SET key = $2, name = $3, description = $4 WHERE id = $1"
+        ))
+        .bind(id)
+        .bind(&key)
+        .bind(&name)
+        .bind(&description)
+        .execute(&mut *tx)
+        .await;
+        match done {
+            Ok(_) => {}
+            // Another transaction took the key between the check and the update.
+            Err(e) if is_unique_violation(&e) => return Ok(KeyedWrite::KeyTaken),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(default) = is_default_role {
+            sqlx::query(&format!(
+                "UPDATE {table} SET is_default_role = $2 WHERE id = $1"
+            ))
+            .bind(id)
+            .bind(i64::from(default))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(KeyedWrite::Done)
+    }
+
+    /// Deletes a permission: roles and members lose it. `false` when there is no such
+    /// permission.
+    pub async fn admin_delete_permission(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for statement in [
+            "DELETE FROM role_permissions WHERE permission_id = $1",
+            "DELETE FROM member_permissions WHERE permission_id = $1",
+        ] {
+            sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+        }
+        let done = sqlx::query("DELETE FROM permissions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
