@@ -14,7 +14,8 @@
 // - a machine client `worker` (client_credentials, client_secret_basic);
 // - one API, the RFC 8707 resource `https://api.example.com` (scopes read:todos create:todos),
 //   whose access tokens are RS256 JWTs (RFC 9068). No default resource: a client gets an API
-//   token only by naming the resource, as the standard says;
+//   token only by naming the resource, as the standard says — at the authorization request and
+//   again at the token request (oidc-provider's default `useGrantedResource`);
 // - introspection, revocation, UserInfo, RP-initiated logout;
 // - a user `ada@example.com` with a password, signed in through a small interaction handler
 //   (an HTML login form and a consent form, plain HTTP, no JavaScript) built on oidc-provider's
@@ -140,7 +141,9 @@ function configuration() {
         enabled: true,
         // No default: without `resource` a client gets an opaque token for UserInfo only.
         defaultResource: () => undefined,
-        useGrantedResource: () => true,
+        // oidc-provider's default: the token request must name the resource again (RFC 8707
+        // §2.2), or the access token is for UserInfo.
+        useGrantedResource: () => false,
         getResourceServerInfo: (_ctx, resourceIndicator) => {
           if (resourceIndicator !== API) {
             throw new errors.InvalidTarget();

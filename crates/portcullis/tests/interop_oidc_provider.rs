@@ -1,8 +1,8 @@
 //! Interop: the SDK against node's `oidc-provider` (an OpenID-certified provider no one here
 //! wrote) as the issuer — discovery, sign-in with PKCE (ID token: signature, `iss`, `aud`,
 //! `nonce`, `at_hash`; callback `iss`), UserInfo, introspection, refresh with rotation and replay
-//! detection, revocation, client credentials for an RFC 8707 resource, key rotation picked up
-//! through the JWKS refresh, RP-initiated logout. The SDK must work with any standards-compliant
+//! detection, revocation, client credentials and sign-in for an RFC 8707 resource (the configured
+//! audience), key rotation picked up through the JWKS refresh, RP-initiated logout with `state`. The SDK must work with any standards-compliant
 //! provider, not only ours.
 //!
 //! The provider runs outside the test: `bash interop/oidc-provider/run.sh` starts
@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use portcullis::oauth::{AuthClient, AuthorizeOptions, TokenSet, TokenTypeHint};
+use portcullis::oauth::{AuthClient, AuthorizeOptions, LogoutOptions, TokenSet, TokenTypeHint};
 use portcullis::{Config, Error, JwksOptions, OAuthError, Reason, TokenVerifier};
 use reqwest::redirect::Policy;
 use url::Url;
@@ -53,12 +53,25 @@ fn provider() -> Option<String> {
     }
 }
 
+/// The web app as a plain OpenID Connect client: no API, so its access tokens are for UserInfo.
 fn web_client(issuer: &str) -> AuthClient {
     let config = Config::builder(issuer)
         .client_id(WEB)
         .client_secret(WEB_SECRET)
         .redirect_uri(CALLBACK)
         .post_logout_redirect_uri(LOGOUT)
+        .build()
+        .unwrap();
+    AuthClient::new(&config).unwrap()
+}
+
+/// The web app configured with the API as its audience: the SDK names it as an RFC 8707
+/// `resource` too.
+fn api_web_client(issuer: &str) -> AuthClient {
+    let config = Config::builder(issuer)
+        .client_id(WEB)
+        .client_secret(WEB_SECRET)
+        .redirect_uri(CALLBACK)
         .audience(API)
         .build()
         .unwrap();
@@ -532,26 +545,34 @@ async fn client_credentials_for_the_api_verify_and_are_cached() {
 }
 
 #[tokio::test]
-async fn a_sign_in_for_the_api_resource_gives_a_verifiable_access_token() {
-    // The standard way to ask a provider for an API token at sign-in is RFC 8707's `resource`;
-    // the SDK passes it as an extra parameter.
+async fn the_configured_audience_is_sent_as_a_resource_and_gives_an_api_token() {
+    // RFC 8707: a standard provider reads `resource`, not Kinde's `audience`. The SDK sends the
+    // configured (URI) audience as both, at the authorization request and again at the code
+    // exchange — oidc-provider here, as by default, issues an API token only when the token
+    // request names the resource too.
     let Some(issuer) = provider() else { return };
     let _serial = SERIAL.lock().await;
-    let client = web_client(&issuer);
-    let tokens = signed_in(
-        &issuer,
-        &client,
-        &AuthorizeOptions::new()
-            .scopes(["openid", "email", "read:todos"])
-            .extra("resource", API),
-    )
-    .await;
+    let client = api_web_client(&issuer);
+    let options = AuthorizeOptions::new().scopes(["openid", "email", "read:todos"]);
+    let request = client.login_url(&options).await.unwrap();
+    let resources: Vec<String> = request
+        .url
+        .query_pairs()
+        .filter(|(k, _)| k == "resource")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    assert_eq!(resources, [API]);
+    let (callback, _) = sign_in(&issuer, &request.url).await;
+    let tokens = client
+        .handle_callback(callback.as_str(), &request.pending)
+        .await
+        .unwrap();
     assert!(tokens.id_token_claims.is_some());
     let claims = client
         .verifier()
         .verify_access_token(&tokens.access_token)
         .await
-        .unwrap();
+        .expect("a JWT access token for the API");
     assert!(claims.aud.contains(API));
     assert_eq!(claims.sub.as_deref(), Some(ADA));
     assert!(claims.has_scope("read:todos"));
@@ -568,6 +589,51 @@ async fn a_sign_in_for_the_api_resource_gives_a_verifiable_access_token() {
         ),
         "{e:?}"
     );
+
+    // An audience that is not a URI stays Kinde's `audience` only: sent as a resource,
+    // oidc-provider would refuse the whole sign-in with invalid_target.
+    let tokens = signed_in(
+        &issuer,
+        &client,
+        &options.clone().audience("todos-api").audience(API),
+    )
+    .await;
+    let claims = api_verifier(&issuer)
+        .verify_access_token(&tokens.access_token)
+        .await
+        .unwrap();
+    assert!(claims.aud.contains(API));
+}
+
+#[tokio::test]
+async fn a_resource_named_as_an_extra_parameter_works_too() {
+    // An app without a configured audience can name the resource itself; with the audience
+    // configured as well, it is sent once.
+    let Some(issuer) = provider() else { return };
+    let _serial = SERIAL.lock().await;
+    let options = AuthorizeOptions::new()
+        .scopes(["openid", "email", "read:todos"])
+        .extra("resource", API);
+    for client in [web_client(&issuer), api_web_client(&issuer)] {
+        let request = client.login_url(&options).await.unwrap();
+        let count = request
+            .url
+            .query_pairs()
+            .filter(|(k, _)| k == "resource")
+            .count();
+        assert_eq!(count, 1, "{}", request.url);
+        let (callback, _) = sign_in(&issuer, &request.url).await;
+        let tokens = client
+            .handle_callback(callback.as_str(), &request.pending)
+            .await
+            .unwrap();
+        let claims = api_verifier(&issuer)
+            .verify_access_token(&tokens.access_token)
+            .await
+            .unwrap();
+        assert!(claims.aud.contains(API));
+        assert_eq!(claims.sub.as_deref(), Some(ADA));
+    }
 }
 
 #[tokio::test]
@@ -674,7 +740,11 @@ async fn logout_url_ends_the_providers_session() {
         .unwrap();
 
     let logout = client
-        .logout_url(None, tokens.id_token.as_deref())
+        .logout_url_with(
+            &LogoutOptions::new()
+                .id_token_hint(tokens.id_token.as_deref().unwrap())
+                .state("bye & back"),
+        )
         .await
         .unwrap();
     assert!(
@@ -682,14 +752,15 @@ async fn logout_url_ends_the_providers_session() {
             .as_str()
             .starts_with(&format!("{issuer}/session/end?"))
     );
-    // oidc-provider asks the user to confirm.
+    // oidc-provider asks the user to confirm, then returns with our state (RP-Initiated
+    // Logout §3).
     let (url, status, body) = browser.go(logout, None).await.page();
     assert_eq!(status, 200, "{body}");
     let done = browser
         .submit(&url, &body, &[("logout", "yes")])
         .await
         .left();
-    assert_eq!(done.as_str(), LOGOUT);
+    assert_eq!(done.as_str(), format!("{LOGOUT}?state=bye+%26+back"));
 
     // The provider's session is over: a silent sign-in now fails with login_required.
     let silent = client

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use portcullis::Config;
 use portcullis::clock::ManualClock;
-use portcullis::oauth::{AuthClient, AuthorizeOptions, ClientAuthMethod, TokenTypeHint};
+use portcullis::oauth::{
+    AuthClient, AuthorizeOptions, ClientAuthMethod, LogoutOptions, TokenTypeHint,
+};
 use portcullis::{Error, OAuthError};
 use portcullis_server::testing::{TestIssuer, TestUser};
 
@@ -90,6 +92,8 @@ async fn sign_in_with_pkce_verifies_the_id_token_and_the_access_token() {
     assert_eq!(get("code_challenge_method"), Some("S256"));
     assert_eq!(get("state"), Some(request.pending.state()));
     assert_eq!(get("audience"), Some(API));
+    // RFC 8707: the API is also named as a resource (standard providers read that instead).
+    assert_eq!(get("resource"), Some(API));
     assert_eq!(get("scope"), Some("openid profile email offline"));
 
     let callback = sign_in(&issuer, &request.url).await;
@@ -451,4 +455,134 @@ async fn password_login_only_where_the_application_allows_it() {
         OAuthError::Provider { status, .. } => assert_eq!(status, 429),
         other => panic!("{other:?}"),
     }
+}
+
+/// The values of `name` in a URL's query, in order.
+fn all(url: &url::Url, name: &str) -> Vec<String> {
+    url.query_pairs()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_sign_in_url_names_uri_audiences_as_resources() {
+    // RFC 8707 next to Kinde's `audience`, as client_credentials already does: only absolute
+    // URIs (a standard provider refuses anything else with invalid_target), each once.
+    let issuer = issuer().await;
+    let client = AuthClient::new(&web_config(&issuer)).unwrap();
+    let login = client.login_url(&AuthorizeOptions::new()).await.unwrap();
+    let register = client.register_url(&AuthorizeOptions::new()).await.unwrap();
+    let org = client
+        .create_org_url(Some("Initech"), &AuthorizeOptions::new())
+        .await
+        .unwrap();
+    for request in [&login, &register, &org] {
+        assert_eq!(all(&request.url, "audience"), [API], "{}", request.url);
+        assert_eq!(all(&request.url, "resource"), [API], "{}", request.url);
+    }
+
+    let several = client
+        .login_url(
+            &AuthorizeOptions::new()
+                .audience("todos-api")
+                .audience(API)
+                .audience("https://billing.example.com/v1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        all(&several.url, "audience"),
+        [format!("todos-api {API} https://billing.example.com/v1")]
+    );
+    assert_eq!(
+        all(&several.url, "resource"),
+        [API, "https://billing.example.com/v1"]
+    );
+    // Named by the app as well: sent once.
+    let extra = client
+        .login_url(&AuthorizeOptions::new().extra("resource", API))
+        .await
+        .unwrap();
+    assert_eq!(all(&extra.url, "resource"), [API]);
+    // No URI audience, no resource.
+    let bare = client
+        .login_url(&AuthorizeOptions::new().audience("todos-api"))
+        .await
+        .unwrap();
+    assert!(all(&bare.url, "resource").is_empty(), "{}", bare.url);
+    let no_audience = Config::builder(issuer.issuer())
+        .client_id(WEB)
+        .client_secret(WEB_SECRET)
+        .redirect_uri(CALLBACK)
+        .build()
+        .unwrap();
+    let plain = AuthClient::new(&no_audience)
+        .unwrap()
+        .login_url(&AuthorizeOptions::new())
+        .await
+        .unwrap();
+    assert!(all(&plain.url, "audience").is_empty());
+    assert!(all(&plain.url, "resource").is_empty());
+    // (The sign-in test above goes through the server with the resource: it reads `audience`
+    // and ignores `resource`, also when the code exchange repeats it.)
+}
+
+#[tokio::test]
+async fn logout_state_comes_back_on_the_post_logout_redirect() {
+    // OIDC RP-Initiated Logout §2/§3: the server appends `state`, unchanged, to the redirect.
+    let issuer = issuer().await;
+    let client = AuthClient::new(&web_config(&issuer)).unwrap();
+    let request = client.login_url(&AuthorizeOptions::new()).await.unwrap();
+    let callback = sign_in(&issuer, &request.url).await;
+    let tokens = client
+        .handle_callback(&callback, &request.pending)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token.as_deref().unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let follow = |url: url::Url| {
+        let browser = browser.clone();
+        async move {
+            let answer = browser.get(url).send().await.unwrap();
+            assert_eq!(answer.status(), 303, "{answer:?}");
+            answer
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        }
+    };
+
+    let options = LogoutOptions::new()
+        .id_token_hint(id_token)
+        .state("st 1&ü=/?");
+    assert!(!format!("{options:?}").contains(id_token));
+    let url = client.logout_url_with(&options).await.unwrap();
+    assert_eq!(all(&url, "state"), ["st 1&ü=/?"]);
+    assert_eq!(all(&url, "id_token_hint"), [id_token]);
+    let location = follow(url).await.expect("a redirect");
+    let back = url::Url::parse(&location).unwrap();
+    assert_eq!(
+        format!("{}://{}{}", back.scheme(), back.authority(), back.path()),
+        LOGOUT
+    );
+    assert_eq!(all(&back, "state"), ["st 1&ü=/?"]);
+
+    // The redirect can be named, and state goes with it; without a state, none comes back.
+    let url = client
+        .logout_url_with(&LogoutOptions::new().redirect(LOGOUT).state("s2"))
+        .await
+        .unwrap();
+    assert_eq!(all(&url, "post_logout_redirect_uri"), [LOGOUT]);
+    assert_eq!(
+        follow(url).await.as_deref(),
+        Some(format!("{LOGOUT}?state=s2").as_str())
+    );
+    let url = client.logout_url_with(&LogoutOptions::new()).await.unwrap();
+    assert!(all(&url, "state").is_empty());
+    assert_eq!(follow(url).await.as_deref(), Some(LOGOUT));
 }

@@ -63,7 +63,9 @@ impl AuthorizeOptions {
     }
 
     /// Asks for an access token for this API (repeat for several; replaces the configured
-    /// audiences).
+    /// audiences). Sent as Kinde's `audience` and, when it is an absolute URI (such as
+    /// `https://api.example.com`), also as an RFC 8707 `resource`, which standard providers
+    /// read instead.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences
             .get_or_insert_with(Vec::new)
@@ -147,6 +149,9 @@ pub struct PendingLogin {
     pub(crate) created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) max_age: Option<u64>,
+    /// The request's one RFC 8707 `resource`, named again at the code exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resource: Option<String>,
 }
 
 impl PendingLogin {
@@ -173,6 +178,7 @@ impl fmt::Debug for PendingLogin {
             .field("redirect_uri", &self.redirect_uri)
             .field("created_at", &self.created_at)
             .field("max_age", &self.max_age)
+            .field("resource", &self.resource)
             .finish_non_exhaustive()
     }
 }
@@ -238,6 +244,7 @@ mod tests {
             redirect_uri: "http://localhost/cb".into(),
             created_at: 1,
             max_age: None,
+            resource: None,
         };
         let out = format!("{p:?}");
         assert!(!out.contains("st4te") && !out.contains("n0nce") && !out.contains("v3rifier"));

@@ -36,6 +36,7 @@
 
 mod authorize;
 mod client_credentials;
+mod logout;
 mod response;
 
 use std::sync::Arc;
@@ -52,6 +53,7 @@ use url::Url;
 pub use crate::error::OAuthError;
 pub use authorize::{AuthorizationRequest, AuthorizeOptions, PendingLogin};
 pub use client_credentials::ClientToken;
+pub use logout::LogoutOptions;
 pub use response::TokenSet;
 
 use crate::clock::{Clock, SystemClock};
@@ -431,11 +433,29 @@ impl AuthClient {
             .as_deref()
             .unwrap_or(inner.config.scopes())
             .join(" ");
-        let audiences = options
+        let audience_list = options
             .audiences
             .as_deref()
-            .unwrap_or(inner.config.audiences())
-            .join(" ");
+            .unwrap_or(inner.config.audiences());
+        let audiences = audience_list.join(" ");
+        // RFC 8707: every audience that is an absolute URI is also a `resource`, unless the app
+        // already names it as an extra `resource` (sent below, once).
+        let extra_resources: Vec<&str> = options
+            .extra
+            .iter()
+            .filter(|(name, _)| name == "resource")
+            .map(|(_, value)| value.as_str())
+            .collect();
+        let added_resources: Vec<&str> = resource_indicators(audience_list)
+            .filter(|r| !extra_resources.contains(r))
+            .collect();
+        let mut all_resources = added_resources.iter().chain(&extra_resources);
+        // One resource is named again at the code exchange (RFC 8707 §2.2); with several, the
+        // provider decides (one access token cannot be for several of them).
+        let resource = match (all_resources.next(), all_resources.next()) {
+            (Some(only), None) => Some((*only).to_owned()),
+            _ => None,
+        };
         let org_code = options.org_code.as_deref().or(inner.config.org_code());
         {
             let mut q = url.query_pairs_mut();
@@ -449,6 +469,9 @@ impl AuthClient {
                 .append_pair("code_challenge_method", "S256");
             if !audiences.is_empty() {
                 q.append_pair("audience", &audiences);
+            }
+            for resource in &added_resources {
+                q.append_pair("resource", resource);
             }
             let mut prompt = options.prompt.as_deref();
             match start {
@@ -493,6 +516,7 @@ impl AuthClient {
                 redirect_uri,
                 created_at: inner.clock.now_secs(),
                 max_age: options.max_age.map(|d| d.as_secs()),
+                resource,
             },
         })
     }
@@ -501,8 +525,8 @@ impl AuthClient {
     ///
     /// Checks, in order and before any token request: one `state`, equal to the pending login's
     /// (constant time); the pending login is not too old; `iss` (RFC 9207), when present, is the
-    /// issuer; no `error=`; one `code`. Then exchanges the code with the PKCE verifier and
-    /// verifies the ID token (signature, `iss`, `aud`, `exp`, `nonce`, `at_hash`, `auth_time`
+    /// issuer; no `error=`; one `code`. Then exchanges the code with the PKCE verifier (and the
+    /// request's RFC 8707 `resource` when it named exactly one) and verifies the ID token (signature, `iss`, `aud`, `exp`, `nonce`, `at_hash`, `auth_time`
     /// against `max_age`).
     pub async fn handle_callback(
         &self,
@@ -547,14 +571,16 @@ impl AuthClient {
         let code = one("code")?.ok_or(OAuthError::MalformedCallback(
             "the callback has neither code nor error",
         ))?;
-        let response = self
-            .token_request(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", &pending.redirect_uri),
-                ("code_verifier", &pending.code_verifier),
-            ])
-            .await?;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", pending.redirect_uri.as_str()),
+            ("code_verifier", pending.code_verifier.as_str()),
+        ];
+        if let Some(resource) = &pending.resource {
+            form.push(("resource", resource.as_str()));
+        }
+        let response = self.token_request(&form).await?;
         let id_token_claims = match &response.id_token {
             Some(id_token) => {
                 let mut checks = IdTokenChecks::nonce(&pending.nonce)
@@ -625,6 +651,9 @@ impl AuthClient {
     /// grant — only for providers that allow it for this application (GenAuth's
     /// `sign_in_by_email_password`; off by default on the Portcullis server). Prefer the
     /// browser flow: it supports every sign-in method and never shows the app the password.
+    ///
+    /// The configured audiences are sent as Kinde's `audience` and, those that are absolute URIs,
+    /// as RFC 8707 `resource`s.
     pub async fn password_login(&self, username: &str, password: &str) -> Result<TokenSet, Error> {
         let scopes = self.inner.config.scopes().join(" ");
         let audiences = self.inner.config.audiences().join(" ");
@@ -636,6 +665,9 @@ impl AuthClient {
         ];
         if !audiences.is_empty() {
             form.push(("audience", audiences.as_str()));
+        }
+        for resource in resource_indicators(self.inner.config.audiences()) {
+            form.push(("resource", resource));
         }
         let response = self.token_request(&form).await?;
         let claims = match &response.id_token {
@@ -767,7 +799,8 @@ impl AuthClient {
     /// The provider's logout URL (RP-initiated logout): ends the provider's session, then sends
     /// the browser to `redirect` (a registered logout URL; default: the configured
     /// post-logout redirect URI). Carries Kinde's `redirect` and OIDC's
-    /// `post_logout_redirect_uri` + `client_id`, and `id_token_hint` when given.
+    /// `post_logout_redirect_uri` + `client_id`, and `id_token_hint` when given. For `state`,
+    /// see [`AuthClient::logout_url_with`].
     ///
     /// End the app's own session first: it must end even when the provider is unreachable.
     pub async fn logout_url(
@@ -775,6 +808,31 @@ impl AuthClient {
         redirect: Option<&str>,
         id_token_hint: Option<&str>,
     ) -> Result<Url, Error> {
+        let mut options = LogoutOptions::new();
+        if let Some(redirect) = redirect {
+            options = options.redirect(redirect);
+        }
+        if let Some(hint) = id_token_hint {
+            options = options.id_token_hint(hint);
+        }
+        self.logout_url_with(&options).await
+    }
+
+    /// The provider's logout URL with [`LogoutOptions`]: as [`AuthClient::logout_url`], plus
+    /// OIDC RP-Initiated Logout's `state`, which the provider appends to the post-logout
+    /// redirect (an app that sends one should check it there, as it checks a sign-in's).
+    ///
+    /// ```no_run
+    /// # async fn run(client: portcullis::oauth::AuthClient, id_token: &str) -> Result<(), portcullis::Error> {
+    /// use portcullis::oauth::LogoutOptions;
+    ///
+    /// let url = client
+    ///     .logout_url_with(&LogoutOptions::new().id_token_hint(id_token).state("st_123"))
+    ///     .await?;
+    /// // … redirect the browser to url; it comes back to the logout URL with ?state=st_123 …
+    /// # let _ = url; Ok(()) }
+    /// ```
+    pub async fn logout_url_with(&self, options: &LogoutOptions) -> Result<Url, Error> {
         let endpoint = self
             .endpoint("end_session", |m| m.end_session_endpoint.as_ref())
             .await?;
@@ -782,7 +840,10 @@ impl AuthClient {
             endpoint: "discovery",
             message: format!("end_session_endpoint is not a URL: {e}"),
         })?;
-        let redirect = redirect.or(self.inner.config.post_logout_redirect_uri());
+        let redirect = options
+            .redirect
+            .as_deref()
+            .or(self.inner.config.post_logout_redirect_uri());
         {
             let mut q = url.query_pairs_mut();
             if let Some(redirect) = redirect {
@@ -790,8 +851,11 @@ impl AuthClient {
                     .append_pair("post_logout_redirect_uri", redirect);
             }
             q.append_pair("client_id", &self.inner.client_id);
-            if let Some(hint) = id_token_hint {
+            if let Some(hint) = &options.id_token_hint {
                 q.append_pair("id_token_hint", hint);
+            }
+            if let Some(state) = &options.state {
+                q.append_pair("state", state);
             }
         }
         Ok(url)
@@ -854,6 +918,14 @@ fn basic_credentials(id: &str, secret: &str) -> String {
 /// A bare API name is not: a standard provider would refuse it as `invalid_target`.
 fn is_resource_indicator(audience: &str) -> bool {
     Url::parse(audience).is_ok_and(|u| u.has_host() && u.fragment().is_none())
+}
+
+/// The audiences that are also sent as RFC 8707 `resource`s, in order.
+fn resource_indicators(audiences: &[String]) -> impl Iterator<Item = &str> {
+    audiences
+        .iter()
+        .map(String::as_str)
+        .filter(|a| is_resource_indicator(a))
 }
 
 /// The query parameters of a callback URL (or of a bare query string).
