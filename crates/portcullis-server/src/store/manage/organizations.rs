@@ -1,1 +1,979 @@
-//! Management queries: organizations.
+//! Management queries: organizations, their members (with roles and direct permissions) and
+//! their feature-flag overrides. Each operation is one transaction; a constraint violation
+//! caused by a concurrent change (a user, role or organization deleted meanwhile) comes back
+//! as [`OrgOutcome::Conflict`], never as a database error.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::any::AnyRow;
+use sqlx::error::ErrorKind;
+use sqlx::{Any, Row, Transaction};
+
+use crate::error::StoreError;
+use crate::store::{Store, flag_value};
+
+/// An organization as the management API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminOrganization {
+    /// `org_…`.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// The id in the customer's own system.
+    pub external_id: Option<String>,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+}
+
+/// An organization to create.
+#[derive(Debug)]
+pub struct NewOrganization<'a> {
+    /// The new code.
+    pub code: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// The id in the customer's own system.
+    pub external_id: Option<&'a str>,
+    /// Feature-flag overrides for it: `(key, value)`, values as strings of the flag's type.
+    pub feature_flags: &'a [(String, String)],
+}
+
+/// Changes to an organization; `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct OrganizationPatch {
+    /// Display name.
+    pub name: Option<String>,
+    /// The id in the customer's own system.
+    pub external_id: Option<Option<String>>,
+}
+
+/// What an organization operation found. Anything but `Done` wrote nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OrgOutcome<T> {
+    /// Done.
+    Done(T),
+    /// No organization has this code.
+    NoOrganization,
+    /// The organization code is already taken.
+    CodeTaken,
+    /// The user is not a member of the organization.
+    NotMember,
+    /// No user has this id (named).
+    UnknownUser(String),
+    /// No role has this id or key (named).
+    UnknownRole(String),
+    /// No permission has this id or key (named).
+    UnknownPermission(String),
+    /// No feature flag has this key (named).
+    UnknownFlag(String),
+    /// The value is not of the flag's type (flag key named).
+    InvalidFlagValue(String),
+    /// The role or permission is already assigned.
+    AlreadyAssigned,
+    /// The role or permission is not assigned.
+    NotAssigned,
+    /// A concurrent change made the operation impossible; nothing was written.
+    Conflict,
+}
+
+/// A member of an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgMember {
+    /// The user's id.
+    pub id: String,
+    /// Email.
+    pub email: String,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Family name.
+    pub family_name: Option<String>,
+    /// Picture URL.
+    pub picture: Option<String>,
+    /// Keys of the user's roles in the organization, sorted.
+    pub roles: Vec<String>,
+}
+
+/// A role of a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgRole {
+    /// Role id.
+    pub id: String,
+    /// Role key.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A permission of a member, with the roles that grant it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgPermission {
+    /// Permission id.
+    pub id: String,
+    /// Permission key.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// `(id, key)` of the member's roles that grant it; empty when only granted directly.
+    pub roles: Vec<(String, String)>,
+    /// Granted directly (not only through a role).
+    pub direct: bool,
+}
+
+/// A feature flag as an organization sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgFlag {
+    /// The flag's key.
+    pub key: String,
+    /// `bool`, `str` or `int`.
+    pub flag_type: String,
+    /// The value for the organization: its override, else the environment's, else the
+    /// default.
+    pub value: String,
+    /// Whether the organization overrides it.
+    pub overridden: bool,
+}
+
+/// One user of a bulk membership change.
+#[derive(Debug, Clone)]
+pub struct MemberChange {
+    /// The user's id.
+    pub user_id: String,
+    /// Role keys (`None`: leave alone).
+    pub roles: Option<Vec<String>>,
+    /// Permission keys granted directly (`None`: leave alone).
+    pub permissions: Option<Vec<String>>,
+    /// Remove the user from the organization.
+    pub remove: bool,
+}
+
+/// How a bulk membership change treats roles and permissions of existing members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberMode {
+    /// `POST`: add the listed roles and permissions to what the user has.
+    Add,
+    /// `PATCH`: the listed roles and permissions replace what the user has (a list that is
+    /// absent leaves it alone).
+    Replace,
+}
+
+/// What a bulk membership change did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembersChanged {
+    /// Users who were not members before.
+    pub added: Vec<String>,
+    /// Members whose roles or permissions were set.
+    pub updated: Vec<String>,
+    /// Users removed.
+    pub removed: Vec<String>,
+}
+
+const ORG_COLUMNS: &str = "code, name, external_id, created_at";
+
+fn admin_org(r: &AnyRow) -> Result<AdminOrganization, StoreError> {
+    Ok(AdminOrganization {
+        code: r.try_get(0)?,
+        name: r.try_get(1)?,
+        external_id: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+    })
+}
+
+/// A unique or foreign-key violation: a concurrent change, not a failure of the server.
+fn is_constraint(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(d))
+        if matches!(d.kind(), ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation))
+}
+
+/// Runs a write; a constraint violation becomes [`OrgOutcome::Conflict`].
+fn conflict_or<T>(result: Result<OrgOutcome<T>, StoreError>) -> Result<OrgOutcome<T>, StoreError> {
+    match result {
+        Err(e) if is_constraint(&e) => Ok(OrgOutcome::Conflict),
+        other => other,
+    }
+}
+
+type Tx = Transaction<'static, Any>;
+
+async fn org_exists(tx: &mut Tx, code: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT 1 FROM organizations WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some())
+}
+
+async fn is_member(tx: &mut Tx, org: &str, user: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT 1 FROM org_members WHERE org_code = $1 AND user_id = $2")
+            .bind(org)
+            .bind(user)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some(),
+    )
+}
+
+/// The id of the row of `table` (`roles`, `permissions`) whose `column` is `value`.
+async fn id_by(
+    tx: &mut Tx,
+    table: &str,
+    column: &str,
+    value: &str,
+) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query(&format!("SELECT id FROM {table} WHERE {column} = $1"))
+        .bind(value)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// Where the organization and membership checks of a member operation land.
+async fn member_check<T>(
+    tx: &mut Tx,
+    org: &str,
+    user: &str,
+) -> Result<Option<OrgOutcome<T>>, StoreError> {
+    if !org_exists(tx, org).await? {
+        return Ok(Some(OrgOutcome::NoOrganization));
+    }
+    if !is_member(tx, org, user).await? {
+        return Ok(Some(OrgOutcome::NotMember));
+    }
+    Ok(None)
+}
+
+/// Members (`users` joined with `org_members`, selected by `filter_sql` over `$1` = org and
+/// `$2` = after, `$3` = limit, plus `extra` binds) with their role keys.
+async fn members_page(
+    tx: &mut Tx,
+    org: &str,
+    join: &str,
+    extra: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OrgMember>, StoreError> {
+    let sql = format!(
+        "SELECT users.id, users.email, users.given_name, users.family_name, users.picture \
+         FROM org_members JOIN users ON users.id = org_members.user_id {join} \
+         WHERE org_members.org_code = $1 AND ($2 IS NULL OR org_members.user_id > $2) \
+         ORDER BY org_members.user_id LIMIT $3"
+    );
+    let mut query = sqlx::query(&sql).bind(org).bind(after).bind(limit);
+    if let Some(extra) = extra {
+        query = query.bind(extra);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    let mut members = rows
+        .iter()
+        .map(|r| {
+            Ok(OrgMember {
+                id: r.try_get(0)?,
+                email: r.try_get(1)?,
+                given_name: r.try_get(2)?,
+                family_name: r.try_get(3)?,
+                picture: r.try_get(4)?,
+                roles: Vec::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let (Some(first), Some(last)) = (members.first(), members.last()) else {
+        return Ok(members);
+    };
+    // The roles of the whole page in one query: its users are a contiguous range of ids.
+    let rows = sqlx::query(
+        "SELECT member_roles.user_id, roles.key FROM member_roles \
+         JOIN roles ON roles.id = member_roles.role_id \
+         WHERE member_roles.org_code = $1 AND member_roles.user_id >= $2 \
+         AND member_roles.user_id <= $3 ORDER BY member_roles.user_id, roles.key",
+    )
+    .bind(org)
+    .bind(&first.id)
+    .bind(&last.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut roles: HashMap<String, Vec<String>> = HashMap::new();
+    for r in &rows {
+        roles.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+    }
+    for m in &mut members {
+        m.roles = roles.remove(&m.id).unwrap_or_default();
+    }
+    Ok(members)
+}
+
+/// Gives a new member the default roles (`roles.is_default_role`).
+async fn add_default_roles(tx: &mut Tx, org: &str, user: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO member_roles (org_code, user_id, role_id) \
+         SELECT $1, $2, id FROM roles WHERE is_default_role <> 0 \
+         ON CONFLICT (org_code, user_id, role_id) DO NOTHING",
+    )
+    .bind(org)
+    .bind(user)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// A page of organizations ordered by code, after `after`, at most `limit`.
+    pub async fn admin_organizations(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AdminOrganization>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORG_COLUMNS} FROM organizations WHERE ($1 IS NULL OR code > $1) \
+             ORDER BY code LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(admin_org).collect()
+    }
+
+    /// One organization.
+    pub async fn admin_organization(
+        &self,
+        code: &str,
+    ) -> Result<Option<AdminOrganization>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ORG_COLUMNS} FROM organizations WHERE code = $1"
+        ))
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(admin_org).transpose()
+    }
+
+    /// Creates an organization with its flag overrides, in one transaction.
+    pub async fn admin_create_organization(
+        &self,
+        org: &NewOrganization<'_>,
+        now: i64,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        conflict_or(self.create_organization_tx(org, now).await)
+    }
+
+    async fn create_organization_tx(
+        &self,
+        org: &NewOrganization<'_>,
+        now: i64,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut flags = Vec::with_capacity(org.feature_flags.len());
+        for (key, value) in org.feature_flags {
+            let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(OrgOutcome::UnknownFlag(key.clone()));
+            };
+            let flag_type: String = row.try_get(0)?;
+            if flag_value(&flag_type, value).is_none() {
+                return Ok(OrgOutcome::InvalidFlagValue(key.clone()));
+            }
+            flags.push((key, value));
+        }
+        let done = sqlx::query(
+            "INSERT INTO organizations (code, name, external_id, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(org.code)
+        .bind(org.name)
+        .bind(org.external_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(OrgOutcome::CodeTaken);
+        }
+        for (key, value) in flags {
+            sqlx::query(
+                "INSERT INTO flag_overrides (flag_key, level, subject, value) \
+                 VALUES ($1, 'org', $2, $3) \
+                 ON CONFLICT (flag_key, level, subject) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(org.code)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(OrgOutcome::Done(()))
+    }
+
+    /// Applies `patch` to an organization; `None` when there is no such organization.
+    pub async fn admin_update_organization(
+        &self,
+        code: &str,
+        patch: &OrganizationPatch,
+    ) -> Result<Option<AdminOrganization>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {ORG_COLUMNS} FROM organizations WHERE code = $1"
+        ))
+        .bind(code)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut org = admin_org(&row)?;
+        if let Some(name) = &patch.name {
+            org.name.clone_from(name);
+        }
+        if let Some(external_id) = &patch.external_id {
+            org.external_id.clone_from(external_id);
+        }
+        sqlx::query("UPDATE organizations SET name = $2, external_id = $3 WHERE code = $1")
+            .bind(code)
+            .bind(&org.name)
+            .bind(&org.external_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(org))
+    }
+
+    /// Deletes an organization, its memberships (with their roles and permissions) and its
+    /// flag overrides. `false` when there is no such organization. Tokens already issued keep
+    /// their `org_code` until they expire; refreshed ones carry no roles or permissions of it.
+    pub async fn admin_delete_organization(&self, code: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM member_roles WHERE org_code = $1",
+            "DELETE FROM member_permissions WHERE org_code = $1",
+            "DELETE FROM org_members WHERE org_code = $1",
+            "DELETE FROM flag_overrides WHERE level = 'org' AND subject = $1",
+        ] {
+            sqlx::query(sql).bind(code).execute(&mut *tx).await?;
+        }
+        let done = sqlx::query("DELETE FROM organizations WHERE code = $1")
+            .bind(code)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A page of an organization's members ordered by user id; `None` when there is no such
+    /// organization.
+    pub async fn admin_org_members(
+        &self,
+        org: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Option<Vec<OrgMember>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !org_exists(&mut tx, org).await? {
+            return Ok(None);
+        }
+        let members = members_page(&mut tx, org, "", None, after, limit).await?;
+        tx.commit().await?;
+        Ok(Some(members))
+    }
+
+    /// A page of the members who have role `role_id` in an organization, ordered by user id.
+    pub async fn admin_org_role_members(
+        &self,
+        org: &str,
+        role_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<OrgOutcome<Vec<OrgMember>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !org_exists(&mut tx, org).await? {
+            return Ok(OrgOutcome::NoOrganization);
+        }
+        if id_by(&mut tx, "roles", "id", role_id).await?.is_none() {
+            return Ok(OrgOutcome::UnknownRole(role_id.to_owned()));
+        }
+        let join = "JOIN member_roles AS chosen ON chosen.org_code = org_members.org_code \
+                    AND chosen.user_id = org_members.user_id AND chosen.role_id = $4";
+        let members = members_page(&mut tx, org, join, Some(role_id), after, limit).await?;
+        tx.commit().await?;
+        Ok(OrgOutcome::Done(members))
+    }
+
+    /// Adds, changes or removes members, all or nothing: an unknown user, role or permission
+    /// writes nothing.
+    pub async fn admin_change_org_members(
+        &self,
+        org: &str,
+        changes: &[MemberChange],
+        mode: MemberMode,
+    ) -> Result<OrgOutcome<MembersChanged>, StoreError> {
+        conflict_or(self.change_members_tx(org, changes, mode).await)
+    }
+
+    async fn change_members_tx(
+        &self,
+        org: &str,
+        changes: &[MemberChange],
+        mode: MemberMode,
+    ) -> Result<OrgOutcome<MembersChanged>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !org_exists(&mut tx, org).await? {
+            return Ok(OrgOutcome::NoOrganization);
+        }
+        // Resolve every reference first: nothing is written unless all of them exist.
+        let mut role_ids: HashMap<&str, String> = HashMap::new();
+        let mut permission_ids: HashMap<&str, String> = HashMap::new();
+        for change in changes {
+            let user = sqlx::query("SELECT 1 FROM users WHERE id = $1")
+                .bind(&change.user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if user.is_none() {
+                return Ok(OrgOutcome::UnknownUser(change.user_id.clone()));
+            }
+            for key in change.roles.iter().flatten() {
+                if role_ids.contains_key(key.as_str()) {
+                    continue;
+                }
+                let Some(id) = id_by(&mut tx, "roles", "key", key).await? else {
+                    return Ok(OrgOutcome::UnknownRole(key.clone()));
+                };
+                role_ids.insert(key, id);
+            }
+            for key in change.permissions.iter().flatten() {
+                if permission_ids.contains_key(key.as_str()) {
+                    continue;
+                }
+                let Some(id) = id_by(&mut tx, "permissions", "key", key).await? else {
+                    return Ok(OrgOutcome::UnknownPermission(key.clone()));
+                };
+                permission_ids.insert(key, id);
+            }
+        }
+        let mut out = MembersChanged::default();
+        for change in changes {
+            let user = change.user_id.as_str();
+            if change.remove {
+                let done =
+                    sqlx::query("DELETE FROM org_members WHERE org_code = $1 AND user_id = $2")
+                        .bind(org)
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await?;
+                if done.rows_affected() > 0 {
+                    out.removed.push(change.user_id.clone());
+                }
+                continue;
+            }
+            let joined = sqlx::query(
+                "INSERT INTO org_members (org_code, user_id) VALUES ($1, $2) \
+                 ON CONFLICT (org_code, user_id) DO NOTHING",
+            )
+            .bind(org)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            if joined {
+                add_default_roles(&mut tx, org, user).await?;
+            }
+            for (table, column, keys, ids) in [
+                ("member_roles", "role_id", &change.roles, &role_ids),
+                (
+                    "member_permissions",
+                    "permission_id",
+                    &change.permissions,
+                    &permission_ids,
+                ),
+            ] {
+                let Some(keys) = keys else { continue };
+                if mode == MemberMode::Replace {
+                    sqlx::query(&format!(
+                        "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2"
+                    ))
+                    .bind(org)
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for key in keys {
+                    let Some(id) = ids.get(key.as_str()) else {
+                        return Ok(OrgOutcome::Conflict);
+                    };
+                    sqlx::query(&format!(
+                        "INSERT INTO {table} (org_code, user_id, {column}) VALUES ($1, $2, $3) \
+                         ON CONFLICT (org_code, user_id, {column}) DO NOTHING"
+                    ))
+                    .bind(org)
+                    .bind(user)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            if joined {
+                out.added.push(change.user_id.clone());
+            } else {
+                out.updated.push(change.user_id.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(OrgOutcome::Done(out))
+    }
+
+    /// Removes a member (with their roles and permissions in the organization).
+    pub async fn admin_remove_org_member(
+        &self,
+        org: &str,
+        user: &str,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(outcome) = member_check(&mut tx, org, user).await? {
+            return Ok(outcome);
+        }
+        for table in ["member_roles", "member_permissions", "org_members"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2"
+            ))
+            .bind(org)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(OrgOutcome::Done(()))
+    }
+
+    /// A member's roles in an organization, by key.
+    pub async fn admin_org_member_roles(
+        &self,
+        org: &str,
+        user: &str,
+    ) -> Result<OrgOutcome<Vec<OrgRole>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(outcome) = member_check(&mut tx, org, user).await? {
+            return Ok(outcome);
+        }
+        let rows = sqlx::query(
+            "SELECT roles.id, roles.key, roles.name FROM member_roles \
+             JOIN roles ON roles.id = member_roles.role_id \
+             WHERE member_roles.org_code = $1 AND member_roles.user_id = $2 ORDER BY roles.key",
+        )
+        .bind(org)
+        .bind(user)
+        .fetch_all(&mut *tx)
+        .await?;
+        let roles = rows
+            .iter()
+            .map(|r| {
+                Ok(OrgRole {
+                    id: r.try_get(0)?,
+                    key: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tx.commit().await?;
+        Ok(OrgOutcome::Done(roles))
+    }
+
+    /// Gives a member a role (by id).
+    pub async fn admin_add_org_member_role(
+        &self,
+        org: &str,
+        user: &str,
+        role_id: &str,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        conflict_or(
+            self.grant_tx(org, user, "roles", "member_roles", "role_id", role_id)
+                .await,
+        )
+    }
+
+    /// Grants a member a permission directly (by id).
+    pub async fn admin_add_org_member_permission(
+        &self,
+        org: &str,
+        user: &str,
+        permission_id: &str,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        conflict_or(
+            self.grant_tx(
+                org,
+                user,
+                "permissions",
+                "member_permissions",
+                "permission_id",
+                permission_id,
+            )
+            .await,
+        )
+    }
+
+    async fn grant_tx(
+        &self,
+        org: &str,
+        user: &str,
+        source: &str,
+        table: &str,
+        column: &str,
+        id: &str,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(outcome) = member_check(&mut tx, org, user).await? {
+            return Ok(outcome);
+        }
+        if id_by(&mut tx, source, "id", id).await?.is_none() {
+            return Ok(if source == "roles" {
+                OrgOutcome::UnknownRole(id.to_owned())
+            } else {
+                OrgOutcome::UnknownPermission(id.to_owned())
+            });
+        }
+        let done = sqlx::query(&format!(
+            "INSERT INTO {table} (org_code, user_id, {column}) VALUES ($1, $2, $3) \
+             ON CONFLICT (org_code, user_id, {column}) DO NOTHING"
+        ))
+        .bind(org)
+        .bind(user)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(OrgOutcome::AlreadyAssigned);
+        }
+        tx.commit().await?;
+        Ok(OrgOutcome::Done(()))
+    }
+
+    /// Takes a role (by id) from a member.
+    pub async fn admin_remove_org_member_role(
+        &self,
+        org: &str,
+        user: &str,
+        role_id: &str,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        self.revoke_tx(org, user, "member_roles", "role_id", role_id)
+            .await
+    }
+
+    /// Takes a directly granted permission (by id) from a member.
+    pub async fn admin_remove_org_member_permission(
+        &self,
+        org: &str,
+        user: &str,
+        permission_id: &str,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        self.revoke_tx(
+            org,
+            user,
+            "member_permissions",
+            "permission_id",
+            permission_id,
+        )
+        .await
+    }
+
+    async fn revoke_tx(
+        &self,
+        org: &str,
+        user: &str,
+        table: &str,
+        column: &str,
+        id: &str,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(outcome) = member_check(&mut tx, org, user).await? {
+            return Ok(outcome);
+        }
+        let done = sqlx::query(&format!(
+            "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2 AND {column} = $3"
+        ))
+        .bind(org)
+        .bind(user)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(OrgOutcome::NotAssigned);
+        }
+        tx.commit().await?;
+        Ok(OrgOutcome::Done(()))
+    }
+
+    /// A member's permissions in an organization, from their roles and granted directly,
+    /// ordered by key.
+    pub async fn admin_org_member_permissions(
+        &self,
+        org: &str,
+        user: &str,
+    ) -> Result<OrgOutcome<Vec<OrgPermission>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(outcome) = member_check(&mut tx, org, user).await? {
+            return Ok(outcome);
+        }
+        let rows = sqlx::query(
+            "SELECT permissions.id, permissions.key, permissions.name, permissions.description, \
+             roles.id, roles.key FROM member_roles \
+             JOIN roles ON roles.id = member_roles.role_id \
+             JOIN role_permissions ON role_permissions.role_id = member_roles.role_id \
+             JOIN permissions ON permissions.id = role_permissions.permission_id \
+             WHERE member_roles.org_code = $1 AND member_roles.user_id = $2 \
+             ORDER BY roles.key",
+        )
+        .bind(org)
+        .bind(user)
+        .fetch_all(&mut *tx)
+        .await?;
+        let direct = sqlx::query(
+            "SELECT permissions.id, permissions.key, permissions.name, permissions.description \
+             FROM member_permissions \
+             JOIN permissions ON permissions.id = member_permissions.permission_id \
+             WHERE member_permissions.org_code = $1 AND member_permissions.user_id = $2",
+        )
+        .bind(org)
+        .bind(user)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out: BTreeMap<String, OrgPermission> = BTreeMap::new();
+        let permission = |r: &AnyRow| -> Result<OrgPermission, StoreError> {
+            Ok(OrgPermission {
+                id: r.try_get(0)?,
+                key: r.try_get(1)?,
+                name: r.try_get(2)?,
+                description: r.try_get(3)?,
+                roles: Vec::new(),
+                direct: false,
+            })
+        };
+        for r in &rows {
+            let p = permission(r)?;
+            let entry = out.entry(p.key.clone()).or_insert(p);
+            entry.roles.push((r.try_get(4)?, r.try_get(5)?));
+        }
+        for r in &direct {
+            let p = permission(r)?;
+            out.entry(p.key.clone()).or_insert(p).direct = true;
+        }
+        Ok(OrgOutcome::Done(out.into_values().collect()))
+    }
+
+    /// Every feature flag with its value for the organization (its override, else the
+    /// environment's, else the default), ordered by key; `None` when there is no such
+    /// organization.
+    pub async fn admin_org_flags(&self, org: &str) -> Result<Option<Vec<OrgFlag>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !org_exists(&mut tx, org).await? {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT feature_flags.key, feature_flags.flag_type, feature_flags.default_value, \
+             org.value, env.value FROM feature_flags \
+             LEFT JOIN flag_overrides AS org ON org.flag_key = feature_flags.key \
+             AND org.level = 'org' AND org.subject = $1 \
+             LEFT JOIN flag_overrides AS env ON env.flag_key = feature_flags.key \
+             AND env.level = 'env' AND env.subject = '' \
+             ORDER BY feature_flags.key",
+        )
+        .bind(org)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let default: String = r.try_get(2)?;
+                let org_value: Option<String> = r.try_get(3)?;
+                let env_value: Option<String> = r.try_get(4)?;
+                Ok(OrgFlag {
+                    key: r.try_get(0)?,
+                    flag_type: r.try_get(1)?,
+                    overridden: org_value.is_some(),
+                    value: org_value.or(env_value).unwrap_or(default),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+            .map(Some)
+    }
+
+    /// Sets an organization's override of a flag.
+    pub async fn admin_set_org_flag(
+        &self,
+        org: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        conflict_or(self.set_org_flag_tx(org, key, value).await)
+    }
+
+    async fn set_org_flag_tx(
+        &self,
+        org: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !org_exists(&mut tx, org).await? {
+            return Ok(OrgOutcome::NoOrganization);
+        }
+        let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(OrgOutcome::UnknownFlag(key.to_owned()));
+        };
+        let flag_type: String = row.try_get(0)?;
+        if flag_value(&flag_type, value).is_none() {
+            return Ok(OrgOutcome::InvalidFlagValue(key.to_owned()));
+        }
+        sqlx::query(
+            "INSERT INTO flag_overrides (flag_key, level, subject, value) \
+             VALUES ($1, 'org', $2, $3) \
+             ON CONFLICT (flag_key, level, subject) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(org)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(OrgOutcome::Done(()))
+    }
+
+    /// Removes an organization's override of one flag (`key`), or of every flag (`None`).
+    /// Removing an override that does not exist is no error.
+    pub async fn admin_delete_org_flags(
+        &self,
+        org: &str,
+        key: Option<&str>,
+    ) -> Result<OrgOutcome<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !org_exists(&mut tx, org).await? {
+            return Ok(OrgOutcome::NoOrganization);
+        }
+        if let Some(key) = key {
+            let flag = sqlx::query("SELECT 1 FROM feature_flags WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if flag.is_none() {
+                return Ok(OrgOutcome::UnknownFlag(key.to_owned()));
+            }
+        }
+        sqlx::query(
+            "DELETE FROM flag_overrides WHERE level = 'org' AND subject = $1 \
+             AND ($2 IS NULL OR flag_key = $2)",
+        )
+        .bind(org)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(OrgOutcome::Done(()))
+    }
+}

@@ -1,0 +1,983 @@
+//! The management API's Organizations group (`/organizations`, `/organization`,
+//! `/organizations/{org_code}/…`) on a real server, on SQLite and PostgreSQL: every operation,
+//! its 400/404/409 answers, pagination over several pages, all-or-nothing bulk changes, and
+//! that what is set through the API shows up in the user's next token.
+
+mod admin;
+mod common;
+
+use std::collections::BTreeSet;
+
+use admin::{ADMIN_ID, ADMIN_SECRET, Admin, Answer, on_both};
+use common::TestDb;
+use common::demo::jwt_parts;
+use portcullis_server::testing::{TestFlag, TestIssuer, TestIssuerBuilder, TestUser, TokenRequest};
+use serde_json::{Value, json};
+
+const WEB: &str = "web-app";
+const WEB_SECRET: &str = "web-secret-web-secret-web-secret-0123456789";
+const CALLBACK: &str = "http://localhost:3000/callback";
+const ADA: &str = "ada@example.com";
+const ADA_PASSWORD: &str = "correct-horse-battery-staple";
+const BOB: &str = "bob@example.com";
+const BOB_PASSWORD: &str = "can-we-fix-it-yes-we-can";
+
+/// A tenant: two organizations, roles and permissions, a few users and flags.
+fn tenant() -> TestIssuerBuilder {
+    TestIssuer::builder()
+        .web_app(WEB, WEB_SECRET, &[CALLBACK])
+        .permission("read:todos")
+        .permission("create:todos")
+        .permission("delete:todos")
+        .role(
+            "admin",
+            "Admin",
+            &["read:todos", "create:todos", "delete:todos"],
+        )
+        .role("member", "Member", &["read:todos"])
+        .organization("org_acme", "Acme")
+        .organization("org_globex", "Globex")
+        .user(
+            TestUser::new(ADA)
+                .password(ADA_PASSWORD)
+                .name("Ada", "Lovelace")
+                .member_of("org_acme", &["admin"]),
+        )
+        .user(
+            TestUser::new(BOB)
+                .password(BOB_PASSWORD)
+                .member_of("org_acme", &["member"]),
+        )
+        .user(TestUser::new("carol@example.com"))
+        .user(TestUser::new("dan@example.com"))
+        .feature_flag(TestFlag::new("theme", "blue").org("org_acme", "green"))
+        .feature_flag(TestFlag::new("analytics", false).environment(true))
+        .feature_flag(TestFlag::new("limit", 5))
+}
+
+async fn start(db: TestDb) -> Admin {
+    Admin::start(db, tenant()).await
+}
+
+#[track_caller]
+fn expect(answer: &Answer, status: u16, code: &str) {
+    assert_eq!(answer.status, status, "{answer:?}");
+    if status == 200 {
+        assert_eq!(answer.body["code"], "OK", "{answer:?}");
+    } else {
+        assert_eq!(answer.error_code(), code, "{answer:?}");
+    }
+}
+
+async fn user_id(admin: &Admin, email: &str) -> String {
+    let answer = admin.get(&format!("/users?email={email}")).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body["users"][0]["id"].as_str().unwrap().to_owned()
+}
+
+/// The member ids of an organization, every page of `page_size`.
+async fn member_ids(admin: &Admin, org: &str, page_size: u32) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut path = format!("/organizations/{org}/users?page_size={page_size}");
+        if let Some(t) = &token {
+            path.push_str(&format!("&next_token={t}"));
+        }
+        let answer = admin.get(&path).await;
+        expect(&answer, 200, "");
+        let page = answer.body["organization_users"].as_array().unwrap();
+        assert!(page.len() <= page_size as usize);
+        ids.extend(page.iter().map(|u| u["id"].as_str().unwrap().to_owned()));
+        match answer.body["next_token"].as_str() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    ids
+}
+
+/// The role keys of a member, through the API.
+async fn role_keys(admin: &Admin, org: &str, user: &str) -> Vec<String> {
+    let answer = admin
+        .get(&format!("/organizations/{org}/users/{user}/roles"))
+        .await;
+    expect(&answer, 200, "");
+    answer.body["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A user's access-token claims after signing into `org`.
+async fn claims_in(admin: &Admin, email: &str, password: &str, org: &str) -> Value {
+    let tokens = admin
+        .issuer
+        .user_tokens_with(WEB, email, password, &TokenRequest::new().org_code(org))
+        .await
+        .unwrap();
+    jwt_parts(&tokens.access_token).1
+}
+
+fn keys(claims: &Value, field: &str) -> Vec<String> {
+    claims[field]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other["key"].as_str().unwrap().to_owned(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn organizations_crud_and_pagination() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+
+        // Create, with an external id and a flag override.
+        let created = admin
+            .post(
+                "/organization",
+                json!({"name": " Initech ", "external_id": "ext-1", "feature_flags": {"theme": "red"}}),
+            )
+            .await;
+        expect(&created, 200, "");
+        assert_eq!(created.body["message"], "Success");
+        let code = created.body["organization"]["code"].as_str().unwrap().to_owned();
+        assert!(code.starts_with("org_") && code.len() == 28, "{code}");
+        assert!(code[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+
+        let org = admin.get(&format!("/organization?code={code}")).await;
+        assert_eq!(org.status, 200, "{org:?}");
+        assert_eq!(org.body["code"], code.as_str());
+        assert_eq!(org.body["name"], "Initech");
+        assert_eq!(org.body["external_id"], "ext-1");
+        assert_eq!(org.body["is_default"], false);
+        assert!(org.body["created_on"].as_str().unwrap().ends_with("+00:00"));
+        let flags = admin.get(&format!("/organizations/{code}/feature_flags")).await;
+        assert_eq!(flags.body["feature_flags"]["theme"], json!({"type": "str", "value": "red"}));
+
+        // Bad bodies write nothing.
+        let before = admin.get("/organizations?page_size=500").await;
+        let count = before.body["organizations"].as_array().unwrap().len();
+        for (body, code) in [
+            (json!({"name": ""}), "INVALID_FIELD"),
+            (json!({"name": "  "}), "INVALID_FIELD"),
+            (json!({"name": "x".repeat(201)}), "INVALID_FIELD"),
+            (json!({"name": "A\u{7}B"}), "INVALID_FIELD"),
+            (json!({}), "INVALID_BODY"),
+            (json!({"name": "A", "code": "org_mine"}), "INVALID_BODY"),
+            (json!({"name": "A", "feature_flags": {"nope": "1"}}), "FEATURE_FLAG_INVALID"),
+            (json!({"name": "A", "feature_flags": {"limit": "many"}}), "INVALID_VALUE"),
+            (json!({"name": "A", "feature_flags": {"analytics": "yes"}}), "INVALID_VALUE"),
+            (json!({"name": "A", "feature_flags": {"../x": "1"}}), "FEATURE_FLAG_INVALID"),
+        ] {
+            let answer = admin.post("/organization", body.clone()).await;
+            expect(&answer, 400, code);
+        }
+        let many: serde_json::Map<String, Value> =
+            (0..101).map(|i| (format!("f{i}"), json!("1"))).collect();
+        let answer = admin
+            .post("/organization", json!({"name": "A", "feature_flags": many}))
+            .await;
+        expect(&answer, 400, "TOO_MANY_ITEMS");
+        let after = admin.get("/organizations?page_size=500").await;
+        assert_eq!(after.body["organizations"].as_array().unwrap().len(), count);
+
+        // Unknown codes: 404, with or without a query.
+        for path in [
+            "/organization?code=org_nope".to_owned(),
+            "/organization?code=a%20b".to_owned(),
+        ] {
+            expect(&admin.get(&path).await, 404, "ORGANIZATION_NOT_FOUND");
+        }
+        expect(&admin.get("/organization").await, 400, "INVALID_QUERY");
+        expect(
+            &admin.get("/organization?code=org_acme&expand=nonsense").await,
+            400,
+            "INVALID_EXPAND",
+        );
+
+        // Update: rename, clear the external id; unknown fields and codes refused.
+        let answer = admin
+            .patch(&format!("/organization/{code}"), json!({"name": "Initrode"}))
+            .await;
+        expect(&answer, 200, "");
+        let answer = admin
+            .patch(&format!("/organization/{code}"), json!({"external_id": null}))
+            .await;
+        expect(&answer, 200, "");
+        let org = admin.get(&format!("/organization?code={code}")).await;
+        assert_eq!(org.body["name"], "Initrode");
+        assert_eq!(org.body["external_id"], Value::Null);
+        expect(
+            &admin
+                .patch(&format!("/organization/{code}"), json!({"handle": "x"}))
+                .await,
+            400,
+            "INVALID_BODY",
+        );
+        expect(
+            &admin.patch(&format!("/organization/{code}"), json!({"name": ""})).await,
+            400,
+            "INVALID_FIELD",
+        );
+        expect(
+            &admin.patch("/organization/org_nope", json!({"name": "X"})).await,
+            404,
+            "ORGANIZATION_NOT_FOUND",
+        );
+
+        // Pagination over several pages: every organization once, in code order.
+        for i in 0..5 {
+            let answer = admin
+                .post("/organization", json!({"name": format!("Org {i}")}))
+                .await;
+            expect(&answer, 200, "");
+        }
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let path = match &token {
+                Some(t) => format!("/organizations?page_size=3&next_token={t}"),
+                None => "/organizations?page_size=3".to_owned(),
+            };
+            let answer = admin.get(&path).await;
+            expect(&answer, 200, "");
+            pages += 1;
+            let page = answer.body["organizations"].as_array().unwrap();
+            assert!(page.len() <= 3);
+            seen.extend(page.iter().map(|o| o["code"].as_str().unwrap().to_owned()));
+            match answer.body["next_token"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 8, "{seen:?}");
+        assert_eq!(pages, 3);
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, seen);
+        expect(&admin.get("/organizations?sort=name_asc").await, 400, "INVALID_SORT");
+        expect(&admin.get("/organizations?page_size=0").await, 400, "INVALID_PAGE_SIZE");
+        expect(&admin.get("/organizations?next_token=forged").await, 400, "INVALID_NEXT_TOKEN");
+        expect(&admin.get("/organizations?colour=red").await, 400, "INVALID_QUERY");
+
+        // Delete: gone, its flag overrides with it; a second delete is a 404.
+        expect(&admin.delete(&format!("/organization/{code}")).await, 200, "");
+        expect(
+            &admin.get(&format!("/organization?code={code}")).await,
+            404,
+            "ORGANIZATION_NOT_FOUND",
+        );
+        expect(
+            &admin.delete(&format!("/organization/{code}")).await,
+            404,
+            "ORGANIZATION_NOT_FOUND",
+        );
+        expect(
+            &admin.get(&format!("/organizations/{code}/feature_flags")).await,
+            404,
+            "ORGANIZATION_NOT_FOUND",
+        );
+
+        // Scopes: a token without read:organizations is refused.
+        let narrow = admin
+            .issuer
+            .management_token(ADMIN_ID, ADMIN_SECRET, Some("read:users"))
+            .await
+            .unwrap();
+        let answer = admin.call_with(&narrow, "GET", "/organizations", None).await;
+        assert_eq!(answer.status, 403);
+        assert_eq!(answer.error_code(), "FORBIDDEN");
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bulk_members_all_or_nothing() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        let ada = user_id(&admin, ADA).await;
+        let bob = user_id(&admin, BOB).await;
+        let carol = user_id(&admin, "carol@example.com").await;
+        let dan = user_id(&admin, "dan@example.com").await;
+        let path = "/organizations/org_globex/users";
+
+        // Unknown user, role or permission: 400 and nothing written.
+        for (users, code) in [
+            (json!([{"id": carol}, {"id": "kp_nobody"}]), "USER_INVALID"),
+            (json!([{"id": carol}, {"id": "a b"}]), "USER_INVALID"),
+            (
+                json!([{"id": carol, "roles": ["member", "wizard"]}]),
+                "ROLE_INVALID",
+            ),
+            (
+                json!([{"id": carol, "permissions": ["read:todos", "fly"]}]),
+                "PERMISSION_INVALID",
+            ),
+            (json!([{"id": carol}, {"id": carol}]), "DUPLICATE_USER"),
+            (
+                json!([{"id": carol, "operation": "delete"}]),
+                "INVALID_OPERATION",
+            ),
+            (json!([{"id": carol, "colour": "red"}]), "INVALID_BODY"),
+        ] {
+            let answer = admin.post(path, json!({"users": users})).await;
+            expect(&answer, 400, code);
+        }
+        let too_many: Vec<Value> = (0..101).map(|i| json!({"id": format!("kp_{i}")})).collect();
+        expect(
+            &admin.post(path, json!({"users": too_many})).await,
+            400,
+            "TOO_MANY_ITEMS",
+        );
+        assert!(member_ids(&admin, "org_globex", 10).await.is_empty());
+        expect(
+            &admin
+                .post(
+                    "/organizations/org_nope/users",
+                    json!({"users": [{"id": carol}]}),
+                )
+                .await,
+            404,
+            "ORGANIZATION_NOT_FOUND",
+        );
+
+        // Add: roles and direct permissions.
+        let answer = admin
+            .post(
+                path,
+                json!({"users": [
+                    {"id": carol, "roles": ["member"], "permissions": ["create:todos"]},
+                    {"id": dan},
+                    {"id": ada, "roles": ["admin", "member"]},
+                ]}),
+            )
+            .await;
+        expect(&answer, 200, "");
+        let added: BTreeSet<&str> = answer.body["users_added"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            added,
+            BTreeSet::from([ada.as_str(), carol.as_str(), dan.as_str()])
+        );
+        assert_eq!(role_keys(&admin, "org_globex", &carol).await, ["member"]);
+        assert_eq!(
+            role_keys(&admin, "org_globex", &ada).await,
+            ["admin", "member"]
+        );
+        assert!(role_keys(&admin, "org_globex", &dan).await.is_empty());
+        // POST adds to what a member has.
+        let answer = admin
+            .post(
+                path,
+                json!({"users": [{"id": dan, "roles": ["member"]}, {"id": dan.clone() + "x"}]}),
+            )
+            .await;
+        expect(&answer, 400, "USER_INVALID");
+        assert!(
+            role_keys(&admin, "org_globex", &dan).await.is_empty(),
+            "nothing written"
+        );
+        let answer = admin
+            .post(path, json!({"users": [{"id": carol, "roles": ["admin"]}]}))
+            .await;
+        expect(&answer, 200, "");
+        assert_eq!(
+            role_keys(&admin, "org_globex", &carol).await,
+            ["admin", "member"]
+        );
+
+        // The member list, over several pages, with each member's roles.
+        let mut expected = vec![ada.clone(), carol.clone(), dan.clone()];
+        expected.sort();
+        assert_eq!(member_ids(&admin, "org_globex", 1).await, expected);
+        assert_eq!(member_ids(&admin, "org_globex", 2).await, expected);
+        let page = admin.get(&format!("{path}?page_size=500")).await;
+        let ada_row = page.body["organization_users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == ada.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(ada_row["email"], ADA);
+        assert_eq!(ada_row["full_name"], "Ada Lovelace");
+        assert_eq!(ada_row["first_name"], "Ada");
+        assert_eq!(ada_row["roles"], json!(["admin", "member"]));
+        expect(
+            &admin.get(&format!("{path}?sort=email_asc")).await,
+            400,
+            "INVALID_SORT",
+        );
+        // A token of one list is refused by another.
+        let first = admin.get(&format!("{path}?page_size=1")).await;
+        let token = first.body["next_token"].as_str().unwrap();
+        expect(
+            &admin
+                .get(&format!("/organizations/org_acme/users?next_token={token}"))
+                .await,
+            400,
+            "INVALID_NEXT_TOKEN",
+        );
+
+        // Members with a role, paginated.
+        let roles = admin
+            .get(&format!("/organizations/org_globex/users/{ada}/roles"))
+            .await;
+        let member_role = roles.body["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == "member")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut with_role = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut p = format!("/organizations/org_globex/roles/{member_role}/users?page_size=1");
+            if let Some(t) = &token {
+                p.push_str(&format!("&next_token={t}"));
+            }
+            let answer = admin.get(&p).await;
+            expect(&answer, 200, "");
+            let users = answer.body["users"].as_array().unwrap();
+            with_role.extend(users.iter().map(|u| u["id"].as_str().unwrap().to_owned()));
+            match answer.body["next_token"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        let mut expected_role = vec![ada.clone(), carol.clone()];
+        expected_role.sort();
+        assert_eq!(with_role, expected_role);
+        expect(
+            &admin
+                .get("/organizations/org_globex/roles/rol_nope/users")
+                .await,
+            404,
+            "ROLE_NOT_FOUND",
+        );
+        expect(
+            &admin
+                .get(&format!(
+                    "/organizations/org_nope/roles/{member_role}/users"
+                ))
+                .await,
+            404,
+            "ORGANIZATION_NOT_FOUND",
+        );
+
+        // PATCH: replace roles, clear permissions, remove one, add another.
+        let answer = admin
+            .patch(
+                path,
+                json!({"users": [
+                    {"id": carol, "roles": ["member"], "permissions": []},
+                    {"id": dan, "operation": "delete"},
+                    {"id": bob},
+                ]}),
+            )
+            .await;
+        expect(&answer, 200, "");
+        assert_eq!(answer.body["users_added"], json!([bob]));
+        assert_eq!(answer.body["users_updated"], json!([carol]));
+        assert_eq!(answer.body["users_removed"], json!([dan]));
+        assert_eq!(role_keys(&admin, "org_globex", &carol).await, ["member"]);
+        let perms = admin
+            .get(&format!(
+                "/organizations/org_globex/users/{carol}/permissions"
+            ))
+            .await;
+        let keys: Vec<&str> = perms.body["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            ["read:todos"],
+            "create:todos was direct and is cleared"
+        );
+        // Unknown role in a PATCH: nothing of the batch is written (dan stays out, carol keeps
+        // her roles).
+        let answer = admin
+            .patch(
+                path,
+                json!({"users": [{"id": dan}, {"id": carol, "roles": ["nope"]}]}),
+            )
+            .await;
+        expect(&answer, 400, "ROLE_INVALID");
+        assert!(!member_ids(&admin, "org_globex", 10).await.contains(&dan));
+        assert_eq!(role_keys(&admin, "org_globex", &carol).await, ["member"]);
+        expect(
+            &admin
+                .patch(path, json!({"users": [{"id": dan, "operation": "remove"}]}))
+                .await,
+            400,
+            "INVALID_OPERATION",
+        );
+
+        // DELETE one member; again is a 404.
+        expect(&admin.delete(&format!("{path}/{bob}")).await, 200, "");
+        expect(
+            &admin.delete(&format!("{path}/{bob}")).await,
+            404,
+            "ORGANIZATION_USER_NOT_FOUND",
+        );
+        expect(
+            &admin.delete(&format!("{path}/..%2Fetc")).await,
+            404,
+            "ORGANIZATION_USER_NOT_FOUND",
+        );
+        expect(
+            &admin
+                .delete(&format!("/organizations/org_nope/users/{bob}"))
+                .await,
+            404,
+            "ORGANIZATION_NOT_FOUND",
+        );
+
+        // Deleting the organization takes its memberships with it.
+        expect(&admin.delete("/organization/org_globex").await, 200, "");
+        let orgs = admin.get(&format!("/user?id={carol}")).await;
+        assert_eq!(orgs.body["organizations"], json!([]));
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn member_roles_and_permissions() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        let ada = user_id(&admin, ADA).await;
+        let bob = user_id(&admin, BOB).await;
+        let carol = user_id(&admin, "carol@example.com").await;
+        let base = format!("/organizations/org_acme/users/{bob}");
+
+        // Role and permission ids, read through the API.
+        let ada_roles = admin
+            .get(&format!("/organizations/org_acme/users/{ada}/roles"))
+            .await;
+        let admin_role = ada_roles.body["roles"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(ada_roles.body["roles"][0]["key"], "admin");
+        assert_eq!(ada_roles.body["roles"][0]["name"], "Admin");
+        let ada_perms = admin
+            .get(&format!(
+                "/organizations/org_acme/users/{ada}/permissions?expand=roles"
+            ))
+            .await;
+        expect(&ada_perms, 200, "");
+        let perms = ada_perms.body["permissions"].as_array().unwrap();
+        assert_eq!(perms.len(), 3);
+        let delete_todos = perms.iter().find(|p| p["key"] == "delete:todos").unwrap();
+        assert_eq!(
+            delete_todos["roles"],
+            json!([{"id": admin_role, "key": "admin"}])
+        );
+        let delete_todos = delete_todos["id"].as_str().unwrap().to_owned();
+
+        // Roles: give, refuse a duplicate, list, take.
+        expect(
+            &admin
+                .post(&format!("{base}/roles"), json!({"role_id": admin_role}))
+                .await,
+            200,
+            "",
+        );
+        expect(
+            &admin
+                .post(&format!("{base}/roles"), json!({"role_id": admin_role}))
+                .await,
+            409,
+            "ALREADY_ASSIGNED",
+        );
+        assert_eq!(
+            role_keys(&admin, "org_acme", &bob).await,
+            ["admin", "member"]
+        );
+        expect(
+            &admin
+                .post(&format!("{base}/roles"), json!({"role_id": "rol_nope"}))
+                .await,
+            400,
+            "ROLE_INVALID",
+        );
+        expect(
+            &admin
+                .post(&format!("{base}/roles"), json!({"role": admin_role}))
+                .await,
+            400,
+            "INVALID_BODY",
+        );
+        expect(
+            &admin
+                .post(
+                    &format!("/organizations/org_acme/users/{carol}/roles"),
+                    json!({"role_id": admin_role}),
+                )
+                .await,
+            404,
+            "ORGANIZATION_USER_NOT_FOUND",
+        );
+        expect(
+            &admin
+                .post(
+                    &format!("/organizations/org_nope/users/{bob}/roles"),
+                    json!({"role_id": admin_role}),
+                )
+                .await,
+            404,
+            "ORGANIZATION_NOT_FOUND",
+        );
+        expect(
+            &admin.delete(&format!("{base}/roles/{admin_role}")).await,
+            200,
+            "",
+        );
+        expect(
+            &admin.delete(&format!("{base}/roles/{admin_role}")).await,
+            404,
+            "NOT_ASSIGNED",
+        );
+        assert_eq!(role_keys(&admin, "org_acme", &bob).await, ["member"]);
+        expect(
+            &admin
+                .get(&format!("/organizations/org_acme/users/{carol}/roles"))
+                .await,
+            404,
+            "ORGANIZATION_USER_NOT_FOUND",
+        );
+
+        // Permissions: grant directly, refuse a duplicate, list with their sources, take.
+        expect(
+            &admin
+                .post(
+                    &format!("{base}/permissions"),
+                    json!({"permission_id": delete_todos}),
+                )
+                .await,
+            200,
+            "",
+        );
+        expect(
+            &admin
+                .post(
+                    &format!("{base}/permissions"),
+                    json!({"permission_id": delete_todos}),
+                )
+                .await,
+            409,
+            "ALREADY_ASSIGNED",
+        );
+        expect(
+            &admin
+                .post(
+                    &format!("{base}/permissions"),
+                    json!({"permission_id": "perm_nope"}),
+                )
+                .await,
+            400,
+            "PERMISSION_INVALID",
+        );
+        let listed = admin.get(&format!("{base}/permissions")).await;
+        let listed: Vec<(String, usize)> = listed.body["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["key"].as_str().unwrap().to_owned(),
+                    p["roles"].as_array().unwrap().len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [("delete:todos".to_owned(), 0), ("read:todos".to_owned(), 1)]
+        );
+        expect(
+            &admin
+                .get(&format!("{base}/permissions?expand=everything"))
+                .await,
+            400,
+            "INVALID_EXPAND",
+        );
+        expect(
+            &admin
+                .delete(&format!("{base}/permissions/{delete_todos}"))
+                .await,
+            200,
+            "",
+        );
+        expect(
+            &admin
+                .delete(&format!("{base}/permissions/{delete_todos}"))
+                .await,
+            404,
+            "NOT_ASSIGNED",
+        );
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn organization_feature_flags() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        let path = "/organizations/org_acme/feature_flags";
+        let flags = admin.get(path).await;
+        expect(&flags, 200, "");
+        assert_eq!(
+            flags.body["feature_flags"],
+            json!({
+                "analytics": {"type": "bool", "value": "true"},
+                "limit": {"type": "int", "value": "5"},
+                "theme": {"type": "str", "value": "green"},
+            })
+        );
+
+        expect(
+            &admin
+                .call("PATCH", &format!("{path}/limit?value=42"), None)
+                .await,
+            200,
+            "",
+        );
+        expect(
+            &admin
+                .call("PATCH", &format!("{path}/analytics?value=false"), None)
+                .await,
+            200,
+            "",
+        );
+        for (query, status, code) in [
+            ("limit?value=lots", 400, "INVALID_VALUE"),
+            ("analytics?value=maybe", 400, "INVALID_VALUE"),
+            ("limit", 400, "INVALID_QUERY"),
+            ("nope?value=1", 404, "FEATURE_FLAG_NOT_FOUND"),
+        ] {
+            let answer = admin.call("PATCH", &format!("{path}/{query}"), None).await;
+            expect(&answer, status, code);
+        }
+        expect(
+            &admin
+                .call(
+                    "PATCH",
+                    "/organizations/org_nope/feature_flags/limit?value=1",
+                    None,
+                )
+                .await,
+            404,
+            "ORGANIZATION_NOT_FOUND",
+        );
+        let flags = admin.get(path).await;
+        assert_eq!(flags.body["feature_flags"]["limit"]["value"], "42");
+        assert_eq!(flags.body["feature_flags"]["analytics"]["value"], "false");
+
+        // One override removed: the environment's value shows again.
+        expect(&admin.delete(&format!("{path}/analytics")).await, 200, "");
+        expect(
+            &admin.delete(&format!("{path}/nope")).await,
+            404,
+            "FEATURE_FLAG_NOT_FOUND",
+        );
+        let flags = admin.get(path).await;
+        assert_eq!(flags.body["feature_flags"]["analytics"]["value"], "true");
+        assert_eq!(flags.body["feature_flags"]["limit"]["value"], "42");
+
+        // All removed: defaults (and the environment's) everywhere.
+        expect(&admin.delete(path).await, 200, "");
+        let flags = admin.get(path).await;
+        assert_eq!(flags.body["feature_flags"]["theme"]["value"], "blue");
+        assert_eq!(flags.body["feature_flags"]["limit"]["value"], "5");
+        expect(
+            &admin.delete("/organizations/org_nope/feature_flags").await,
+            404,
+            "ORGANIZATION_NOT_FOUND",
+        );
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn changes_show_in_the_next_token() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        let bob = user_id(&admin, BOB).await;
+
+        // Before: Bob is a member of Acme; Acme's theme.
+        let claims = claims_in(&admin, BOB, BOB_PASSWORD, "org_acme").await;
+        assert_eq!(keys(&claims, "roles"), ["member"]);
+        assert_eq!(keys(&claims, "permissions"), ["read:todos"]);
+        assert_eq!(claims["feature_flags"]["theme"]["v"], "green");
+
+        // Through the API: the admin role, a direct permission... and flag overrides.
+        let roles = admin
+            .get(&format!(
+                "/organizations/org_acme/users/{}/roles",
+                user_id(&admin, ADA).await
+            ))
+            .await;
+        let admin_role = roles.body["roles"][0]["id"].as_str().unwrap().to_owned();
+        expect(
+            &admin
+                .post(
+                    &format!("/organizations/org_acme/users/{bob}/roles"),
+                    json!({"role_id": admin_role}),
+                )
+                .await,
+            200,
+            "",
+        );
+        expect(
+            &admin
+                .call(
+                    "PATCH",
+                    "/organizations/org_acme/feature_flags/theme?value=pink",
+                    None,
+                )
+                .await,
+            200,
+            "",
+        );
+        expect(
+            &admin
+                .call(
+                    "PATCH",
+                    "/organizations/org_acme/feature_flags/limit?value=99",
+                    None,
+                )
+                .await,
+            200,
+            "",
+        );
+        let tokens = admin
+            .issuer
+            .user_tokens_with(
+                WEB,
+                BOB,
+                BOB_PASSWORD,
+                &TokenRequest::new().org_code("org_acme"),
+            )
+            .await
+            .unwrap();
+        let claims = jwt_parts(&tokens.access_token).1;
+        assert_eq!(claims["org_code"], "org_acme");
+        assert_eq!(keys(&claims, "roles"), ["admin", "member"]);
+        assert_eq!(
+            keys(&claims, "permissions"),
+            ["create:todos", "delete:todos", "read:todos"]
+        );
+        assert_eq!(claims["feature_flags"]["theme"]["v"], "pink");
+        assert_eq!(claims["feature_flags"]["limit"]["v"], 99);
+
+        // Bulk PATCH to a plain member with a direct permission: the refreshed token follows.
+        let answer = admin
+            .patch(
+                "/organizations/org_acme/users",
+                json!({"users": [{"id": bob, "roles": [], "permissions": ["create:todos"]}]}),
+            )
+            .await;
+        expect(&answer, 200, "");
+        let refreshed = admin
+            .issuer
+            .refresh(WEB, tokens.refresh_token.as_deref().unwrap())
+            .await
+            .unwrap();
+        let claims = jwt_parts(&refreshed.access_token).1;
+        assert_eq!(keys(&claims, "roles"), Vec::<String>::new());
+        assert_eq!(keys(&claims, "permissions"), ["create:todos"]);
+
+        // A new member added through the API can sign into the organization.
+        let created = admin.post("/organization", json!({"name": "Hooli"})).await;
+        let hooli = created.body["organization"]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            admin
+                .issuer
+                .user_tokens_with(
+                    WEB,
+                    BOB,
+                    BOB_PASSWORD,
+                    &TokenRequest::new().org_code(&hooli)
+                )
+                .await
+                .is_err(),
+            "not a member yet"
+        );
+        let answer = admin
+            .post(
+                &format!("/organizations/{hooli}/users"),
+                json!({"users": [{"id": bob, "roles": ["member"]}]}),
+            )
+            .await;
+        expect(&answer, 200, "");
+        expect(
+            &admin
+                .call(
+                    "PATCH",
+                    &format!("/organizations/{hooli}/feature_flags/analytics?value=false"),
+                    None,
+                )
+                .await,
+            200,
+            "",
+        );
+        let claims = claims_in(&admin, BOB, BOB_PASSWORD, &hooli).await;
+        assert_eq!(claims["org_code"], hooli.as_str());
+        assert_eq!(keys(&claims, "roles"), ["member"]);
+        assert_eq!(claims["feature_flags"]["analytics"]["v"], false);
+        assert_eq!(claims["feature_flags"]["theme"]["v"], "blue");
+
+        // Deleting Acme: Bob can no longer sign into it, and his refreshed token carries no
+        // roles or permissions of it.
+        expect(&admin.delete("/organization/org_acme").await, 200, "");
+        let refreshed = admin
+            .issuer
+            .refresh(WEB, refreshed.refresh_token.as_deref().unwrap())
+            .await
+            .unwrap();
+        let claims = jwt_parts(&refreshed.access_token).1;
+        assert!(keys(&claims, "roles").is_empty());
+        assert!(keys(&claims, "permissions").is_empty());
+        assert_eq!(claims["feature_flags"]["theme"]["v"], "blue");
+        assert!(
+            admin
+                .issuer
+                .user_tokens_with(
+                    WEB,
+                    BOB,
+                    BOB_PASSWORD,
+                    &TokenRequest::new().org_code("org_acme")
+                )
+                .await
+                .is_err()
+        );
+        admin.finish().await;
+    })
+    .await;
+}
