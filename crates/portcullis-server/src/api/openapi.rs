@@ -78,4 +78,41 @@ mod tests {
         assert!(paths.keys().all(|p| p.starts_with("/api/v1/")), "{paths:?}");
         assert!(paths.contains_key("/api/v1/users"));
     }
+
+    /// utoipa names a schema after its type, and merging documents keeps one schema per
+    /// name: two groups with different types of the same name would silently describe one
+    /// of them wrongly. Each name must mean one schema.
+    #[test]
+    fn schema_names_are_unique_across_groups() {
+        use super::super::*;
+        let groups = [
+            ("users", users::routes()),
+            ("organizations", organizations::routes()),
+            ("roles", roles::routes()),
+            ("permissions", permissions::routes()),
+            ("flags", flags::routes()),
+            ("applications", applications::routes()),
+            ("apis", apis::routes()),
+        ];
+        let mut seen: std::collections::HashMap<String, (&str, serde_json::Value)> =
+            Default::default();
+        for (group, routes) in groups {
+            let (_, doc) = routes.split_for_parts();
+            let Some(components) = doc.components else {
+                continue;
+            };
+            for (name, schema) in components.schemas {
+                let schema = serde_json::to_value(&schema).unwrap();
+                if let Some((other, earlier)) = seen.get(&name) {
+                    assert_eq!(
+                        earlier, &schema,
+                        "schema {name} of {group} differs from the one of {other}: rename one \
+                         (#[schema(as = …)])"
+                    );
+                } else {
+                    seen.insert(name, (group, schema));
+                }
+            }
+        }
+    }
 }
