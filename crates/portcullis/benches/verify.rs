@@ -3,6 +3,12 @@
 //!
 //! Run: `cargo bench -p portcullis --bench verify`
 //!
+//! For an instruction count of the cache-hit path (deterministic, unlike times on a shared
+//! machine), set `PORTCULLIS_CACHE_HIT_LOOP=N`: the binary then verifies one RS256 token once and
+//! answers it from the cache `N` times, without criterion, e.g.
+//! `PORTCULLIS_CACHE_HIT_LOOP=10000 valgrind --tool=callgrind --toggle-collect='*cache_hits*'
+//! target/release/deps/verify-…` (instructions ÷ N: the cost of one hit, set-up excluded).
+//!
 //! The verifier's future never waits once keys are cached, so it is polled once with a no-op
 //! waker: the figures are the verification work itself, not an executor's.
 
@@ -15,7 +21,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use common::{AUD, CLIENT_ID, TestKey, now};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use jsonwebtoken::{DecodingKey, Validation};
 use portcullis::TokenVerifier;
 use serde::Deserialize;
@@ -132,5 +138,43 @@ fn bench_verify(c: &mut Criterion) {
     }
 }
 
+/// `PORTCULLIS_CACHE_HIT_LOOP=N`: `N` cache hits of one RS256 token, for callgrind.
+fn cache_hit_loop(n: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let key = TestKey::rsa("rsa-1");
+    let token = key.token(&kinde_token_claims());
+    let cached = TokenVerifier::builder(ISSUER)
+        .audience(AUD)
+        .jwks_json(json!({ "keys": [key.jwk] }).to_string())
+        .cache_verified_tokens(10_000)
+        .build()
+        .unwrap();
+    poll_once(cached.verify_access_token(&token)).unwrap();
+    cache_hits(&cached, &token, n);
+}
+
+/// The measured loop, by name for `valgrind --tool=callgrind --toggle-collect='*cache_hits*'`.
+#[inline(never)]
+fn cache_hits(verifier: &TokenVerifier, token: &str, n: u64) {
+    for _ in 0..n {
+        black_box(poll_once(verifier.verify_access_token(black_box(token))).unwrap());
+    }
+}
+
 criterion_group!(benches, bench_verify);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(n) = std::env::var("PORTCULLIS_CACHE_HIT_LOOP")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        cache_hit_loop(n);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -129,6 +129,98 @@ struct CachedToken {
     removal_epoch: u64,
 }
 
+/// The verified-token cache, keyed by the token itself.
+///
+/// The map hashes the token with its own keyed hasher (`S`; by default quick_cache's
+/// `ahash::RandomState`, seeded at random for each cache, so nobody can aim tokens at one bucket)
+/// and, on every lookup, compares the stored token with the presented one byte for byte: an
+/// entry answers only the exact token it was made for, whatever two tokens' hashes are. (The
+/// previous key, SHA-256 of the token, was most of a hit's cost: ~1 KB hashed per request.)
+///
+/// Only the token's length and its last [`HASHED_TAIL`] bytes are hashed: they end with the
+/// signature, which differs between any two tokens the issuer signed, and only verified tokens
+/// are stored; a token that merely ends like a stored one meets it in the map and is told apart
+/// by the byte comparison (then verified in full, as any miss).
+///
+/// That comparison is an ordinary `==`, not a constant-time one, and need not be: on a hit the
+/// presenter already holds every byte compared. On a miss, the presented token is compared only
+/// with stored tokens whose keyed hash happens to land next to its own; with the seed secret, the
+/// presenter cannot choose which stored token that is, nor learn whether a comparison took place,
+/// so the time taken (a vectorized compare, many bytes per step) tells nothing usable about any
+/// stored token.
+#[derive(Debug)]
+struct TokenCache<S = quick_cache::DefaultHashBuilder> {
+    map: quick_cache::sync::Cache<TokenKey, CachedToken, quick_cache::UnitWeighter, S>,
+}
+
+/// How many bytes at the end of a token its cache hash covers (with its length).
+const HASHED_TAIL: usize = 64;
+
+fn hash_token<H: std::hash::Hasher>(token: &str, state: &mut H) {
+    let bytes = token.as_bytes();
+    state.write_usize(bytes.len());
+    state.write(bytes.rchunks(HASHED_TAIL).next().unwrap_or_default());
+}
+
+/// A stored token.
+#[derive(Debug, PartialEq, Eq)]
+struct TokenKey(Box<str>);
+
+impl std::hash::Hash for TokenKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        hash_token(&self.0, state);
+    }
+}
+
+/// A presented token, looked up without copying it.
+struct Presented<'a>(&'a str);
+
+impl std::hash::Hash for Presented<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        hash_token(self.0, state);
+    }
+}
+
+impl quick_cache::Equivalent<TokenKey> for Presented<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        // Byte for byte, every byte: see `TokenCache` for why not in constant time.
+        *self.0 == *key.0
+    }
+}
+
+impl TokenCache {
+    fn new(capacity: usize) -> Self {
+        TokenCache::with_hasher(capacity, quick_cache::DefaultHashBuilder::default())
+    }
+}
+
+impl<S: std::hash::BuildHasher + Clone> TokenCache<S> {
+    fn with_hasher(capacity: usize, hasher: S) -> Self {
+        TokenCache {
+            map: quick_cache::sync::Cache::with(
+                capacity,
+                u64::try_from(capacity).unwrap_or(u64::MAX),
+                quick_cache::UnitWeighter,
+                hasher,
+                quick_cache::sync::DefaultLifecycle::default(),
+            ),
+        }
+    }
+
+    /// The entry of exactly this token (compared byte for byte), if any.
+    fn get(&self, token: &str) -> Option<CachedToken> {
+        self.map.get(&Presented(token))
+    }
+
+    fn insert(&self, token: &str, entry: CachedToken) {
+        self.map.insert(TokenKey(token.into()), entry);
+    }
+
+    fn remove(&self, token: &str) {
+        self.map.remove(&Presented(token));
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     issuer: String,
@@ -143,7 +235,7 @@ struct Inner {
     access_token_type: AccessTokenType,
     keys: Arc<JwksCache>,
     clock: Arc<dyn Clock>,
-    cache: Option<quick_cache::sync::Cache<[u8; 32], CachedToken>>,
+    cache: Option<TokenCache>,
 }
 
 /// Verifies access tokens and ID tokens from one issuer. See the [module docs](self).
@@ -227,14 +319,13 @@ impl TokenVerifier {
             return Err(too_large().into());
         }
         // Only tokens up to MAX_CACHED_TOKEN bytes are cached, so the cache's memory is bounded
-        // by its capacity times a few KiB whatever tokens an attacker sends.
-        let cache_key = inner
+        // by its capacity times a few KiB (the token and its claims) whatever tokens are sent.
+        let cache = inner
             .cache
             .as_ref()
-            .filter(|_| token.len() <= MAX_CACHED_TOKEN)
-            .map(|_| token_hash(token));
-        if let (Some(cache), Some(key)) = (&inner.cache, &cache_key)
-            && let Some(hit) = cache.get(key)
+            .filter(|_| token.len() <= MAX_CACHED_TOKEN);
+        if let Some(cache) = cache
+            && let Some(hit) = cache.get(token)
         {
             let now = inner.clock.now_secs();
             // An entry never outlives its token, nor a key set that dropped its key (or is too
@@ -243,12 +334,12 @@ impl TokenVerifier {
             if now < hit.exp && inner.keys.epoch_for_cached_token() == Some(hit.removal_epoch) {
                 return Ok(hit.claims);
             }
-            cache.remove(key);
+            cache.remove(token);
         }
         let verified = self.verify_jws(token, Kind::Access).await?;
         let removal_epoch = verified.removal_epoch;
         let claims = Arc::new(verified.claims);
-        if let (Some(cache), Some(key)) = (&inner.cache, cache_key)
+        if let Some(cache) = cache
             && let Some(exp) = claims.exp
         {
             // The entry's lifetime: `exp`, and never past the maximum token age either.
@@ -259,7 +350,7 @@ impl TokenVerifier {
                 _ => exp,
             };
             cache.insert(
-                key,
+                token,
                 CachedToken {
                     claims: claims.clone(),
                     exp,
@@ -664,15 +755,6 @@ fn verify_signature(
     }
 }
 
-/// SHA-256 of the token: the verified-token cache's key (collision-resistant, so a forged token
-/// can never hit another token's entry).
-fn token_hash(token: &str) -> [u8; 32] {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
-
 /// `at_hash` / `c_hash`: base64url of the left half of the hash of `value` (OIDC Core §3.1.3.6).
 pub(crate) fn half_hash(alg: Algorithm, value: &str) -> String {
     use base64::Engine as _;
@@ -809,8 +891,9 @@ impl VerifierBuilder {
         self
     }
 
-    /// Cache up to `capacity` verified access tokens (of at most 8 KiB each), keyed by their
-    /// SHA-256, for APIs that see the same token on many requests. An entry never outlives its token's `exp` (nor
+    /// Cache up to `capacity` verified access tokens (of at most 8 KiB each; an entry holds the
+    /// token and its claims), for APIs that see the same token on many requests. An entry answers
+    /// only the very token it was made for (compared byte for byte), never outlives its token's `exp` (nor
     /// [`VerifierBuilder::max_token_age`]), and is dropped when the issuer removes the key that
     /// signed it: a hit answers exactly as a full verification would, without the decoding.
     pub fn cache_verified_tokens(mut self, capacity: usize) -> Self {
@@ -947,10 +1030,7 @@ impl VerifierBuilder {
             allowed,
             initial,
         ));
-        let cache = self
-            .cache_capacity
-            .filter(|c| *c > 0)
-            .map(quick_cache::sync::Cache::new);
+        let cache = self.cache_capacity.filter(|c| *c > 0).map(TokenCache::new);
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         Ok(TokenVerifier {
             inner: Arc::new(Inner {
@@ -975,6 +1055,74 @@ impl VerifierBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every token hashes alike: each lookup meets the other tokens' entries and must tell them
+    /// apart by their bytes alone.
+    #[derive(Default)]
+    struct CollidingHasher;
+
+    impl std::hash::Hasher for CollidingHasher {
+        fn finish(&self) -> u64 {
+            42
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    fn entry(sub: &str) -> CachedToken {
+        CachedToken {
+            claims: Arc::new(Claims {
+                sub: Some(sub.to_owned()),
+                ..Claims::default()
+            }),
+            exp: i64::MAX,
+            removal_epoch: 0,
+        }
+    }
+
+    fn sub_of(
+        cache: &TokenCache<impl std::hash::BuildHasher + Clone>,
+        token: &str,
+    ) -> Option<String> {
+        cache.get(token).and_then(|e| e.claims.sub.clone())
+    }
+
+    #[test]
+    fn token_cache_entries_answer_only_their_own_token() {
+        let colliding = TokenCache::with_hasher(
+            16,
+            std::hash::BuildHasherDefault::<CollidingHasher>::default(),
+        );
+        let (alice, bob) = ("eyJh.eyJw.c2lnA", "eyJh.eyJw.c2lnB");
+        colliding.insert(alice, entry("alice"));
+        // Same hash, same length, one byte apart: not Alice's entry.
+        assert_eq!(sub_of(&colliding, bob), None);
+        // Prefixes and extensions of a cached token are other tokens too.
+        assert_eq!(sub_of(&colliding, "eyJh.eyJw.c2ln"), None);
+        assert_eq!(sub_of(&colliding, "eyJh.eyJw.c2lnAA"), None);
+        assert_eq!(sub_of(&colliding, ""), None);
+        colliding.insert(bob, entry("bob"));
+        assert_eq!(sub_of(&colliding, alice).as_deref(), Some("alice"));
+        assert_eq!(sub_of(&colliding, bob).as_deref(), Some("bob"));
+        colliding.remove(alice);
+        assert_eq!(sub_of(&colliding, alice), None);
+        assert_eq!(sub_of(&colliding, bob).as_deref(), Some("bob"));
+
+        // The same with the real (keyed) hasher, and tokens that share the hashed tail (same
+        // length, same last HASHED_TAIL bytes) so they hash alike there too.
+        let tail = "s".repeat(HASHED_TAIL);
+        let (alice, bob) = (&*format!("eyJh.eyJA.{tail}"), &*format!("eyJh.eyJB.{tail}"));
+        let seeded = quick_cache::DefaultHashBuilder::default();
+        assert_eq!(
+            std::hash::BuildHasher::hash_one(&seeded, Presented(alice)),
+            std::hash::BuildHasher::hash_one(&seeded, Presented(bob))
+        );
+        let keyed = TokenCache::new(16);
+        keyed.insert(alice, entry("alice"));
+        assert_eq!(sub_of(&keyed, bob), None);
+        keyed.insert(bob, entry("bob"));
+        assert_eq!(sub_of(&keyed, alice).as_deref(), Some("alice"));
+        assert_eq!(sub_of(&keyed, bob).as_deref(), Some("bob"));
+    }
 
     #[test]
     fn typ_rules() {
