@@ -38,6 +38,9 @@
 //!   (`login_required` with `prompt=none`).
 //! - `is_create_org=true` with `org_name` creates that organization at sign-in; without
 //!   `org_name`, [`create_org`] asks for the name on a hosted form once the user is signed in.
+//! - No `org_code`: a member of exactly one organization is signed into it; a member of
+//!   several chooses one on the hosted chooser ([`choose_org`]), after signing in or on single
+//!   sign-on (with `prompt=none`, which shows no page: no organization).
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -107,9 +110,11 @@ impl AuthRequest {
     }
 }
 
+mod choose_org;
 mod create_org;
 pub(crate) mod hint;
 mod sign_up;
+pub(crate) use choose_org::{choose_org, choose_org_page};
 pub(crate) use create_org::{create_org, create_org_page};
 pub(crate) use sign_up::{sign_up, sign_up_page};
 
@@ -567,7 +572,7 @@ async fn authorize_inner(
     if let Some(s) = session
         && !wants_sign_up
     {
-        return issue_code(state, request, &s).await;
+        return choose_org::or_issue_code(state, request, &s, None, now).await;
     }
 
     // 4. Show the sign-in (or sign-up) form, bound to this browser.
@@ -616,6 +621,7 @@ async fn authorize_inner(
 }
 
 /// The organization a sign-in without `org_code` is for: the user's only one, if exactly one.
+/// (A member of several chooses on the hosted chooser first, except with `prompt=none`.)
 pub(crate) fn default_org(mut orgs: Vec<String>) -> Option<String> {
     if orgs.len() == 1 { orgs.pop() } else { None }
 }
@@ -639,7 +645,9 @@ async fn issue_code(
         }
         Some(_) => {}
         // No org_code: a member of exactly one organization is signed into it, so the token
-        // carries its roles and permissions; with several, the app names one (`org_code`).
+        // carries its roles and permissions; a member of several has chosen one on the hosted
+        // chooser before this — unless the request was `prompt=none`, which shows no page:
+        // then no organization.
         None => request.org_code = default_org(orgs),
     }
     request.user_id = session.user_id.clone();
@@ -869,7 +877,8 @@ pub(crate) async fn switch_page(
 /// Ends an interaction for `user_id`: starts a session with a fresh id (no fixation, case 45),
 /// then either creates the organization of `is_create_org` + `org_name`, issues the code and
 /// redirects back, or — `is_create_org` without a name — sends the browser on to the
-/// "Create your organization" form ([`create_org`]), still bound to it.
+/// "Create your organization" form ([`create_org`]), still bound to it; or — a member of
+/// several organizations and no `org_code` — on to the organization chooser ([`choose_org`]).
 pub(crate) async fn finish(
     state: &AppState,
     interaction_id: &str,
@@ -897,7 +906,14 @@ pub(crate) async fn finish(
         if let Some(name) = request.create_org.take() {
             request.org_code = Some(create_org::create(state, &name, user_id, now).await?);
         }
-        issue_final_code(state, request, &session).await?
+        choose_org::or_issue_code(
+            state,
+            request,
+            &session,
+            Some(&interaction.browser_sha256),
+            now,
+        )
+        .await?
     };
     response.headers_mut().append(
         header::SET_COOKIE,

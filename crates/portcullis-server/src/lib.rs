@@ -209,6 +209,10 @@ pub fn router(state: AppState) -> Router {
             get(authorize::create_org_page).post(authorize::create_org),
         )
         .route(
+            "/oauth2/auth/choose-org",
+            get(authorize::choose_org_page).post(authorize::choose_org),
+        )
+        .route(
             "/oauth2/auth/sign-in",
             get(authorize::sign_in_page).post(authorize::sign_in),
         )

@@ -71,7 +71,10 @@ label{display:block;font-weight:600;margin:1rem 0 .3rem}input{width:100%;box-siz
 padding:.6rem;border:1px solid #9aa3b5;border-radius:6px;font-size:1rem}\
 button{margin-top:1.5rem;width:100%;padding:.7rem;border:0;border-radius:6px;background:#2d4ee0;\
 color:#fff;font-size:1rem;font-weight:600;cursor:pointer}button:focus,input:focus{outline:3px solid #f5b400}\
-.error{background:#fdecec;color:#8a1212;padding:.7rem;border-radius:6px}";
+.error{background:#fdecec;color:#8a1212;padding:.7rem;border-radius:6px}\
+fieldset{border:0;padding:0;margin:0}legend{font-weight:600;padding:0}\
+.choice{display:flex;align-items:center;gap:.6rem;margin:.6rem 0}.choice input{width:auto;margin:0}\
+.choice label{margin:0;font-weight:400}.code{color:#4a5468;font-size:.9rem}";
 
 /// A complete page with the security headers.
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -259,6 +262,49 @@ pub fn create_org(
     )
 }
 
+/// The hosted organization chooser, shown once the user is signed in when they belong to
+/// several organizations and the application named none. `orgs` are `(code, name)`; `status`
+/// is 200, or 400 / 403 when `error` explains why the submitted choice was refused.
+pub fn choose_org(
+    status: StatusCode,
+    interaction: &str,
+    csrf: &str,
+    orgs: &[(String, String)],
+    error: Option<&str>,
+) -> Response {
+    let choices: String = orgs
+        .iter()
+        .enumerate()
+        .map(|(i, (code, name))| {
+            // The first one is preselected: one press of Continue (or Enter) goes on.
+            let checked = if i == 0 { " checked" } else { "" };
+            format!(
+                "<div class=\"choice\"><input type=\"radio\" id=\"org-{i}\" name=\"org_code\" \
+                 value=\"{code}\" required{checked}><label for=\"org-{i}\">{name} \
+                 <span class=\"code\">({code})</span></label></div>",
+                code = escape(code),
+                name = escape(name),
+            )
+        })
+        .collect();
+    page(
+        status,
+        "Choose an organization",
+        &format!(
+            "<h1>Choose an organization</h1>{alert}\
+             <p>You are signed in, and you belong to several organizations. Which one do you want to use?</p>\
+             <form method=\"post\" action=\"/oauth2/auth/choose-org\">\
+             <input type=\"hidden\" name=\"interaction\" value=\"{interaction}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <fieldset><legend>Organization</legend>{choices}</fieldset>\
+             <button type=\"submit\">Continue</button></form>",
+            alert = alert(error),
+            interaction = escape(interaction),
+            csrf = escape(csrf),
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +315,28 @@ mod tests {
             escape(r#"<script>"x"&'y'</script>"#),
             "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
         );
+    }
+
+    #[tokio::test]
+    async fn the_organization_chooser_escapes_names_and_codes() {
+        let orgs = [
+            ("org_a\"><script>".to_owned(), "<img src=x>".to_owned()),
+            ("org_b".to_owned(), "B & Co".to_owned()),
+        ];
+        let page = choose_org(StatusCode::FORBIDDEN, "i", "c", &orgs, Some("<b>no</b>"));
+        assert_eq!(page.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(page.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            !html.contains("<script>") && !html.contains("<img") && !html.contains("<b>"),
+            "{html}"
+        );
+        assert!(html.contains("value=\"org_a&quot;&gt;&lt;script&gt;\""));
+        assert!(html.contains("<label for=\"org-1\">B &amp; Co "));
+        assert!(html.contains("<legend>Organization</legend>"));
+        assert!(html.contains("role=\"alert\""));
     }
 
     #[tokio::test]

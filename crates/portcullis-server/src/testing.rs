@@ -1117,7 +1117,7 @@ impl TestIssuer {
     }
 
     /// A user's tokens for application `client_id` with the default [`TokenRequest`] (scopes
-    /// `openid profile email offline`, no `audience` parameter, no organization). See
+    /// `openid profile email offline`, no `audience` parameter, no `org_code`). See
     /// [`TestIssuer::user_tokens_with`].
     pub async fn user_tokens(
         &self,
@@ -1135,6 +1135,10 @@ impl TestIssuer {
     /// to the callback URL (read, never fetched), whose `state` and `iss` are checked; and the
     /// code exchanged at `/oauth2/token` (`client_secret_basic` for web applications, the
     /// client id alone for single-page applications).
+    ///
+    /// Without an `org_code`, a member of exactly one organization is signed into it; a member
+    /// of several meets the hosted organization chooser, where this browser chooses the first
+    /// one listed (by name) — name the organization to get another.
     ///
     /// A wrong password is [`TestIssuerError::Refused`] at [`FlowStep::SignIn`] with the
     /// form's message; a refusal of the server names its step likewise.
@@ -1264,7 +1268,10 @@ impl TestIssuer {
                     .form(&form);
                 let done = self.fetch(&mut jar, request, FlowStep::SignIn).await?;
                 match (done.status, done.location) {
-                    (303, Some(location)) => (location, FlowStep::Callback),
+                    (303, Some(location)) => (
+                        self.through_chooser(&mut jar, location).await?,
+                        FlowStep::Callback,
+                    ),
                     (status, _) => {
                         return Err(TestIssuerError::Refused {
                             step: FlowStep::SignIn,
@@ -1285,6 +1292,53 @@ impl TestIssuer {
             }
         };
         Ok((location, step))
+    }
+
+    /// A member of several organizations whose request names none is sent to the hosted
+    /// organization chooser after signing in: `location` is then that page, and the browser
+    /// chooses the first organization it lists (by name), as a user pressing Continue would,
+    /// and returns where that sends it. Any other `location` is returned as is.
+    async fn through_chooser(
+        &self,
+        jar: &mut CookieJar,
+        location: String,
+    ) -> Result<String, TestIssuerError> {
+        if !location.starts_with(&format!("{}/oauth2/auth/choose-org?", self.url)) {
+            return Ok(location);
+        }
+        let page = self
+            .fetch(jar, self.http.get(&location), FlowStep::SignIn)
+            .await?;
+        let (Some(interaction), Some(csrf), Some(org)) = (
+            hidden(&page.body, "interaction"),
+            hidden(&page.body, "csrf"),
+            hidden(&page.body, "org_code"),
+        ) else {
+            return Err(TestIssuerError::Refused {
+                step: FlowStep::SignIn,
+                status: page.status,
+                body: snippet(&page.body),
+            });
+        };
+        let form = [
+            ("interaction", interaction.as_str()),
+            ("csrf", csrf.as_str()),
+            ("org_code", org.as_str()),
+        ];
+        let request = self
+            .http
+            .post(format!("{}/oauth2/auth/choose-org", self.url))
+            .header(header::ORIGIN, &self.url)
+            .form(&form);
+        let done = self.fetch(jar, request, FlowStep::SignIn).await?;
+        match (done.status, done.location) {
+            (303, Some(location)) => Ok(location),
+            (status, _) => Err(TestIssuerError::Refused {
+                step: FlowStep::SignIn,
+                status,
+                body: snippet(&done.body),
+            }),
+        }
     }
 
     /// The code of a redirect to the application, after checking it is one (RFC 6749 §4.1.2):

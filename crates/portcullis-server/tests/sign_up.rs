@@ -285,7 +285,9 @@ async fn case_86_a_taken_email_reveals_nothing_more_than_documented() {
     assert_eq!(field_value(&refused, "password"), "");
 
     // A taken email with its password answers exactly like a new sign-up: the same redirect
-    // shape and cookies — and the stored profile is not overwritten.
+    // shape and cookies — and the stored profile is not overwritten. (The request names Acme:
+    // Ada belongs to two organizations, and the chooser would come first; Grace's new account
+    // belongs to none, so she is signed in without one.)
     let (verifier_new, challenge_new) = pkce();
     let mut new_browser = Browser::default();
     let new_form = new_browser
@@ -297,7 +299,13 @@ async fn case_86_a_taken_email_reveals_nothing_more_than_documented() {
     let (verifier_old, challenge_old) = pkce();
     let mut old_browser = Browser::default();
     let old_form = old_browser
-        .authorize(&issuer, &params(&challenge_old, &[("prompt", "create")]))
+        .authorize(
+            &issuer,
+            &params(
+                &challenge_old,
+                &[("prompt", "create"), ("org_code", "org_acme")],
+            ),
+        )
         .await;
     let old_done = old_browser
         .sign_up(&issuer, &old_form, &grace(ADA, ADA_PASSWORD))

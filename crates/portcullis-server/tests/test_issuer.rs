@@ -204,17 +204,18 @@ async fn what_the_builder_sets_reaches_the_sdk_through_the_code_flow() {
     assert_eq!(claims.org_code.as_deref(), Some("org_acme"));
     assert!(claims.has_role("member"));
     assert_eq!(claims.string_flag("theme", None).unwrap(), "pink");
-    // Ada belongs to two: without org_code, no organization — no roles, no permissions, and
-    // the flags of the environment (or her own overrides).
+    // Ada belongs to two: without org_code the server shows its organization chooser, where
+    // the helper's browser takes the first one by name (Acme), as a user pressing Continue
+    // would: Acme's flags, her own override still first.
     let tokens = issuer
         .user_tokens_with(WEB, ADA, ADA_PASSWORD, &TokenRequest::new().audience(API))
         .await
         .unwrap();
     let claims = sdk.verify_access_token(&tokens.access_token).await.unwrap();
-    assert_eq!(claims.org_code, None);
-    assert!(claims.roles().is_empty() && claims.permissions().permissions.is_empty());
+    assert_eq!(claims.org_code.as_deref(), Some("org_acme"));
+    assert!(claims.has_role("admin"));
     assert_eq!(claims.string_flag("theme", None).unwrap(), "blue");
-    assert_eq!(claims.integer_flag("competitions_limit", None).unwrap(), 5);
+    assert_eq!(claims.integer_flag("competitions_limit", None).unwrap(), 10);
 
     // The m2m application of the same tenant still gets client-credentials tokens.
     let m2m = issuer

@@ -22,7 +22,10 @@
 //! - **Existing email**: the submission is treated as a *sign-in attempt*. With the account's
 //!   password (and an account that is not suspended) the answer is exactly the one above — the
 //!   same redirect, the same cookies — and the stored profile is left untouched (names from the
-//!   form are ignored, so sign-up can never overwrite an account). With any other password the
+//!   form are ignored, so sign-up can never overwrite an account). (Like after the sign-in
+//!   form, an account in several organizations whose request names none goes on to the
+//!   organization chooser first, [`super::choose_org`]: a difference only the account's
+//!   password holder can see.) With any other password the
 //!   sign-up form comes back with one generic message, "We could not create an account with
 //!   these details. Check them, or sign in if you already have an account.", and the attempt
 //!   counts as a failed sign-in for that account (the per-account brute-force limit of

@@ -467,6 +467,23 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
+    /// The organizations a user belongs to, as `(code, name)`, sorted by name, then code.
+    pub async fn user_organizations(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.code, o.name FROM org_members m JOIN organizations o ON o.code = m.org_code \
+             WHERE m.user_id = $1 ORDER BY o.name, o.code",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
     /// Creates or updates a feature flag. `flag_type` is `bool`, `str` or `int`, and
     /// `default_value` must parse as that type.
     pub async fn upsert_flag(

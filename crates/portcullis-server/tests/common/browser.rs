@@ -64,11 +64,15 @@ pub struct Page {
 
 impl Page {
     pub fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
+        self.hidden_after(&format!("name=\"{name}\" value=\""))
+    }
+
+    /// The quoted text right after the first `marker` of the page.
+    pub fn hidden_after(&self, marker: &str) -> String {
         let start = self
             .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name}: {}", self.body))
+            .find(marker)
+            .unwrap_or_else(|| panic!("no {marker}: {}", self.body))
             + marker.len();
         let end = self.body[start..].find('"').unwrap() + start;
         self.body[start..end].to_owned()
@@ -132,13 +136,51 @@ impl Browser {
             .join("; ")
     }
 
+    /// Sends `request` with this browser's cookies. A member of several organizations who
+    /// named none is sent to the organization chooser after signing in (tests/choose_org.rs):
+    /// this browser then chooses the first one, as a user pressing Continue would, and returns
+    /// the chooser's answer. [`Browser::send_raw`] stops at the chooser.
     pub async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = if self.cookies.is_empty() {
-            request
-        } else {
-            request.header("cookie", self.cookie_header())
+        let request = request.build().unwrap();
+        let mut base = request.url().clone();
+        let page = self.send_raw(request).await;
+        let Some(location) = page.location.as_deref() else {
+            return page;
         };
-        let response = request.send().await.unwrap();
+        let Ok(target) = base.join(location) else {
+            return page;
+        };
+        if page.status != 303 || target.path() != "/oauth2/auth/choose-org" {
+            return page;
+        }
+        // Same server as the request (its issuer URL may name another address).
+        base.set_path(target.path());
+        base.set_query(target.query());
+        let chooser = self
+            .send_raw(http().get(base.clone()).build().unwrap())
+            .await;
+        assert_eq!(chooser.status, 200, "the chooser: {}", chooser.body);
+        let first = chooser.hidden_after("name=\"org_code\" value=\"");
+        let form = [
+            ("interaction", chooser.hidden("interaction")),
+            ("csrf", chooser.hidden("csrf")),
+            ("org_code", first),
+        ];
+        base.set_query(None);
+        self.send_raw(http().post(base).form(&form).build().unwrap())
+            .await
+    }
+
+    /// Sends `request` with this browser's cookies and keeps the cookies it sets; follows
+    /// nothing.
+    pub async fn send_raw(&mut self, mut request: reqwest::Request) -> Page {
+        if !self.cookies.is_empty() {
+            request.headers_mut().append(
+                "cookie",
+                reqwest::header::HeaderValue::from_str(&self.cookie_header()).unwrap(),
+            );
+        }
+        let response = http().execute(request).await.unwrap();
         for set in response.headers().get_all("set-cookie") {
             let set = set.to_str().unwrap();
             let (pair, _) = set.split_once(';').unwrap_or((set, ""));
