@@ -28,19 +28,53 @@ pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Applications kept at most.
 const CAPACITY: usize = 10_000;
 
-/// An application with its API grants, by audience.
+/// An application with its API grants, by audience, in the form the token endpoint uses.
 #[derive(Debug)]
 pub(crate) struct CachedClient {
     pub(crate) app: ApplicationRecord,
-    grants: HashMap<String, ApiGrant>,
+    /// The SHA-256 of its secret, as bytes (`None` for public clients, or when the stored hash
+    /// is not 64 hex digits: no secret matches then).
+    secret_sha256: Option<[u8; 32]>,
+    grants: HashMap<String, CachedGrant>,
     loaded: Instant,
+}
+
+/// An API grant, with its scopes also joined by spaces (the `scope` of a token that asks for
+/// none in particular).
+#[derive(Debug)]
+pub(crate) struct CachedGrant {
+    pub(crate) grant: ApiGrant,
+    pub(crate) scope: String,
 }
 
 impl CachedClient {
     /// The grant of the API with this audience, if the application has one.
-    pub(crate) fn grant(&self, audience: &str) -> Option<&ApiGrant> {
+    pub(crate) fn grant(&self, audience: &str) -> Option<&CachedGrant> {
         self.grants.get(audience)
     }
+
+    /// The SHA-256 of the application's secret, if it has one.
+    pub(crate) fn secret_sha256(&self) -> Option<&[u8; 32]> {
+        self.secret_sha256.as_ref()
+    }
+}
+
+/// 64 lower-case hex digits (what [`crate::seed::hash_secret`] writes) as 32 bytes.
+fn digest_from_hex(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 /// See the module documentation.
@@ -77,9 +111,16 @@ impl ClientCache {
             .application_grants(&app.id)
             .await?
             .into_iter()
-            .map(|g| (g.api.audience.clone(), g))
+            .map(|grant| {
+                let scope = grant.scopes.join(" ");
+                (grant.api.audience.clone(), CachedGrant { grant, scope })
+            })
             .collect();
         let entry = Arc::new(CachedClient {
+            secret_sha256: app
+                .client_secret_sha256
+                .as_deref()
+                .and_then(digest_from_hex),
             app,
             grants,
             loaded: Instant::now(),
@@ -97,5 +138,23 @@ impl std::fmt::Debug for ClientCache {
             .field("entries", &self.entries.len())
             .field("ttl", &self.ttl)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stored_secret_hashes_are_read_as_bytes() {
+        let hex = crate::seed::hash_secret("s3cret");
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"s3cret");
+        assert_eq!(
+            super::digest_from_hex(&hex).as_ref().map(|d| &d[..]),
+            Some(digest.as_ref())
+        );
+        // The stored form is lower case; anything else never matched a secret and still does not.
+        assert_eq!(super::digest_from_hex(&hex.to_uppercase()), None);
+        assert_eq!(super::digest_from_hex(&hex[..62]), None);
+        assert_eq!(super::digest_from_hex(&format!("{}zz", &hex[..62])), None);
+        assert_eq!(super::digest_from_hex(&format!("{}+1", &hex[..62])), None);
     }
 }

@@ -160,6 +160,34 @@ pub struct ActiveKey {
     kid: String,
     alg: SigningAlgorithm,
     signer: Signer,
+    /// The base64url JOSE headers of the two token types this server issues, encoded once:
+    /// `at+jwt` (access tokens) and `JWT` (ID tokens).
+    at_jwt_header: String,
+    jwt_header: String,
+}
+
+/// The JOSE header, members in lexicographic order (as a `serde_json` map would write them).
+#[derive(serde::Serialize)]
+struct JoseHeader<'a> {
+    alg: &'static str,
+    kid: &'a str,
+    typ: &'a str,
+}
+
+/// The base64url form of the JOSE header for `typ`.
+fn encoded_header(alg: SigningAlgorithm, kid: &str, typ: &str) -> Result<String, ServerError> {
+    let json = serde_json::to_vec(&JoseHeader {
+        alg: alg.as_str(),
+        kid,
+        typ,
+    })
+    .map_err(|e| ServerError::Keys(format!("cannot serialize a JOSE header: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
+}
+
+/// Length of the unpadded base64 encoding of `n` bytes.
+const fn base64_len(n: usize) -> usize {
+    (n * 4).div_ceil(3)
 }
 
 impl fmt::Debug for ActiveKey {
@@ -172,6 +200,16 @@ impl fmt::Debug for ActiveKey {
 }
 
 impl ActiveKey {
+    fn new(kid: String, alg: SigningAlgorithm, signer: Signer) -> Result<ActiveKey, ServerError> {
+        Ok(ActiveKey {
+            at_jwt_header: encoded_header(alg, &kid, "at+jwt")?,
+            jwt_header: encoded_header(alg, &kid, "JWT")?,
+            kid,
+            alg,
+            signer,
+        })
+    }
+
     /// Its key id.
     pub fn kid(&self) -> &str {
         &self.kid
@@ -182,36 +220,82 @@ impl ActiveKey {
         self.alg
     }
 
-    /// Signs `header.claims` (adding `alg` and `kid` to the header) into a compact JWS.
-    pub fn sign_jwt(&self, typ: &str, claims: &Value) -> Result<String, ServerError> {
-        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let rng = SystemRandom::new();
+    /// Signs `header.claims` (the header holding `alg`, `kid` and `typ`) into a compact JWS.
+    ///
+    /// The claims are serialized once, straight into the token: any `Serialize` works (a
+    /// borrowing struct on hot paths, a `serde_json::Value` elsewhere).
+    pub fn sign_jwt<T: serde::Serialize + ?Sized>(
+        &self,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, ServerError> {
+        let other_header;
+        let header = match typ {
+            "at+jwt" => self.at_jwt_header.as_str(),
+            "JWT" => self.jwt_header.as_str(),
+            _ => {
+                other_header = encoded_header(self.alg, &self.kid, typ)?;
+                other_header.as_str()
+            }
+        };
+        let claims = serde_json::to_vec(claims)
+            .map_err(|e| ServerError::Keys(format!("cannot serialize the claims: {e}")))?;
+        // The token is written into one buffer of its final size: header, claims, signature.
+        let expected_sig_len = match &self.signer {
+            Signer::Rsa(kp) => kp.public_modulus_len(),
+            Signer::Ec(_) | Signer::Ed(_) => 64,
+        };
+        let input_len = header.len() + 1 + base64_len(claims.len());
+        let mut token = Vec::with_capacity(input_len + 1 + base64_len(expected_sig_len));
+        token.extend_from_slice(header.as_bytes());
+        token.push(b'.');
+        token.resize(input_len, 0);
+        let encode_failed = |_| ServerError::Keys("cannot encode the token".into());
+        URL_SAFE_NO_PAD
+            .encode_slice(&claims, &mut token[header.len() + 1..])
+            .map_err(encode_failed)?;
         let failed = |_| ServerError::Keys("signing failed".into());
-        let sig = match &self.signer {
+        // RSA up to 4096 bits signs into the stack; larger keys into the heap.
+        let mut small = [0u8; 512];
+        let mut large = Vec::new();
+        let ec_sig;
+        let ed_sig;
+        let sig: &[u8] = match &self.signer {
             Signer::Rsa(kp) => {
-                let mut sig = vec![0; kp.public_modulus_len()];
+                let sig: &mut [u8] = if expected_sig_len <= small.len() {
+                    &mut small[..expected_sig_len]
+                } else {
+                    large.resize(expected_sig_len, 0);
+                    &mut large
+                };
                 kp.sign(
                     &signature::RSA_PKCS1_SHA256,
-                    &rng,
-                    input.as_bytes(),
-                    &mut sig,
+                    &SystemRandom::new(),
+                    &token,
+                    sig,
                 )
                 .map_err(failed)?;
                 sig
             }
-            Signer::Ec(kp) => kp
-                .sign(&rng, input.as_bytes())
-                .map_err(failed)?
-                .as_ref()
-                .to_vec(),
-            Signer::Ed(kp) => kp.sign(input.as_bytes()).as_ref().to_vec(),
+            Signer::Ec(kp) => {
+                ec_sig = kp.sign(&SystemRandom::new(), &token).map_err(failed)?;
+                ec_sig.as_ref()
+            }
+            Signer::Ed(kp) => {
+                ed_sig = kp.sign(&token);
+                ed_sig.as_ref()
+            }
         };
-        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+        token.push(b'.');
+        let sig_start = token.len();
+        token.resize(sig_start + base64_len(sig.len()), 0);
+        URL_SAFE_NO_PAD
+            .encode_slice(sig, &mut token[sig_start..])
+            .map_err(encode_failed)?;
+        // base64url and dots: always UTF-8.
+        let token = String::from_utf8(token)
+            .map_err(|_| ServerError::Keys("cannot encode the token".into()))?;
+        Ok(token)
     }
 }
 
@@ -320,7 +404,19 @@ pub struct KeyManager {
     master_key: Option<MasterKey>,
     algorithm: SigningAlgorithm,
     reload_every: Duration,
-    ring: Mutex<Option<Arc<KeyRing>>>,
+    /// The ring in use. A plain mutex, held for a few instructions and never across an await:
+    /// every token request reads it.
+    ring: std::sync::Mutex<CachedRing>,
+    /// Held while the ring is reloaded or invalidated, so a reload never overwrites an
+    /// invalidation that happened while it read the database.
+    reloading: Mutex<()>,
+}
+
+/// The current ring, if any, and whether a change of keys made it stale.
+#[derive(Debug, Default)]
+struct CachedRing {
+    ring: Option<Arc<KeyRing>>,
+    stale: bool,
 }
 
 impl KeyManager {
@@ -331,8 +427,36 @@ impl KeyManager {
             master_key,
             algorithm,
             reload_every: Duration::from_secs(5),
-            ring: Mutex::new(None),
+            ring: std::sync::Mutex::new(CachedRing::default()),
+            reloading: Mutex::new(()),
         }
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, CachedRing> {
+        // Nothing panics while holding the lock; a poisoned lock still holds a valid ring.
+        self.ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached ring, if it may still be used at `now`.
+    fn fresh(&self, now: i64) -> Option<Arc<KeyRing>> {
+        let cached = self.cached();
+        cached
+            .ring
+            .as_ref()
+            .filter(|ring| {
+                !cached.stale
+                    && ring.loaded.elapsed() < self.reload_every
+                    && (ring.loaded_for..ring.changes_at).contains(&now)
+            })
+            .cloned()
+    }
+
+    /// Makes the next [`KeyManager::ring`] read the database.
+    async fn invalidate(&self) {
+        let _reloading = self.reloading.lock().await;
+        self.cached().stale = true;
     }
 
     /// Creates a key that signs from `active_from` (Unix seconds). Returns its kid.
@@ -359,7 +483,7 @@ impl KeyManager {
                 publish_until: None,
             })
             .await?;
-        *self.ring.lock().await = None;
+        self.invalidate().await;
         Ok(kid)
     }
 
@@ -391,25 +515,37 @@ impl KeyManager {
             .await?;
         let removed = self.store.delete_expired_keys(now).await?;
         tracing::info!(kid, removed, "rotated signing keys");
-        *self.ring.lock().await = None;
+        self.invalidate().await;
         Ok(kid)
     }
 
     /// The current key ring, re-read from the database every few seconds.
     pub async fn ring(&self, now: i64) -> Result<Arc<KeyRing>, ServerError> {
-        let mut guard = self.ring.lock().await;
-        if let Some(ring) = guard.as_ref()
-            && ring.loaded.elapsed() < self.reload_every
-            && (ring.loaded_for..ring.changes_at).contains(&now)
-        {
-            return Ok(ring.clone());
+        if let Some(ring) = self.fresh(now) {
+            return Ok(ring);
         }
-        let ring = Arc::new(self.load(now).await?);
-        *guard = Some(ring.clone());
+        let _reloading = self.reloading.lock().await;
+        // Another request may have reloaded it while this one waited.
+        if let Some(ring) = self.fresh(now) {
+            return Ok(ring);
+        }
+        let previous = self.cached().ring.as_ref().map(|r| r.active.clone());
+        let ring = Arc::new(self.load(now, previous).await?);
+        *self.cached() = CachedRing {
+            ring: Some(ring.clone()),
+            stale: false,
+        };
         Ok(ring)
     }
 
-    async fn load(&self, now: i64) -> Result<KeyRing, ServerError> {
+    /// Reads the key set. `previous`, the key that signed until now, is kept when it still
+    /// signs (same kid: kids are thumbprints, so the same key pair), instead of parsing and
+    /// checking the private key again.
+    async fn load(
+        &self,
+        now: i64,
+        previous: Option<Arc<ActiveKey>>,
+    ) -> Result<KeyRing, ServerError> {
         let keys = self.store.keys().await?;
         let published: Vec<Value> = keys
             .iter()
@@ -430,18 +566,10 @@ impl KeyManager {
                 )
             })
             .ok_or_else(|| ServerError::Keys("no signing key is active".into()))?;
-        let pkcs8 = match (signing.sealed, &self.master_key) {
-            (false, _) => STANDARD
-                .decode(&signing.private_key)
-                .map_err(|_| ServerError::Keys("a stored signing key is not base64".into()))?,
-            (true, Some(mk)) => mk.open(&signing.kid, &signing.private_key)?,
-            (true, None) => {
-                return Err(ServerError::Keys(
-                    "signing keys are sealed: set the master key (PORTCULLIS_MASTER_KEY)".into(),
-                ));
-            }
+        let active = match previous {
+            Some(key) if key.kid == signing.kid && key.alg.as_str() == signing.alg => key,
+            _ => Arc::new(self.active_key(signing)?),
         };
-        let (alg, signer) = load_signer(&signing.alg, &pkcs8)?;
         let changes_at = keys
             .iter()
             .flat_map(|k| {
@@ -455,17 +583,30 @@ impl KeyManager {
             .min()
             .unwrap_or(i64::MAX);
         Ok(KeyRing {
-            active: Arc::new(ActiveKey {
-                kid: signing.kid.clone(),
-                alg,
-                signer,
-            }),
+            active,
             jwks_json: json!({ "keys": published }).to_string().into(),
             loaded: Instant::now(),
             loaded_for: now,
             changes_at,
             verifier: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Opens a stored private key.
+    fn active_key(&self, signing: &KeyRecord) -> Result<ActiveKey, ServerError> {
+        let pkcs8 = match (signing.sealed, &self.master_key) {
+            (false, _) => STANDARD
+                .decode(&signing.private_key)
+                .map_err(|_| ServerError::Keys("a stored signing key is not base64".into()))?,
+            (true, Some(mk)) => mk.open(&signing.kid, &signing.private_key)?,
+            (true, None) => {
+                return Err(ServerError::Keys(
+                    "signing keys are sealed: set the master key (PORTCULLIS_MASTER_KEY)".into(),
+                ));
+            }
+        };
+        let (alg, signer) = load_signer(&signing.alg, &pkcs8)?;
+        ActiveKey::new(signing.kid.clone(), alg, signer)
     }
 }
 

@@ -24,12 +24,34 @@ pub const PER_ADDRESS: i64 = 100;
 /// Failed authentications allowed per (client id, address) per window.
 pub const PER_CLIENT: i64 = 20;
 
+/// A caller: its address and a short digest of the client id it authenticates as (the client
+/// id is attacker-chosen: the counters and [`CleanCallers`] keep a digest, not the string).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Caller {
+    ip: Option<IpAddr>,
+    client: [u8; 12],
+}
+
+impl Caller {
+    fn new(ip: Option<IpAddr>, client_id: &str) -> Caller {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_id.as_bytes());
+        let mut client = [0u8; 12];
+        client.copy_from_slice(&digest.as_ref()[..12]);
+        Caller { ip, client }
+    }
+
+    /// The database counters: (per address, per client id and address).
+    fn buckets(&self) -> (String, String) {
+        let ip = self
+            .ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let client = crate::random::hex(&self.client);
+        (format!("ip:{ip}"), format!("client:{client}|ip:{ip}"))
+    }
+}
+
 fn buckets(ip: Option<IpAddr>, client_id: &str) -> (String, String) {
-    let ip = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    // The client id is attacker-chosen: store a short digest, not the string.
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_id.as_bytes());
-    let client = crate::random::hex(&digest.as_ref()[..12]);
-    (format!("ip:{ip}"), format!("client:{client}|ip:{ip}"))
+    Caller::new(ip, client_id).buckets()
 }
 
 /// How long a caller found without failures is trusted to stay so without reading the
@@ -38,7 +60,7 @@ pub const CLEAN_FOR: Duration = Duration::from_secs(1);
 
 /// Callers (by client and address) that had no failed authentication in the current window
 /// when last read: see the module documentation. Bounded; per server instance.
-pub(crate) struct CleanCallers(quick_cache::sync::Cache<String, (i64, Instant)>);
+pub(crate) struct CleanCallers(quick_cache::sync::Cache<Caller, (i64, Instant)>);
 
 impl CleanCallers {
     pub(crate) fn new() -> Self {
@@ -58,18 +80,19 @@ pub(crate) async fn check(
     client_id: &str,
     now: i64,
 ) -> Result<(), OAuthError> {
-    let (by_ip, by_client) = buckets(ip, client_id);
+    let caller = Caller::new(ip, client_id);
     let start = window(now);
     if clean
         .0
-        .get(&by_client)
+        .get(&caller)
         .is_some_and(|(w, at)| w == start && at.elapsed() < CLEAN_FOR)
     {
         return Ok(());
     }
+    let (by_ip, by_client) = caller.buckets();
     let (ip_hits, client_hits) = store.rate_limit_counts(&by_ip, &by_client, start).await?;
     if ip_hits == 0 && client_hits == 0 {
-        clean.0.insert(by_client, (start, Instant::now()));
+        clean.0.insert(caller, (start, Instant::now()));
         return Ok(());
     }
     if ip_hits >= PER_ADDRESS || client_hits >= PER_CLIENT {
@@ -87,8 +110,9 @@ pub(crate) async fn record_failure(
     client_id: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let (by_ip, by_client) = buckets(ip, client_id);
-    clean.0.remove(&by_client);
+    let caller = Caller::new(ip, client_id);
+    clean.0.remove(&caller);
+    let (by_ip, by_client) = caller.buckets();
     let start = window(now);
     let hits = store.rate_limit_hit(&by_ip, start).await?;
     store.rate_limit_hit(&by_client, start).await?;

@@ -3,9 +3,9 @@
 //! Handlers stay thin: parse, call a rule, render. The discovery document advertises exactly
 //! what is implemented.
 
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest as _, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -102,7 +102,7 @@ impl Form {
             ));
         }
         let mut params: Vec<(String, String)> = Vec::new();
-        for (k, v) in url::form_urlencoded::parse(body) {
+        for (k, v) in form_pairs(body) {
             if params.iter().any(|(seen, _)| *seen == k) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {k:?} is repeated"
@@ -111,7 +111,7 @@ impl Form {
             if params.len() >= 64 {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
-            params.push((k.into_owned(), v.into_owned()));
+            params.push((k, v));
         }
         Ok(Form(params))
     }
@@ -123,6 +123,58 @@ impl Form {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
+    }
+}
+
+/// The name/value pairs of an `application/x-www-form-urlencoded` body, decoded exactly as
+/// `url::form_urlencoded::parse` decodes them (the unit tests compare the two), in one pass
+/// per component: pairs split on `&` (empty ones skipped), name and value on the first `=`;
+/// `+` is a space and `%XX` a byte (a `%` without two hex digits stays as it is); invalid UTF-8
+/// becomes U+FFFD.
+fn form_pairs(body: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
+    body.split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, &[][..]),
+            };
+            (form_decode(name), form_decode(value))
+        })
+}
+
+/// One component of a form body: see [`form_pairs`].
+fn form_decode(input: &[u8]) -> String {
+    if !input.iter().any(|b| matches!(b, b'+' | b'%')) {
+        return String::from_utf8_lossy(input).into_owned();
+    }
+    let hex = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        i += 1;
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                input.get(i).copied().and_then(hex),
+                input.get(i + 1).copied().and_then(hex),
+            ) {
+                (Some(high), Some(low)) => {
+                    out.push((high << 4) | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     }
 }
 
@@ -180,6 +232,9 @@ fn client_credentials(
 /// Undoes `application/x-www-form-urlencoded` encoding (RFC 6749 Appendix B): `+` is a space,
 /// `%XX` a byte; the result must be UTF-8. `None` for a malformed escape.
 fn form_unescape(s: &str) -> Option<String> {
+    if !s.contains(['+', '%']) {
+        return Some(s.to_owned());
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -210,12 +265,12 @@ async fn authenticate_client(
     secret: Option<&str>,
 ) -> Result<Arc<CachedClient>, OAuthError> {
     let client = state.inner.clients.get(&state.inner.store, id).await?;
-    let presented = hash_secret(secret.unwrap_or(""));
+    // One SHA-256 whether or not the client exists, compared as 32 bytes in constant time.
+    let presented =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.unwrap_or("").as_bytes());
     match client {
-        Some(client) => match (&client.app.client_secret_sha256, secret) {
-            (Some(stored), Some(_))
-                if bool::from(stored.as_bytes().ct_eq(presented.as_bytes())) =>
-            {
+        Some(client) => match (client.secret_sha256(), secret) {
+            (Some(stored), Some(_)) if bool::from(stored[..].ct_eq(presented.as_ref())) => {
                 Ok(client)
             }
             _ => Err(OAuthError::invalid_client()),
@@ -306,12 +361,21 @@ async fn authenticate_user_client(
 }
 
 /// `POST /oauth2/token`.
+///
+/// Takes the request whole rather than through a `HeaderMap` extractor, which would copy the
+/// headers on every token request.
 pub(crate) async fn token(
     State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, OAuthError> {
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    // The body limit (`DefaultBodyLimit`) travels in the extensions, which stay with the body.
+    let body = Bytes::from_request(Request::from_parts(parts, body), &()).await;
     let result = async {
         let form = read_form(&headers, body)?;
         let grant_type = form
@@ -350,6 +414,66 @@ pub(crate) async fn token(
     result
 }
 
+/// The claims of a `client_credentials` access token, borrowed from the request, the cached
+/// application and the settings, and serialized straight into the token. Members in
+/// lexicographic order, as before (a `serde_json` map).
+#[derive(serde::Serialize)]
+struct ClientCredentialsClaims<'a> {
+    aud: [&'a str; 1],
+    azp: &'a str,
+    client_id: &'a str,
+    exp: i64,
+    gty: [&'static str; 1],
+    iat: i64,
+    iss: &'a str,
+    jti: &'a str,
+    scope: &'a str,
+    scp: Scopes<'a>,
+    sub: &'a str,
+    v: &'static str,
+}
+
+/// The scopes of a token, as a JSON array, without collecting them first.
+enum Scopes<'a> {
+    /// The `scope` parameter, checked against the grant: its space-separated parts.
+    Requested(&'a str),
+    /// None asked for: every scope of the grant.
+    Granted(&'a [String]),
+}
+
+impl serde::Serialize for Scopes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Scopes::Requested(scope) => serializer.collect_seq(scope.split(' ')),
+            Scopes::Granted(scopes) => serializer.collect_seq(scopes.iter()),
+        }
+    }
+}
+
+/// The token response of RFC 6749 §5.1, `{"access_token", "expires_in", "scope",
+/// "token_type": "Bearer"}` (members in lexicographic order, as a `serde_json` map writes them).
+/// `access_token` must be a compact JWS from [`crate::keys::ActiveKey::sign_jwt`]: base64url and
+/// dots, which JSON never escapes, so it is copied as it is rather than scanned.
+fn token_response_json(
+    access_token: &str,
+    expires_in: i64,
+    scope: &str,
+) -> Result<Vec<u8>, serde_json::Error> {
+    use std::io::Write as _;
+    debug_assert!(
+        access_token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    );
+    let mut body = Vec::with_capacity(access_token.len() + scope.len() + 96);
+    body.extend_from_slice(b"{\"access_token\":\"");
+    body.extend_from_slice(access_token.as_bytes());
+    write!(body, "\",\"expires_in\":{expires_in},\"scope\":").map_err(serde_json::Error::io)?;
+    serde_json::to_writer(&mut body, scope)?;
+    body.extend_from_slice(b",\"token_type\":\"Bearer\"}");
+    Ok(body)
+}
+
 /// RFC 6749 §4.4: a token for an API the application was granted, with scopes within its grant.
 async fn client_credentials_grant(
     state: &AppState,
@@ -365,59 +489,61 @@ async fn client_credentials_grant(
     let audience = form.get("audience").ok_or_else(|| {
         OAuthError::invalid_request("audience is required: the API the token is for")
     })?;
-    let audiences: Vec<&str> = audience.split_whitespace().collect();
-    if audiences.len() != 1 {
+    let mut audiences = audience.split_whitespace();
+    let (Some(audience), None) = (audiences.next(), audiences.next()) else {
         return Err(OAuthError::invalid_target("ask for exactly one audience"));
-    }
-    let grant = client
-        .grant(audiences[0])
+    };
+    let cached = client
+        .grant(audience)
         .ok_or_else(|| OAuthError::invalid_target("this application may not use that API"))?;
-    let scopes: Vec<String> = match form.get("scope") {
-        None => grant.scopes.clone(),
+    let grant = &cached.grant;
+    let (scope, scopes) = match form.get("scope") {
+        None => (cached.scope.as_str(), Scopes::Granted(&grant.scopes)),
         Some(requested) => {
-            let requested: Vec<String> = requested.split(' ').map(str::to_owned).collect();
-            if let Some(bad) = requested.iter().find(|s| !grant.scopes.contains(s)) {
+            if let Some(bad) = requested
+                .split(' ')
+                .find(|s| !grant.scopes.iter().any(|g| g == s))
+            {
                 return Err(OAuthError::invalid_scope(format!(
                     "scope {bad:?} is not granted to this application"
                 )));
             }
-            requested
+            // Split on single spaces and joined again, the request is its own `scope`.
+            (requested, Scopes::Requested(requested))
         }
     };
     let now = crate::now();
     let ttl = app
         .access_token_ttl
         .unwrap_or(state.inner.settings.access_token_ttl);
-    let claims = json!({
-        "aud": [grant.api.audience],
-        "azp": app.client_id,
-        "client_id": app.client_id,
-        "sub": app.client_id,
-        "exp": now + ttl,
-        "gty": ["client_credentials"],
-        "iat": now,
-        "iss": state.issuer(),
-        "jti": crate::tokens::new_jti(),
-        "scope": scopes.join(" "),
-        "scp": scopes,
-        "v": "2",
-    });
+    let jti = crate::tokens::new_jti();
+    let claims = ClientCredentialsClaims {
+        aud: [grant.api.audience.as_str()],
+        azp: &app.client_id,
+        client_id: &app.client_id,
+        exp: now.saturating_add(ttl),
+        gty: ["client_credentials"],
+        iat: now,
+        iss: state.issuer(),
+        jti: &jti,
+        scope,
+        scp: scopes,
+        sub: &app.client_id,
+        v: "2",
+    };
     let ring = state.inner.keys.ring(now).await?;
     let access_token = ring.active.sign_jwt("at+jwt", &claims)?;
-    let body = json!({
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": ttl,
-        "scope": scopes.join(" "),
-    });
-    Ok((
-        [
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (header::PRAGMA, HeaderValue::from_static("no-cache")),
-        ],
-        axum::Json(body),
-    )
-        .into_response())
+    let body =
+        token_response_json(&access_token, ttl, scope).map_err(|e| OAuthError::server_error(&e))?;
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
 }
 
 fn no_store(body: Response) -> Response {
@@ -546,4 +672,79 @@ pub(crate) async fn revoke(
         tracing::info!(client_id = %app.client_id, "access token revoked");
     }
     Ok(ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(body: &[u8]) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn form_bodies_decode_like_form_urlencoded() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"&",
+            b"&&a=1&&",
+            b"grant_type=client_credentials&audience=https%3A%2F%2Fapi.example.com&scope=read%3Atodos+create%3Atodos",
+            b"a",
+            b"a=",
+            b"=b",
+            b"a=b=c",
+            b"a+b=c+d",
+            b"%2B=%2b+%20",
+            b"%=%%&%4=%4g&%g4=%%41&x=%",
+            b"e=%C3%A9&bad=%FF%FE&cut=%C3",
+            "u=\u{e9}\u{1f600}".as_bytes(),
+            b"raw=\xff\xfe&nul=%00",
+            b"a=1&a=2",
+        ];
+        for case in cases {
+            assert_eq!(
+                form_pairs(case).collect::<Vec<_>>(),
+                reference(case),
+                "{case:?}"
+            );
+        }
+        // Every short body over a small alphabet of the interesting bytes.
+        let alphabet = b"a=&+%2Fg\xc3\xa9";
+        let mut body = Vec::new();
+        for n in 0..=4u32 {
+            for mut code in 0..alphabet.len().pow(n) {
+                body.clear();
+                for _ in 0..n {
+                    body.push(alphabet[code % alphabet.len()]);
+                    code /= alphabet.len();
+                }
+                assert_eq!(
+                    form_pairs(&body).collect::<Vec<_>>(),
+                    reference(&body),
+                    "{body:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn token_response_is_the_json_it_was() {
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_";
+        for (scope, ttl) in [
+            ("read:todos create:todos", 3600),
+            ("", 1),
+            ("q\"\\\u{1}", -5),
+        ] {
+            let body = token_response_json(token, ttl, scope).unwrap();
+            let expected = serde_json::json!({
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": ttl,
+                "scope": scope,
+            });
+            assert_eq!(body, expected.to_string().into_bytes());
+        }
+    }
 }
