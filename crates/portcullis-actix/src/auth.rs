@@ -8,22 +8,18 @@ use std::time::Duration;
 use actix_session::SessionExt;
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest};
-use portcullis::clock::{Clock, SystemClock};
+use portcullis::clock::Clock;
 use portcullis::oauth::AuthClient;
-use portcullis::{Config, Error, HttpOptions, TokenVerifier};
+use portcullis::web::{WebAuth, WebAuthBuilder, bearer_token};
+use portcullis::{Config, Error, TokenVerifier};
 
 use crate::extract::{Authenticated, Via};
 use crate::guard::{RequireAuth, Requirement};
 use crate::rejection::{AuthRejection, Rejection};
 use crate::routes::AuthRoutes;
-use crate::signin::Refreshes;
+use crate::session::ActixSession;
 
-/// The realm of `WWW-Authenticate` unless [`AuthBuilder::realm`] sets another.
-pub(crate) const DEFAULT_REALM: &str = "api";
-
-/// How long before its expiry a session's access token is refreshed, unless
-/// [`AuthBuilder::refresh_margin`] says otherwise.
-pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+pub use portcullis::web::DEFAULT_REFRESH_MARGIN;
 
 /// Everything the extractors, guards and sign-in routes need: the token verifier, the OAuth
 /// client (for browser sign-in), and their settings. Build one per app; it is cheap to clone
@@ -55,30 +51,12 @@ pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// ```
 #[derive(Clone)]
 pub struct Auth {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) verifier: TokenVerifier,
-    pub(crate) client: Option<AuthClient>,
-    realm: Arc<str>,
-    /// Verifies the access tokens the sign-in routes receive from the token endpoint (for
-    /// their claims): the bearer verifier when the app has an API audience, else one that
-    /// accepts any audience but never an ID token of this client.
-    pub(crate) session_verifier: Option<TokenVerifier>,
-    pub(crate) routes: AuthRoutes,
-    pub(crate) refresh_margin: Duration,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) refreshes: Refreshes,
+    inner: Arc<WebAuth>,
 }
 
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Auth")
-            .field("issuer", &self.inner.verifier.issuer())
-            .field("sign_in", &self.inner.client.is_some())
-            .field("realm", &self.inner.realm)
-            .finish_non_exhaustive()
+        f.debug_tuple("Auth").field(&self.inner).finish()
     }
 }
 
@@ -94,49 +72,35 @@ impl Auth {
     /// leeway, clock, …).
     pub fn from_verifier(verifier: TokenVerifier) -> Auth {
         Auth {
-            inner: Arc::new(Inner {
-                verifier,
-                client: None,
-                realm: Arc::from(DEFAULT_REALM),
-                session_verifier: None,
-                routes: AuthRoutes::default(),
-                refresh_margin: DEFAULT_REFRESH_MARGIN,
-                clock: Arc::new(SystemClock),
-                refreshes: Refreshes::default(),
-            }),
+            inner: Arc::new(WebAuth::from_verifier(verifier)),
         }
     }
 
     /// Starts configuring an `Auth`.
     pub fn builder(config: Config) -> AuthBuilder {
         AuthBuilder {
-            config,
-            verifier: None,
-            client: None,
-            realm: DEFAULT_REALM.to_owned(),
-            routes: None,
-            refresh_margin: DEFAULT_REFRESH_MARGIN,
-            clock: Arc::new(SystemClock),
+            web: WebAuth::builder(config, "actix-web"),
         }
     }
 
-    pub(crate) fn inner(&self) -> &Inner {
+    /// The framework-free core (verifier, sign-in client, session logic) this `Auth` adapts.
+    pub fn web(&self) -> &WebAuth {
         &self.inner
     }
 
     /// The verifier of bearer tokens.
     pub fn verifier(&self) -> &TokenVerifier {
-        &self.inner.verifier
+        self.inner.verifier()
     }
 
     /// The OAuth client of the sign-in routes, when configured.
     pub fn client(&self) -> Option<&AuthClient> {
-        self.inner.client.as_ref()
+        self.inner.client()
     }
 
     /// The realm answered in `WWW-Authenticate`.
     pub fn realm(&self) -> &str {
-        &self.inner.realm
+        self.inner.realm()
     }
 
     /// Guard middleware for `.wrap(…)`: any authenticated request passes.
@@ -185,21 +149,33 @@ impl Auth {
     /// else (when the app has sign-in configured and a session middleware) the signed-in
     /// session, whose access token is refreshed shortly before it expires. No credentials at
     /// all is [`AuthRejection::MissingCredentials`].
+    ///
+    /// A session whose sign-in has just ended (expired, refresh refused) is
+    /// [`AuthRejection::SessionExpired`]: "sign in again" rather than "sign in".
     pub async fn authenticated(
         &self,
         request: &HttpRequest,
     ) -> Result<Authenticated, AuthRejection> {
-        self.maybe_authenticated(request)
+        self.resolve(request)
             .await?
             .ok_or(AuthRejection::MissingCredentials)
     }
 
-    /// Like [`Auth::authenticated`], with `None` for a request without credentials.
-    /// Credentials that are present but malformed or invalid are still an error.
+    /// Like [`Auth::authenticated`], with `None` for a request without credentials (or whose
+    /// session's sign-in has ended). Credentials that are present but malformed or invalid
+    /// are still an error.
     pub async fn maybe_authenticated(
         &self,
         request: &HttpRequest,
     ) -> Result<Option<Authenticated>, AuthRejection> {
+        match self.resolve(request).await {
+            Err(AuthRejection::SessionExpired) => Ok(None),
+            other => other,
+        }
+    }
+
+    /// The request's user: an earlier guard's, the bearer token's, else the session's.
+    async fn resolve(&self, request: &HttpRequest) -> Result<Option<Authenticated>, AuthRejection> {
         if let Some(known) = request.extensions().get::<Authenticated>() {
             return Ok(Some(known.clone()));
         }
@@ -208,58 +184,39 @@ impl Auth {
             .get_all(header::AUTHORIZATION)
             .map(|v| v.as_bytes());
         let query = Some(request.query_string()).filter(|q| !q.is_empty());
-        let found = portcullis::web::bearer_token(authorization, query)
+        // The token borrows the request's header: no copy per request.
+        let user = match bearer_token(authorization, query)
             .map_err(AuthRejection::InvalidRequest)?
-            .map(str::to_owned);
-        let user = match found {
-            Some(token) => {
-                let claims = self
-                    .inner
-                    .verifier
-                    .verify_access_token(&token)
-                    .await
-                    .map_err(|e| AuthRejection::from_error(&e))?;
-                Some(Authenticated::new(claims, Via::Bearer))
-            }
-            None if self.inner.client.is_none() => None,
+        {
+            Some(token) => Authenticated::new(self.inner.verify_bearer(token).await?, Via::Bearer),
             None => {
-                let session = request.get_session();
-                self.session_user(&session).await?.map(|signed_in| {
-                    Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
-                        .with_tokens(signed_in.tokens)
-                })
+                let session = ActixSession(request.get_session());
+                let Some(signed_in) = self.inner.session_user(&session).await? else {
+                    return Ok(None);
+                };
+                Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
+                    .with_tokens(signed_in.tokens)
             }
         };
-        if let Some(user) = &user {
-            request.extensions_mut().insert(user.clone());
-        }
-        Ok(user)
+        request.extensions_mut().insert(user.clone());
+        Ok(Some(user))
     }
 
     /// `rejection`, to be answered with this `Auth`'s realm.
     pub fn reject(&self, rejection: AuthRejection) -> Rejection {
-        Rejection::new(rejection, self.inner.realm.clone())
+        Rejection::new(rejection, self.inner.shared_realm())
     }
 }
 
 /// Configures an [`Auth`]; see [`Auth::builder`].
 #[must_use]
 pub struct AuthBuilder {
-    config: Config,
-    verifier: Option<TokenVerifier>,
-    client: Option<AuthClient>,
-    realm: String,
-    routes: Option<AuthRoutes>,
-    refresh_margin: Duration,
-    clock: Arc<dyn Clock>,
+    web: WebAuthBuilder,
 }
 
 impl fmt::Debug for AuthBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthBuilder")
-            .field("issuer", &self.config.issuer())
-            .field("realm", &self.realm)
-            .finish_non_exhaustive()
+        f.debug_tuple("AuthBuilder").field(&self.web).finish()
     }
 }
 
@@ -267,33 +224,33 @@ impl AuthBuilder {
     /// The realm of `WWW-Authenticate` answers (default `api`). Quotes, backslashes and
     /// control characters are dropped.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.realm = realm.into();
+        self.web = self.web.realm(realm);
         self
     }
 
     /// Verify bearer tokens with this verifier instead of one built from the configuration.
     pub fn verifier(mut self, verifier: TokenVerifier) -> Self {
-        self.verifier = Some(verifier);
+        self.web = self.web.verifier(verifier);
         self
     }
 
     /// Use this OAuth client for the sign-in routes instead of one built from the
     /// configuration.
     pub fn client(mut self, client: AuthClient) -> Self {
-        self.client = Some(client);
+        self.web = self.web.client(client);
         self
     }
 
     /// The paths of the sign-in routes ([`Auth::configure`]).
     pub fn routes(mut self, routes: AuthRoutes) -> Self {
-        self.routes = Some(routes);
+        self.web = self.web.routes(routes);
         self
     }
 
     /// How long before it expires a session's access token is refreshed (default one
     /// minute).
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
-        self.refresh_margin = margin;
+        self.web = self.web.refresh_margin(margin);
         self
     }
 
@@ -301,56 +258,14 @@ impl AuthBuilder {
     /// [`AuthClient`] stamps token expiry with its own clock: give it the same one
     /// ([`AuthBuilder::client`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.web = self.web.clock(clock);
         self
     }
 
     /// Builds the `Auth`. Errors name the configuration setting at fault.
     pub fn build(self) -> Result<Auth, Error> {
-        let verifier = match self.verifier {
-            Some(v) => v,
-            None => TokenVerifier::from_config(&self.config)?,
-        };
-        let client = match (self.client, self.config.client_id()) {
-            (Some(c), _) => Some(c),
-            (None, Some(_)) => Some(
-                AuthClient::builder(self.config.clone())
-                    .framework("actix-web")
-                    .build()?,
-            ),
-            (None, None) => None,
-        };
-        let realm = crate::rejection::quoted(&self.realm);
-        let session_verifier = match &client {
-            None => None,
-            Some(_) if !self.config.audiences().is_empty() => Some(verifier.clone()),
-            Some(client) => {
-                let mut b = TokenVerifier::builder(self.config.issuer())
-                    .allow_any_audience()
-                    .http_options(HttpOptions {
-                        allow_insecure_http: self.config.allows_insecure_http(),
-                        ..HttpOptions::default()
-                    });
-                if let Some(id) = client.config().client_id() {
-                    b = b.client_id(id);
-                }
-                Some(b.build()?)
-            }
-        };
-        let routes = self
-            .routes
-            .unwrap_or_else(|| AuthRoutes::for_redirect_uri(self.config.redirect_uri()));
         Ok(Auth {
-            inner: Arc::new(Inner {
-                verifier,
-                client,
-                realm: Arc::from(realm),
-                session_verifier,
-                routes,
-                refresh_margin: self.refresh_margin,
-                clock: self.clock,
-                refreshes: Refreshes::default(),
-            }),
+            inner: Arc::new(self.web.build()?),
         })
     }
 }

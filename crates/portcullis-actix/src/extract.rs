@@ -144,7 +144,7 @@ pub(crate) fn auth_of(request: &HttpRequest) -> Result<Auth, Rejection> {
     );
     Err(Rejection::new(
         AuthRejection::Internal("authentication is not configured"),
-        Arc::from(crate::auth::DEFAULT_REALM),
+        Arc::from(portcullis::web::DEFAULT_REALM),
     ))
 }
 

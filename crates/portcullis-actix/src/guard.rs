@@ -16,7 +16,7 @@
 //! ```
 //!
 //! A guard authenticates the request (bearer token, else the session), checks its
-//! requirement, and answers the [`AuthRejection`] itself when either fails; when both pass,
+//! requirement, and answers the [`AuthRejection`](crate::AuthRejection) itself when either fails; when both pass,
 //! the service runs, and an [`Authenticated`](crate::Authenticated) extractor in it reuses the guard's result instead
 //! of verifying the token again.
 //!
@@ -25,7 +25,6 @@
 //! `middleware::from_fn` would give an unnameable type. [`RequireAuth`] is a plain value you
 //! can store and clone.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
@@ -34,59 +33,9 @@ use std::rc::Rc;
 use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use portcullis::Claims;
+pub use portcullis::web::Requirement;
 
 use crate::auth::Auth;
-use crate::rejection::AuthRejection;
-
-// shared with portcullis-axum; to move into the SDK (it knows no framework)
-/// What a route requires and the request's token or session does not grant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Requirement {
-    /// A permission (Kinde `permissions` claim), e.g. `read:todos`.
-    Permission(Cow<'static, str>),
-    /// A role key, e.g. `admin`.
-    Role(Cow<'static, str>),
-    /// Being signed into an organization (`org_code`), e.g. `org_acme`.
-    Organization(Cow<'static, str>),
-    /// A boolean feature flag that must be on (absent, off, or not a boolean: refused).
-    FeatureFlag(Cow<'static, str>),
-}
-
-impl Requirement {
-    /// Whether `claims` meet the requirement.
-    pub fn is_met_by(&self, claims: &Claims) -> bool {
-        match self {
-            Requirement::Permission(p) => claims.has_permission(p),
-            Requirement::Role(r) => claims.has_role(r),
-            Requirement::Organization(o) => claims.org_code.as_deref() == Some(o.as_ref()),
-            Requirement::FeatureFlag(f) => claims.bool_flag(f, Some(false)).unwrap_or(false),
-        }
-    }
-
-    /// `Ok` when `claims` meet it, else the `insufficient_scope` rejection.
-    pub fn check(&self, claims: &Claims) -> Result<(), AuthRejection> {
-        if self.is_met_by(claims) {
-            Ok(())
-        } else {
-            Err(AuthRejection::InsufficientScope(self.clone()))
-        }
-    }
-}
-
-impl fmt::Display for Requirement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Requirement::Permission(p) => write!(f, "the permission {p} is required"),
-            Requirement::Role(r) => write!(f, "the role {r} is required"),
-            Requirement::Organization(o) => {
-                write!(f, "a sign-in to the organization {o} is required")
-            }
-            Requirement::FeatureFlag(k) => write!(f, "the feature flag {k} must be on"),
-        }
-    }
-}
 
 /// Middleware that lets a request through only when it is authenticated and meets the
 /// requirement. See the [module docs](self).

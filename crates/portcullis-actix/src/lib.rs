@@ -59,6 +59,10 @@
 //!   ([`session_middleware`]; this crate's bounded [`MemoryStore`] by default, Redis with the
 //!   `redis-session` feature); [`Authenticated`] then also accepts the signed-in session
 //!   (bearer first), refreshing its access token shortly before it expires.
+//!
+//! What knows no framework — the refusals, the requirements, what a sign-in keeps in the
+//! session, the sign-in routes' decisions — lives in [`portcullis::web`]; this crate adapts it
+//! to actix-web.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -68,8 +72,6 @@ pub mod guard;
 pub mod rejection;
 pub mod routes;
 pub mod session;
-mod shared;
-mod signin;
 
 /// The actix-session version this crate is built on, for your own session middleware or
 /// store.
@@ -80,11 +82,11 @@ pub use extract::{
     RequireFeatureFlag, RequireOrganization, RequirePermission, RequireRole, RoleKey, Via,
 };
 pub use guard::{RequireAuth, RequireAuthMiddleware, Requirement};
+pub use portcullis::web::MAX_PENDING;
 pub use portcullis::web::safe_return_to;
 pub use rejection::{AuthRejection, Rejection};
 pub use routes::AuthRoutes;
 pub use session::{MemoryStore, SESSION_COOKIE, session_middleware};
-pub use signin::MAX_PENDING;
 
 /// The crate README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_session::SessionMiddleware;
@@ -28,6 +28,8 @@ use actix_session::storage::{
 };
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Key, SameSite};
+use portcullis::web::{AuthSession, MemorySessions, SessionError, SessionFuture, expiry_after};
+use serde_json::Value;
 
 /// The name of the session cookie set by [`session_middleware`]. The `__Host-` prefix makes
 /// browsers refuse it unless it is `Secure`, has `Path=/` and no `Domain` (RFC 6265bis
@@ -79,23 +81,63 @@ pub fn session_middleware<S: SessionStore>(store: S, key: Key) -> SessionMiddlew
         .build()
 }
 
+/// [`AuthSession`] (what the SDK's sign-in logic needs of a session) over an
+/// [`actix_session::Session`]. Its operations are synchronous (the middleware loads the
+/// session before the handler and saves it after), so each future is ready at once.
+pub(crate) struct ActixSession(pub(crate) actix_session::Session);
+
+fn ready<'a, T: Send + 'a>(result: Result<T, SessionError>) -> SessionFuture<'a, T> {
+    Box::pin(std::future::ready(result))
+}
+
+impl AuthSession for ActixSession {
+    fn get_value<'a>(&'a self, key: &'a str) -> SessionFuture<'a, Option<Value>> {
+        // A value that no longer parses is absent (and logged): a change of format never
+        // locks a user out.
+        ready(Ok(self.0.get::<Value>(key).unwrap_or_else(|_| {
+            tracing::warn!(key, "a session value does not deserialize; ignoring it");
+            None
+        })))
+    }
+
+    fn insert_value<'a>(&'a self, key: &'a str, value: Value) -> SessionFuture<'a, ()> {
+        ready(
+            self.0
+                .insert(key, value)
+                .map_err(|_| SessionError::new(format!("the value of {key} does not serialize"))),
+        )
+    }
+
+    fn remove_value<'a>(&'a self, key: &'a str) -> SessionFuture<'a, ()> {
+        self.0.remove(key);
+        ready(Ok(()))
+    }
+
+    fn cycle_id(&self) -> SessionFuture<'_, ()> {
+        // A new session key; the middleware deletes the old one from the store.
+        self.0.renew();
+        ready(Ok(()))
+    }
+
+    fn flush(&self) -> SessionFuture<'_, ()> {
+        // Purged here; the middleware deletes it from the store and the browser on the way
+        // out.
+        self.0.purge();
+        ready(Ok(()))
+    }
+}
+
 /// A server-side session store in this process's memory, bounded: at most
 /// [`MemoryStore::DEFAULT_CAPACITY`] sessions (or [`MemoryStore::with_capacity`]). Expired
-/// sessions are dropped as new ones are saved; when it is full of live sessions, the one
-/// closest to expiring is dropped (that user signs in again).
+/// sessions are never served and are swept out at least every minute of writes; when it is
+/// full of live sessions, the one closest to expiring is dropped (that user signs in again).
 ///
 /// Clones share the sessions: create one store, outside the `HttpServer::new` factory, and
 /// clone it into each worker's middleware. Sessions end when the process does; use Redis for
 /// several instances.
 #[derive(Clone)]
 pub struct MemoryStore {
-    inner: Arc<Mutex<HashMap<String, Entry>>>,
-    capacity: usize,
-}
-
-struct Entry {
-    state: HashMap<String, String>,
-    expires: Instant,
+    sessions: Arc<MemorySessions<String, HashMap<String, String>>>,
 }
 
 impl MemoryStore {
@@ -105,57 +147,30 @@ impl MemoryStore {
     /// A store of at most `capacity` sessions (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
         MemoryStore {
-            inner: Arc::default(),
-            capacity: capacity.max(1),
+            sessions: Arc::new(MemorySessions::with_capacity(capacity)),
         }
     }
 
-    /// How many sessions it holds (expired ones included until they are dropped).
+    /// How many sessions it holds (expired ones included until they are swept out).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.sessions.len()
     }
 
     /// Whether it holds no session.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.sessions.is_empty()
     }
 
     fn expiry(ttl: &CookieDuration) -> Instant {
-        let secs = u64::try_from(ttl.whole_seconds()).unwrap_or(0);
-        // Capped at a year: no `Instant` overflow whatever the configuration says.
-        let now = Instant::now();
-        now.checked_add(Duration::from_secs(secs.min(365 * 24 * 3600)))
-            .unwrap_or(now)
+        expiry_after(Duration::from_secs(
+            u64::try_from(ttl.whole_seconds()).unwrap_or(0),
+        ))
     }
 
     fn put(&self, state: HashMap<String, String>, ttl: &CookieDuration) -> SessionKey {
         let key = generate_session_key();
-        let mut map = self.lock();
-        if map.len() >= self.capacity {
-            let now = Instant::now();
-            map.retain(|_, e| e.expires > now);
-        }
-        while map.len() >= self.capacity {
-            let Some(soonest) = map
-                .iter()
-                .min_by_key(|(_, e)| e.expires)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            map.remove(&soonest);
-        }
-        map.insert(
-            key.as_ref().to_owned(),
-            Entry {
-                state,
-                expires: Self::expiry(ttl),
-            },
-        );
+        self.sessions
+            .insert(key.as_ref().to_owned(), state, Self::expiry(ttl));
         key
     }
 }
@@ -168,10 +183,7 @@ impl Default for MemoryStore {
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStore")
-            .field("sessions", &self.len())
-            .field("capacity", &self.capacity)
-            .finish()
+        f.debug_tuple("MemoryStore").field(&self.sessions).finish()
     }
 }
 
@@ -180,16 +192,7 @@ impl SessionStore for MemoryStore {
         &self,
         session_key: &SessionKey,
     ) -> Result<Option<HashMap<String, String>>, LoadError> {
-        let mut map = self.lock();
-        let key = session_key.as_ref();
-        match map.get(key) {
-            Some(e) if e.expires > Instant::now() => Ok(Some(e.state.clone())),
-            Some(_) => {
-                map.remove(key);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        Ok(self.sessions.get(&session_key.as_ref().to_owned()))
     }
 
     async fn save(
@@ -206,15 +209,12 @@ impl SessionStore for MemoryStore {
         session_state: HashMap<String, String>,
         ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
+        let key = session_key.as_ref().to_owned();
+        if self
+            .sessions
+            .update(&key, session_state.clone(), Self::expiry(ttl))
         {
-            let mut map = self.lock();
-            if let Some(e) = map.get_mut(session_key.as_ref())
-                && e.expires > Instant::now()
-            {
-                e.state = session_state;
-                e.expires = Self::expiry(ttl);
-                return Ok(session_key);
-            }
+            return Ok(session_key);
         }
         // Gone meanwhile (expired, evicted, signed out elsewhere): a new session, never the
         // old key brought back.
@@ -226,14 +226,13 @@ impl SessionStore for MemoryStore {
         session_key: &SessionKey,
         ttl: &CookieDuration,
     ) -> Result<(), anyhow::Error> {
-        if let Some(e) = self.lock().get_mut(session_key.as_ref()) {
-            e.expires = Self::expiry(ttl);
-        }
+        self.sessions
+            .touch(&session_key.as_ref().to_owned(), Self::expiry(ttl));
         Ok(())
     }
 
     async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
-        self.lock().remove(session_key.as_ref());
+        self.sessions.remove(&session_key.as_ref().to_owned());
         Ok(())
     }
 }

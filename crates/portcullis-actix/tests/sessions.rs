@@ -444,6 +444,62 @@ async fn concurrent_sign_ins_in_one_browser_keep_their_own_state(backend: Backen
 }
 
 #[tokio::test]
+async fn callback_errors_are_pages_for_browsers_and_logout_answers_post() {
+    let issuer = issuer().await;
+    let base = serve_on(Backend::Memory, &issuer).await;
+    let mut browser = Browser::new(&base);
+    let state = state_of(&start(&mut browser, "").await);
+    let cookie = browser.cookie.clone().unwrap();
+    // A browser's navigation to a failed callback gets a page: the provider's text escaped,
+    // not cached.
+    let denied = format!(
+        "{base}/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}"
+    );
+    let r = http()
+        .get(&denied)
+        .header("cookie", format!("{SESSION_COOKIE}={cookie}"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("access_denied"), "{page}");
+    assert!(page.contains("&lt;script&gt;"), "{page}");
+    assert!(!page.contains("<script>"), "{page}");
+    // An API client gets JSON for the same failure.
+    let r = http()
+        .get(format!("{base}/callback?code=x&state=x"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(r).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_state"))
+    );
+    // Sign-out from a form: POST ends the session like GET.
+    assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
+    assert_eq!(browser.get("/user").await.status(), 200);
+    let cookie = browser.cookie.clone().unwrap();
+    let r = http()
+        .post(format!("{base}/logout"))
+        .header("cookie", format!("{SESSION_COOKIE}={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with(&format!("{}/logout?", issuer.url())));
+    let mut replay = Browser::new(&base);
+    replay.cookie = Some(cookie);
+    assert_eq!(replay.get("/user").await.status(), 401);
+}
+
+#[tokio::test]
 async fn callback_errors_are_clear_and_end_that_sign_in() {
     let issuer = issuer().await;
     let base = serve_on(Backend::Memory, &issuer).await;
@@ -670,8 +726,25 @@ async fn an_expired_session_without_a_refresh_token_is_signed_out() {
     // Within the refresh margin but not expired: still signed in.
     clock.advance(Duration::from_secs(90));
     assert_eq!(browser.get("/user").await.status(), 200);
-    // Expired, nothing to refresh with: signed out.
+    // Expired, nothing to refresh with: signed out, told so once ("sign in again").
     clock.advance(Duration::from_secs(60));
+    let r = browser.get("/me").await;
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.contains("error_description=\"session_expired\""),
+        "{challenge}"
+    );
+    let (status, body) = json_of(r).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("sign in again"))
+    );
+    // The session no longer holds the ended sign-in.
     let (status, body) = json_of(browser.get("/me").await).await;
     assert_eq!(
         (status, body["error"].as_str()),

@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use portcullis::oauth::TokenSet;
 use portcullis::{Claims, Config, FlagValue};
-use portcullis_axum::{Auth, AuthRejection, Authenticated, MemoryStore, Rejection, session_layer};
+use portcullis_axum::{Auth, Authenticated, MemoryStore, Rejection, session_layer};
 use serde::Deserialize;
 
 #[path = "bearer_api.rs"]
@@ -260,7 +260,7 @@ fn page(status: StatusCode, title: &str, accent: &str, body: &str) -> Response {
 fn rejection_page(rejection: &Rejection) -> Response {
     let reason = &rejection.reason;
     page(
-        reason.status(),
+        rejection.status(),
         "Sign-in problem",
         accent(None),
         &format!(
@@ -518,7 +518,9 @@ async fn call_api(
     };
     // The session's tokens (a bearer request to this page has none to pass on).
     let Some(tokens) = user.tokens() else {
-        return rejection_page(&state.auth.reject(AuthRejection::SessionExpired));
+        return bad(
+            "this page calls the API with the signed-in session's tokens; a bearer request has none to pass on",
+        );
     };
     let url = format!("{}{path}", state.options.api_url);
     let answer = state

@@ -5,21 +5,20 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::header;
 use axum::http::request::Parts;
-use portcullis::clock::{Clock, SystemClock};
+use portcullis::clock::Clock;
 use portcullis::oauth::AuthClient;
-use portcullis::{Config, Error, HttpOptions, TokenVerifier};
+use portcullis::web::{WebAuth, WebAuthBuilder, bearer_token};
+use portcullis::{Config, Error, TokenVerifier};
 
-use crate::credentials::{self, Credentials};
 use crate::extract::{Authenticated, Via};
 use crate::guard::{RequireLayer, Requirement};
 use crate::rejection::{AuthRejection, Rejection};
 use crate::routes::AuthRoutes;
-use crate::session::{AuthSession, SessionSource, tower_sessions_source};
-use crate::signin::Refreshes;
+use crate::session::{SessionSource, SharedSession, tower_sessions_source};
 
-/// The realm of `WWW-Authenticate` unless [`AuthBuilder::realm`] sets another.
-pub(crate) const DEFAULT_REALM: &str = "api";
+pub use portcullis::web::DEFAULT_REFRESH_MARGIN;
 
 /// Everything the extractors, guards and sign-in routes need: the token verifier, the OAuth
 /// client (for browser sign-in), and their settings. Build one per app; it is cheap to clone
@@ -60,28 +59,14 @@ pub struct Auth {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) verifier: TokenVerifier,
-    pub(crate) client: Option<AuthClient>,
-    realm: Arc<str>,
-    /// Verifies the access tokens the sign-in routes receive from the token endpoint (for their
-    /// claims): the bearer verifier when the app has an API audience, else one that accepts
-    /// any audience but never an ID token of this client.
-    pub(crate) session_verifier: Option<TokenVerifier>,
-    pub(crate) session_source: SessionSource,
-    pub(crate) routes: AuthRoutes,
-    pub(crate) refresh_margin: Duration,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) refreshes: Refreshes,
+struct Inner {
+    web: WebAuth,
+    session_source: SessionSource,
 }
 
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Auth")
-            .field("issuer", &self.inner.verifier.issuer())
-            .field("sign_in", &self.inner.client.is_some())
-            .field("realm", &self.inner.realm)
-            .finish_non_exhaustive()
+        f.debug_tuple("Auth").field(&self.inner.web).finish()
     }
 }
 
@@ -98,15 +83,8 @@ impl Auth {
     pub fn from_verifier(verifier: TokenVerifier) -> Auth {
         Auth {
             inner: Arc::new(Inner {
-                verifier,
-                client: None,
-                realm: Arc::from(DEFAULT_REALM),
-                session_verifier: None,
+                web: WebAuth::from_verifier(verifier),
                 session_source: tower_sessions_source(),
-                routes: AuthRoutes::default(),
-                refresh_margin: DEFAULT_REFRESH_MARGIN,
-                clock: Arc::new(SystemClock),
-                refreshes: Refreshes::default(),
             }),
         }
     }
@@ -114,40 +92,35 @@ impl Auth {
     /// Starts configuring an `Auth`.
     pub fn builder(config: Config) -> AuthBuilder {
         AuthBuilder {
-            config,
-            verifier: None,
-            client: None,
-            realm: DEFAULT_REALM.to_owned(),
+            web: WebAuth::builder(config, "axum"),
             session_source: None,
-            routes: None,
-            refresh_margin: DEFAULT_REFRESH_MARGIN,
-            clock: Arc::new(SystemClock),
         }
-    }
-
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
     }
 
     /// The session of a request (see [`AuthBuilder::session_source`]), if a session layer put
     /// one there.
-    pub fn session(&self, parts: &Parts) -> Option<Arc<dyn AuthSession>> {
+    pub fn session(&self, parts: &Parts) -> Option<SharedSession> {
         (self.inner.session_source)(parts)
     }
 
     /// The verifier of bearer tokens.
     pub fn verifier(&self) -> &TokenVerifier {
-        &self.inner.verifier
+        self.inner.web.verifier()
     }
 
     /// The OAuth client of the sign-in routes, when configured.
     pub fn client(&self) -> Option<&AuthClient> {
-        self.inner.client.as_ref()
+        self.inner.web.client()
     }
 
     /// The realm answered in `WWW-Authenticate`.
     pub fn realm(&self) -> &str {
-        &self.inner.realm
+        self.inner.web.realm()
+    }
+
+    /// The framework-free core (verifier, sign-in client, session logic) this `Auth` adapts.
+    pub fn web(&self) -> &WebAuth {
+        &self.inner.web
     }
 
     /// A guard for [`axum::Router::route_layer`]: any authenticated request passes.
@@ -195,8 +168,11 @@ impl Auth {
     /// else (when the app has sign-in routes and a session layer) the signed-in session, whose
     /// access token is refreshed shortly before it expires. No credentials at all is
     /// [`AuthRejection::MissingCredentials`].
+    ///
+    /// A session whose sign-in has just ended (expired, refresh refused) is
+    /// [`AuthRejection::SessionExpired`]: "sign in again" rather than "sign in".
     pub async fn authenticated(&self, parts: &mut Parts) -> Result<Authenticated, AuthRejection> {
-        self.maybe_authenticated(parts)
+        self.resolve(parts)
             .await?
             .ok_or(AuthRejection::MissingCredentials)
     }
@@ -208,69 +184,59 @@ impl Auth {
         &self,
         parts: &mut Parts,
     ) -> Result<Option<Authenticated>, AuthRejection> {
+        match self.resolve(parts).await {
+            Err(AuthRejection::SessionExpired) => Ok(None),
+            other => other,
+        }
+    }
+
+    /// The request's user: the cached one, the bearer token's, else the session's.
+    async fn resolve(&self, parts: &mut Parts) -> Result<Option<Authenticated>, AuthRejection> {
         if let Some(known) = parts.extensions.get::<Authenticated>() {
             return Ok(Some(known.clone()));
         }
-        match credentials::bearer(parts)? {
-            Credentials::Bearer(token) => {
-                let claims = self
-                    .inner
-                    .verifier
-                    .verify_access_token(token)
-                    .await
-                    .map_err(|e| AuthRejection::from_error(&e))?;
-                let user = Authenticated::new(claims, Via::Bearer);
-                parts.extensions.insert(user.clone());
-                Ok(Some(user))
+        let authorization = parts
+            .headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .map(|v| v.as_bytes());
+        let user = match bearer_token(authorization, parts.uri.query())
+            .map_err(AuthRejection::InvalidRequest)?
+        {
+            Some(token) => {
+                Authenticated::new(self.inner.web.verify_bearer(token).await?, Via::Bearer)
             }
-            Credentials::None => {
-                if self.inner.client.is_none() {
-                    return Ok(None);
-                }
+            None => {
                 let Some(session) = self.session(parts) else {
                     return Ok(None);
                 };
-                let user = self.session_user(&*session).await?.map(|signed_in| {
-                    Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
-                        .with_tokens(signed_in.tokens)
-                });
-                if let Some(user) = &user {
-                    parts.extensions.insert(user.clone());
-                }
-                Ok(user)
+                let Some(signed_in) = self.inner.web.session_user(&*session).await? else {
+                    return Ok(None);
+                };
+                Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
+                    .with_tokens(signed_in.tokens)
             }
-        }
+        };
+        parts.extensions.insert(user.clone());
+        Ok(Some(user))
     }
 
     /// `rejection`, to be answered with this `Auth`'s realm.
     pub fn reject(&self, rejection: AuthRejection) -> Rejection {
-        Rejection::new(rejection, self.inner.realm.clone())
+        Rejection::new(rejection, self.inner.web.shared_realm())
     }
 }
-
-/// How long before its expiry a session's access token is refreshed, unless
-/// [`AuthBuilder::refresh_margin`] says otherwise.
-pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// Configures an [`Auth`]; see [`Auth::builder`].
 #[must_use]
 pub struct AuthBuilder {
-    config: Config,
-    verifier: Option<TokenVerifier>,
-    client: Option<AuthClient>,
-    realm: String,
+    web: WebAuthBuilder,
     session_source: Option<SessionSource>,
-    routes: Option<AuthRoutes>,
-    refresh_margin: Duration,
-    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for AuthBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthBuilder")
-            .field("issuer", &self.config.issuer())
-            .field("realm", &self.realm)
-            .finish_non_exhaustive()
+        f.debug_tuple("AuthBuilder").field(&self.web).finish()
     }
 }
 
@@ -278,32 +244,32 @@ impl AuthBuilder {
     /// The realm of `WWW-Authenticate` answers (default `api`). Quotes, backslashes and control
     /// characters are dropped.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.realm = realm.into();
+        self.web = self.web.realm(realm);
         self
     }
 
     /// Verify bearer tokens with this verifier instead of one built from the configuration.
     pub fn verifier(mut self, verifier: TokenVerifier) -> Self {
-        self.verifier = Some(verifier);
+        self.web = self.web.verifier(verifier);
         self
     }
 
     /// Use this OAuth client for the sign-in routes instead of one built from the
     /// configuration.
     pub fn client(mut self, client: AuthClient) -> Self {
-        self.client = Some(client);
+        self.web = self.web.client(client);
         self
     }
 
     /// The paths of the sign-in routes ([`Auth::router`]).
     pub fn routes(mut self, routes: AuthRoutes) -> Self {
-        self.routes = Some(routes);
+        self.web = self.web.routes(routes);
         self
     }
 
     /// How long before it expires a session's access token is refreshed (default one minute).
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
-        self.refresh_margin = margin;
+        self.web = self.web.refresh_margin(margin);
         self
     }
 
@@ -311,17 +277,17 @@ impl AuthBuilder {
     /// [`AuthClient`] stamps token expiry with its own clock: give it the same one
     /// ([`AuthBuilder::client`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.web = self.web.clock(clock);
         self
     }
 
     /// Where the sign-in routes and the session fallback of [`Authenticated`] find the
     /// request's session. Default: the `tower_sessions::Session` a `SessionManagerLayer` put
     /// in the request's extensions. Use this to plug in another session library through
-    /// [`AuthSession`].
+    /// [`AuthSession`](crate::AuthSession).
     pub fn session_source(
         mut self,
-        source: impl Fn(&Parts) -> Option<Arc<dyn AuthSession>> + Send + Sync + 'static,
+        source: impl Fn(&Parts) -> Option<SharedSession> + Send + Sync + 'static,
     ) -> Self {
         self.session_source = Some(Arc::new(source));
         self
@@ -329,54 +295,10 @@ impl AuthBuilder {
 
     /// Builds the `Auth`. Errors name the configuration setting at fault.
     pub fn build(self) -> Result<Auth, Error> {
-        let verifier = match self.verifier {
-            Some(v) => v,
-            None => TokenVerifier::from_config(&self.config)?,
-        };
-        let client = match (self.client, self.config.client_id()) {
-            (Some(c), _) => Some(c),
-            (None, Some(_)) => Some(
-                AuthClient::builder(self.config.clone())
-                    .framework("axum")
-                    .build()?,
-            ),
-            (None, None) => None,
-        };
-        let realm: String = self
-            .realm
-            .chars()
-            .filter(|c| *c != '"' && *c != '\\' && !c.is_control() && c.is_ascii())
-            .collect();
-        let session_verifier = match &client {
-            None => None,
-            Some(_) if !self.config.audiences().is_empty() => Some(verifier.clone()),
-            Some(client) => {
-                let mut b = TokenVerifier::builder(self.config.issuer())
-                    .allow_any_audience()
-                    .http_options(HttpOptions {
-                        allow_insecure_http: self.config.allows_insecure_http(),
-                        ..HttpOptions::default()
-                    });
-                if let Some(id) = client.config().client_id() {
-                    b = b.client_id(id);
-                }
-                Some(b.build()?)
-            }
-        };
-        let routes = self
-            .routes
-            .unwrap_or_else(|| AuthRoutes::for_redirect_uri(self.config.redirect_uri()));
         Ok(Auth {
             inner: Arc::new(Inner {
-                verifier,
-                client,
-                realm: Arc::from(realm),
-                session_verifier,
+                web: self.web.build()?,
                 session_source: self.session_source.unwrap_or_else(tower_sessions_source),
-                routes,
-                refresh_margin: self.refresh_margin,
-                clock: self.clock,
-                refreshes: Refreshes::default(),
             }),
         })
     }

@@ -7,68 +7,17 @@
 //! and an [`Authenticated`] extractor in it reuses the guard's result instead of verifying the
 //! token again.
 
-use std::borrow::Cow;
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use portcullis::Claims;
+pub use portcullis::web::Requirement;
 use tower::{Layer, Service};
 
 use crate::auth::Auth;
 use crate::extract::Authenticated;
-use crate::rejection::AuthRejection;
-
-/// What a route requires and the request's token or session does not grant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Requirement {
-    /// A permission (Kinde `permissions` claim), e.g. `read:todos`.
-    Permission(Cow<'static, str>),
-    /// A role key, e.g. `admin`.
-    Role(Cow<'static, str>),
-    /// Being signed into an organization (`org_code`), e.g. `org_acme`.
-    Organization(Cow<'static, str>),
-    /// A boolean feature flag that must be on (absent, off, or not a boolean: refused).
-    FeatureFlag(Cow<'static, str>),
-}
-
-impl Requirement {
-    /// Whether `claims` meet the requirement.
-    pub fn is_met_by(&self, claims: &Claims) -> bool {
-        match self {
-            Requirement::Permission(p) => claims.has_permission(p),
-            Requirement::Role(r) => claims.has_role(r),
-            Requirement::Organization(o) => claims.org_code.as_deref() == Some(o.as_ref()),
-            Requirement::FeatureFlag(f) => claims.bool_flag(f, Some(false)).unwrap_or(false),
-        }
-    }
-
-    /// `Ok` when `claims` meet it, else the `insufficient_scope` rejection.
-    pub fn check(&self, claims: &Claims) -> Result<(), AuthRejection> {
-        if self.is_met_by(claims) {
-            Ok(())
-        } else {
-            Err(AuthRejection::InsufficientScope(self.clone()))
-        }
-    }
-}
-
-impl fmt::Display for Requirement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Requirement::Permission(p) => write!(f, "the permission {p} is required"),
-            Requirement::Role(r) => write!(f, "the role {r} is required"),
-            Requirement::Organization(o) => {
-                write!(f, "a sign-in to the organization {o} is required")
-            }
-            Requirement::FeatureFlag(k) => write!(f, "the feature flag {k} must be on"),
-        }
-    }
-}
 
 /// A `tower` layer that lets a request through only when it is authenticated and meets the
 /// requirement. See the [module docs](self).

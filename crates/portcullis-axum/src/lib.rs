@@ -46,6 +46,10 @@
 //! - Route guards ([`guard`]): [`Auth::require_permission`] and friends return layers for
 //!   [`axum::Router::route_layer`].
 //! - Refusals ([`rejection`]): 401 / 400 / 403 / 503 with `WWW-Authenticate` and a JSON body.
+//!
+//! What knows no framework — the refusals, the requirements, what a sign-in keeps in the
+//! session, the sign-in routes' decisions — lives in [`portcullis::web`]; this crate adapts it
+//! to axum.
 //! - Browser sign-in ([`routes`]): [`Auth::router`] serves `/login`, `/register`,
 //!   `/create-org`, `/callback`, `/logout` and `/user` on a `tower-sessions` session
 //!   ([`session_layer`]; memory store by default, any `tower-sessions` store such as Redis);
@@ -76,14 +80,12 @@
 #![warn(missing_docs)]
 
 mod auth;
-mod credentials;
 pub mod extract;
 pub mod guard;
 pub mod rejection;
 pub mod return_to;
 pub mod routes;
 pub mod session;
-mod signin;
 
 pub use auth::{Auth, AuthBuilder, DEFAULT_REFRESH_MARGIN};
 pub use extract::{
@@ -91,14 +93,12 @@ pub use extract::{
     RequireFeatureFlag, RequireOrganization, RequirePermission, RequireRole, RoleKey, Via,
 };
 pub use guard::{RequireLayer, RequireService, Requirement};
+pub use portcullis::web::MAX_PENDING;
 pub use rejection::{AuthRejection, Rejection};
 pub use routes::AuthRoutes;
-pub use session::{AuthSession, SessionError, session_layer};
-pub use signin::MAX_PENDING;
+pub use session::{AuthSession, MemoryStore, SessionError, session_layer};
 /// The `tower-sessions` version this crate is built on, for your own session layer or store.
 pub use tower_sessions;
-#[cfg(feature = "memory-store")]
-pub use tower_sessions::MemoryStore;
 
 /// The crate README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]

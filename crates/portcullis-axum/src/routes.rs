@@ -6,157 +6,27 @@
 //! | `GET /login?return_to=/path&org_code=…&login_hint=…&lang=…` | starts a sign-in: keeps its `state`, `nonce` and PKCE verifier in the session (by `state`, several at once), redirects to the provider |
 //! | `GET /register?…` | the same, opening the sign-up page |
 //! | `GET /create-org?org_name=…&…` | the same, creating an organization |
-//! | `GET /callback` | checks `state` against the session's sign-ins (single use), exchanges the code, verifies the ID token, gives the session a new id, stores the tokens, redirects to `return_to` |
-//! | `GET /logout` | ends the session (and revokes its refresh token), then redirects through the provider's logout |
+//! | `GET /callback` | checks `state` against the session's sign-ins (single use), exchanges the code, verifies the ID token, gives the session a new id, stores the tokens, redirects to `return_to`; errors as an HTML page to a browser, else JSON |
+//! | `GET` or `POST /logout` | ends the session (and revokes its refresh token), then redirects through the provider's logout |
 //! | `GET /user` | the signed-in user's claims as JSON (`id_token`, `access_token`); 401 when signed out |
 //!
 //! `return_to` is honoured only when it is a same-site relative path (security.md case 37);
 //! anything else sends the user to `/`. The routes need a session layer around the app
 //! ([`crate::session::session_layer`]).
+//!
+//! The decisions are the SDK's ([`portcullis::web::WebAuth::answer`]); this module registers
+//! the routes and adapts requests and answers.
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use portcullis::Error;
-use portcullis::OAuthError;
-use portcullis::oauth::{AuthorizeOptions, TokenTypeHint};
-use serde_json::json;
+use axum::http::header;
+use axum::response::Response;
+use axum::routing::{MethodRouter, get};
+pub use portcullis::web::AuthRoutes;
+use portcullis::web::{RouteRequest, SignInRoute};
 
 use crate::auth::Auth;
-use crate::rejection::AuthRejection;
-use crate::return_to::safe_return_to;
-use crate::session::AuthSession;
-use crate::signin::{MAX_PENDING, PENDING_KEY, PENDING_TTL, PendingEntry, SignedIn, USER_KEY};
-
-/// The paths of the sign-in routes. Each path is normalized to start with `/`.
-///
-/// ```
-/// use portcullis_axum::AuthRoutes;
-///
-/// let routes = AuthRoutes::default()
-///     .login("/auth/login")
-///     .callback("/auth/callback")
-///     .logout("/auth/logout");
-/// assert_eq!(routes.login_path(), "/auth/login");
-/// assert_eq!(routes.user_path(), "/user");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthRoutes {
-    login: String,
-    register: String,
-    create_org: String,
-    callback: String,
-    logout: String,
-    user: String,
-}
-
-impl Default for AuthRoutes {
-    fn default() -> Self {
-        AuthRoutes {
-            login: "/login".into(),
-            register: "/register".into(),
-            create_org: "/create-org".into(),
-            callback: "/callback".into(),
-            logout: "/logout".into(),
-            user: "/user".into(),
-        }
-    }
-}
-
-fn path(p: impl Into<String>) -> String {
-    let p = p.into();
-    if p.starts_with('/') {
-        p
-    } else {
-        format!("/{p}")
-    }
-}
-
-impl AuthRoutes {
-    /// The defaults, with the callback at the path of `redirect_uri` (the URL the provider
-    /// sends users back to) when there is one.
-    pub(crate) fn for_redirect_uri(redirect_uri: Option<&str>) -> Self {
-        let callback = redirect_uri
-            .and_then(|u| url::Url::parse(u).ok())
-            .map(|u| u.path().to_owned())
-            .filter(|p| p.len() > 1);
-        let routes = AuthRoutes::default();
-        match callback {
-            Some(p) => routes.callback(p),
-            None => routes,
-        }
-    }
-
-    /// The sign-in route (default `/login`).
-    pub fn login(mut self, p: impl Into<String>) -> Self {
-        self.login = path(p);
-        self
-    }
-
-    /// The sign-up route (default `/register`).
-    pub fn register(mut self, p: impl Into<String>) -> Self {
-        self.register = path(p);
-        self
-    }
-
-    /// The create-organization route (default `/create-org`).
-    pub fn create_org(mut self, p: impl Into<String>) -> Self {
-        self.create_org = path(p);
-        self
-    }
-
-    /// The callback route (default: the path of the configured redirect URI, else
-    /// `/callback`). It must be the path of the redirect URI registered with the provider.
-    pub fn callback(mut self, p: impl Into<String>) -> Self {
-        self.callback = path(p);
-        self
-    }
-
-    /// The sign-out route (default `/logout`).
-    pub fn logout(mut self, p: impl Into<String>) -> Self {
-        self.logout = path(p);
-        self
-    }
-
-    /// The route answering the user's claims (default `/user`).
-    pub fn user(mut self, p: impl Into<String>) -> Self {
-        self.user = path(p);
-        self
-    }
-
-    /// The sign-in path.
-    pub fn login_path(&self) -> &str {
-        &self.login
-    }
-
-    /// The sign-up path.
-    pub fn register_path(&self) -> &str {
-        &self.register
-    }
-
-    /// The create-organization path.
-    pub fn create_org_path(&self) -> &str {
-        &self.create_org
-    }
-
-    /// The callback path.
-    pub fn callback_path(&self) -> &str {
-        &self.callback
-    }
-
-    /// The sign-out path.
-    pub fn logout_path(&self) -> &str {
-        &self.logout
-    }
-
-    /// The user path.
-    pub fn user_path(&self) -> &str {
-        &self.user
-    }
-}
+use crate::rejection::response;
 
 impl Auth {
     /// The sign-in routes (see the [module docs](crate::routes)), to merge into your router:
@@ -169,358 +39,37 @@ impl Auth {
     ///
     /// When two of the [`AuthRoutes`] paths are the same (axum refuses duplicate routes).
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
-        let r = &self.inner().routes;
-        Router::new()
-            .route(&r.login, get(login))
-            .route(&r.register, get(register))
-            .route(&r.create_org, get(create_org))
-            .route(&r.callback, get(callback))
-            .route(&r.logout, get(logout))
-            .route(&r.user, get(user))
-            .with_state(self.clone())
+        let mut router = Router::new();
+        for (path, route) in self.routes().all() {
+            let handler = move |State(auth): State<Auth>, request: Request| async move {
+                answer(&auth, route, request).await
+            };
+            let method: MethodRouter<Auth> = if route.accepts_post() {
+                get(handler).post(handler)
+            } else {
+                get(handler)
+            };
+            router = router.route(path, method);
+        }
+        router.with_state(self.clone())
     }
 
     /// The paths of the sign-in routes.
     pub fn routes(&self) -> &AuthRoutes {
-        &self.inner().routes
+        self.web().routes()
     }
 }
 
-/// A JSON error answer (`Cache-Control: no-store`).
-fn error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
-    let body = json!({ "error": code, "error_description": description.into() });
-    no_store((status, axum::Json(body)).into_response())
-}
-
-fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// 303 to `to`, not cached.
-fn redirect(to: &str) -> Response {
-    no_store(Redirect::to(to).into_response())
-}
-
-fn not_configured() -> Response {
-    tracing::error!(
-        "the sign-in routes need an Auth built from a Config with a client id and a redirect URI"
-    );
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
-        "sign-in is not configured",
-    )
-}
-
-fn no_session() -> Response {
-    tracing::error!(
-        "the sign-in routes need a session layer around the app (portcullis_axum::session::session_layer)"
-    );
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
-        "sign-in is not configured",
-    )
-}
-
-/// The query's parameters; one that appears twice is refused.
-struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn of(parts: &Parts) -> Self {
-        let query = parts.uri.query().unwrap_or("");
-        Params(
-            url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    /// The non-empty value of `name` (at most 2 KiB); a parameter given twice is refused
-    /// with 400 `invalid_request`.
-    fn get(&self, name: &str) -> Result<Option<&str>, BadParameter> {
-        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(BadParameter(format!("the parameter {name} appears twice")));
-        }
-        match first {
-            Some(v) if v.len() > 2048 => {
-                Err(BadParameter(format!("the parameter {name} is too long")))
-            }
-            Some(v) if !v.is_empty() => Ok(Some(v.as_str())),
-            _ => Ok(None),
-        }
-    }
-}
-
-/// A query parameter refused by [`Params::get`].
-struct BadParameter(String);
-
-impl From<BadParameter> for Response {
-    fn from(BadParameter(description): BadParameter) -> Response {
-        error(StatusCode::BAD_REQUEST, "invalid_request", description)
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Start {
-    Login,
-    Register,
-    CreateOrg,
-}
-
-async fn login(State(auth): State<Auth>, request: Request) -> Response {
-    start(auth, request, Start::Login).await
-}
-
-async fn register(State(auth): State<Auth>, request: Request) -> Response {
-    start(auth, request, Start::Register).await
-}
-
-async fn create_org(State(auth): State<Auth>, request: Request) -> Response {
-    start(auth, request, Start::CreateOrg).await
-}
-
-async fn start(auth: Auth, request: Request, kind: Start) -> Response {
+/// The SDK's answer to `request` on `route`, as an axum response.
+async fn answer(auth: &Auth, route: SignInRoute, request: Request) -> Response {
     let (parts, _) = request.into_parts();
-    let Some((client, _)) = auth.sign_in() else {
-        return not_configured();
+    let session = auth.session(&parts);
+    let request = RouteRequest {
+        query: parts.uri.query().unwrap_or(""),
+        accept: parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
     };
-    let Some(session) = auth.session(&parts) else {
-        return no_session();
-    };
-    let params = Params::of(&parts);
-    let outcome = async {
-        let mut options = AuthorizeOptions::new();
-        if let Some(org) = params.get("org_code")? {
-            options = options.org_code(org);
-        }
-        if let Some(hint) = params.get("login_hint")? {
-            options = options.login_hint(hint);
-        }
-        if let Some(lang) = params.get("lang")? {
-            options = options.lang(lang);
-        }
-        let return_to = safe_return_to(params.get("return_to")?);
-        let request = match kind {
-            Start::Login => client.login_url(&options).await,
-            Start::Register => client.register_url(&options).await,
-            Start::CreateOrg => {
-                client
-                    .create_org_url(params.get("org_name")?, &options)
-                    .await
-            }
-        }
-        .map_err(|e| flow_error(&e))?;
-        remember(
-            &auth,
-            &*session,
-            PendingEntry {
-                login: request.pending,
-                return_to,
-            },
-        )
-        .await
-        .map_err(|r| auth.reject(r).into_response())?;
-        Ok::<_, Response>(redirect(request.url.as_str()))
-    };
-    outcome.await.unwrap_or_else(|response| response)
-}
-
-/// Adds a sign-in under way to the session, dropping expired ones and the oldest beyond
-/// [`MAX_PENDING`].
-async fn remember(
-    auth: &Auth,
-    session: &dyn AuthSession,
-    entry: PendingEntry,
-) -> Result<(), AuthRejection> {
-    let mut pending: Vec<PendingEntry> = session
-        .get(PENDING_KEY)
-        .await
-        .map_err(crate::signin::store_failed)?
-        .unwrap_or_default();
-    let now = auth.inner().clock.now_secs();
-    let ttl = i64::try_from(PENDING_TTL.as_secs()).unwrap_or(i64::MAX);
-    pending.retain(|p| now.saturating_sub(p.login.created_at()) <= ttl);
-    while pending.len() >= MAX_PENDING {
-        pending.remove(0);
-    }
-    pending.push(entry);
-    session
-        .insert(PENDING_KEY, &pending)
-        .await
-        .map_err(crate::signin::store_failed)
-}
-
-/// The answer to a failed client flow. Messages name the failed check, never a token or code.
-fn flow_error(e: &Error) -> Response {
-    match e {
-        Error::OAuth(o) => {
-            let status = StatusCode::from_u16(o.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
-            let code = match o {
-                OAuthError::StateMismatch(_) => "invalid_state",
-                OAuthError::IssuerMismatch => "invalid_issuer",
-                OAuthError::MalformedCallback(_) => "invalid_request",
-                OAuthError::LoginExpired => "login_expired",
-                other => other.error_code().unwrap_or("server_error"),
-            };
-            if status.is_server_error() {
-                tracing::warn!(error = %o, "a sign-in request to the provider failed");
-            }
-            error(status, code, o.to_string())
-        }
-        Error::Token(t) if t.http_status() == 401 => {
-            tracing::warn!(error = %t, "the provider's tokens were rejected at sign-in");
-            error(
-                StatusCode::BAD_REQUEST,
-                "invalid_id_token",
-                format!("the tokens of the sign-in were rejected ({})", t.reason()),
-            )
-        }
-        Error::Token(_) | Error::Fetch(_) => {
-            tracing::warn!(error = %e, "the provider is unreachable");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the identity provider cannot be reached: try again shortly",
-            )
-        }
-        _ => {
-            tracing::error!(error = %e, "sign-in failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "sign-in failed",
-            )
-        }
-    }
-}
-
-async fn callback(State(auth): State<Auth>, request: Request) -> Response {
-    let (parts, _) = request.into_parts();
-    let Some((client, verifier)) = auth.sign_in() else {
-        return not_configured();
-    };
-    let Some(session) = auth.session(&parts) else {
-        return no_session();
-    };
-    let query = parts.uri.query().unwrap_or("");
-    let states: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
-        .filter(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .collect();
-    let [state] = states.as_slice() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_state",
-            "the callback has no state, or several: start the sign-in again",
-        );
-    };
-    let outcome = async {
-        let store = |e| auth.reject(crate::signin::store_failed(e)).into_response();
-        let mut pending: Vec<PendingEntry> = session
-            .get(PENDING_KEY)
-            .await
-            .map_err(store)?
-            .unwrap_or_default();
-        // The state must be one this browser's session started (security.md case 27). It is
-        // used once: removed before the code is exchanged, whatever happens next.
-        let Some(at) = pending.iter().position(|p| p.login.state() == state) else {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "invalid_state",
-                "this callback does not belong to a sign-in started in this browser (forged, \
-                 replayed, or expired): start the sign-in again",
-            ));
-        };
-        let entry = pending.remove(at);
-        if pending.is_empty() {
-            session.remove(PENDING_KEY).await.map_err(store)?;
-        } else {
-            session.insert(PENDING_KEY, &pending).await.map_err(store)?;
-        }
-        // As `?query`, so the SDK never reads the query itself as a URL.
-        let tokens = client
-            .handle_callback(&format!("?{query}"), &entry.login)
-            .await
-            .map_err(|e| flow_error(&e))?;
-        let claims = verifier
-            .verify_access_token(&tokens.access_token)
-            .await
-            .map_err(|e| flow_error(&e))?;
-        // A new session id for the signed-in session (security.md case 45: session fixation).
-        session.cycle_id().await.map_err(store)?;
-        let user = SignedIn {
-            tokens,
-            access_claims: (*claims).clone(),
-        };
-        session.insert(USER_KEY, &user).await.map_err(store)?;
-        Ok(redirect(&safe_return_to(Some(&entry.return_to))))
-    };
-    outcome.await.unwrap_or_else(|response| response)
-}
-
-async fn logout(State(auth): State<Auth>, request: Request) -> Response {
-    let (parts, _) = request.into_parts();
-    let client = auth.inner().client.as_ref();
-    let mut id_token = None;
-    let mut refresh_token = None;
-    // The local session ends first, whatever the provider does (security.md case 35).
-    if let Some(session) = auth.session(&parts) {
-        if let Ok(Some(user)) = session.get::<SignedIn>(USER_KEY).await {
-            id_token = user.tokens.id_token;
-            refresh_token = user.tokens.refresh_token;
-        }
-        if let Err(e) = session.flush().await {
-            return auth.reject(crate::signin::store_failed(e)).into_response();
-        }
-    }
-    if let (Some(client), Some(token)) = (client, refresh_token)
-        && let Err(e) = client
-            .revoke(&token, Some(TokenTypeHint::RefreshToken))
-            .await
-    {
-        tracing::warn!(error = %e, "could not revoke the refresh token at sign-out");
-    }
-    let provider = match client {
-        Some(c) => match c.logout_url(None, id_token.as_deref()).await {
-            Ok(url) => Some(url.to_string()),
-            Err(e) => {
-                tracing::warn!(error = %e, "no provider logout URL; signing out locally only");
-                None
-            }
-        },
-        None => None,
-    };
-    let fallback = client
-        .and_then(|c| c.config().post_logout_redirect_uri())
-        .unwrap_or("/");
-    redirect(provider.as_deref().unwrap_or(fallback))
-}
-
-async fn user(State(auth): State<Auth>, request: Request) -> Response {
-    let (parts, _) = request.into_parts();
-    if auth.sign_in().is_none() {
-        return not_configured();
-    }
-    let Some(session) = auth.session(&parts) else {
-        return no_session();
-    };
-    match auth.session_user(&*session).await {
-        Ok(Some(user)) => no_store(
-            axum::Json(json!({
-                "id_token": user.tokens.id_token_claims,
-                "access_token": user.access_claims,
-            }))
-            .into_response(),
-        ),
-        Ok(None) => auth
-            .reject(AuthRejection::MissingCredentials)
-            .into_response(),
-        Err(r) => auth.reject(r).into_response(),
-    }
+    response(auth.web().answer(route, session.as_deref(), request).await)
 }

@@ -1,7 +1,20 @@
-//! The framework-free pieces of a web integration, shared by `portcullis-axum` and
-//! `portcullis-actix`: reading a request's bearer token strictly (RFC 6750 §2.1, security.md
-//! cases 39 and 42) and checking a post-sign-in `return_to` (case 37). Headers come in as bytes
-//! and the query as a string, so any framework can call them.
+//! The framework-free half of a web integration, shared by `portcullis-axum` and
+//! `portcullis-actix`: each of those crates only adapts what is here to its framework
+//! (extractors, middleware, `IntoResponse` / `ResponseError`, its session library).
+//!
+//! - reading a request's bearer token strictly ([`bearer_token`], RFC 6750 §2.1, security.md
+//!   cases 39 and 42) and checking a post-sign-in `return_to` ([`safe_return_to`], case 37);
+//! - refusals ([`AuthRejection`]: status, RFC 6750 `WWW-Authenticate`, JSON body) and what a
+//!   route can require ([`Requirement`]: a permission, role, organization or feature flag);
+//! - browser sign-in: what a session keeps ([`PendingLogins`], [`SignedIn`]; never the client
+//!   secret), the session behind a small trait ([`AuthSession`]) so a release of
+//!   `tower-sessions` or `actix-session` cannot break apps, one refresh for concurrent requests
+//!   ([`Refreshes`]), and the decisions of the sign-in routes ([`WebAuth::answer`]), answered as
+//!   a framework-free [`WebResponse`]; server-side sessions in memory, bounded, their expired
+//!   entries purged ([`MemorySessions`]).
+//!
+//! Headers come in as bytes or strings and the query as a string, so any framework can call
+//! them.
 //!
 //! ```
 //! use portcullis::web::{bearer_token, safe_return_to};
@@ -11,217 +24,22 @@
 //! assert_eq!(safe_return_to(Some("//evil.example")), "/");
 //! ```
 
-/// Longest `Authorization` header read (security.md case 39: an oversized header is refused
-/// before anything else looks at it).
-pub const MAX_AUTHORIZATION_LEN: usize = 16 * 1024;
+mod auth;
+mod bearer;
+mod flow;
+mod memory;
+mod rejection;
+mod response;
+mod return_to;
+mod session;
+mod signin;
 
-/// The request's bearer token, from its `Authorization` header values and its query string.
-///
-/// - no `Authorization` header: `Ok(None)` — a token in the query string is never read
-///   (RFC 9700 §4.3.2, security.md case 42);
-/// - exactly one header `Bearer <b64token>` (scheme case-insensitive): the token;
-/// - anything else — two headers, another scheme, no token, two tokens, characters outside
-///   RFC 6750's `b64token`, a header plus `?access_token=` (case 39) — `Err` with the
-///   `invalid_request` description.
-pub fn bearer_token<'a, I>(
-    authorization: I,
-    query: Option<&str>,
-) -> Result<Option<&'a str>, &'static str>
-where
-    I: IntoIterator<Item = &'a [u8]>,
-{
-    const ONE_MECHANISM: &str = "access token must only be provided using one mechanism";
-    const MALFORMED: &str = "invalid authorization header value format";
-    let mut values = authorization.into_iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(ONE_MECHANISM);
-    }
-    if value.len() > MAX_AUTHORIZATION_LEN {
-        return Err("the authorization header is too large");
-    }
-    let value = std::str::from_utf8(value).map_err(|_| MALFORMED)?;
-    // credentials = auth-scheme 1*SP token68 (RFC 9110 §11.4, RFC 6750 §2.1).
-    let (scheme, rest) = value.split_once(' ').ok_or(MALFORMED)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(MALFORMED);
-    }
-    let token = rest.trim_start_matches(' ');
-    if !is_b64token(token) {
-        return Err(MALFORMED);
-    }
-    if has_query_token(query) {
-        return Err(ONE_MECHANISM);
-    }
-    Ok(Some(token))
-}
-
-/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
-fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    // A table lookup per byte: this runs on every request, over ~1 KB tokens.
-    !body.is_empty() && body.bytes().all(|b| B64TOKEN[usize::from(b)])
-}
-
-/// The bytes of `b64token` (ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/").
-const B64TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] =
-            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        b += 1;
-    }
-    table
-};
-
-/// Whether the query string has an `access_token` parameter.
-fn has_query_token(query: Option<&str>) -> bool {
-    query.is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(name, _)| name == "access_token")
-    })
-}
-
-/// Longest `return_to` kept.
-const MAX_RETURN_TO: usize = 2048;
-
-/// `raw` if it is a same-site relative path, else `/` (security.md case 37, RFC 9700
-/// §4.11.1).
-///
-/// Accepted: a path starting with a single `/`, of visible ASCII without `\`, that still starts
-/// with a single `/` once percent-decoded, and that a browser resolves to the same origin.
-/// Refused: absolute URLs (`https://evil`), scheme-relative ones (`//evil`), backslash tricks
-/// (`/\evil`), `https:evil`, `javascript:…`, encoded slashes (`%2F%2Fevil`, `/%2F/evil`), and
-/// control characters (`/\t/evil`).
-pub fn safe_return_to(raw: Option<&str>) -> String {
-    match raw {
-        Some(path) if is_safe_path(path) => path.to_owned(),
-        _ => "/".to_owned(),
-    }
-}
-
-fn is_safe_path(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    let plain = bytes.first() == Some(&b'/')
-        && bytes.get(1) != Some(&b'/')
-        && bytes
-            .iter()
-            .all(|b| (0x21..=0x7e).contains(b) && *b != b'\\');
-    if path.len() > MAX_RETURN_TO || !plain {
-        return false;
-    }
-    let Some(decoded) = percent_decode(path) else {
-        return false;
-    };
-    if decoded.first() != Some(&b'/')
-        || decoded.get(1) == Some(&b'/')
-        || decoded
-            .iter()
-            .any(|b| *b == b'\\' || *b < 0x20 || *b == 0x7f)
-    {
-        return false;
-    }
-    let Ok(base) = url::Url::parse("https://origin.invalid/") else {
-        return false;
-    };
-    base.join(path)
-        .is_ok_and(|u| u.origin() == base.origin() && u.username().is_empty())
-}
-
-/// `%XX` decoded once; `None` for a malformed escape.
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bearer(headers: &[&str], query: Option<&str>) -> Result<Option<String>, &'static str> {
-        bearer_token(headers.iter().map(|h| h.as_bytes()), query).map(|t| t.map(str::to_owned))
-    }
-
-    #[test]
-    fn scheme_is_case_insensitive() {
-        for h in [
-            "Bearer abc.def-ghi_~+/==",
-            "bearer abc",
-            "BEARER abc",
-            "Bearer  abc",
-        ] {
-            assert!(matches!(bearer(&[h], None), Ok(Some(_))), "{h}");
-        }
-    }
-
-    #[test]
-    fn case_39_malformed_and_duplicated_credentials_are_refused() {
-        for h in [
-            "Bearer",
-            "Bearer ",
-            "Bearer a b",
-            "Basic eHl6",
-            "Bearer a\tb",
-            "Bearer =",
-            "Bearera",
-            "Bearer a=b",
-            "Bearer a\0b",
-        ] {
-            assert!(bearer(&[h], None).is_err(), "{h:?}");
-        }
-        assert!(bearer(&["Bearer a", "Bearer a"], None).is_err());
-        assert!(bearer(&["Bearer a"], Some("access_token=a")).is_err());
-        let long = format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION_LEN));
-        assert!(bearer(&[&long], None).is_err());
-    }
-
-    #[test]
-    fn case_42_a_query_token_alone_is_no_credentials() {
-        assert_eq!(bearer(&[], Some("access_token=abc")), Ok(None));
-    }
-
-    #[test]
-    fn case_37_off_site_targets_fall_back_to_the_root() {
-        for evil in [
-            "https://evil",
-            "//evil",
-            "/\\evil",
-            "https:evil",
-            "javascript:alert(1)",
-            "%2F%2Fevil",
-            "/\t/evil",
-            "/\\t/evil",
-            "/%2F/evil",
-            "/%5Cevil",
-            "/%09/evil",
-            "/\n/evil",
-            "",
-            "evil",
-            "/%zz",
-            "/a b",
-            "http://localhost/x",
-        ] {
-            assert_eq!(safe_return_to(Some(evil)), "/", "{evil:?}");
-        }
-        assert_eq!(safe_return_to(None), "/");
-        assert_eq!(safe_return_to(Some(&format!("/{}", "a".repeat(3000)))), "/");
-        for good in ["/", "/dashboard", "/a/b?c=d&e=%20f#top"] {
-            assert_eq!(safe_return_to(Some(good)), good);
-        }
-    }
-}
+pub use auth::{DEFAULT_REALM, DEFAULT_REFRESH_MARGIN, WebAuth, WebAuthBuilder};
+pub use bearer::{MAX_AUTHORIZATION_LEN, bearer_token};
+pub use flow::{AuthRoutes, RouteRequest, SignInRoute, prefers_html};
+pub use memory::{MemorySessions, expiry_after};
+pub use rejection::{AuthRejection, Requirement};
+pub use response::WebResponse;
+pub use return_to::safe_return_to;
+pub use session::{AuthSession, SessionError, SessionFuture};
+pub use signin::{MAX_PENDING, PendingEntry, PendingLogins, Refreshes, SignedIn};

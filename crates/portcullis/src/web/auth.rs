@@ -1,0 +1,313 @@
+//! [`WebAuth`]: everything a web integration's `Auth` handle holds that knows no framework —
+//! the token verifier, the OAuth client of the sign-in routes and their settings — and the
+//! session half of authentication.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::claims::Claims;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::Error;
+use crate::http::HttpOptions;
+use crate::oauth::AuthClient;
+use crate::verify::TokenVerifier;
+use crate::web::flow::AuthRoutes;
+use crate::web::rejection::{AuthRejection, quoted};
+use crate::web::session::{self, AuthSession, SessionError};
+use crate::web::signin::{Refreshes, SignedIn, ends_sign_in};
+
+/// The realm of `WWW-Authenticate` unless [`WebAuthBuilder::realm`] sets another.
+pub const DEFAULT_REALM: &str = "api";
+
+/// How long before its expiry a session's access token is refreshed, unless
+/// [`WebAuthBuilder::refresh_margin`] says otherwise.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// The framework-free core of `portcullis_axum::Auth` and `portcullis_actix::Auth`: bearer
+/// verification, the session's signed-in user (refreshed shortly before it expires), and the
+/// sign-in routes' answers ([`WebAuth::answer`]). `Send + Sync`; wrap it in an `Arc` to share.
+pub struct WebAuth {
+    verifier: TokenVerifier,
+    client: Option<AuthClient>,
+    realm: Arc<str>,
+    /// Verifies the access tokens the sign-in routes receive from the token endpoint (for
+    /// their claims): the bearer verifier when the app has an API audience, else one that
+    /// accepts any audience but never an ID token of this client.
+    session_verifier: Option<TokenVerifier>,
+    routes: AuthRoutes,
+    refresh_margin: Duration,
+    clock: Arc<dyn Clock>,
+    refreshes: Refreshes,
+}
+
+impl fmt::Debug for WebAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebAuth")
+            .field("issuer", &self.verifier.issuer())
+            .field("sign_in", &self.client.is_some())
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebAuth {
+    /// Starts configuring one. `framework` names the web framework to the provider (Kinde's
+    /// `Kinde-SDK` header) when the client is built from `config`.
+    pub fn builder(config: Config, framework: &'static str) -> WebAuthBuilder {
+        WebAuthBuilder {
+            config,
+            framework,
+            verifier: None,
+            client: None,
+            realm: DEFAULT_REALM.to_owned(),
+            routes: None,
+            refresh_margin: DEFAULT_REFRESH_MARGIN,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// One for bearer tokens only, with a verifier configured by the caller.
+    pub fn from_verifier(verifier: TokenVerifier) -> WebAuth {
+        WebAuth {
+            verifier,
+            client: None,
+            realm: Arc::from(DEFAULT_REALM),
+            session_verifier: None,
+            routes: AuthRoutes::default(),
+            refresh_margin: DEFAULT_REFRESH_MARGIN,
+            clock: Arc::new(SystemClock),
+            refreshes: Refreshes::default(),
+        }
+    }
+
+    /// The verifier of bearer tokens.
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+
+    /// The OAuth client of the sign-in routes, when configured.
+    pub fn client(&self) -> Option<&AuthClient> {
+        self.client.as_ref()
+    }
+
+    /// The realm answered in `WWW-Authenticate` (already fit for a quoted-string).
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// The realm, shared.
+    pub fn shared_realm(&self) -> Arc<str> {
+        self.realm.clone()
+    }
+
+    /// The paths of the sign-in routes.
+    pub fn routes(&self) -> &AuthRoutes {
+        &self.routes
+    }
+
+    /// The clock of the session's expiry decisions.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// The client and the verifier of the sign-in routes, when configured.
+    pub(crate) fn sign_in(&self) -> Option<(&AuthClient, &TokenVerifier)> {
+        Some((self.client.as_ref()?, self.session_verifier.as_ref()?))
+    }
+
+    /// The verified claims of a bearer token, or why it is refused.
+    pub async fn verify_bearer(&self, token: &str) -> Result<Arc<Claims>, AuthRejection> {
+        self.verifier
+            .verify_access_token(token)
+            .await
+            .map_err(|e| AuthRejection::from_error(&e))
+    }
+
+    /// The session's signed-in user, its tokens refreshed first when they expire within the
+    /// refresh margin (one refresh for concurrent requests, [`Refreshes`]). `None` without a
+    /// signed-in user (or when the app has no sign-in configured).
+    ///
+    /// A sign-in that has ended — expired without a refresh token, or its refresh refused —
+    /// is removed from the session and answered [`AuthRejection::SessionExpired`]; a provider
+    /// that cannot be reached while the token has expired is [`AuthRejection::Unavailable`].
+    pub async fn session_user<S: AuthSession + ?Sized>(
+        &self,
+        session: &S,
+    ) -> Result<Option<SignedIn>, AuthRejection> {
+        if self.client.is_none() {
+            return Ok(None);
+        }
+        let Some(user) = session::get::<SignedIn, S>(session, SignedIn::SESSION_KEY)
+            .await
+            .map_err(store_failed)?
+        else {
+            return Ok(None);
+        };
+        let now = self.clock.now_secs();
+        let margin = i64::try_from(self.refresh_margin.as_secs()).unwrap_or(i64::MAX);
+        if !user.tokens.expires_within(now, margin) {
+            return Ok(Some(user));
+        }
+        let expired = user.tokens.expires_within(now, 0);
+        let (Some((client, verifier)), Some(refresh_token)) =
+            (self.sign_in(), user.tokens.refresh_token.as_deref())
+        else {
+            if expired {
+                return Err(self.end_sign_in(session).await);
+            }
+            return Ok(Some(user));
+        };
+        match self
+            .refreshes
+            .refresh(client, verifier, refresh_token, &user)
+            .await
+        {
+            Ok(fresh) => {
+                session::insert(session, SignedIn::SESSION_KEY, &fresh)
+                    .await
+                    .map_err(store_failed)?;
+                Ok(Some(fresh))
+            }
+            Err(e) if ends_sign_in(&e) => {
+                tracing::info!(error = %e, "the session's sign-in has ended");
+                Err(self.end_sign_in(session).await)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not refresh the session's access token");
+                if expired {
+                    Err(AuthRejection::Unavailable)
+                } else {
+                    Ok(Some(user))
+                }
+            }
+        }
+    }
+
+    /// Removes the session's ended sign-in: [`AuthRejection::SessionExpired`], or the store's
+    /// failure.
+    async fn end_sign_in<S: AuthSession + ?Sized>(&self, session: &S) -> AuthRejection {
+        match session.remove_value(SignedIn::SESSION_KEY).await {
+            Ok(()) => AuthRejection::SessionExpired,
+            Err(e) => store_failed(e),
+        }
+    }
+}
+
+/// The rejection for a failed session store (logged here).
+pub(crate) fn store_failed(e: SessionError) -> AuthRejection {
+    tracing::error!(error = %e, "the session store failed");
+    AuthRejection::Internal("the session store failed")
+}
+
+/// Configures a [`WebAuth`]; see [`WebAuth::builder`].
+#[must_use]
+pub struct WebAuthBuilder {
+    config: Config,
+    framework: &'static str,
+    verifier: Option<TokenVerifier>,
+    client: Option<AuthClient>,
+    realm: String,
+    routes: Option<AuthRoutes>,
+    refresh_margin: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for WebAuthBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebAuthBuilder")
+            .field("issuer", &self.config.issuer())
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebAuthBuilder {
+    /// The realm of `WWW-Authenticate` answers (default `api`). Quotes, backslashes, control
+    /// and non-ASCII characters are dropped.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Verify bearer tokens with this verifier instead of one built from the configuration.
+    pub fn verifier(mut self, verifier: TokenVerifier) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Use this OAuth client for the sign-in routes instead of one built from the
+    /// configuration.
+    pub fn client(mut self, client: AuthClient) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The paths of the sign-in routes (default: [`AuthRoutes::default`], with the callback
+    /// at the path of the configured redirect URI).
+    pub fn routes(mut self, routes: AuthRoutes) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
+    /// How long before it expires a session's access token is refreshed (default one minute).
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.refresh_margin = margin;
+        self
+    }
+
+    /// The clock for the session's expiry decisions (tests move it instead of sleeping). The
+    /// [`AuthClient`] stamps token expiry with its own clock: give it the same one
+    /// ([`WebAuthBuilder::client`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Builds it. Errors name the configuration setting at fault.
+    pub fn build(self) -> Result<WebAuth, Error> {
+        let verifier = match self.verifier {
+            Some(v) => v,
+            None => TokenVerifier::from_config(&self.config)?,
+        };
+        let client = match (self.client, self.config.client_id()) {
+            (Some(c), _) => Some(c),
+            (None, Some(_)) => Some(
+                AuthClient::builder(self.config.clone())
+                    .framework(self.framework)
+                    .build()?,
+            ),
+            (None, None) => None,
+        };
+        let session_verifier = match &client {
+            None => None,
+            Some(_) if !self.config.audiences().is_empty() => Some(verifier.clone()),
+            Some(client) => {
+                let mut b = TokenVerifier::builder(self.config.issuer())
+                    .allow_any_audience()
+                    .http_options(HttpOptions {
+                        allow_insecure_http: self.config.allows_insecure_http(),
+                        ..HttpOptions::default()
+                    });
+                if let Some(id) = client.config().client_id() {
+                    b = b.client_id(id);
+                }
+                Some(b.build()?)
+            }
+        };
+        let routes = self
+            .routes
+            .unwrap_or_else(|| AuthRoutes::for_redirect_uri(self.config.redirect_uri()));
+        Ok(WebAuth {
+            verifier,
+            client,
+            realm: Arc::from(quoted(&self.realm)),
+            session_verifier,
+            routes,
+            refresh_margin: self.refresh_margin,
+            clock: self.clock,
+            refreshes: Refreshes::default(),
+        })
+    }
+}

@@ -1,0 +1,122 @@
+//! Reading a request's bearer token strictly (RFC 6750 §2.1, security.md cases 39 and 42).
+
+/// Longest `Authorization` header read (security.md case 39: an oversized header is refused
+/// before anything else looks at it).
+pub const MAX_AUTHORIZATION_LEN: usize = 16 * 1024;
+
+/// The request's bearer token, from its `Authorization` header values and its query string.
+///
+/// - no `Authorization` header: `Ok(None)` — a token in the query string is never read
+///   (RFC 9700 §4.3.2, security.md case 42);
+/// - exactly one header `Bearer <b64token>` (scheme case-insensitive): the token;
+/// - anything else — two headers, another scheme, no token, two tokens, characters outside
+///   RFC 6750's `b64token`, a header plus `?access_token=` (case 39) — `Err` with the
+///   `invalid_request` description.
+pub fn bearer_token<'a, I>(
+    authorization: I,
+    query: Option<&str>,
+) -> Result<Option<&'a str>, &'static str>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    const ONE_MECHANISM: &str = "access token must only be provided using one mechanism";
+    const MALFORMED: &str = "invalid authorization header value format";
+    let mut values = authorization.into_iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ONE_MECHANISM);
+    }
+    if value.len() > MAX_AUTHORIZATION_LEN {
+        return Err("the authorization header is too large");
+    }
+    let value = std::str::from_utf8(value).map_err(|_| MALFORMED)?;
+    // credentials = auth-scheme 1*SP token68 (RFC 9110 §11.4, RFC 6750 §2.1).
+    let (scheme, rest) = value.split_once(' ').ok_or(MALFORMED)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(MALFORMED);
+    }
+    let token = rest.trim_start_matches(' ');
+    if !is_b64token(token) {
+        return Err(MALFORMED);
+    }
+    if has_query_token(query) {
+        return Err(ONE_MECHANISM);
+    }
+    Ok(Some(token))
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    // A table lookup per byte: this runs on every request, over ~1 KB tokens.
+    !body.is_empty() && body.bytes().all(|b| B64TOKEN[usize::from(b)])
+}
+
+/// The bytes of `b64token` (ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/").
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
+
+/// Whether the query string has an `access_token` parameter.
+fn has_query_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(name, _)| name == "access_token")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(headers: &[&str], query: Option<&str>) -> Result<Option<String>, &'static str> {
+        bearer_token(headers.iter().map(|h| h.as_bytes()), query).map(|t| t.map(str::to_owned))
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        for h in [
+            "Bearer abc.def-ghi_~+/==",
+            "bearer abc",
+            "BEARER abc",
+            "Bearer  abc",
+        ] {
+            assert!(matches!(bearer(&[h], None), Ok(Some(_))), "{h}");
+        }
+    }
+
+    #[test]
+    fn case_39_malformed_and_duplicated_credentials_are_refused() {
+        for h in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Basic eHl6",
+            "Bearer a\tb",
+            "Bearer =",
+            "Bearera",
+            "Bearer a=b",
+            "Bearer a\0b",
+        ] {
+            assert!(bearer(&[h], None).is_err(), "{h:?}");
+        }
+        assert!(bearer(&["Bearer a", "Bearer a"], None).is_err());
+        assert!(bearer(&["Bearer a"], Some("access_token=a")).is_err());
+        let long = format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION_LEN));
+        assert!(bearer(&[&long], None).is_err());
+    }
+
+    #[test]
+    fn case_42_a_query_token_alone_is_no_credentials() {
+        assert_eq!(bearer(&[], Some("access_token=abc")), Ok(None));
+    }
+}
