@@ -22,6 +22,27 @@ impl Store {
         .bind(audience)
         .execute(&self.pool)
         .await?;
-        self.set_api_scopes(MANAGEMENT_API_ID, scopes).await
+        // Several instances may start at once on one database: add what is missing and drop
+        // what is gone, without a delete-then-insert that two of them could interleave.
+        for scope in scopes {
+            sqlx::query(
+                "INSERT INTO api_scopes (api_id, scope) VALUES ($1, $2) \
+                 ON CONFLICT (api_id, scope) DO NOTHING",
+            )
+            .bind(MANAGEMENT_API_ID)
+            .bind(scope)
+            .execute(&self.pool)
+            .await?;
+        }
+        for old in self.api_scopes(MANAGEMENT_API_ID).await? {
+            if !scopes.contains(&old) {
+                sqlx::query("DELETE FROM api_scopes WHERE api_id = $1 AND scope = $2")
+                    .bind(MANAGEMENT_API_ID)
+                    .bind(&old)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }
