@@ -143,6 +143,7 @@ async fn flags_crud_and_pagination() {
             (flag("f1", "int", "1.5"), "INVALID_VALUE"),
             (flag("f1", "bool", "yes"), "INVALID_VALUE"),
             (flag("f1", "str", &"x".repeat(1001)), "INVALID_VALUE"),
+            (flag("f1", "str", "nul\u{0}"), "INVALID_VALUE"),
             (bad_level, "INVALID_OVERRIDE_LEVEL"),
             (unknown_field, "INVALID_BODY"),
             (json!({"name": "F", "key": "f1", "type": "str"}), "INVALID_BODY"),
@@ -314,6 +315,12 @@ async fn environment_overrides_reach_tokens() {
             (
                 "theme",
                 json!({"value": "x".repeat(1001)}),
+                400,
+                "INVALID_VALUE",
+            ),
+            (
+                "theme",
+                json!({"value": "nul\u{0}byte"}),
                 400,
                 "INVALID_VALUE",
             ),

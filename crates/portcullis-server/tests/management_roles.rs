@@ -710,3 +710,49 @@ async fn scopes_are_checked() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn racing_key_claims_are_conflicts() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        // Eight creations of one key at once: one is created, the others are 409s, never 500s.
+        for (path, conflict) in [
+            ("/roles", "ROLE_ALREADY_EXISTS"),
+            ("/permissions", "PERMISSION_ALREADY_EXISTS"),
+        ] {
+            let calls = (0..8)
+                .map(|i| admin.post(path, json!({"name": format!("N{i}"), "key": "contested"})));
+            let answers = futures_util::future::join_all(calls).await;
+            let created = answers.iter().filter(|a| a.status == 201).count();
+            assert_eq!(created, 1, "{answers:?}");
+            for answer in answers.iter().filter(|a| a.status != 201) {
+                expect(answer, 409, conflict);
+            }
+        }
+        // Eight roles renamed to one new key at once: one wins, the others are 409s.
+        let mut ids = Vec::new();
+        for i in 0..8 {
+            let answer = admin
+                .post("/roles", json!({"name": "R", "key": format!("racer{i}")}))
+                .await;
+            ids.push(answer.body["role"]["id"].as_str().unwrap().to_owned());
+        }
+        let paths: Vec<String> = ids.iter().map(|id| format!("/roles/{id}")).collect();
+        let calls = paths
+            .iter()
+            .map(|path| admin.patch(path, json!({"key": "winner"})));
+        let answers = futures_util::future::join_all(calls).await;
+        assert_eq!(
+            answers.iter().filter(|a| a.status == 200).count(),
+            1,
+            "{answers:?}"
+        );
+        for answer in answers.iter().filter(|a| a.status != 200) {
+            expect(answer, 409, "ROLE_ALREADY_EXISTS");
+        }
+        let roles = all_pages(&admin, "/roles", "roles", 500).await;
+        assert_eq!(roles.iter().filter(|r| r["key"] == "winner").count(), 1);
+        admin.finish().await;
+    })
+    .await;
+}

@@ -99,12 +99,24 @@ fn override_level(value: Option<&str>) -> Result<Option<&'static str>, ApiError>
     }
 }
 
-/// A value of `flag_type`, as a string.
-fn value<'a>(field: &str, flag_type: &str, value: &'a str) -> Result<&'a str, ApiError> {
-    if value.chars().count() > MAX_VALUE || flag_value(flag_type, value).is_none() {
+/// A value's length and characters: at most 1000, no control characters.
+fn plain_value(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.chars().count() > MAX_VALUE || value.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "INVALID_VALUE",
-            format!("{field} is not a valid {flag_type} value (at most {MAX_VALUE} characters)"),
+            format!("{field} must be at most {MAX_VALUE} characters without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A value of `flag_type`, as a string.
+fn value<'a>(field: &str, flag_type: &str, value: &'a str) -> Result<&'a str, ApiError> {
+    plain_value(field, value)?;
+    if flag_value(flag_type, value).is_none() {
+        return Err(ApiError::bad_request(
+            "INVALID_VALUE",
+            format!("{field} is not a valid {flag_type} value"),
         ));
     }
     Ok(value)
@@ -447,12 +459,7 @@ async fn update_environment_feature_flag_override(
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "update:environment_feature_flags").await?;
     let key = path_key(&key)?;
-    if body.value.chars().count() > MAX_VALUE {
-        return Err(ApiError::bad_request(
-            "INVALID_VALUE",
-            format!("value is longer than {MAX_VALUE} characters"),
-        ));
-    }
+    plain_value("value", &body.value)?;
     match state
         .store()
         .set_environment_override(key, &body.value)
