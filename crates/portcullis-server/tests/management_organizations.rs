@@ -433,6 +433,54 @@ async fn bulk_members_all_or_nothing() {
             "INVALID_NEXT_TOKEN",
         );
 
+        // Filters: any of the roles, any of the permissions (through a role or directly).
+        let filtered = |query: &'static str| {
+            let admin = &admin;
+            async move {
+                let answer = admin.get(&format!("{path}?{query}")).await;
+                assert_eq!(answer.status, 200, "{query}: {answer:?}");
+                let mut ids: Vec<String> = answer.body["organization_users"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|u| u["id"].as_str().unwrap().to_owned())
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        let mut ada_carol = vec![ada.clone(), carol.clone()];
+        ada_carol.sort();
+        assert_eq!(filtered("roles=admin").await, ada_carol);
+        assert_eq!(filtered("roles=nope,admin").await, ada_carol);
+        assert_eq!(filtered("permissions=delete:todos").await, ada_carol);
+        assert_eq!(
+            filtered("permissions=create:todos&roles=member").await,
+            ada_carol
+        );
+        assert!(filtered("roles=nope").await.is_empty());
+        assert!(filtered("roles=admin&permissions=nope").await.is_empty());
+        expect(
+            &admin.get(&format!("{path}?roles=a%20b")).await,
+            400,
+            "INVALID_FILTER",
+        );
+        let first = admin.get(&format!("{path}?roles=admin&page_size=1")).await;
+        let token = first.body["next_token"].as_str().unwrap();
+        let second = admin
+            .get(&format!(
+                "{path}?roles=admin&page_size=1&next_token={token}"
+            ))
+            .await;
+        expect(&second, 200, "");
+        expect(
+            &admin
+                .get(&format!("{path}?page_size=1&next_token={token}"))
+                .await,
+            400,
+            "INVALID_NEXT_TOKEN",
+        );
+
         // Members with a role, paginated.
         let roles = admin
             .get(&format!("/organizations/org_globex/users/{ada}/roles"))
@@ -977,6 +1025,65 @@ async fn changes_show_in_the_next_token() {
                 .await
                 .is_err()
         );
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_changes_are_never_server_errors() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        let bob = user_id(&admin, BOB).await;
+        let carol = user_id(&admin, "carol@example.com").await;
+        let ada = user_id(&admin, ADA).await;
+        let roles = admin
+            .get(&format!("/organizations/org_acme/users/{ada}/roles"))
+            .await;
+        let admin_role = roles.body["roles"][0]["id"].as_str().unwrap().to_owned();
+
+        // The same role given eight times at once: one 200, seven 409.
+        let path = format!("/organizations/org_acme/users/{bob}/roles");
+        let answers = futures_util::future::join_all(
+            (0..8).map(|_| admin.post(&path, json!({"role_id": admin_role}))),
+        )
+        .await;
+        let mut statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [200, 409, 409, 409, 409, 409, 409, 409],
+            "{answers:?}"
+        );
+        assert_eq!(
+            role_keys(&admin, "org_acme", &bob).await,
+            ["admin", "member"]
+        );
+
+        // Bulk adds racing each other and the organization's deletion: each answer is a
+        // success, a 404 or a 409, never a 5xx, and the database stays consistent.
+        let created = admin.post("/organization", json!({"name": "Race"})).await;
+        let race = created.body["organization"]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let users_path = format!("/organizations/{race}/users");
+        let body = json!({"users": [
+            {"id": bob, "roles": ["member"], "permissions": ["create:todos"]},
+            {"id": carol, "roles": ["admin"]},
+        ]});
+        let adds =
+            futures_util::future::join_all((0..6).map(|_| admin.post(&users_path, body.clone())));
+        let org_path = format!("/organization/{race}");
+        let delete = admin.delete(&org_path);
+        let (adds, delete) = tokio::join!(adds, delete);
+        expect(&delete, 200, "");
+        for answer in &adds {
+            assert!([200, 404, 409].contains(&answer.status), "{answer:?}");
+        }
+        expect(&admin.get(&users_path).await, 404, "ORGANIZATION_NOT_FOUND");
+        let orgs = admin.get(&format!("/user?id={carol}")).await;
+        assert_eq!(orgs.body["organizations"], json!([]));
         admin.finish().await;
     })
     .await;

@@ -21,8 +21,8 @@ use super::{
 };
 use crate::AppState;
 use crate::store::{
-    AdminOrganization, MemberChange, MemberMode, NewOrganization, OrgMember, OrgOutcome,
-    OrganizationPatch,
+    AdminOrganization, MemberChange, MemberFilter, MemberMode, NewOrganization, OrgMember,
+    OrgOutcome, OrganizationPatch,
 };
 
 /// The routes of this group.
@@ -543,10 +543,50 @@ pub(crate) struct OrganizationUsersResponse {
     pub next_token: Option<String>,
 }
 
+/// Paging and filters of `GET /organizations/{org_code}/users`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OrganizationUsersQuery {
+    /// Items per page: 1 to 500, default 10.
+    #[param(minimum = 1, maximum = 500)]
+    page_size: Option<i64>,
+    /// The `next_token` of the previous page (of the same filters).
+    next_token: Option<String>,
+    /// Not supported: lists are ordered by user id (any value is a 400).
+    sort: Option<String>,
+    /// Only members with any of these roles (comma-separated keys, at most 200 characters).
+    roles: Option<String>,
+    /// Only members with any of these permissions, through a role or directly
+    /// (comma-separated keys, at most 200 characters).
+    permissions: Option<String>,
+}
+
+/// The keys of a comma-separated filter.
+fn filter_keys(field: &str, value: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let value = value.unwrap_or("");
+    let keys: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if value.len() > 200 || keys.iter().any(|k| !plausible_id(k)) {
+        return Err(ApiError::bad_request(
+            "INVALID_FILTER",
+            format!("{field} takes comma-separated keys, at most 200 characters"),
+        ));
+    }
+    Ok(keys)
+}
+
 /// Lists an organization's members, ordered by user id.
 #[utoipa::path(get, path = "/organizations/{org_code}/users", tag = "Organizations",
     operation_id = "getOrganizationUsers",
-    params(("org_code" = String, Path, description = "The organization's code"), ListQuery),
+    params(
+        ("org_code" = String, Path, description = "The organization's code"),
+        OrganizationUsersQuery,
+    ),
     responses(
         (status = 200, description = "A page of members", body = OrganizationUsersResponse),
         (status = 400, description = "Bad parameters", body = ErrorBody),
@@ -558,16 +598,25 @@ async fn get_organization_users(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(code): Path<String>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<OrganizationUsersQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "read:organization_users").await?;
     no_sort(q.sort.as_deref())?;
+    let filter = MemberFilter {
+        roles: filter_keys("roles", q.roles.as_deref())?,
+        permissions: filter_keys("permissions", q.permissions.as_deref())?,
+    };
     let code = org_code(&code)?;
-    let list = format!("organization_users:{code}");
+    // A token belongs to one organization and one set of filters.
+    let list = format!(
+        "organization_users:{code}:{}:{}",
+        filter.roles.join(","),
+        filter.permissions.join(",")
+    );
     let page = Page::parse(&list, q.page_size, q.next_token.as_deref())?;
     let rows = state
         .store()
-        .admin_org_members(code, page.after.as_deref(), page.fetch())
+        .admin_org_members(code, &filter, page.after.as_deref(), page.fetch())
         .await?
         .ok_or_else(org_not_found)?;
     let (rows, next_token) = page.finish(&list, rows, |m| &m.id);

@@ -135,6 +135,16 @@ pub struct OrgFlag {
     pub overridden: bool,
 }
 
+/// Which members to list: those with any of `roles` (keys) and any of `permissions` (keys,
+/// through a role or directly); an empty list does not filter.
+#[derive(Debug, Clone, Default)]
+pub struct MemberFilter {
+    /// Role keys.
+    pub roles: Vec<String>,
+    /// Permission keys.
+    pub permissions: Vec<String>,
+}
+
 /// One user of a bulk membership change.
 #[derive(Debug, Clone)]
 pub struct MemberChange {
@@ -180,10 +190,16 @@ fn admin_org(r: &AnyRow) -> Result<AdminOrganization, StoreError> {
     })
 }
 
-/// A unique or foreign-key violation: a concurrent change, not a failure of the server.
+/// A unique or foreign-key violation, or PostgreSQL giving up on a transaction that raced
+/// another (serialization failure, deadlock): a concurrent change, not a failure of the server.
 fn is_constraint(e: &StoreError) -> bool {
-    matches!(e, StoreError::Database(sqlx::Error::Database(d))
-        if matches!(d.kind(), ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation))
+    let StoreError::Database(sqlx::Error::Database(d)) = e else {
+        return false;
+    };
+    matches!(
+        d.kind(),
+        ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation
+    ) || matches!(d.code().as_deref(), Some("40001" | "40P01"))
 }
 
 /// Runs a write; a constraint violation becomes [`OrgOutcome::Conflict`].
@@ -244,25 +260,26 @@ async fn member_check<T>(
     Ok(None)
 }
 
-/// Members (`users` joined with `org_members`, selected by `filter_sql` over `$1` = org and
-/// `$2` = after, `$3` = limit, plus `extra` binds) with their role keys.
+/// Members (`users` joined with `org_members`) of `org` after `after`, at most `limit`, with
+/// their role keys. `filter` is SQL appended to the `WHERE` clause; its parameters start at
+/// `$4` and are bound from `binds` in order.
 async fn members_page(
     tx: &mut Tx,
     org: &str,
-    join: &str,
-    extra: Option<&str>,
+    filter: &str,
+    binds: &[&str],
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<OrgMember>, StoreError> {
     let sql = format!(
         "SELECT users.id, users.email, users.given_name, users.family_name, users.picture \
-         FROM org_members JOIN users ON users.id = org_members.user_id {join} \
-         WHERE org_members.org_code = $1 AND ($2 IS NULL OR org_members.user_id > $2) \
+         FROM org_members JOIN users ON users.id = org_members.user_id \
+         WHERE org_members.org_code = $1 AND ($2 IS NULL OR org_members.user_id > $2) {filter} \
          ORDER BY org_members.user_id LIMIT $3"
     );
     let mut query = sqlx::query(&sql).bind(org).bind(after).bind(limit);
-    if let Some(extra) = extra {
-        query = query.bind(extra);
+    for value in binds {
+        query = query.bind(*value);
     }
     let rows = query.fetch_all(&mut **tx).await?;
     let mut members = rows
@@ -464,10 +481,12 @@ impl Store {
     }
 
     /// A page of an organization's members ordered by user id; `None` when there is no such
-    /// organization.
+    /// organization. With `filter`, only members who have any of its roles and any of its
+    /// permissions (through a role or directly).
     pub async fn admin_org_members(
         &self,
         org: &str,
+        filter: &MemberFilter,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Option<Vec<OrgMember>>, StoreError> {
@@ -475,7 +494,41 @@ impl Store {
         if !org_exists(&mut tx, org).await? {
             return Ok(None);
         }
-        let members = members_page(&mut tx, org, "", None, after, limit).await?;
+        let mut binds: Vec<&str> = Vec::new();
+        let mut sql = String::new();
+        if !filter.roles.is_empty() {
+            let mut marks = Vec::new();
+            for key in &filter.roles {
+                binds.push(key);
+                marks.push(format!("${}", 3 + binds.len()));
+            }
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM member_roles AS fr JOIN roles AS r ON r.id = fr.role_id \
+                 WHERE fr.org_code = org_members.org_code AND fr.user_id = org_members.user_id \
+                 AND r.key IN ({}))",
+                marks.join(", ")
+            ));
+        }
+        if !filter.permissions.is_empty() {
+            let mut marks = Vec::new();
+            for key in &filter.permissions {
+                binds.push(key);
+                marks.push(format!("${}", 3 + binds.len()));
+            }
+            let marks = marks.join(", ");
+            sql.push_str(&format!(
+                " AND (EXISTS (SELECT 1 FROM member_permissions AS fp \
+                 JOIN permissions AS p ON p.id = fp.permission_id \
+                 WHERE fp.org_code = org_members.org_code AND fp.user_id = org_members.user_id \
+                 AND p.key IN ({marks})) \
+                 OR EXISTS (SELECT 1 FROM member_roles AS fr2 \
+                 JOIN role_permissions AS rp ON rp.role_id = fr2.role_id \
+                 JOIN permissions AS p2 ON p2.id = rp.permission_id \
+                 WHERE fr2.org_code = org_members.org_code AND fr2.user_id = org_members.user_id \
+                 AND p2.key IN ({marks})))"
+            ));
+        }
+        let members = members_page(&mut tx, org, &sql, &binds, after, limit).await?;
         tx.commit().await?;
         Ok(Some(members))
     }
@@ -495,9 +548,10 @@ impl Store {
         if id_by(&mut tx, "roles", "id", role_id).await?.is_none() {
             return Ok(OrgOutcome::UnknownRole(role_id.to_owned()));
         }
-        let join = "JOIN member_roles AS chosen ON chosen.org_code = org_members.org_code \
-                    AND chosen.user_id = org_members.user_id AND chosen.role_id = $4";
-        let members = members_page(&mut tx, org, join, Some(role_id), after, limit).await?;
+        let filter = "AND EXISTS (SELECT 1 FROM member_roles AS chosen \
+                      WHERE chosen.org_code = org_members.org_code \
+                      AND chosen.user_id = org_members.user_id AND chosen.role_id = $4)";
+        let members = members_page(&mut tx, org, filter, &[role_id], after, limit).await?;
         tx.commit().await?;
         Ok(OrgOutcome::Done(members))
     }
