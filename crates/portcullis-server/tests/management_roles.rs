@@ -756,3 +756,100 @@ async fn racing_key_claims_are_conflicts() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_these_operations() {
+    let admin = start(TestDb::sqlite()).await;
+    let doc: Value = admin
+        .http
+        .get(format!("{}/api/v1/openapi.json", admin.issuer.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Kinde's operationIds (kinde-management-api.tsv), plus getFeatureFlags.
+    for (method, path, operation) in [
+        ("get", "/api/v1/roles", "getRoles"),
+        ("post", "/api/v1/roles", "createRole"),
+        ("get", "/api/v1/roles/{role_id}", "getRole"),
+        ("patch", "/api/v1/roles/{role_id}", "updateRoles"),
+        ("delete", "/api/v1/roles/{role_id}", "deleteRole"),
+        (
+            "get",
+            "/api/v1/roles/{role_id}/permissions",
+            "getRolePermissions",
+        ),
+        (
+            "patch",
+            "/api/v1/roles/{role_id}/permissions",
+            "updateRolePermissions",
+        ),
+        (
+            "delete",
+            "/api/v1/roles/{role_id}/permissions/{permission_id}",
+            "removeRolePermission",
+        ),
+        ("get", "/api/v1/roles/{role_id}/users", "getRoleUsers"),
+        ("get", "/api/v1/permissions", "getPermissions"),
+        ("post", "/api/v1/permissions", "createPermission"),
+        (
+            "patch",
+            "/api/v1/permissions/{permission_id}",
+            "updatePermissions",
+        ),
+        (
+            "delete",
+            "/api/v1/permissions/{permission_id}",
+            "deletePermission",
+        ),
+        ("get", "/api/v1/feature_flags", "getFeatureFlags"),
+        ("post", "/api/v1/feature_flags", "createFeatureFlag"),
+        (
+            "put",
+            "/api/v1/feature_flags/{feature_flag_key}",
+            "updateFeatureFlag",
+        ),
+        (
+            "delete",
+            "/api/v1/feature_flags/{feature_flag_key}",
+            "deleteFeatureFlag",
+        ),
+        (
+            "get",
+            "/api/v1/environment/feature_flags",
+            "getEnvironementFeatureFlags",
+        ),
+        (
+            "delete",
+            "/api/v1/environment/feature_flags",
+            "deleteEnvironementFeatureFlagOverrides",
+        ),
+        (
+            "patch",
+            "/api/v1/environment/feature_flags/{feature_flag_key}",
+            "updateEnvironementFeatureFlagOverride",
+        ),
+        (
+            "delete",
+            "/api/v1/environment/feature_flags/{feature_flag_key}",
+            "deleteEnvironementFeatureFlagOverride",
+        ),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["operationId"], operation, "{method} {path}");
+        let responses = op["responses"].as_object().unwrap();
+        for status in ["400", "403"] {
+            assert!(responses.contains_key(status), "{operation}: no {status}");
+        }
+        for (status, response) in responses {
+            assert!(
+                response["content"]["application/json"]["schema"].is_object(),
+                "{operation} {status}: no JSON schema"
+            );
+        }
+        assert!(op["security"][0]["bearer"][0].is_string(), "{operation}");
+    }
+    admin.finish().await;
+}
