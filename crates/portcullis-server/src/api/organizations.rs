@@ -1183,7 +1183,7 @@ async fn delete_organization_user_permission(
 
 /// `GET /organizations/{org_code}/roles/{role_id}/users`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct RoleUsersResponse {
+pub(crate) struct OrganizationRoleUsersResponse {
     /// `OK`.
     pub code: String,
     /// `Success`.
@@ -1216,7 +1216,7 @@ pub(crate) struct PageQuery {
         PageQuery,
     ),
     responses(
-        (status = 200, description = "A page of members", body = RoleUsersResponse),
+        (status = 200, description = "A page of members", body = OrganizationRoleUsersResponse),
         (status = 400, description = "Bad parameters", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such organization or role", body = ErrorBody),
@@ -1241,7 +1241,7 @@ async fn get_organization_role_users(
         .await?;
     let rows = failure(outcome, Refs::Path)?;
     let (rows, next_token) = page.finish(&list, rows, |m| &m.id);
-    Ok(ok(RoleUsersResponse {
+    Ok(ok(OrganizationRoleUsersResponse {
         code: "OK".into(),
         message: "Success".into(),
         users: rows.into_iter().map(OrganizationUser::from).collect(),
