@@ -347,14 +347,19 @@ pub struct UpdatedUser {
     pub picture: Option<String>,
 }
 
-/// The body of `PUT /users/{id}/password` (Kinde's shape: a password hash and how it was made,
-/// for imports). `Debug` does not print the hash or the salt.
+/// The body of `PUT /users/{id}/password`: a password in clear (Portcullis checks it against its
+/// policy and hashes it), or a hash and how it was made (imports; Kinde takes `bcrypt`, `crypt`,
+/// `md5`, `wordpress`, Portcullis `argon2id`). `Debug` prints neither.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct SetPassword {
+    /// The password in clear.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
     /// The password hash.
-    pub hashed_password: String,
-    /// How it was hashed: `bcrypt`, `crypt`, `md5`, `wordpress`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hashed_password: Option<String>,
+    /// How it was hashed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hashing_method: Option<String>,
     /// The salt, for methods that take one separately.
@@ -369,14 +374,24 @@ pub struct SetPassword {
 }
 
 impl SetPassword {
-    /// A password given as its hash.
-    pub fn hashed(hashed_password: impl Into<String>) -> Self {
+    /// A password in clear.
+    pub fn plain(password: impl Into<String>) -> Self {
         SetPassword {
-            hashed_password: hashed_password.into(),
+            password: Some(password.into()),
+            hashed_password: None,
             hashing_method: None,
             salt: None,
             salt_position: None,
             is_temporary_password: None,
+        }
+    }
+
+    /// A password given as its hash.
+    pub fn hashed(hashed_password: impl Into<String>) -> Self {
+        SetPassword {
+            password: None,
+            hashed_password: Some(hashed_password.into()),
+            ..Self::plain("")
         }
     }
 }
@@ -394,10 +409,12 @@ setters!(SetPassword {
 
 impl fmt::Debug for SetPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
         f.debug_struct("SetPassword")
-            .field("hashed_password", &"[redacted]")
+            .field("password", &redacted(&self.password))
+            .field("hashed_password", &redacted(&self.hashed_password))
             .field("hashing_method", &self.hashing_method)
-            .field("salt", &self.salt.as_ref().map(|_| "[redacted]"))
+            .field("salt", &redacted(&self.salt))
             .field("salt_position", &self.salt_position)
             .field("is_temporary_password", &self.is_temporary_password)
             .finish()
@@ -640,5 +657,7 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("bcrypt"));
+        let shown = format!("{:?}", SetPassword::plain("hunter2-hunter2"));
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }
