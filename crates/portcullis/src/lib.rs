@@ -22,7 +22,7 @@
 //!
 //! Modules are named for what they hold: [`verify`] (the verifier), [`jwks`] (the key cache),
 //! [`discovery`] (provider metadata), [`claims`] (typed claims and helpers), [`config`],
-//! [`error`], [`clock`].
+//! [`error`], [`clock`], [`oauth`] (client flows) and [`management`] (the management API client).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -34,6 +34,7 @@ pub mod error;
 mod http;
 mod jose;
 pub mod jwks;
+pub mod management;
 pub mod oauth;
 pub mod verify;
 pub mod web;
