@@ -162,8 +162,13 @@ pub(crate) fn parse_token_response(answer: &Answer) -> Result<TokenResponse, OAu
     };
     let refresh_token = optional_string("refresh_token")?;
     let id_token = optional_string("id_token")?;
-    let scope = optional_string("scope")?
-        .map(|s| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
+    // An empty `scope` is a grant of no scopes (an M2M application granted none), not an
+    // error.
+    let scope = match map.get("scope") {
+        Some(Value::String(s)) if s.trim().is_empty() => Some(Vec::new()),
+        _ => optional_string("scope")?
+            .map(|s| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>()),
+    };
     Ok(TokenResponse {
         access_token,
         expires_in,
@@ -228,6 +233,12 @@ mod tests {
         .unwrap();
         assert_eq!(ok.expires_in, None);
         assert_eq!(ok.scope.unwrap(), ["openid", "email"]);
+        let ok = parse_token_response(&answer(
+            200,
+            r#"{"access_token":"a","token_type":"Bearer","scope":""}"#,
+        ))
+        .unwrap();
+        assert_eq!(ok.scope, Some(Vec::new()));
     }
 
     #[test]
