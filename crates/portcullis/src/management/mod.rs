@@ -16,7 +16,7 @@
 //! let client = ManagementClient::new(&Config::from_env()?)?;
 //!
 //! let created = client.create_user("Grace", "Hopper", "grace@example.com").await?;
-//! let first_page = client.get_users(Some(50)).await?;
+//! let first_page = client.get_users(50).await?;
 //! println!("{} users on the first page", first_page.items.len());
 //!
 //! // Every user, page after page.
