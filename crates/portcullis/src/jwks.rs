@@ -511,9 +511,10 @@ impl JwksCache {
     /// would then fail, so the hit must not answer either). Once the key set has expired, this
     /// starts a background refresh, as [`JwksCache::key_for`] does: without it, a key the issuer
     /// removed would go unnoticed for as long as every request is a cache hit.
-    pub(crate) fn epoch_for_cached_token(self: &Arc<Self>) -> Option<u64> {
-        let snapshot = self.current.load_full()?;
-        let now = self.clock.now_millis();
+    pub(crate) fn epoch_for_cached_token(self: &Arc<Self>, now: i64) -> Option<u64> {
+        // Borrowed, not cloned: this runs on every cache hit.
+        let snapshot = self.current.load();
+        let snapshot = snapshot.as_ref()?;
         if now > snapshot.expires_at_ms {
             if now
                 > snapshot

@@ -327,11 +327,14 @@ impl TokenVerifier {
         if let Some(cache) = cache
             && let Some(hit) = cache.get(token)
         {
-            let now = inner.clock.now_secs();
+            // One clock read serves both checks (the key cache shares this clock).
+            let now_ms = inner.clock.now_millis();
+            let now = now_ms.div_euclid(1000);
             // An entry never outlives its token, nor a key set that dropped its key (or is too
             // stale to be trusted); an expired key set is refreshed in the background, as on a
             // miss, so a removed key is noticed even when every request is a hit.
-            if now < hit.exp && inner.keys.epoch_for_cached_token() == Some(hit.removal_epoch) {
+            if now < hit.exp && inner.keys.epoch_for_cached_token(now_ms) == Some(hit.removal_epoch)
+            {
                 return Ok(hit.claims);
             }
             cache.remove(token);
