@@ -4,7 +4,13 @@
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{Created, ManagementClient, ManagementError, Success, check_bulk, null_as_default};
+use futures_core::Stream;
+use futures_util::TryStreamExt;
+
+use super::{
+    Created, MAX_PAGE_SIZE, ManagementClient, ManagementError, PageRequest, Success, check_bulk,
+    null_as_default,
+};
 
 /// An API.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -77,7 +83,7 @@ struct NewScope<'a> {
     description: Option<&'a str>,
 }
 
-/// One application of a `PATCH /apis/{id}/applications` body: `{id, operation?}`.
+/// One application of a `PATCH /apis/{id}/applications` body: `{id, operation?, scopes?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ApplicationOperation {
@@ -86,6 +92,10 @@ pub struct ApplicationOperation {
     /// `delete` to take the API away from the application.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+    /// The scopes to grant when authorizing (each defined by the API); `None` grants every
+    /// scope the API defines (Portcullis; Kinde ignores it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
 }
 
 impl ApplicationOperation {
@@ -94,6 +104,7 @@ impl ApplicationOperation {
         ApplicationOperation {
             id: application_id.into(),
             operation: None,
+            scopes: None,
         }
     }
 
@@ -102,8 +113,28 @@ impl ApplicationOperation {
         ApplicationOperation {
             id: application_id.into(),
             operation: Some("delete".to_owned()),
+            scopes: None,
         }
     }
+
+    /// Grants only these scopes (with [`ApplicationOperation::authorize`]).
+    #[must_use]
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+/// What `PATCH /apis/{id}/applications` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct UpdatedApiApplications {
+    /// Ids of the applications authorized (or authorized again).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub applications_authorized: Vec<String>,
+    /// Ids of the applications deauthorized.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub applications_deauthorized: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -112,13 +143,20 @@ struct ApplicationsBody<'a> {
 }
 
 impl ManagementClient {
-    /// Every API (`GET /apis`).
+    /// Every API (`GET /apis`), following `next_token` across pages (Portcullis pages the
+    /// list; Kinde answers it whole).
     pub async fn get_apis(&self) -> Result<Vec<Api>, ManagementError> {
-        let call = self.call(Method::GET, &["apis"])?;
-        Ok(self
-            .send_member_opt(call, "apis")
-            .await?
-            .unwrap_or_default())
+        self.apis(PageRequest::of_size(MAX_PAGE_SIZE))
+            .try_collect()
+            .await
+    }
+
+    /// Every API, page after page, in pages of `page`'s size.
+    pub fn apis(
+        &self,
+        page: PageRequest,
+    ) -> impl Stream<Item = Result<Api, ManagementError>> + Send + use<> {
+        self.paged(&["apis"], page, "apis")
     }
 
     /// Creates an API (`POST /apis`); returns its id.
@@ -171,7 +209,7 @@ impl ManagementClient {
         &self,
         id: &str,
         applications: &[ApplicationOperation],
-    ) -> Result<Success, ManagementError> {
+    ) -> Result<UpdatedApiApplications, ManagementError> {
         check_bulk("applications", applications.len())?;
         let call = self
             .call(Method::PATCH, &["apis", id, "applications"])?
@@ -195,6 +233,17 @@ mod tests {
             serde_json::to_value(ApplicationsBody { applications: &ops }).unwrap(),
             json!({"applications": [{"id": "a1"}, {"id": "a2", "operation": "delete"}]})
         );
+        let ops = [ApplicationOperation::authorize("a1").scopes(["read:todos"])];
+        assert_eq!(
+            serde_json::to_value(ApplicationsBody { applications: &ops }).unwrap(),
+            json!({"applications": [{"id": "a1", "scopes": ["read:todos"]}]})
+        );
+        let changes: UpdatedApiApplications = serde_json::from_value(
+            json!({"code": "OK", "applications_authorized": ["a1"], "applications_deauthorized": null}),
+        )
+        .unwrap();
+        assert_eq!(changes.applications_authorized, ["a1"]);
+        assert!(changes.applications_deauthorized.is_empty());
         let api: Api = serde_json::from_value(json!({
             "id": "api_1", "name": "Todos", "audience": "https://api.example.com",
             "scopes": [{"id": "s1", "key": "read:todos"}], "applications": null

@@ -1,15 +1,18 @@
-//! Feature flags: `POST /feature_flags`, `PUT|DELETE /feature_flags/{key}`, and the environment's
-//! overrides (`/environment/feature_flags`).
+//! Feature flags: `GET|POST /feature_flags`, `PUT|DELETE /feature_flags/{key}`, and the
+//! environment's overrides (`/environment/feature_flags`).
 //!
 //! Flag values are strings on the wire (`"true"`, `"42"`, `"pink"`); [`FlagOverride::typed`]
 //! reads one as a [`FlagValue`].
 
 use std::collections::BTreeMap;
 
+use futures_core::Stream;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{ManagementClient, ManagementError, Success, lenient_string, setters};
+use super::{
+    ManagementClient, ManagementError, Page, PageRequest, Success, lenient_string, setters,
+};
 use crate::claims::FlagValue;
 
 /// A flag's type on the wire.
@@ -175,6 +178,33 @@ impl UpdateFeatureFlag {
     }
 }
 
+/// A flag's definition (`GET /feature_flags`, Portcullis's list of them).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
+pub struct FeatureFlag {
+    /// The key, as tokens carry it (`theme`).
+    pub key: String,
+    /// The name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The type: `str`, `int` or `bool` (kept as sent).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub flag_type: Option<String>,
+    /// Down to which level it may be overridden: `env`, `org` or `usr` (kept as sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_override_level: Option<String>,
+    /// The default value, as a string.
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub default_value: Option<String>,
+}
+
 /// A flag's value at one level (`{"type": "str", "value": "pink"}`), from the environment's or
 /// an organization's list.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -211,6 +241,24 @@ struct ValueBody<'a> {
 }
 
 impl ManagementClient {
+    /// One page of flag definitions, by key (`GET /feature_flags`; Portcullis's addition to
+    /// Kinde's API, where the values in the environment are [`ManagementClient::get_feature_flags`]).
+    pub async fn get_feature_flag_definitions(
+        &self,
+        page: impl Into<PageRequest>,
+    ) -> Result<Page<FeatureFlag>, ManagementError> {
+        self.list_page(&["feature_flags"], page.into(), "feature_flags")
+            .await
+    }
+
+    /// Every flag definition, page after page.
+    pub fn feature_flag_definitions(
+        &self,
+        page: PageRequest,
+    ) -> impl Stream<Item = Result<FeatureFlag, ManagementError>> + Send + use<> {
+        self.paged(&["feature_flags"], page, "feature_flags")
+    }
+
     /// The environment's feature flags with their values, by key (`GET
     /// /environment/feature_flags`).
     pub async fn get_feature_flags(

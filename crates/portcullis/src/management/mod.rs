@@ -67,18 +67,22 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::Method;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
-pub use apis::{Api, ApiApplication, ApiScope, ApplicationOperation, NewApi};
+pub use apis::{
+    Api, ApiApplication, ApiScope, ApplicationOperation, NewApi, UpdatedApiApplications,
+};
 pub use applications::{
     Application, ApplicationType, CreatedApplication, NewApplication, UpdateApplication,
 };
 pub use error::{ApiError, ErrorDetail, ManagementError, REQUEST_ID_HEADERS};
-pub use feature_flags::{FlagOverride, FlagType, NewFeatureFlag, OverrideLevel, UpdateFeatureFlag};
+pub use feature_flags::{
+    FeatureFlag, FlagOverride, FlagType, NewFeatureFlag, OverrideLevel, UpdateFeatureFlag,
+};
 pub use organizations::{
     AddedOrganizationUsers, CreatedOrganization, NewOrganization, Organization, OrganizationUser,
     OrganizationUserChange, OrganizationUserPermission, OrganizationUsersQuery, UpdateOrganization,
@@ -553,6 +557,7 @@ impl ManagementClient {
         let idempotent = retry::is_idempotent(&call.method);
         let scopes: Vec<&str> = inner.scopes.iter().map(String::as_str).collect();
         let mut attempt = 0u32;
+        let mut renewed_token = false;
         loop {
             let token = inner
                 .auth
@@ -569,9 +574,25 @@ impl ManagementClient {
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
-            drop(token);
             let (failure, hint, error) = match self.try_once(request, method, path).await {
                 Ok(answer) if (200..300).contains(&answer.status) => return Ok(answer),
+                // The cached token was refused (revoked, or its application changed): drop it
+                // and send once more with a new one. The server refused before doing anything,
+                // so even a POST is safe to repeat; this does not count as a retry.
+                Ok(answer) if !renewed_token && refuses_token(&answer) => {
+                    renewed_token = true;
+                    tracing::debug!(
+                        method,
+                        path,
+                        status = answer.status,
+                        "the management API refused the cached token; retrying with a new one"
+                    );
+                    inner
+                        .auth
+                        .forget_client_credentials(&inner.audience, &scopes, &token)
+                        .await;
+                    continue;
+                }
                 Ok(answer) => {
                     let hint = retry::server_wait(&answer.headers, SystemTime::now());
                     let failure = Failure::from_status(answer.status);
@@ -652,6 +673,43 @@ impl ManagementClient {
             body,
         })
     }
+}
+
+/// Whether an answer refuses the bearer token itself (RFC 6750 `invalid_token`): a 401, or a
+/// 403 whose `WWW-Authenticate` challenge says `invalid_token` (the management API answers 403
+/// for every refused token, and names the reason in the challenge). A 403 for a missing scope
+/// (`insufficient_scope`) or without a challenge is not: a new token would not change it.
+fn refuses_token(answer: &Answer) -> bool {
+    let challenges: Vec<&str> = answer
+        .headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let names = |error: &str| {
+        challenges
+            .iter()
+            .any(|c| challenge_error(c).is_some_and(|e| e.eq_ignore_ascii_case(error)))
+    };
+    match answer.status {
+        401 => !names("insufficient_scope"),
+        403 => names("invalid_token"),
+        _ => false,
+    }
+}
+
+/// The `error` parameter of a `Bearer` challenge (`Bearer realm="x", error="invalid_token"`).
+fn challenge_error(challenge: &str) -> Option<&str> {
+    let (scheme, params) = challenge.trim().split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    params.split(',').find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("error")
+            .then(|| value.trim().trim_matches('"'))
+    })
 }
 
 /// Reads a JSON body; an empty one as `{}`.
@@ -858,6 +916,43 @@ mod tests {
         let s: Success = parse_json(br#"{"code":"OK","message":"Success","x":1}"#).unwrap();
         assert_eq!(s.code.as_deref(), Some("OK"));
         assert!(parse_json::<Success>(b"<html>").is_err());
+    }
+
+    fn answer(status: u16, challenges: &[&str]) -> Answer {
+        let mut headers = HeaderMap::new();
+        for c in challenges {
+            headers.append(WWW_AUTHENTICATE, c.parse().unwrap());
+        }
+        Answer {
+            status,
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_refused_token_is_renewed() {
+        let invalid = r#"Bearer realm="portcullis", error="invalid_token", error_description="the access token is invalid, expired or revoked""#;
+        let scope =
+            r#"Bearer realm="portcullis", error="insufficient_scope", scope="create:users""#;
+        assert!(refuses_token(&answer(403, &[invalid])));
+        assert!(refuses_token(&answer(
+            403,
+            &["Basic realm=x", "bearer error=INVALID_TOKEN"]
+        )));
+        assert!(refuses_token(&answer(401, &[])));
+        assert!(refuses_token(&answer(401, &[invalid])));
+        assert!(!refuses_token(&answer(401, &[scope])));
+        assert!(!refuses_token(&answer(403, &[scope])));
+        assert!(!refuses_token(&answer(403, &[])));
+        assert!(!refuses_token(&answer(
+            403,
+            &["Basic error=\"invalid_token\""]
+        )));
+        assert!(!refuses_token(&answer(400, &[invalid])));
+        assert!(!refuses_token(&answer(404, &[invalid])));
+        assert_eq!(challenge_error("Bearer"), None);
+        assert_eq!(challenge_error("Bearer realm=\"a,b\""), None);
     }
 
     #[test]

@@ -64,6 +64,15 @@ impl PageRequest {
         self
     }
 
+    /// The same request from the first page: a stream starts there, whatever token it was
+    /// given.
+    pub(crate) fn first(self) -> PageRequest {
+        PageRequest {
+            next_token: None,
+            ..self
+        }
+    }
+
     pub(crate) fn apply(&self, call: Call) -> Result<Call, ManagementError> {
         if let Some(size) = self.page_size
             && !(1..=MAX_PAGE_SIZE).contains(&size)
@@ -204,6 +213,56 @@ where
             s.buffer.extend(page.items);
         }
     })
+}
+
+impl ManagementClient {
+    /// The first-page request of the list at `segments` (`GET`), with `page`'s size and order.
+    pub(crate) fn list_call(
+        &self,
+        segments: &[&str],
+        page: &PageRequest,
+    ) -> Result<Call, ManagementError> {
+        page.apply(self.call(reqwest::Method::GET, segments)?)
+    }
+
+    /// One page of the list at `segments`, its items under `key`.
+    pub(crate) async fn list_page<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        page: PageRequest,
+        key: &'static str,
+    ) -> Result<Page<T>, ManagementError> {
+        let call = self.list_call(segments, &page)?;
+        self.page(call, key).await
+    }
+
+    /// Every item of a list from its first page on (`call` is built with
+    /// [`PageRequest::first`]); a request that failed to build is the stream's only item.
+    pub(crate) fn stream_from<T>(
+        &self,
+        call: Result<Call, ManagementError>,
+        key: &'static str,
+    ) -> impl Stream<Item = Result<T, ManagementError>> + Send + use<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let client = self.clone();
+        stream_or_error(call, move |call| paginate(client, call, key))
+    }
+
+    /// Every item of the list at `segments` (`GET`, no filters), its items under `key`, from
+    /// the first page on in pages of `page`'s size.
+    pub(crate) fn paged<T>(
+        &self,
+        segments: &[&str],
+        page: PageRequest,
+        key: &'static str,
+    ) -> impl Stream<Item = Result<T, ManagementError>> + Send + use<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        self.stream_from(self.list_call(segments, &page.first()), key)
+    }
 }
 
 /// A stream from a request that may have failed to build: the error as its only item.

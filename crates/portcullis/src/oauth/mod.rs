@@ -721,6 +721,26 @@ impl AuthClient {
         Ok(token)
     }
 
+    /// Drops the cached client-credentials token of (`audience`, `scopes`) if it is still
+    /// `stale`, so the next [`AuthClient::client_credentials`] fetches a new one. A token another
+    /// caller already replaced is left alone: one refusal renews the token once, not once per
+    /// caller.
+    pub(crate) async fn forget_client_credentials(
+        &self,
+        audience: &str,
+        scopes: &[&str],
+        stale: &Arc<ClientToken>,
+    ) {
+        let slot = self.inner.machine_tokens.slot(audience, scopes);
+        let mut guard = slot.lock().await;
+        if guard
+            .as_ref()
+            .is_some_and(|cached| Arc::ptr_eq(cached, stale))
+        {
+            *guard = None;
+        }
+    }
+
     /// Revokes a token (RFC 7009). Revoking a refresh token also ends its access tokens on
     /// providers that link them (Portcullis does).
     pub async fn revoke(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<(), Error> {
