@@ -5,9 +5,7 @@ use futures_core::Stream;
 use reqwest::Method;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::organizations::first;
-use super::pagination::stream_or_error;
-use super::{Call, ManagementClient, ManagementError, Page, PageRequest, Success, setters};
+use super::{ManagementClient, ManagementError, Page, PageRequest, Success, setters};
 use crate::config::ClientSecret;
 
 /// Kinde's application types.
@@ -157,17 +155,13 @@ impl UrlList {
 }
 
 impl ManagementClient {
-    fn applications_call(&self, page: &PageRequest) -> Result<Call, ManagementError> {
-        page.apply(self.call(Method::GET, &["applications"])?)
-    }
-
     /// One page of applications (`GET /applications`).
     pub async fn get_applications(
         &self,
         page: impl Into<PageRequest>,
     ) -> Result<Page<Application>, ManagementError> {
-        let call = self.applications_call(&page.into())?;
-        self.page(call, "applications").await
+        self.list_page(&["applications"], page.into(), "applications")
+            .await
     }
 
     /// Every application, page after page.
@@ -175,10 +169,7 @@ impl ManagementClient {
         &self,
         page: PageRequest,
     ) -> impl Stream<Item = Result<Application, ManagementError>> + Send + use<> {
-        let client = self.clone();
-        stream_or_error(self.applications_call(&first(page)), move |call| {
-            client.stream(call, "applications")
-        })
+        self.paged(&["applications"], page, "applications")
     }
 
     /// Creates an application (`POST /applications`). The answer holds its client secret

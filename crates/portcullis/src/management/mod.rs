@@ -536,18 +536,6 @@ impl ManagementClient {
         Ok((page, path, answer.status))
     }
 
-    /// Every item of a list, page after page.
-    pub(crate) fn stream<T>(
-        &self,
-        call: Call,
-        key: &'static str,
-    ) -> impl futures_core::Stream<Item = Result<T, ManagementError>> + Send + use<T>
-    where
-        T: DeserializeOwned + Send + 'static,
-    {
-        pagination::paginate(self.clone(), call, key)
-    }
-
     /// Sends `call`, retrying as the [module docs](self#retries) say; a success status returns
     /// the answer, any other an [`ManagementError::Api`].
     async fn execute(&self, call: &Call) -> Result<Answer, ManagementError> {

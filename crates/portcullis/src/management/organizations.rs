@@ -9,7 +9,6 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::feature_flags::FlagOverride;
-use super::pagination::stream_or_error;
 use super::roles::Role;
 use super::users::non_empty;
 use super::{
@@ -315,17 +314,13 @@ struct PermissionIdBody<'a> {
 }
 
 impl ManagementClient {
-    fn organizations_call(&self, page: &PageRequest) -> Result<Call, ManagementError> {
-        page.apply(self.call(Method::GET, &["organizations"])?)
-    }
-
     /// One page of organizations (`GET /organizations`).
     pub async fn get_organizations(
         &self,
         page: impl Into<PageRequest>,
     ) -> Result<Page<Organization>, ManagementError> {
-        let call = self.organizations_call(&page.into())?;
-        self.page(call, "organizations").await
+        self.list_page(&["organizations"], page.into(), "organizations")
+            .await
     }
 
     /// Every organization, page after page.
@@ -333,10 +328,7 @@ impl ManagementClient {
         &self,
         page: PageRequest,
     ) -> impl Stream<Item = Result<Organization, ManagementError>> + Send + use<> {
-        let client = self.clone();
-        stream_or_error(self.organizations_call(&first(page)), move |call| {
-            client.stream(call, "organizations")
-        })
+        self.paged(&["organizations"], page, "organizations")
     }
 
     /// An organization by code (`GET /organization?code=`).
@@ -415,13 +407,13 @@ impl ManagementClient {
         query: OrganizationUsersQuery,
     ) -> impl Stream<Item = Result<OrganizationUser, ManagementError>> + Send + use<> {
         let query = OrganizationUsersQuery {
-            page: first(query.page.clone()),
+            page: query.page.clone().first(),
             ..query
         };
-        let client = self.clone();
-        stream_or_error(self.organization_users_call(code, &query), move |call| {
-            client.stream(call, "organization_users")
-        })
+        self.stream_from(
+            self.organization_users_call(code, &query),
+            "organization_users",
+        )
     }
 
     /// Adds users to an organization, with roles and permissions (`POST
@@ -564,18 +556,6 @@ impl ManagementClient {
         self.send(call).await
     }
 
-    fn organization_role_users_call(
-        &self,
-        code: &str,
-        role_id: &str,
-        page: &PageRequest,
-    ) -> Result<Call, ManagementError> {
-        page.apply(self.call(
-            Method::GET,
-            &["organizations", code, "roles", role_id, "users"],
-        )?)
-    }
-
     /// One page of the users who have a role in an organization (`GET
     /// /organizations/{code}/roles/{role_id}/users`).
     pub async fn get_organization_role_users(
@@ -584,8 +564,12 @@ impl ManagementClient {
         role_id: &str,
         page: impl Into<PageRequest>,
     ) -> Result<Page<OrganizationUser>, ManagementError> {
-        let call = self.organization_role_users_call(code, role_id, &page.into())?;
-        self.page(call, "users").await
+        self.list_page(
+            &["organizations", code, "roles", role_id, "users"],
+            page.into(),
+            "users",
+        )
+        .await
     }
 
     /// Every user who has a role in an organization, page after page.
@@ -595,10 +579,10 @@ impl ManagementClient {
         role_id: &str,
         page: PageRequest,
     ) -> impl Stream<Item = Result<OrganizationUser, ManagementError>> + Send + use<> {
-        let client = self.clone();
-        stream_or_error(
-            self.organization_role_users_call(code, role_id, &first(page)),
-            move |call| client.stream(call, "users"),
+        self.paged(
+            &["organizations", code, "roles", role_id, "users"],
+            page,
+            "users",
         )
     }
 
@@ -654,14 +638,6 @@ impl ManagementClient {
             &["organizations", code, "feature_flags", flag_key],
         )?;
         self.send(call).await
-    }
-}
-
-/// A stream starts at the first page, whatever token the request carried.
-pub(crate) fn first(page: PageRequest) -> PageRequest {
-    PageRequest {
-        next_token: None,
-        ..page
     }
 }
 

@@ -4,9 +4,7 @@ use futures_core::Stream;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::organizations::first;
-use super::pagination::stream_or_error;
-use super::{Call, ManagementClient, ManagementError, Page, PageRequest, Success, setters};
+use super::{ManagementClient, ManagementError, Page, PageRequest, Success, setters};
 
 /// A permission.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -67,17 +65,13 @@ setters!(NewPermission {
 });
 
 impl ManagementClient {
-    fn permissions_call(&self, page: &PageRequest) -> Result<Call, ManagementError> {
-        page.apply(self.call(Method::GET, &["permissions"])?)
-    }
-
     /// One page of permissions (`GET /permissions`).
     pub async fn get_permissions(
         &self,
         page: impl Into<PageRequest>,
     ) -> Result<Page<Permission>, ManagementError> {
-        let call = self.permissions_call(&page.into())?;
-        self.page(call, "permissions").await
+        self.list_page(&["permissions"], page.into(), "permissions")
+            .await
     }
 
     /// Every permission, page after page.
@@ -85,10 +79,7 @@ impl ManagementClient {
         &self,
         page: PageRequest,
     ) -> impl Stream<Item = Result<Permission, ManagementError>> + Send + use<> {
-        let client = self.clone();
-        stream_or_error(self.permissions_call(&first(page)), move |call| {
-            client.stream(call, "permissions")
-        })
+        self.paged(&["permissions"], page, "permissions")
     }
 
     /// Creates a permission (`POST /permissions`). Kinde answers `{code, message}` only; the

@@ -4,11 +4,9 @@ use futures_core::Stream;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::organizations::first;
-use super::pagination::stream_or_error;
 use super::permissions::Permission;
 use super::{
-    Call, Created, ManagementClient, ManagementError, Page, PageRequest, Success, check_bulk,
+    Created, ManagementClient, ManagementError, Page, PageRequest, Success, check_bulk,
     null_as_default, setters,
 };
 
@@ -172,17 +170,12 @@ pub struct RoleUser {
 }
 
 impl ManagementClient {
-    fn roles_call(&self, page: &PageRequest) -> Result<Call, ManagementError> {
-        page.apply(self.call(Method::GET, &["roles"])?)
-    }
-
     /// One page of roles (`GET /roles`).
     pub async fn get_roles(
         &self,
         page: impl Into<PageRequest>,
     ) -> Result<Page<Role>, ManagementError> {
-        let call = self.roles_call(&page.into())?;
-        self.page(call, "roles").await
+        self.list_page(&["roles"], page.into(), "roles").await
     }
 
     /// Every role, page after page.
@@ -190,10 +183,7 @@ impl ManagementClient {
         &self,
         page: PageRequest,
     ) -> impl Stream<Item = Result<Role, ManagementError>> + Send + use<> {
-        let client = self.clone();
-        stream_or_error(self.roles_call(&first(page)), move |call| {
-            client.stream(call, "roles")
-        })
+        self.paged(&["roles"], page, "roles")
     }
 
     /// A role by id (`GET /roles/{id}`).
@@ -235,18 +225,14 @@ impl ManagementClient {
         self.send(call).await
     }
 
-    fn role_permissions_call(&self, id: &str, page: &PageRequest) -> Result<Call, ManagementError> {
-        page.apply(self.call(Method::GET, &["roles", id, "permissions"])?)
-    }
-
     /// One page of a role's permissions (`GET /roles/{id}/permissions`).
     pub async fn get_role_permissions(
         &self,
         id: &str,
         page: impl Into<PageRequest>,
     ) -> Result<Page<Permission>, ManagementError> {
-        let call = self.role_permissions_call(id, &page.into())?;
-        self.page(call, "permissions").await
+        self.list_page(&["roles", id, "permissions"], page.into(), "permissions")
+            .await
     }
 
     /// Every permission of a role, page after page.
@@ -255,10 +241,7 @@ impl ManagementClient {
         id: &str,
         page: PageRequest,
     ) -> impl Stream<Item = Result<Permission, ManagementError>> + Send + use<> {
-        let client = self.clone();
-        stream_or_error(self.role_permissions_call(id, &first(page)), move |call| {
-            client.stream(call, "permissions")
-        })
+        self.paged(&["roles", id, "permissions"], page, "permissions")
     }
 
     /// Adds and removes permissions of a role (`PATCH /roles/{id}/permissions`; at most 100).
@@ -286,18 +269,14 @@ impl ManagementClient {
         self.send(call).await
     }
 
-    fn role_users_call(&self, id: &str, page: &PageRequest) -> Result<Call, ManagementError> {
-        page.apply(self.call(Method::GET, &["roles", id, "users"])?)
-    }
-
     /// One page of the users who have a role, in any organization (`GET /roles/{id}/users`).
     pub async fn get_role_users(
         &self,
         id: &str,
         page: impl Into<PageRequest>,
     ) -> Result<Page<RoleUser>, ManagementError> {
-        let call = self.role_users_call(id, &page.into())?;
-        self.page(call, "users").await
+        self.list_page(&["roles", id, "users"], page.into(), "users")
+            .await
     }
 
     /// Every user who has a role, page after page.
@@ -306,10 +285,7 @@ impl ManagementClient {
         id: &str,
         page: PageRequest,
     ) -> impl Stream<Item = Result<RoleUser, ManagementError>> + Send + use<> {
-        let client = self.clone();
-        stream_or_error(self.role_users_call(id, &first(page)), move |call| {
-            client.stream(call, "users")
-        })
+        self.paged(&["roles", id, "users"], page, "users")
     }
 }
 

@@ -485,14 +485,10 @@ impl ManagementClient {
         query: UsersQuery,
     ) -> impl Stream<Item = Result<User, ManagementError>> + Send + use<> {
         let call = self.users_call(&UsersQuery {
-            page: PageRequest {
-                next_token: None,
-                ..query.page.clone()
-            },
+            page: query.page.clone().first(),
             ..query
         });
-        let client = self.clone();
-        super::pagination::stream_or_error(call, move |call| client.stream(call, "users"))
+        self.stream_from(call, "users")
     }
 
     /// A user by id (`GET /user?id=`).
