@@ -6,6 +6,8 @@
 //! portcullis dev                 # local SQLite, a demo tenant, prints what to try
 //! portcullis migrate --database URL
 //! portcullis keys rotate --database URL
+//! portcullis users list          # admin tasks (users, orgs, roles, flags) through the
+//!                                # management API of a running server
 //! ```
 //!
 //! Every flag can also come from the environment (`PORTCULLIS_ISSUER`, `PORTCULLIS_BIND`,
@@ -15,6 +17,8 @@
 //! Logs go to stderr (filter with `RUST_LOG`); stdout carries only what a command reports, such
 //! as the kid printed by `keys rotate`. Bad configuration ends the command with a non-zero exit
 //! and a message naming the problem, before the database is touched where possible.
+
+mod admin;
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
@@ -53,6 +57,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Subcommand)]
@@ -375,6 +381,12 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Dev(args) => dev(args).await,
+        Command::Admin(command) => {
+            // Errors are printed by the command itself, with an exit code scripts can tell
+            // apart (see `admin::exit`).
+            let code = admin::run(command).await;
+            std::process::exit(i32::from(code));
+        }
         Command::Migrate(db) => {
             let store = Store::connect(&db.database).await.context("database")?;
             store.migrate().await?;
