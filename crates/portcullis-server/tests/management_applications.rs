@@ -740,9 +740,9 @@ async fn lists_page_through_every_item_once() {
             "INVALID_PAGE_SIZE",
         );
         assert_error(
-            &admin.get("/applications?sort=name_asc").await,
+            &admin.get("/applications?sort=email_asc").await,
             400,
-            "INVALID_QUERY",
+            "INVALID_SORT",
         );
         admin.finish().await;
     })
@@ -854,6 +854,195 @@ async fn each_operation_needs_its_scope() {
             "Job"
         );
         assert_eq!(admin.get(&format!("/apis/{api}")).await.status, 200);
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn applications_sort_by_name_across_pages() {
+    on_both(|db| async move {
+        let admin = Admin::start(db, builder()).await;
+        for name in ["web", "cron", "mobile", "cron", "admin"] {
+            create_app(&admin, name, "reg").await;
+        }
+        let all = admin.get("/applications?page_size=500").await;
+        let everything: Vec<(String, String)> = all.body["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (str_of(a, "name").to_owned(), str_of(a, "id").to_owned()))
+            .collect();
+        for sort in ["name_asc", "name_desc"] {
+            let mut expected = everything.clone();
+            expected.sort();
+            if sort == "name_desc" {
+                expected.reverse();
+            }
+            let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+            for page_size in [1, 2, 4] {
+                let mut seen = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let mut path = format!("/applications?sort={sort}&page_size={page_size}");
+                    if let Some(t) = &token {
+                        path.push_str(&format!("&next_token={t}"));
+                    }
+                    let page = admin.get(&path).await;
+                    assert_eq!(page.status, 200, "{path}: {:?}", page.body);
+                    seen.extend(
+                        page.body["applications"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|a| str_of(a, "id").to_owned()),
+                    );
+                    match page.body["next_token"].as_str() {
+                        Some(t) => token = Some(t.to_owned()),
+                        None => break,
+                    }
+                    assert!(seen.len() <= expected.len(), "runaway paging");
+                }
+                assert_eq!(seen, expected, "{sort} by {page_size}");
+            }
+        }
+        let first = admin.get("/applications?sort=name_asc&page_size=1").await;
+        let token = str_of(&first.body, "next_token").to_owned();
+        assert_error(
+            &admin
+                .get(&format!("/applications?sort=name_desc&next_token={token}"))
+                .await,
+            400,
+            "INVALID_NEXT_TOKEN",
+        );
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn login_and_homepage_uris_and_scope_descriptions_are_kept() {
+    on_both(|db| async move {
+        let admin = Admin::start(db, builder()).await;
+        let a = admin
+            .post(
+                "/applications",
+                json!({"name": "Site", "type": "reg",
+                       "login_uri": "https://site.example.com/login",
+                       "homepage_uri": "https://site.example.com"}),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{:?}", a.body);
+        let id = str_of(&a.body["application"], "id").to_owned();
+        let got = admin.get(&format!("/applications/{id}")).await;
+        assert_eq!(
+            got.body["application"]["login_uri"],
+            "https://site.example.com/login"
+        );
+        assert_eq!(
+            got.body["application"]["homepage_uri"],
+            "https://site.example.com"
+        );
+
+        // PATCH sets, clears and leaves alone.
+        let patched = admin
+            .patch(
+                &format!("/applications/{id}"),
+                json!({"login_uri": "http://localhost:3000/login", "homepage_uri": null}),
+            )
+            .await;
+        assert_eq!(patched.status, 200, "{:?}", patched.body);
+        let got = admin.get(&format!("/applications/{id}")).await;
+        assert_eq!(
+            got.body["application"]["login_uri"],
+            "http://localhost:3000/login"
+        );
+        assert_eq!(got.body["application"]["homepage_uri"], Value::Null);
+        let renamed = admin
+            .patch(&format!("/applications/{id}"), json!({"name": "Site 2"}))
+            .await;
+        assert_eq!(renamed.status, 200, "{:?}", renamed.body);
+        let got = admin.get(&format!("/applications/{id}")).await;
+        assert_eq!(
+            got.body["application"]["login_uri"],
+            "http://localhost:3000/login"
+        );
+        let plain = create_app(&admin, "Plain", "m2m").await;
+        let got = admin
+            .get(&format!("/applications/{}", str_of(&plain, "id")))
+            .await;
+        assert_eq!(got.body["application"]["login_uri"], Value::Null);
+        for bad in [
+            "javascript:alert(1)",
+            "http://site.example.com/login",
+            "https://site.example.com/#frag",
+            "/login",
+        ] {
+            assert_error(
+                &admin
+                    .patch(&format!("/applications/{id}"), json!({"login_uri": bad}))
+                    .await,
+                400,
+                "INVALID_URI",
+            );
+            assert_error(
+                &admin
+                    .post(
+                        "/applications",
+                        json!({"name": "X", "type": "reg", "homepage_uri": bad}),
+                    )
+                    .await,
+                400,
+                "INVALID_URI",
+            );
+        }
+
+        // Scope descriptions: stored and shown wherever scopes are.
+        let api = create_api(&admin, "Docs", "https://docs.example.com").await;
+        for (key, description) in [
+            ("read:docs", json!("Read the docs")),
+            ("write:docs", json!(null)),
+            ("share:docs", json!("  ")),
+        ] {
+            let added = admin
+                .post(
+                    &format!("/apis/{api}/scopes"),
+                    json!({"key": key, "description": description}),
+                )
+                .await;
+            assert_eq!(added.status, 200, "{:?}", added.body);
+            assert_eq!(added.body["scope"]["id"], key);
+        }
+        let scopes = admin.get(&format!("/apis/{api}/scopes")).await;
+        assert_eq!(
+            scopes.body["scopes"],
+            json!([
+                {"id": "read:docs", "key": "read:docs", "description": "Read the docs"},
+                {"id": "share:docs", "key": "share:docs", "description": null},
+                {"id": "write:docs", "key": "write:docs", "description": null},
+            ])
+        );
+        let one = admin.get(&format!("/apis/{api}")).await;
+        assert_eq!(one.body["api"]["scopes"][0]["description"], "Read the docs");
+        let listed = admin.get("/apis?expand=scopes&page_size=500").await;
+        let docs = listed.body["apis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == api.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(docs["scopes"][0]["description"], "Read the docs");
+        assert_error(
+            &admin
+                .post(
+                    &format!("/apis/{api}/scopes"),
+                    json!({"key": "x:docs", "description": "a\u{0}b"}),
+                )
+                .await,
+            400,
+            "INVALID_FIELD",
+        );
         admin.finish().await;
     })
     .await;

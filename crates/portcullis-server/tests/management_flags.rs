@@ -493,3 +493,135 @@ async fn scopes_are_checked() {
     })
     .await;
 }
+
+/// `allow_override_level` is enforced: `env` allows no organization or user override, `org`
+/// organization overrides only, `usr` both; a narrowed level removes the overrides it no
+/// longer allows.
+#[tokio::test]
+async fn allow_override_level_is_enforced() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        let ada = admin.get(&format!("/users?email={ADA}")).await;
+        let ada = ada.body["users"][0]["id"].as_str().unwrap().to_owned();
+        for level in ["env", "org", "usr"] {
+            let key = format!("f_{level}");
+            expect(
+                &admin
+                    .post(
+                        "/feature_flags",
+                        json!({"name": key, "key": key, "type": "int",
+                               "allow_override_level": level, "default_value": "1"}),
+                    )
+                    .await,
+                201,
+                "",
+            );
+            // The environment may always override.
+            expect(
+                &admin
+                    .patch(
+                        &format!("/environment/feature_flags/{key}"),
+                        json!({"value": "2"}),
+                    )
+                    .await,
+                200,
+                "",
+            );
+            let org = admin
+                .patch(
+                    &format!("/organizations/org_acme/feature_flags/{key}?value=3"),
+                    Value::Null,
+                )
+                .await;
+            let user = admin
+                .patch(
+                    &format!("/users/{ada}/feature_flags/{key}?value=4"),
+                    Value::Null,
+                )
+                .await;
+            let created = admin
+                .post(
+                    "/organization",
+                    json!({"name": "New", "feature_flags": {key.clone(): "5"}}),
+                )
+                .await;
+            let (org_ok, user_ok) = match level {
+                "env" => (false, false),
+                "org" => (true, false),
+                _ => (true, true),
+            };
+            for (answer, ok) in [(&org, org_ok), (&created, org_ok), (&user, user_ok)] {
+                if ok {
+                    expect(answer, 200, "");
+                } else {
+                    expect(answer, 400, "FEATURE_FLAG_OVERRIDE_NOT_ALLOWED");
+                }
+            }
+            let expected = if user_ok {
+                4
+            } else if org_ok {
+                3
+            } else {
+                2
+            };
+            assert_eq!(
+                ada_flags(&admin).await[&key],
+                json!({"t": "i", "v": expected}),
+                "{level}"
+            );
+        }
+        // Unknown flags and users are still 404s, bad values 400s, whatever the level.
+        expect(
+            &admin
+                .patch(
+                    &format!("/users/{ada}/feature_flags/nope?value=1"),
+                    Value::Null,
+                )
+                .await,
+            404,
+            "FEATURE_FLAG_NOT_FOUND",
+        );
+        expect(
+            &admin
+                .patch("/users/kp_nobody/feature_flags/f_usr?value=1", Value::Null)
+                .await,
+            404,
+            "USER_NOT_FOUND",
+        );
+        expect(
+            &admin
+                .patch(
+                    &format!("/users/{ada}/feature_flags/f_usr?value=x"),
+                    Value::Null,
+                )
+                .await,
+            400,
+            "INVALID_VALUE",
+        );
+        // Narrowing the level removes the overrides below it: usr -> org drops Ada's.
+        expect(
+            &admin
+                .put(
+                    "/feature_flags/f_usr?name=F&type=int&allow_override_level=org&default_value=1",
+                    Value::Null,
+                )
+                .await,
+            200,
+            "",
+        );
+        assert_eq!(ada_flags(&admin).await["f_usr"], json!({"t": "i", "v": 3}));
+        expect(
+            &admin
+                .put(
+                    "/feature_flags/f_usr?name=F&type=int&allow_override_level=env&default_value=1",
+                    Value::Null,
+                )
+                .await,
+            200,
+            "",
+        );
+        assert_eq!(ada_flags(&admin).await["f_usr"], json!({"t": "i", "v": 2}));
+        admin.finish().await;
+    })
+    .await;
+}

@@ -216,7 +216,7 @@ async fn organizations_crud_and_pagination() {
         assert_eq!(org.body["external_id"], Value::Null);
         expect(
             &admin
-                .patch(&format!("/organization/{code}"), json!({"handle": "x"}))
+                .patch(&format!("/organization/{code}"), json!({"is_default": true}))
                 .await,
             400,
             "INVALID_BODY",
@@ -264,7 +264,7 @@ async fn organizations_crud_and_pagination() {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted, seen);
-        expect(&admin.get("/organizations?sort=name_asc").await, 400, "INVALID_SORT");
+        expect(&admin.get("/organizations?sort=email_asc").await, 400, "INVALID_SORT");
         expect(&admin.get("/organizations?page_size=0").await, 400, "INVALID_PAGE_SIZE");
         expect(&admin.get("/organizations?next_token=forged").await, 400, "INVALID_NEXT_TOKEN");
         expect(&admin.get("/organizations?colour=red").await, 400, "INVALID_QUERY");
@@ -418,7 +418,7 @@ async fn bulk_members_all_or_nothing() {
         assert_eq!(ada_row["first_name"], "Ada");
         assert_eq!(ada_row["roles"], json!(["admin", "member"]));
         expect(
-            &admin.get(&format!("{path}?sort=email_asc")).await,
+            &admin.get(&format!("{path}?sort=key_asc")).await,
             400,
             "INVALID_SORT",
         );
@@ -1084,6 +1084,493 @@ async fn concurrent_changes_are_never_server_errors() {
         expect(&admin.get(&users_path).await, 404, "ORGANIZATION_NOT_FOUND");
         let orgs = admin.get(&format!("/user?id={carol}")).await;
         assert_eq!(orgs.body["organizations"], json!([]));
+        admin.finish().await;
+    })
+    .await;
+}
+
+/// Every page of `path` (which already has a `?`) with `page_size`, following `next_token`:
+/// the ids (`id_field`) of `field`'s items in order, and the first token.
+async fn page_through(
+    admin: &Admin,
+    path: &str,
+    field: &str,
+    id_field: &str,
+    page_size: usize,
+) -> (Vec<String>, Option<String>) {
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    let mut first = None;
+    loop {
+        let mut url = format!("{path}&page_size={page_size}");
+        if let Some(t) = &token {
+            url.push_str(&format!("&next_token={t}"));
+        }
+        let answer = admin.get(&url).await;
+        expect(&answer, 200, "");
+        let items = answer.body[field].as_array().unwrap();
+        assert!(items.len() <= page_size, "{url}");
+        ids.extend(
+            items
+                .iter()
+                .map(|i| i[id_field].as_str().unwrap().to_owned()),
+        );
+        match answer.body["next_token"].as_str() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+        first.get_or_insert_with(|| token.clone().unwrap());
+        assert!(ids.len() < 1000, "{url}: runaway paging");
+    }
+    (ids, first)
+}
+
+#[tokio::test]
+async fn organizations_and_members_sort_in_kindes_orders_across_pages() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        // Organizations with tied and distinct names (lower-case ASCII: one order everywhere).
+        for name in ["umbrella", "initech", "hooli", "initech", "aperture"] {
+            expect(
+                &admin.post("/organization", json!({"name": name})).await,
+                200,
+                "",
+            );
+        }
+        let all = admin.get("/organizations?page_size=500").await;
+        let orgs: Vec<(String, String)> = all.body["organizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["name"].as_str().unwrap().to_owned(),
+                    o["code"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(orgs.len(), 7);
+        for sort in ["name_asc", "name_desc"] {
+            let mut expected = orgs.clone();
+            expected.sort();
+            if sort == "name_desc" {
+                expected.reverse();
+            }
+            let expected: Vec<String> = expected.into_iter().map(|(_, c)| c).collect();
+            for page_size in [1, 2, 4] {
+                let path = format!("/organizations?sort={sort}");
+                let (codes, token) =
+                    page_through(&admin, &path, "organizations", "code", page_size).await;
+                assert_eq!(codes, expected, "{sort} by {page_size}");
+                // The token is for this order only.
+                let token = token.unwrap();
+                let other = if sort == "name_asc" {
+                    "name_desc"
+                } else {
+                    "name_asc"
+                };
+                for query in [format!("sort={other}&"), String::new()] {
+                    expect(
+                        &admin
+                            .get(&format!("/organizations?{query}next_token={token}"))
+                            .await,
+                        400,
+                        "INVALID_NEXT_TOKEN",
+                    );
+                }
+            }
+        }
+
+        // Members of org_acme: Ada and Bob, plus more through the API.
+        for (given, email) in [("zoe", "zoe@example.com"), ("amy", "amy@example.com")] {
+            let a = admin
+                .post(
+                    "/user",
+                    json!({"profile": {"given_name": given, "family_name": "smith"},
+                           "organization_code": "org_acme",
+                           "identities": [{"type": "email", "details": {"email": email}}]}),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{a:?}");
+        }
+        let all = admin
+            .get("/organizations/org_acme/users?page_size=500")
+            .await;
+        let members: Vec<Value> = all.body["organization_users"].as_array().unwrap().clone();
+        assert_eq!(members.len(), 4, "{members:?}");
+        let name = |m: &Value| {
+            format!(
+                "{} {}",
+                m["first_name"].as_str().unwrap_or(""),
+                m["last_name"].as_str().unwrap_or("")
+            )
+        };
+        let field = |m: &Value, f: &str| m[f].as_str().unwrap().to_owned();
+        for sort in [
+            "name_asc",
+            "name_desc",
+            "email_asc",
+            "email_desc",
+            "id_asc",
+            "id_desc",
+        ] {
+            let mut expected = members.clone();
+            expected.sort_by_key(|m| {
+                let by = match &sort[..sort.find('_').unwrap()] {
+                    "name" => name(m),
+                    "email" => field(m, "email"),
+                    _ => field(m, "id"),
+                };
+                (by, field(m, "id"))
+            });
+            if sort.ends_with("desc") {
+                expected.reverse();
+            }
+            let expected: Vec<String> = expected.iter().map(|m| field(m, "id")).collect();
+            for page_size in [1, 3] {
+                let path = format!("/organizations/org_acme/users?sort={sort}");
+                let (ids, _) =
+                    page_through(&admin, &path, "organization_users", "id", page_size).await;
+                assert_eq!(ids, expected, "{sort} by {page_size}");
+            }
+            // Roles still come with each member whatever the order.
+            let page = admin
+                .get(&format!("/organizations/org_acme/users?sort={sort}"))
+                .await;
+            let ada = page.body["organization_users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["email"] == ADA)
+                .unwrap()
+                .clone();
+            assert_eq!(ada["roles"], json!(["admin"]), "{sort}");
+        }
+        // With a filter, sorted too.
+        let (ids, _) = page_through(
+            &admin,
+            "/organizations/org_acme/users?sort=email_desc&roles=admin,member",
+            "organization_users",
+            "id",
+            1,
+        )
+        .await;
+        assert_eq!(ids.len(), 2);
+        expect(
+            &admin.get("/organizations?sort=email_asc").await,
+            400,
+            "INVALID_SORT",
+        );
+        admin.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn handles_and_registrations_are_stored_and_shown() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        let created = admin
+            .post(
+                "/organization",
+                json!({"name": "Initech", "handle": "initech", "is_allow_registrations": true}),
+            )
+            .await;
+        expect(&created, 200, "");
+        let code = created.body["organization"]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let got = admin.get(&format!("/organization?code={code}")).await;
+        assert_eq!(got.body["handle"], "initech", "{got:?}");
+        assert_eq!(got.body["is_allow_registrations"], true);
+        let acme = admin.get("/organization?code=org_acme").await;
+        assert_eq!(acme.body["handle"], Value::Null);
+        assert_eq!(acme.body["is_allow_registrations"], false);
+
+        // Handles are unique; the same organization may keep its own.
+        expect(
+            &admin
+                .post(
+                    "/organization",
+                    json!({"name": "Other", "handle": "initech"}),
+                )
+                .await,
+            409,
+            "ORGANIZATION_HANDLE_TAKEN",
+        );
+        expect(
+            &admin
+                .patch("/organization/org_acme", json!({"handle": "initech"}))
+                .await,
+            409,
+            "ORGANIZATION_HANDLE_TAKEN",
+        );
+        expect(
+            &admin
+                .patch(
+                    &format!("/organization/{code}"),
+                    json!({"handle": "initech"}),
+                )
+                .await,
+            200,
+            "",
+        );
+        for bad in [
+            json!(""),
+            json!("Has Space"),
+            json!("UPPER"),
+            json!("x".repeat(65)),
+            json!(7),
+        ] {
+            let answer = admin
+                .post("/organization", json!({"name": "Bad", "handle": bad}))
+                .await;
+            assert_eq!(answer.status, 400, "{bad}: {answer:?}");
+        }
+
+        // PATCH changes, clears and leaves alone.
+        expect(
+            &admin
+                .patch(
+                    &format!("/organization/{code}"),
+                    json!({"handle": null, "is_allow_registrations": false}),
+                )
+                .await,
+            200,
+            "",
+        );
+        let got = admin.get(&format!("/organization?code={code}")).await;
+        assert_eq!(got.body["handle"], Value::Null);
+        assert_eq!(got.body["is_allow_registrations"], false);
+        expect(
+            &admin
+                .patch(
+                    &format!("/organization/{code}"),
+                    json!({"handle": "initech-2"}),
+                )
+                .await,
+            200,
+            "",
+        );
+        expect(
+            &admin
+                .patch(
+                    &format!("/organization/{code}"),
+                    json!({"name": "Initech Corp"}),
+                )
+                .await,
+            200,
+            "",
+        );
+        let listed = admin.get("/organizations?page_size=500").await;
+        let row = listed.body["organizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["code"] == code.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(row["handle"], "initech-2");
+        assert_eq!(row["name"], "Initech Corp");
+        // The freed handle can be taken again.
+        expect(
+            &admin
+                .post(
+                    "/organization",
+                    json!({"name": "Again", "handle": "initech"}),
+                )
+                .await,
+            200,
+            "",
+        );
+        admin.finish().await;
+    })
+    .await;
+}
+
+/// The role keys in an access token's `roles` claim.
+fn role_claims(claims: &Value) -> Vec<String> {
+    claims["roles"]
+        .as_array()
+        .map(|roles| {
+            roles
+                .iter()
+                .map(|r| r["key"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn default_roles_are_given_to_new_members_and_reach_the_next_token() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        let role = admin
+            .post(
+                "/roles",
+                json!({"name": "Starter", "key": "starter", "is_default_role": true}),
+            )
+            .await;
+        assert_eq!(role.status, 201, "{role:?}");
+        let password = "a-long-enough-password";
+
+        // POST /organizations/{code}/users: a new member gets the default role (and the
+        // listed ones); Ada, already a member, keeps hers untouched.
+        let carol = user_id(&admin, "carol@example.com").await;
+        let ada = user_id(&admin, ADA).await;
+        expect(
+            &admin
+                .put(&format!("/users/{carol}/password"), json!({"password": password}))
+                .await,
+            200,
+            "",
+        );
+        expect(
+            &admin
+                .post(
+                    "/organizations/org_globex/users",
+                    json!({"users": [{"id": carol, "roles": ["member"]}]}),
+                )
+                .await,
+            200,
+            "",
+        );
+        assert_eq!(role_keys(&admin, "org_globex", &carol).await, ["member", "starter"]);
+        let claims = claims_in(&admin, "carol@example.com", password, "org_globex").await;
+        let mut roles = role_claims(&claims);
+        roles.sort();
+        assert_eq!(roles, ["member", "starter"], "{claims}");
+        expect(
+            &admin
+                .post("/organizations/org_acme/users", json!({"users": [{"id": ada}]}))
+                .await,
+            200,
+            "",
+        );
+        assert_eq!(role_keys(&admin, "org_acme", &ada).await, ["admin"]);
+
+        // POST /user with an organization_code.
+        let created = admin
+            .post(
+                "/user",
+                json!({"organization_code": "org_globex",
+                       "identities": [{"type": "email", "details": {"email": "erin@example.com"}}]}),
+            )
+            .await;
+        assert_eq!(created.status, 200, "{created:?}");
+        let erin = created.body["id"].as_str().unwrap().to_owned();
+        assert_eq!(role_keys(&admin, "org_globex", &erin).await, ["starter"]);
+        expect(
+            &admin
+                .put(&format!("/users/{erin}/password"), json!({"password": password}))
+                .await,
+            200,
+            "",
+        );
+        let claims = claims_in(&admin, "erin@example.com", password, "org_globex").await;
+        assert_eq!(role_claims(&claims), ["starter"], "{claims}");
+        admin.finish().await;
+    })
+    .await;
+}
+
+/// Signs up `email` on the hosted form for `org_code`: the final answer.
+async fn sign_up_into(
+    admin: &Admin,
+    email: &str,
+    org_code: &str,
+) -> (common::browser::Page, String) {
+    use common::browser::{Browser, pkce};
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::default();
+    let form = browser
+        .authorize(
+            &admin.issuer,
+            &[
+                ("client_id", WEB),
+                ("redirect_uri", CALLBACK),
+                ("response_type", "code"),
+                ("scope", "openid profile email offline"),
+                ("state", "state-123"),
+                ("nonce", "nonce-456"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("prompt", "create"),
+                ("org_code", org_code),
+            ],
+        )
+        .await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let done = browser
+        .sign_up(
+            &admin.issuer,
+            &form,
+            &[
+                ("email", email),
+                ("password", "cobol-is-a-fine-language"),
+                ("given_name", "New"),
+                ("family_name", "Member"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    (done, verifier)
+}
+
+#[tokio::test]
+async fn hosted_sign_up_into_an_open_organization_gives_the_default_roles() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        let role = admin
+            .post(
+                "/roles",
+                json!({"name": "Starter", "key": "starter", "is_default_role": true}),
+            )
+            .await;
+        assert_eq!(role.status, 201, "{role:?}");
+        let open = admin
+            .post(
+                "/organization",
+                json!({"name": "Open", "is_allow_registrations": true}),
+            )
+            .await;
+        let open = open.body["organization"]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        let (done, verifier) = sign_up_into(&admin, "fay@example.com", &open).await;
+        let code = done
+            .param("code")
+            .unwrap_or_else(|| panic!("no code: {:?}", done.location));
+        let (status, tokens) = common::demo::redeem_code(
+            &admin.issuer,
+            (WEB, Some(WEB_SECRET)),
+            &code,
+            CALLBACK,
+            &verifier,
+        )
+        .await;
+        assert_eq!(status, 200, "{tokens}");
+        let claims = jwt_parts(tokens["access_token"].as_str().unwrap()).1;
+        assert_eq!(claims["org_code"], open.as_str(), "{claims}");
+        assert_eq!(role_claims(&claims), ["starter"], "{claims}");
+        let fay = user_id(&admin, "fay@example.com").await;
+        assert_eq!(role_keys(&admin, &open, &fay).await, ["starter"]);
+
+        // An organization that does not allow registrations: the account is made, but it is
+        // no member, so the sign-in into that organization is refused.
+        let (done, _) = sign_up_into(&admin, "gus@example.com", "org_globex").await;
+        assert_eq!(
+            done.param("error").as_deref(),
+            Some("access_denied"),
+            "{:?}",
+            done.location
+        );
+        let gus = user_id(&admin, "gus@example.com").await;
+        let orgs = admin.get(&format!("/user?id={gus}")).await;
+        assert_eq!(orgs.body["organizations"], json!([]), "{orgs:?}");
         admin.finish().await;
     })
     .await;

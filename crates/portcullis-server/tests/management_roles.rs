@@ -392,7 +392,7 @@ async fn lists_page_through_everything() {
             "page_size=0",
             "page_size=501",
             "next_token=forged",
-            "sort=name_asc",
+            "sort=email_asc",
             "colour=red",
         ] {
             let answer = admin.get(&format!("/roles?{query}")).await;
@@ -852,4 +852,97 @@ async fn the_openapi_document_describes_these_operations() {
         assert!(op["security"][0]["bearer"][0].is_string(), "{operation}");
     }
     admin.finish().await;
+}
+
+#[tokio::test]
+async fn roles_permissions_and_role_permissions_sort_in_kindes_orders() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        // Tied names are ordered by id; lower-case ASCII names order alike everywhere.
+        for (name, key) in [
+            ("viewer", "viewer"),
+            ("editor", "editor"),
+            ("owner", "owner"),
+            ("editor", "editor2"),
+            ("auditor", "auditor"),
+        ] {
+            expect(
+                &admin
+                    .post("/roles", json!({"name": name, "key": key}))
+                    .await,
+                201,
+                "",
+            );
+            expect(
+                &admin
+                    .post(
+                        "/permissions",
+                        json!({"name": name, "key": format!("{key}:x")}),
+                    )
+                    .await,
+                201,
+                "",
+            );
+        }
+        let role = role_id(&admin, "owner").await;
+        let every: Vec<Value> = all_pages(&admin, "/permissions", "permissions", 500).await;
+        let patch: Vec<Value> = every.iter().map(|p| json!({"id": p["id"]})).collect();
+        expect(
+            &admin
+                .patch(
+                    &format!("/roles/{role}/permissions"),
+                    json!({"permissions": patch}),
+                )
+                .await,
+            200,
+            "",
+        );
+        for (path, field) in [
+            ("/roles".to_owned(), "roles"),
+            ("/permissions".to_owned(), "permissions"),
+            (format!("/roles/{role}/permissions"), "permissions"),
+        ] {
+            let everything = all_pages(&admin, &path, field, 500).await;
+            for sort in ["name_asc", "name_desc", "id_asc", "id_desc"] {
+                let mut expected: Vec<(String, String)> = everything
+                    .iter()
+                    .map(|i| {
+                        let id = i["id"].as_str().unwrap().to_owned();
+                        let by = if sort.starts_with("name") {
+                            i["name"].as_str().unwrap().to_owned()
+                        } else {
+                            id.clone()
+                        };
+                        (by, id)
+                    })
+                    .collect();
+                expected.sort();
+                if sort.ends_with("desc") {
+                    expected.reverse();
+                }
+                let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+                for page_size in [1, 2, 3] {
+                    let sorted = format!("{path}?sort={sort}");
+                    let got = ids(&all_pages(&admin, &sorted, field, page_size).await);
+                    assert_eq!(got, expected, "{sorted} by {page_size}");
+                }
+            }
+            // A token names its order.
+            let first = admin
+                .get(&format!("{path}?sort=name_desc&page_size=1"))
+                .await;
+            let token = first.body["next_token"].as_str().unwrap().to_owned();
+            for other in ["sort=name_asc&", "sort=id_desc&", ""] {
+                expect(
+                    &admin
+                        .get(&format!("{path}?{other}next_token={token}"))
+                        .await,
+                    400,
+                    "INVALID_NEXT_TOKEN",
+                );
+            }
+        }
+        admin.finish().await;
+    })
+    .await;
 }

@@ -547,3 +547,266 @@ async fn openapi_document_describes_the_api() {
     assert_eq!(paths["/api/v1/users"]["get"]["operationId"], "getUsers");
     admin.finish().await;
 }
+
+/// Every create answers the status Kinde documents for that operation (its OpenAPI document,
+/// as Kinde's SDKs are generated from it: 200 for users, organizations, APIs, API scopes and
+/// the organization-member additions; 201 for roles, permissions, feature flags and
+/// applications), and this server's OpenAPI document says the same.
+#[tokio::test]
+async fn creates_answer_kindes_status_per_operation() {
+    on_both(|db| async move {
+        let admin = Admin::start(db, builder()).await;
+        let user = create(&admin, "kim@example.com").await;
+        let role = admin
+            .post("/roles", json!({"name": "Editor", "key": "editor"}))
+            .await;
+        let permission = admin
+            .post("/permissions", json!({"name": "Edit", "key": "edit:docs"}))
+            .await;
+        let flag = admin
+            .post(
+                "/feature_flags",
+                json!({"name": "Beta", "key": "beta", "type": "bool", "default_value": "false"}),
+            )
+            .await;
+        let application = admin
+            .post("/applications", json!({"name": "Docs", "type": "reg"}))
+            .await;
+        let organization = admin
+            .post("/organization", json!({"name": "Initech"}))
+            .await;
+        let api = admin
+            .post(
+                "/apis",
+                json!({"name": "Docs API", "audience": "https://docs.example.com"}),
+            )
+            .await;
+        let api_id = api.body["api"]["id"].as_str().unwrap().to_owned();
+        let scope = admin
+            .post(
+                &format!("/apis/{api_id}/scopes"),
+                json!({"key": "read:docs", "description": "Read the docs"}),
+            )
+            .await;
+        let members = admin
+            .post(
+                "/organizations/org_acme/users",
+                json!({"users": [{"id": user}]}),
+            )
+            .await;
+        let role_id = role.body["role"]["id"].as_str().unwrap().to_owned();
+        let permission_id = permission.body["permission"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let member_role = admin
+            .post(
+                &format!("/organizations/org_acme/users/{user}/roles"),
+                json!({"role_id": role_id}),
+            )
+            .await;
+        let member_permission = admin
+            .post(
+                &format!("/organizations/org_acme/users/{user}/permissions"),
+                json!({"permission_id": permission_id}),
+            )
+            .await;
+        let app_id = application.body["application"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let urls = admin
+            .post(
+                &format!("/applications/{app_id}/auth_redirect_urls"),
+                json!({"urls": ["https://docs.example.com/callback"]}),
+            )
+            .await;
+
+        let doc: Value = admin
+            .http
+            .get(format!("{}/api/v1/openapi.json", admin.issuer.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for (answer, path, operation, status) in [
+            (&role, "/api/v1/roles", "createRole", 201),
+            (&permission, "/api/v1/permissions", "createPermission", 201),
+            (&flag, "/api/v1/feature_flags", "createFeatureFlag", 201),
+            (
+                &application,
+                "/api/v1/applications",
+                "createApplication",
+                201,
+            ),
+            (
+                &organization,
+                "/api/v1/organization",
+                "createOrganization",
+                200,
+            ),
+            (&api, "/api/v1/apis", "addApis", 200),
+            (&scope, "/api/v1/apis/{api_id}/scopes", "addApiScope", 200),
+            (
+                &members,
+                "/api/v1/organizations/{org_code}/users",
+                "addOrganizationUsers",
+                200,
+            ),
+            (
+                &member_role,
+                "/api/v1/organizations/{org_code}/users/{user_id}/roles",
+                "createOrganizationUserRole",
+                200,
+            ),
+            (
+                &member_permission,
+                "/api/v1/organizations/{org_code}/users/{user_id}/permissions",
+                "createOrganizationUserPermission",
+                200,
+            ),
+            (
+                &urls,
+                "/api/v1/applications/{application_id}/auth_redirect_urls",
+                "addRedirectCallbackUrls",
+                200,
+            ),
+        ] {
+            assert_eq!(answer.status, status, "{operation}: {answer:?}");
+            let op = &doc["paths"][path]["post"];
+            assert_eq!(op["operationId"], operation, "{path}");
+            let successes: Vec<&String> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|s| s.starts_with('2'))
+                .collect();
+            assert_eq!(successes, [&status.to_string()], "{operation}");
+        }
+        // createUser: 200 (checked by `create`), and so documented.
+        let op = &doc["paths"]["/api/v1/user"]["post"];
+        assert_eq!(op["operationId"], "createUser");
+        assert!(op["responses"]["200"].is_object());
+        assert!(op["responses"]["201"].is_null());
+        admin.finish().await;
+    })
+    .await;
+}
+
+/// `GET /users?sort=`: Kinde's four orders, each paged through with small pages while the
+/// tokens carry the order; nothing is lost or repeated, and a token of one order is refused
+/// by another.
+#[tokio::test]
+async fn users_sort_in_every_kinde_order_across_pages() {
+    on_both(|db| async move {
+        let admin = Admin::start(db, builder()).await;
+        // Names that order alike in every collation (lower-case ASCII letters), with ties
+        // broken by id, and a user without names.
+        for (given, family, email) in [
+            (Some("bea"), Some("cole"), "zed@example.com"),
+            (Some("bea"), Some("cole"), "yan@example.com"),
+            (Some("abe"), Some("dunn"), "xia@example.com"),
+            (Some("cal"), None, "wes@example.com"),
+            (None, Some("eve"), "vic@example.com"),
+            (Some("abe"), Some("amos"), "uma@example.com"),
+            (None, None, "tom@example.com"),
+        ] {
+            let mut profile = serde_json::Map::new();
+            if let Some(g) = given {
+                profile.insert("given_name".into(), json!(g));
+            }
+            if let Some(f) = family {
+                profile.insert("family_name".into(), json!(f));
+            }
+            let a = admin
+                .post(
+                    "/user",
+                    json!({"profile": profile,
+                           "identities": [{"type": "email", "details": {"email": email}}]}),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{a:?}");
+        }
+        let all = admin.get("/users?page_size=500").await;
+        let everyone: Vec<Value> = all.body["users"].as_array().unwrap().clone();
+        assert_eq!(everyone.len(), 8, "{everyone:?}");
+        let name = |u: &Value| {
+            format!(
+                "{} {}",
+                u["first_name"].as_str().unwrap_or(""),
+                u["last_name"].as_str().unwrap_or("")
+            )
+        };
+        let id = |u: &Value| u["id"].as_str().unwrap().to_owned();
+        let email = |u: &Value| u["email"].as_str().unwrap().to_owned();
+        let mut first_token: Option<(String, String)> = None;
+        for sort in ["name_asc", "name_desc", "email_asc", "email_desc"] {
+            let mut expected = everyone.clone();
+            expected.sort_by_key(|u| {
+                if sort.starts_with("name") {
+                    (name(u), id(u))
+                } else {
+                    (email(u), id(u))
+                }
+            });
+            if sort.ends_with("desc") {
+                expected.reverse();
+            }
+            let expected: Vec<String> = expected.iter().map(id).collect();
+            for page_size in [1, 2, 3] {
+                let mut seen = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let mut path = format!("/users?sort={sort}&page_size={page_size}");
+                    if let Some(t) = &token {
+                        path.push_str(&format!("&next_token={t}"));
+                    }
+                    let page = admin.get(&path).await;
+                    assert_eq!(page.status, 200, "{path}: {page:?}");
+                    let users = page.body["users"].as_array().unwrap();
+                    assert!(users.len() <= page_size, "{path}");
+                    seen.extend(users.iter().map(id));
+                    match page.body["next_token"].as_str() {
+                        Some(t) => token = Some(t.to_owned()),
+                        None => break,
+                    }
+                    if first_token.is_none() {
+                        first_token = Some((sort.to_owned(), token.clone().unwrap()));
+                    }
+                    assert!(seen.len() <= expected.len(), "{sort}: runaway paging");
+                }
+                assert_eq!(seen, expected, "{sort} by {page_size}");
+            }
+        }
+        // A token names its order: another order (or none) refuses it.
+        let (sort, token) = first_token.unwrap();
+        assert_eq!(sort, "name_asc");
+        for other in ["sort=email_asc&", "sort=name_desc&", ""] {
+            let a = admin
+                .get(&format!("/users?{other}next_token={token}"))
+                .await;
+            assert_eq!(a.status, 400, "{other}: {a:?}");
+            assert_eq!(a.error_code(), "INVALID_NEXT_TOKEN");
+        }
+        // An id-order token is refused under a sort, too.
+        let plain = admin.get("/users?page_size=1").await;
+        let plain = plain.body["next_token"].as_str().unwrap();
+        let a = admin
+            .get(&format!("/users?sort=email_asc&next_token={plain}"))
+            .await;
+        assert_eq!(a.error_code(), "INVALID_NEXT_TOKEN", "{a:?}");
+        // A sorted list still filters.
+        let a = admin
+            .get("/users?sort=name_desc&email=zed@example.com")
+            .await;
+        assert_eq!(a.body["users"].as_array().unwrap().len(), 1, "{a:?}");
+        for bad in ["id_asc", "name", "NAME_ASC", "email_asc,name_asc"] {
+            let a = admin.get(&format!("/users?sort={bad}")).await;
+            assert_eq!((a.status, a.error_code()), (400, "INVALID_SORT"), "{bad}");
+        }
+        admin.finish().await;
+    })
+    .await;
+}

@@ -24,11 +24,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    ApiError, ErrorBody, Json, MAX_BULK, Page, Path, Query, Success, authorize, ok, optional_text,
-    plausible_id, text,
+    ApiError, ErrorBody, Json, MAX_BULK, Page, Path, Query, Success, authorize, ok, plausible_id,
+    text,
 };
 use crate::AppState;
-use crate::store::{ApiApplicationChange, ApiChangeOutcome, MANAGEMENT_API_ID};
+use crate::store::{AdminApiScope, ApiApplicationChange, ApiChangeOutcome, MANAGEMENT_API_ID};
 
 /// The routes of this group.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -97,20 +97,21 @@ fn scope_key(value: &str) -> Result<String, ApiError> {
 /// A scope of an API.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct ScopeItem {
-    /// Its id (the key).
+    /// Its id (the key: unique within the API).
     pub id: String,
     /// The scope, as tokens carry it.
     pub key: String,
-    /// Always `null`: descriptions are not stored yet.
+    /// What it allows.
     pub description: Option<String>,
 }
 
-fn scope_items(keys: Vec<String>) -> Vec<ScopeItem> {
-    keys.into_iter()
-        .map(|key| ScopeItem {
-            id: key.clone(),
-            key,
-            description: None,
+fn scope_items(scopes: Vec<AdminApiScope>) -> Vec<ScopeItem> {
+    scopes
+        .into_iter()
+        .map(|s| ScopeItem {
+            id: s.key.clone(),
+            key: s.key,
+            description: s.description,
         })
         .collect()
 }
@@ -198,7 +199,10 @@ async fn get_apis(
         let scopes = if with_scopes {
             // An API deleted since the page was read has no scopes.
             Some(scope_items(
-                store.admin_api_scopes(&api.id).await?.unwrap_or_default(),
+                store
+                    .admin_api_scope_details(&api.id)
+                    .await?
+                    .unwrap_or_default(),
             ))
         } else {
             None
@@ -351,7 +355,7 @@ async fn get_api(
     let id = api_id(&id)?;
     let store = state.store();
     let api = store.admin_api(id).await?.ok_or_else(api_not_found)?;
-    let scopes = store.admin_api_scopes(id).await?.unwrap_or_default();
+    let scopes = store.admin_api_scope_details(id).await?.unwrap_or_default();
     let applications = store
         .admin_api_applications(id)
         .await?
@@ -437,7 +441,7 @@ async fn get_api_scopes(
     let id = api_id(&id)?;
     let scopes = state
         .store()
-        .admin_api_scopes(id)
+        .admin_api_scope_details(id)
         .await?
         .ok_or_else(api_not_found)?;
     Ok(ok(ScopesResponse {
@@ -453,7 +457,7 @@ async fn get_api_scopes(
 pub(crate) struct AddScopeRequest {
     /// The scope, as tokens will carry it (`read:todos`).
     key: String,
-    /// What it allows (at most 500 characters; accepted, not stored yet).
+    /// What it allows (at most 500 characters).
     description: Option<String>,
 }
 
@@ -500,8 +504,15 @@ async fn add_api_scope(
     authorize(&state, &headers, "create:api_scopes").await?;
     let id = api_id(&id)?;
     let key = scope_key(&body.key)?;
-    optional_text("description", body.description.as_deref(), 500)?;
-    match state.store().admin_add_api_scope(id, &key).await? {
+    let description = match body.description.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(text("description", d, 500)?),
+    };
+    match state
+        .store()
+        .admin_add_described_api_scope(id, &key, description.as_deref())
+        .await?
+    {
         ApiChangeOutcome::Done { .. } => Ok(ok(AddScopeResponse {
             code: "OK".into(),
             message: "Success".into(),

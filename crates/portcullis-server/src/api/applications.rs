@@ -25,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    ApiError, ErrorBody, Json, MAX_BULK, Page, Path, Query, Success, authorize, created, ok,
+    ApiError, ErrorBody, Json, MAX_BULK, Page, Path, Query, Sort, Success, authorize, created, ok,
     plausible_id, text,
 };
 use crate::AppState;
@@ -159,9 +159,19 @@ pub(crate) struct ApplicationsQuery {
     page_size: Option<i64>,
     /// The `next_token` of the previous page.
     next_token: Option<String>,
+    /// `name_asc` or `name_desc` (ties by id). Without it, by id.
+    #[param(schema_with = applications_sort_schema)]
+    sort: Option<String>,
 }
 
-/// Lists applications, ordered by id.
+/// The `sort` values of `GET /applications`: Kinde's.
+const APPLICATION_SORTS: &[&str] = &["name_asc", "name_desc"];
+
+fn applications_sort_schema() -> utoipa::openapi::Object {
+    super::sort_schema(APPLICATION_SORTS)
+}
+
+/// Lists applications, ordered by id or by `sort`.
 #[utoipa::path(get, path = "/applications", tag = "Applications",
     operation_id = "getApplications",
     params(ApplicationsQuery),
@@ -177,12 +187,15 @@ async fn get_applications(
     Query(q): Query<ApplicationsQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "read:applications").await?;
-    let page = Page::parse("applications", q.page_size, q.next_token.as_deref())?;
+    let sort = Sort::parse(q.sort.as_deref(), APPLICATION_SORTS)?;
+    let list = sort.list("applications");
+    let page = Page::parse(&list, q.page_size, q.next_token.as_deref())?;
+    let after = sort.after(page.after.as_deref())?;
     let rows = state
         .store()
-        .admin_applications(page.after.as_deref(), page.fetch())
+        .admin_applications_sorted(sort.order, after.as_ref(), page.fetch())
         .await?;
-    let (rows, next_token) = page.finish("applications", rows, |a| &a.id);
+    let (rows, next_token) = page.finish_with(&list, rows, |a| sort.cursor(&a.name, &a.id));
     let applications = rows
         .into_iter()
         .map(|a| ApplicationListItem {
@@ -208,6 +221,21 @@ pub(crate) struct CreateApplicationRequest {
     /// `reg` (server-side web app), `spa` (public single-page app, PKCE) or `m2m`.
     #[serde(rename = "type")]
     kind: String,
+    /// Where the application starts a sign-in (absolute `https`, or `http` on localhost).
+    login_uri: Option<String>,
+    /// The application's home page (absolute `https`, or `http` on localhost).
+    homepage_uri: Option<String>,
+}
+
+/// A `login_uri` or `homepage_uri`: absolute `https` (`http` on a loopback host), at most
+/// 2048 bytes, no fragment, credentials or wildcard.
+fn page_uri(field: &str, value: &str) -> Result<String, ApiError> {
+    registered_url(value, UrlKind::Redirect).map_err(|_| {
+        ApiError::bad_request(
+            "INVALID_URI",
+            format!("{field} must be an absolute https URL (http only on localhost)"),
+        )
+    })
 }
 
 /// The new application, with its secret (shown this once).
@@ -253,6 +281,16 @@ async fn create_application(
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "create:applications").await?;
     let name = text("name", &body.name, 200)?;
+    let login_uri = body
+        .login_uri
+        .as_deref()
+        .map(|u| page_uri("login_uri", u))
+        .transpose()?;
+    let homepage_uri = body
+        .homepage_uri
+        .as_deref()
+        .map(|u| page_uri("homepage_uri", u))
+        .transpose()?;
     let confidential = match body.kind.as_str() {
         "reg" | "m2m" => true,
         "spa" => false,
@@ -275,6 +313,8 @@ async fn create_application(
             app_type: &body.kind,
             client_id: &client_id,
             client_secret_sha256: secret_sha256.as_deref(),
+            login_uri: login_uri.as_deref(),
+            homepage_uri: homepage_uri.as_deref(),
         })
         .await?;
     if !created_row {
@@ -309,6 +349,10 @@ pub(crate) struct Application {
     pub kind: String,
     /// The OAuth client id.
     pub client_id: String,
+    /// Where the application starts a sign-in.
+    pub login_uri: Option<String>,
+    /// The application's home page.
+    pub homepage_uri: Option<String>,
 }
 
 /// `GET /applications/{application_id}`.
@@ -353,6 +397,8 @@ async fn get_application(
             id: app.id,
             name: app.name,
             client_id: app.client_id,
+            login_uri: app.login_uri,
+            homepage_uri: app.homepage_uri,
         },
     }))
 }
@@ -370,6 +416,26 @@ pub(crate) struct UpdateApplicationRequest {
     /// Replaces the post-logout URLs (`reg` and `spa` applications).
     #[schema(max_items = 100)]
     logout_uris: Option<Vec<String>>,
+    /// Where the application starts a sign-in (absolute `https`, or `http` on localhost);
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    login_uri: Option<Option<String>>,
+    /// The application's home page (absolute `https`, or `http` on localhost); `null` clears
+    /// it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    homepage_uri: Option<Option<String>>,
+}
+
+/// Deserializes a present field (even `null`) as `Some`, so a PATCH can tell "clear" from
+/// "leave alone".
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn no_urls_for_m2m(app: &AdminApplication) -> Result<(), ApiError> {
@@ -382,7 +448,7 @@ fn no_urls_for_m2m(app: &AdminApplication) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Updates an application's name and URLs, in one transaction.
+/// Updates an application's name, URLs, login URI and home page URI, in one transaction.
 #[utoipa::path(patch, path = "/applications/{application_id}", tag = "Applications",
     operation_id = "updateApplication",
     params(("application_id" = String, Path, description = "The application's id")),
@@ -413,6 +479,18 @@ async fn update_application(
         logout_urls: body
             .logout_uris
             .map(|u| registered_urls(&u, UrlKind::Logout))
+            .transpose()?,
+        login_uri: body
+            .login_uri
+            .map(|u| u.as_deref().map(|u| page_uri("login_uri", u)).transpose())
+            .transpose()?,
+        homepage_uri: body
+            .homepage_uri
+            .map(|u| {
+                u.as_deref()
+                    .map(|u| page_uri("homepage_uri", u))
+                    .transpose()
+            })
             .transpose()?,
     };
     let store = state.store();

@@ -40,6 +40,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 use crate::error::{ServerError, StoreError};
+use crate::store::{After, ListOrder, SortBy};
 
 mod apis;
 mod applications;
@@ -336,6 +337,16 @@ impl From<PathRejection> for ApiError {
     }
 }
 
+/// 400: flag `key`'s `allow_override_level` does not reach `level` (`organization` or `user`).
+pub(crate) fn override_not_allowed(key: &str, level: &str) -> ApiError {
+    ApiError::bad_request(
+        "FEATURE_FLAG_OVERRIDE_NOT_ALLOWED",
+        format!(
+            "feature flag {key:?} cannot be overridden per {level}: see its allow_override_level"
+        ),
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Extractors with Kinde-shaped rejections
 
@@ -524,13 +535,23 @@ impl Page {
     pub(crate) fn finish<T>(
         &self,
         list: &str,
-        mut rows: Vec<T>,
+        rows: Vec<T>,
         key: impl Fn(&T) -> &str,
+    ) -> (Vec<T>, Option<String>) {
+        self.finish_with(list, rows, |row| key(row).to_owned())
+    }
+
+    /// [`Page::finish`] where the token's position is computed (a [`Sort::cursor`]).
+    pub(crate) fn finish_with<T>(
+        &self,
+        list: &str,
+        mut rows: Vec<T>,
+        position: impl Fn(&T) -> String,
     ) -> (Vec<T>, Option<String>) {
         let size = usize::try_from(self.size).unwrap_or(usize::MAX);
         if rows.len() > size {
             rows.truncate(size);
-            let next = rows.last().map(|last| encode_token(list, key(last)));
+            let next = rows.last().map(|last| encode_token(list, &position(last)));
             (rows, next)
         } else {
             (rows, None)
@@ -543,6 +564,111 @@ impl Page {
     }
 }
 
+/// A list's `sort` (Kinde's `name_asc`, `email_desc`, …), validated against the orders that list
+/// takes. The order is part of a page token: a token names the list *and* its order, so a token
+/// from one order is a 400 under another. Without `sort` (or with the list's own key order,
+/// `id_asc`) a list is in key order and its tokens are the plain keys they always were.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sort {
+    /// The `sort` value, when it is not the key order.
+    name: Option<&'static str>,
+    /// The order.
+    pub order: ListOrder,
+}
+
+/// Every `sort` value of Kinde's lists and its order.
+const SORTS: &[(&str, SortBy, bool)] = &[
+    ("id_asc", SortBy::Key, false),
+    ("id_desc", SortBy::Key, true),
+    ("name_asc", SortBy::Name, false),
+    ("name_desc", SortBy::Name, true),
+    ("email_asc", SortBy::Email, false),
+    ("email_desc", SortBy::Email, true),
+];
+
+impl Sort {
+    /// `value` if `allowed` holds it (absent or empty: key order), else a 400.
+    pub(crate) fn parse(value: Option<&str>, allowed: &[&'static str]) -> Result<Sort, ApiError> {
+        let value = match value {
+            None | Some("") => return Ok(Sort::key_order()),
+            Some(v) => v,
+        };
+        let found = allowed
+            .iter()
+            .find(|a| **a == value)
+            .and_then(|a| SORTS.iter().find(|(name, _, _)| name == a));
+        let Some(&(name, by, descending)) = found else {
+            return Err(ApiError::bad_request(
+                "INVALID_SORT",
+                format!("sort takes {}", allowed.join(", ")),
+            ));
+        };
+        let order = ListOrder { by, descending };
+        Ok(if order == ListOrder::default() {
+            Sort::key_order()
+        } else {
+            Sort {
+                name: Some(name),
+                order,
+            }
+        })
+    }
+
+    fn key_order() -> Sort {
+        Sort {
+            name: None,
+            order: ListOrder::default(),
+        }
+    }
+
+    /// The name page tokens of `list` in this order carry.
+    pub(crate) fn list(&self, list: &str) -> String {
+        match self.name {
+            None => list.to_owned(),
+            Some(name) => format!("{list}:{name}"),
+        }
+    }
+
+    /// Where the page of a [`Page::after`] starts.
+    pub(crate) fn after(&self, after: Option<&str>) -> Result<Option<After>, ApiError> {
+        let Some(after) = after else { return Ok(None) };
+        if self.name.is_none() {
+            return Ok(Some(After {
+                value: after.to_owned(),
+                key: after.to_owned(),
+            }));
+        }
+        let bad = || {
+            ApiError::bad_request(
+                "INVALID_NEXT_TOKEN",
+                "next_token is not a token this list returned",
+            )
+        };
+        let (value, key): (String, String) = serde_json::from_str(after).map_err(|_| bad())?;
+        if key.is_empty() {
+            return Err(bad());
+        }
+        Ok(Some(After { value, key }))
+    }
+
+    /// The position a token names: the last row's sort `value` and `key`.
+    pub(crate) fn cursor(&self, value: &str, key: &str) -> String {
+        match self.name {
+            None => key.to_owned(),
+            Some(_) => serde_json::to_string(&(value, key)).unwrap_or_default(),
+        }
+    }
+}
+
+/// The OpenAPI schema of a `sort` parameter taking `values`.
+pub(crate) fn sort_schema(values: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some("Field and order to sort the result by."))
+        .build()
+}
+
 const TOKEN_VERSION: &str = "v1";
 
 fn encode_token(list: &str, last_key: &str) -> String {
@@ -550,7 +676,7 @@ fn encode_token(list: &str, last_key: &str) -> String {
 }
 
 fn decode_token(list: &str, token: &str) -> Option<String> {
-    if token.len() > 1024 {
+    if token.len() > 4096 {
         return None;
     }
     let raw = URL_SAFE_NO_PAD.decode(token).ok()?;

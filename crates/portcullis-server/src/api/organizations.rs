@@ -16,13 +16,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    ApiError, ErrorBody, Json, MAX_BULK, Page, Path, Query, Success, authorize, ok, optional_text,
-    plausible_id, text, timestamp,
+    ApiError, ErrorBody, Json, MAX_BULK, Page, Path, Query, Sort, Success, authorize, ok,
+    optional_text, plausible_id, text, timestamp,
 };
 use crate::AppState;
 use crate::store::{
     AdminOrganization, MemberChange, MemberFilter, MemberMode, NewOrganization, OrgMember,
-    OrgOutcome, OrganizationPatch,
+    OrgOutcome, OrganizationPatch, user_sort_value,
 };
 
 /// The routes of this group.
@@ -97,17 +97,6 @@ fn member_id(id: &str) -> Result<&str, ApiError> {
     }
 }
 
-/// `sort` is accepted by Kinde; Portcullis lists in key order only.
-fn no_sort(sort: Option<&str>) -> Result<(), ApiError> {
-    match sort {
-        None | Some("") => Ok(()),
-        Some(_) => Err(ApiError::bad_request(
-            "INVALID_SORT",
-            "lists are ordered by their key; sort is not supported",
-        )),
-    }
-}
-
 /// Where the ids an operation names came from: unknown ones in a body are a 400, in the path a
 /// 404.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -130,6 +119,11 @@ fn failure<T>(outcome: OrgOutcome<T>, refs: Refs) -> Result<T, ApiError> {
             "ORGANIZATION_ALREADY_EXISTS",
             "an organization with this code already exists",
         ),
+        OrgOutcome::HandleTaken => ApiError::conflict(
+            "ORGANIZATION_HANDLE_TAKEN",
+            "another organization has this handle",
+        ),
+        OrgOutcome::OverrideNotAllowed(key) => super::override_not_allowed(&key, "organization"),
         OrgOutcome::UnknownUser(id) => missing(
             "USER_INVALID",
             "USER_NOT_FOUND",
@@ -179,7 +173,7 @@ pub(crate) struct Organization {
     pub code: String,
     /// Its name.
     pub name: String,
-    /// Always `null`: Portcullis has no organization handles.
+    /// A unique, human-readable handle.
     pub handle: Option<String>,
     /// Always `false`: Portcullis has no default organization.
     pub is_default: bool,
@@ -187,6 +181,9 @@ pub(crate) struct Organization {
     pub external_id: Option<String>,
     /// Created (RFC 3339).
     pub created_on: String,
+    /// Whether anyone may sign up into it (hosted sign-up with its `org_code`; new members get
+    /// the default roles).
+    pub is_allow_registrations: bool,
 }
 
 impl From<AdminOrganization> for Organization {
@@ -194,10 +191,11 @@ impl From<AdminOrganization> for Organization {
         Organization {
             code: org.code,
             name: org.name,
-            handle: None,
+            handle: org.handle,
             is_default: false,
             external_id: org.external_id,
             created_on: timestamp(org.created_at),
+            is_allow_registrations: org.is_allow_registrations,
         }
     }
 }
@@ -226,11 +224,20 @@ pub(crate) struct ListQuery {
     page_size: Option<i64>,
     /// The `next_token` of the previous page.
     next_token: Option<String>,
-    /// Not supported: lists are ordered by their key (any value is a 400).
+    /// `name_asc` or `name_desc` (ties by code). Without it, by code. (Kinde also lists
+    /// `email_asc` and `email_desc`; organizations have no email, so those are a 400.)
+    #[param(schema_with = organizations_sort_schema)]
     sort: Option<String>,
 }
 
-/// Lists organizations, ordered by code.
+/// The `sort` values of `GET /organizations`.
+const ORGANIZATION_SORTS: &[&str] = &["name_asc", "name_desc"];
+
+fn organizations_sort_schema() -> utoipa::openapi::Object {
+    super::sort_schema(ORGANIZATION_SORTS)
+}
+
+/// Lists organizations, ordered by code or by `sort`.
 #[utoipa::path(get, path = "/organizations", tag = "Organizations",
     operation_id = "getOrganizations",
     params(ListQuery),
@@ -246,13 +253,15 @@ async fn get_organizations(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "read:organizations").await?;
-    no_sort(q.sort.as_deref())?;
-    let page = Page::parse("organizations", q.page_size, q.next_token.as_deref())?;
+    let sort = Sort::parse(q.sort.as_deref(), ORGANIZATION_SORTS)?;
+    let list = sort.list("organizations");
+    let page = Page::parse(&list, q.page_size, q.next_token.as_deref())?;
+    let after = sort.after(page.after.as_deref())?;
     let rows = state
         .store()
-        .admin_organizations(page.after.as_deref(), page.fetch())
+        .admin_organizations_sorted(sort.order, after.as_ref(), page.fetch())
         .await?;
-    let (rows, next_token) = page.finish("organizations", rows, |o| &o.code);
+    let (rows, next_token) = page.finish_with(&list, rows, |o| sort.cursor(&o.name, &o.code));
     Ok(ok(OrganizationsResponse {
         code: "OK".into(),
         message: "Success".into(),
@@ -321,9 +330,31 @@ pub(crate) struct CreateOrganizationRequest {
     /// The id in the customer's own system (at most 200 characters).
     external_id: Option<String>,
     /// Feature-flag overrides for the organization: flag key to value, as a string of the
-    /// flag's type (`"true"`, `"42"`, `"pink"`); at most 100.
+    /// flag's type (`"true"`, `"42"`, `"pink"`); at most 100. A flag whose
+    /// `allow_override_level` is `env` cannot be overridden per organization (400).
     #[serde(default)]
     feature_flags: BTreeMap<String, String>,
+    /// A unique handle: 1 to 64 of lower-case ASCII letters, digits, `_` and `-`.
+    handle: Option<String>,
+    /// Whether anyone may sign up into it (default `false`).
+    is_allow_registrations: Option<bool>,
+}
+
+/// An organization handle: 1 to 64 of `a-z 0-9 _ -`.
+fn handle(value: &str) -> Result<String, ApiError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::bad_request(
+            "INVALID_HANDLE",
+            "handle must be 1 to 64 lower-case ASCII letters, digits, _ or -",
+        ))
+    }
 }
 
 /// `{code}` of a new organization.
@@ -353,7 +384,7 @@ pub(crate) struct CreateOrganizationResponse {
         (status = 200, description = "Created", body = CreateOrganizationResponse),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
-        (status = 409, description = "The code is taken", body = ErrorBody),
+        (status = 409, description = "The handle is taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
     ),
@@ -366,6 +397,7 @@ async fn create_organization(
     authorize(&state, &headers, "create:organizations").await?;
     let name = text("name", &body.name, 200)?;
     let external_id = optional_text("external_id", body.external_id.as_deref(), 200)?;
+    let handle = body.handle.as_deref().map(handle).transpose()?;
     if body.feature_flags.len() > MAX_BULK {
         return Err(ApiError::bad_request(
             "TOO_MANY_ITEMS",
@@ -391,6 +423,8 @@ async fn create_organization(
                 name: &name,
                 external_id: external_id.as_deref(),
                 feature_flags: &flags,
+                handle: handle.as_deref(),
+                is_allow_registrations: body.is_allow_registrations.unwrap_or(false),
             },
             crate::now(),
         )
@@ -413,6 +447,12 @@ pub(crate) struct UpdateOrganizationRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, nullable)]
     external_id: Option<Option<String>>,
+    /// A unique handle (1 to 64 of `a-z 0-9 _ -`); `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    handle: Option<Option<String>>,
+    /// Whether anyone may sign up into it.
+    is_allow_registrations: Option<bool>,
 }
 
 /// `?expand=` of a change.
@@ -424,7 +464,7 @@ pub(crate) struct ExpandQuery {
     expand: Option<String>,
 }
 
-/// Changes an organization's name or external id.
+/// Changes an organization's name, external id, handle or `is_allow_registrations`.
 #[utoipa::path(patch, path = "/organization/{org_code}", tag = "Organizations",
     operation_id = "updateOrganization",
     params(("org_code" = String, Path, description = "The organization's code"), ExpandQuery),
@@ -434,6 +474,7 @@ pub(crate) struct ExpandQuery {
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such organization", body = ErrorBody),
+        (status = 409, description = "The handle is taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
     ),
@@ -454,12 +495,17 @@ async fn update_organization(
             .external_id
             .map(|e| optional_text("external_id", e.as_deref(), 200))
             .transpose()?,
+        handle: body
+            .handle
+            .map(|h| h.as_deref().map(handle).transpose())
+            .transpose()?,
+        is_allow_registrations: body.is_allow_registrations,
     };
-    state
+    let outcome = state
         .store()
         .admin_update_organization(code, &patch)
-        .await?
-        .ok_or_else(org_not_found)?;
+        .await?;
+    failure(outcome, Refs::Path)?;
     Ok(ok(Success::ok()))
 }
 
@@ -553,13 +599,29 @@ pub(crate) struct OrganizationUsersQuery {
     page_size: Option<i64>,
     /// The `next_token` of the previous page (of the same filters).
     next_token: Option<String>,
-    /// Not supported: lists are ordered by user id (any value is a 400).
+    /// `name_asc`, `name_desc` (by `"{first_name} {last_name}"`), `email_asc`, `email_desc`,
+    /// `id_asc` or `id_desc`; ties by user id. Without it, by user id.
+    #[param(schema_with = organization_users_sort_schema)]
     sort: Option<String>,
     /// Only members with any of these roles (comma-separated keys, at most 200 characters).
     roles: Option<String>,
     /// Only members with any of these permissions, through a role or directly
     /// (comma-separated keys, at most 200 characters).
     permissions: Option<String>,
+}
+
+/// The `sort` values of `GET /organizations/{org_code}/users`: Kinde's.
+const ORGANIZATION_USER_SORTS: &[&str] = &[
+    "name_asc",
+    "name_desc",
+    "email_asc",
+    "email_desc",
+    "id_asc",
+    "id_desc",
+];
+
+fn organization_users_sort_schema() -> utoipa::openapi::Object {
+    super::sort_schema(ORGANIZATION_USER_SORTS)
 }
 
 /// The keys of a comma-separated filter.
@@ -580,7 +642,7 @@ fn filter_keys(field: &str, value: Option<&str>) -> Result<Vec<String>, ApiError
     Ok(keys)
 }
 
-/// Lists an organization's members, ordered by user id.
+/// Lists an organization's members, ordered by user id or by `sort`.
 #[utoipa::path(get, path = "/organizations/{org_code}/users", tag = "Organizations",
     operation_id = "getOrganizationUsers",
     params(
@@ -601,25 +663,35 @@ async fn get_organization_users(
     Query(q): Query<OrganizationUsersQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "read:organization_users").await?;
-    no_sort(q.sort.as_deref())?;
+    let sort = Sort::parse(q.sort.as_deref(), ORGANIZATION_USER_SORTS)?;
     let filter = MemberFilter {
         roles: filter_keys("roles", q.roles.as_deref())?,
         permissions: filter_keys("permissions", q.permissions.as_deref())?,
     };
     let code = org_code(&code)?;
-    // A token belongs to one organization and one set of filters.
-    let list = format!(
+    // A token belongs to one organization, one set of filters and one order.
+    let list = sort.list(&format!(
         "organization_users:{code}:{}:{}",
         filter.roles.join(","),
         filter.permissions.join(",")
-    );
+    ));
     let page = Page::parse(&list, q.page_size, q.next_token.as_deref())?;
+    let after = sort.after(page.after.as_deref())?;
     let rows = state
         .store()
-        .admin_org_members(code, &filter, page.after.as_deref(), page.fetch())
+        .admin_org_members_sorted(code, &filter, sort.order, after.as_ref(), page.fetch())
         .await?
         .ok_or_else(org_not_found)?;
-    let (rows, next_token) = page.finish(&list, rows, |m| &m.id);
+    let (rows, next_token) = page.finish_with(&list, rows, |m| {
+        let value = user_sort_value(
+            sort.order.by,
+            &m.id,
+            &m.email,
+            m.given_name.as_deref(),
+            m.family_name.as_deref(),
+        );
+        sort.cursor(&value, &m.id)
+    });
     Ok(ok(OrganizationUsersResponse {
         code: "OK".into(),
         message: "Success".into(),
@@ -1347,7 +1419,8 @@ pub(crate) struct FlagValueQuery {
     value: String,
 }
 
-/// Overrides a feature flag for an organization.
+/// Overrides a feature flag for an organization (not for a flag whose `allow_override_level`
+/// is `env`: `FEATURE_FLAG_OVERRIDE_NOT_ALLOWED`, 400).
 #[utoipa::path(patch, path = "/organizations/{org_code}/feature_flags/{feature_flag_key}",
     tag = "Organizations", operation_id = "updateOrganizationFeatureFlagOverride",
     params(
@@ -1357,7 +1430,7 @@ pub(crate) struct FlagValueQuery {
     ),
     responses(
         (status = 200, description = "Overridden", body = Success),
-        (status = 400, description = "Bad value", body = ErrorBody),
+        (status = 400, description = "Bad value, or the flag's allow_override_level is env", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such organization or flag", body = ErrorBody),
         (status = 409, description = "A concurrent change", body = ErrorBody),

@@ -9,11 +9,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    ApiError, ErrorBody, Json, Page, Path, Query, Success, authorize, created, ok, plausible_id,
-    text,
+    ApiError, ErrorBody, Json, Page, Path, Query, Sort, Success, authorize, created, ok,
+    plausible_id, text,
 };
 use crate::AppState;
-use crate::store::{AdminPermission, KeyedPatch, KeyedWrite, NewPermission};
+use crate::store::{AdminPermission, KeyedPatch, KeyedWrite, NewPermission, SortBy};
 
 /// The routes of this group.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -54,14 +54,18 @@ pub(super) fn description(value: Option<&str>) -> Result<Option<String>, ApiErro
     }
 }
 
-/// A sort order of a list: only `id_asc` (the order of the keyset pagination).
-pub(super) fn sort(value: Option<&str>) -> Result<(), ApiError> {
-    match value {
-        None | Some("" | "id_asc") => Ok(()),
-        Some(_) => Err(ApiError::bad_request(
-            "INVALID_SORT",
-            "lists are ordered by id: sort takes id_asc only",
-        )),
+/// The `sort` values of the role and permission lists: Kinde's.
+pub(super) const SORTS: &[&str] = &["name_asc", "name_desc", "id_asc", "id_desc"];
+
+pub(super) fn sort_schema() -> utoipa::openapi::Object {
+    super::sort_schema(SORTS)
+}
+
+/// The position of a role or permission in a page token of `sort`.
+pub(super) fn cursor(sort: &Sort, id: &str, name: &str) -> String {
+    match sort.order.by {
+        SortBy::Name => sort.cursor(name, id),
+        SortBy::Key | SortBy::Email => sort.cursor(id, id),
     }
 }
 
@@ -124,11 +128,12 @@ pub(crate) struct ListQuery {
     pub(super) page_size: Option<i64>,
     /// The `next_token` of the previous page.
     pub(super) next_token: Option<String>,
-    /// `id_asc` (the only order).
+    /// `name_asc`, `name_desc`, `id_asc` or `id_desc` (ties by id). Without it, by id.
+    #[param(schema_with = sort_schema)]
     pub(super) sort: Option<String>,
 }
 
-/// Lists permissions, ordered by id.
+/// Lists permissions, ordered by id or by `sort`.
 #[utoipa::path(get, path = "/permissions", tag = "Permissions", operation_id = "getPermissions",
     params(ListQuery),
     responses(
@@ -143,13 +148,15 @@ async fn get_permissions(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "read:permissions").await?;
-    sort(q.sort.as_deref())?;
-    let page = Page::parse("permissions", q.page_size, q.next_token.as_deref())?;
+    let sort = Sort::parse(q.sort.as_deref(), SORTS)?;
+    let list = sort.list("permissions");
+    let page = Page::parse(&list, q.page_size, q.next_token.as_deref())?;
+    let after = sort.after(page.after.as_deref())?;
     let rows = state
         .store()
-        .admin_permissions(page.after.as_deref(), page.fetch())
+        .admin_permissions_sorted(sort.order, after.as_ref(), page.fetch())
         .await?;
-    let (rows, next_token) = page.finish("permissions", rows, |p| &p.id);
+    let (rows, next_token) = page.finish_with(&list, rows, |p| cursor(&sort, &p.id, &p.name));
     Ok(ok(PermissionsResponse {
         code: "OK".into(),
         message: "Success".into(),

@@ -11,10 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::permissions::{
-    ListQuery, MAX_NAME, Permission, PermissionsResponse, description, key, sort,
+    ListQuery, MAX_NAME, Permission, PermissionsResponse, SORTS, cursor, description, key,
 };
 use super::{
-    ApiError, ErrorBody, Json, MAX_BULK, Page, Path, Query, Success, authorize, created, ok,
+    ApiError, ErrorBody, Json, MAX_BULK, Page, Path, Query, Sort, Success, authorize, created, ok,
     plausible_id, text,
 };
 use crate::AppState;
@@ -90,7 +90,7 @@ pub(crate) struct RolesResponse {
     pub next_token: Option<String>,
 }
 
-/// Lists roles, ordered by id.
+/// Lists roles, ordered by id or by `sort`.
 #[utoipa::path(get, path = "/roles", tag = "Roles", operation_id = "getRoles",
     params(ListQuery),
     responses(
@@ -105,13 +105,15 @@ async fn get_roles(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "read:roles").await?;
-    sort(q.sort.as_deref())?;
-    let page = Page::parse("roles", q.page_size, q.next_token.as_deref())?;
+    let sort = Sort::parse(q.sort.as_deref(), SORTS)?;
+    let list = sort.list("roles");
+    let page = Page::parse(&list, q.page_size, q.next_token.as_deref())?;
+    let after = sort.after(page.after.as_deref())?;
     let rows = state
         .store()
-        .admin_roles(page.after.as_deref(), page.fetch())
+        .admin_roles_sorted(sort.order, after.as_ref(), page.fetch())
         .await?;
-    let (rows, next_token) = page.finish("roles", rows, |r| &r.id);
+    let (rows, next_token) = page.finish_with(&list, rows, |r| cursor(&sort, &r.id, &r.name));
     Ok(ok(RolesResponse {
         code: "OK".into(),
         message: "Success".into(),
@@ -316,7 +318,7 @@ async fn delete_role(
     Ok(ok(Success::ok()))
 }
 
-/// Lists a role's permissions, ordered by id.
+/// Lists a role's permissions, ordered by id or by `sort`.
 #[utoipa::path(get, path = "/roles/{role_id}/permissions", tag = "Roles",
     operation_id = "getRolePermissions",
     params(("role_id" = String, Path, description = "The role's id"), ListQuery),
@@ -335,16 +337,17 @@ async fn get_role_permissions(
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "read:role_permissions").await?;
     let id = role_id(&id)?;
-    sort(q.sort.as_deref())?;
-    // The token names the role, so it cannot page through another role's list.
-    let list = format!("roles/{id}/permissions");
+    let sort = Sort::parse(q.sort.as_deref(), SORTS)?;
+    // The token names the role (and the order), so it cannot page through another role's list.
+    let list = sort.list(&format!("roles/{id}/permissions"));
     let page = Page::parse(&list, q.page_size, q.next_token.as_deref())?;
+    let after = sort.after(page.after.as_deref())?;
     let rows = state
         .store()
-        .admin_role_permissions(id, page.after.as_deref(), page.fetch())
+        .admin_role_permissions_sorted(id, sort.order, after.as_ref(), page.fetch())
         .await?
         .ok_or_else(role_not_found)?;
-    let (rows, next_token) = page.finish(&list, rows, |p| &p.id);
+    let (rows, next_token) = page.finish_with(&list, rows, |p| cursor(&sort, &p.id, &p.name));
     Ok(ok(PermissionsResponse {
         code: "OK".into(),
         message: "Success".into(),

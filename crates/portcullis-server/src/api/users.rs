@@ -9,11 +9,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    ApiError, ErrorBody, Json, MAX_BULK, Page, Path, Query, Success, authorize, email, ok,
+    ApiError, ErrorBody, Json, MAX_BULK, Page, Path, Query, Sort, Success, authorize, email, ok,
     optional_text, picture, plausible_id, timestamp,
 };
 use crate::AppState;
-use crate::store::{AdminUser, NewUser, NewUserOutcome, UserFilter, UserPatch};
+use crate::store::{
+    AdminUser, NewUser, NewUserOutcome, UserFilter, UserFlagWrite, UserPatch, user_sort_value,
+};
 
 /// The routes of this group.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -146,9 +148,20 @@ pub(crate) struct UsersQuery {
     email: Option<String>,
     /// `organizations`, `identities` (comma-separated).
     expand: Option<String>,
+    /// `name_asc`, `name_desc` (by `"{first_name} {last_name}"`), `email_asc` or `email_desc`;
+    /// ties by id. Without it, by id.
+    #[param(schema_with = users_sort_schema)]
+    sort: Option<String>,
 }
 
-/// Lists users, ordered by id.
+/// The `sort` values of `GET /users`: Kinde's.
+const USER_SORTS: &[&str] = &["name_asc", "name_desc", "email_asc", "email_desc"];
+
+fn users_sort_schema() -> utoipa::openapi::Object {
+    super::sort_schema(USER_SORTS)
+}
+
+/// Lists users, ordered by id or by `sort`.
 #[utoipa::path(get, path = "/users", tag = "Users", operation_id = "getUsers",
     params(UsersQuery),
     responses(
@@ -163,7 +176,10 @@ async fn get_users(
     Query(q): Query<UsersQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "read:users").await?;
-    let page = Page::parse("users", q.page_size, q.next_token.as_deref())?;
+    let sort = Sort::parse(q.sort.as_deref(), USER_SORTS)?;
+    let list = sort.list("users");
+    let page = Page::parse(&list, q.page_size, q.next_token.as_deref())?;
+    let after = sort.after(page.after.as_deref())?;
     let (with_orgs, with_identities) = expands(q.expand.as_deref())?;
     let email_filter = q.email.as_deref().map(email).transpose()?;
     if q.user_id.as_deref().is_some_and(|id| !plausible_id(id)) {
@@ -178,9 +194,18 @@ async fn get_users(
     };
     let rows = state
         .store()
-        .admin_users(&filter, page.after.as_deref(), page.fetch())
+        .admin_users_sorted(&filter, sort.order, after.as_ref(), page.fetch())
         .await?;
-    let (rows, next_token) = page.finish("users", rows, |u| &u.id);
+    let (rows, next_token) = page.finish_with(&list, rows, |u| {
+        let value = user_sort_value(
+            sort.order.by,
+            &u.id,
+            &u.email,
+            u.given_name.as_deref(),
+            u.family_name.as_deref(),
+        );
+        sort.cursor(&value, &u.id)
+    });
     let mut orgs = if with_orgs {
         let ids: Vec<&str> = rows.iter().map(|u| u.id.as_str()).collect();
         state.store().users_org_codes(&ids).await?
@@ -681,7 +706,8 @@ pub(crate) struct FlagValueQuery {
     value: String,
 }
 
-/// Overrides a feature flag for one user.
+/// Overrides a feature flag for one user (only for a flag whose `allow_override_level` is
+/// `usr`, or unset: otherwise `FEATURE_FLAG_OVERRIDE_NOT_ALLOWED`, 400).
 #[utoipa::path(patch, path = "/users/{user_id}/feature_flags/{feature_flag_key}", tag = "Users",
     operation_id = "updateUserFeatureFlagOverride",
     params(
@@ -691,7 +717,7 @@ pub(crate) struct FlagValueQuery {
     ),
     responses(
         (status = 200, description = "Overridden", body = Success),
-        (status = 400, description = "Bad value", body = ErrorBody),
+        (status = 400, description = "Bad value, or the flag's allow_override_level is not usr", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such user or flag", body = ErrorBody),
     ),
@@ -704,25 +730,24 @@ async fn update_user_feature_flag(
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, "update:user_feature_flags").await?;
     let id = user_id(&user)?;
-    let store = state.store();
-    let flag_type = if plausible_id(&key) {
-        store.flag_type(&key).await?
-    } else {
-        None
-    };
-    let flag_type = flag_type
-        .ok_or_else(|| ApiError::not_found("FEATURE_FLAG_NOT_FOUND", "no flag has this key"))?;
-    if crate::store::flag_value(&flag_type, &q.value).is_none() {
-        return Err(ApiError::bad_request(
+    let flag_not_found = || ApiError::not_found("FEATURE_FLAG_NOT_FOUND", "no flag has this key");
+    if !plausible_id(&key) {
+        return Err(flag_not_found());
+    }
+    match state
+        .store()
+        .admin_set_user_flag(id, &key, &q.value)
+        .await?
+    {
+        UserFlagWrite::Set => Ok(ok(Success::ok())),
+        UserFlagWrite::NoUser => Err(user_not_found()),
+        UserFlagWrite::NoFlag => Err(flag_not_found()),
+        UserFlagWrite::InvalidValue(flag_type) => Err(ApiError::bad_request(
             "INVALID_VALUE",
             format!("value is not a valid {flag_type} value"),
-        ));
+        )),
+        UserFlagWrite::NotAllowed => Err(super::override_not_allowed(&key, "user")),
     }
-    if store.admin_user(id).await?.is_none() {
-        return Err(user_not_found());
-    }
-    store.set_flag_override(&key, "usr", id, &q.value).await?;
-    Ok(ok(Success::ok()))
 }
 
 /// Makes the user's next tokens carry their current roles, permissions and flags. Portcullis

@@ -41,6 +41,11 @@
 //! Whoever loses the race is answered exactly like an existing email with the wrong password
 //! (the generic message above), and the existing account is never updated.
 //!
+//! A new account signing up with `org_code` of an organization that allows registrations
+//! (`is_allow_registrations`, set through the management API) becomes its member with the
+//! default roles (`is_default_role`), as in Kinde; any other `org_code` is refused after
+//! sign-up like for any non-member.
+//!
 //! With `is_create_org=true`, once the user is signed in an organization `org_<hex>` named
 //! `org_name` is created, the user becomes a member (no roles) and the code is for that org;
 //! without `org_name`, the hosted "Create your organization" form asks for the name first
@@ -220,6 +225,14 @@ async fn sign_up_inner(
                 return Ok(retry(GENERIC_REFUSAL));
             }
             tracing::info!(user_id = %new_id, "account created at sign-up");
+            // Signing up into an organization (`org_code`) that allows registrations makes the
+            // new account a member with the default roles, as Kinde does; otherwise the code
+            // is refused later like any organization the user is not a member of.
+            if let Some(org) = request.org_code.as_deref()
+                && store.join_open_organization(org, &new_id).await?
+            {
+                tracing::info!(user_id = %new_id, org_code = %org, "joined at sign-up");
+            }
             new_id
         }
         Some(user) => {

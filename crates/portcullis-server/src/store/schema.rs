@@ -221,6 +221,20 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX org_members_user ON org_members (user_id)",
         ],
     ),
+    (
+        9,
+        &[
+            // More of Kinde's fields: an organization's handle (unique when set) and whether
+            // anyone may sign up into it; an application's login and home page URIs; what an
+            // API scope allows.
+            "ALTER TABLE organizations ADD COLUMN handle TEXT",
+            "ALTER TABLE organizations ADD COLUMN is_allow_registrations BIGINT NOT NULL DEFAULT 0",
+            "CREATE UNIQUE INDEX organizations_handle ON organizations (handle)",
+            "ALTER TABLE applications ADD COLUMN login_uri TEXT",
+            "ALTER TABLE applications ADD COLUMN homepage_uri TEXT",
+            "ALTER TABLE api_scopes ADD COLUMN description TEXT",
+        ],
+    ),
 ];
 
 /// The newest schema version this build knows.

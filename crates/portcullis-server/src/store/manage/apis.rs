@@ -21,6 +21,15 @@ pub struct ApiApplication {
     pub scopes: Vec<String>,
 }
 
+/// A scope of an API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminApiScope {
+    /// The scope, as tokens carry it (also its id on the wire).
+    pub key: String,
+    /// What it allows.
+    pub description: Option<String>,
+}
+
 /// One change of `PATCH /apis/{api_id}/applications`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiApplicationChange {
@@ -129,11 +138,49 @@ impl Store {
         Ok(Some(scopes))
     }
 
+    /// The scopes an API defines with their descriptions, sorted by key; `None` when there is
+    /// no such API.
+    pub async fn admin_api_scope_details(
+        &self,
+        id: &str,
+    ) -> Result<Option<Vec<AdminApiScope>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !api_exists(&mut tx, id).await? {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT scope, description FROM api_scopes WHERE api_id = $1 ORDER BY scope",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdminApiScope {
+                    key: r.try_get(0)?,
+                    description: r.try_get(1)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+            .map(Some)
+    }
+
     /// Adds a scope to an API. Refuses the management API.
     pub async fn admin_add_api_scope(
         &self,
         id: &str,
         key: &str,
+    ) -> Result<ApiChangeOutcome, StoreError> {
+        self.admin_add_described_api_scope(id, key, None).await
+    }
+
+    /// Adds a scope with a description to an API. Refuses the management API.
+    pub async fn admin_add_described_api_scope(
+        &self,
+        id: &str,
+        key: &str,
+        description: Option<&str>,
     ) -> Result<ApiChangeOutcome, StoreError> {
         if id == MANAGEMENT_API_ID {
             return Ok(ApiChangeOutcome::ManagementApi);
@@ -143,10 +190,12 @@ impl Store {
             return Ok(ApiChangeOutcome::NoApi);
         }
         let done = sqlx::query(
-            "INSERT INTO api_scopes (api_id, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO api_scopes (api_id, scope, description) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(key)
+        .bind(description)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -166,7 +215,8 @@ impl Store {
     ) -> Result<Vec<ApiApplication>, StoreError> {
         let rows = sqlx::query(
             "SELECT applications.id, applications.name, applications.app_type, \
-             applications.client_id, application_apis.scopes \
+             applications.client_id, application_apis.scopes, applications.login_uri, \
+             applications.homepage_uri \
              FROM application_apis JOIN applications \
              ON applications.id = application_apis.application_id \
              WHERE application_apis.api_id = $1 ORDER BY applications.id",
@@ -183,6 +233,8 @@ impl Store {
                         name: r.try_get(1)?,
                         app_type: r.try_get(2)?,
                         client_id: r.try_get(3)?,
+                        login_uri: r.try_get(5)?,
+                        homepage_uri: r.try_get(6)?,
                     },
                     scopes: scopes.split_whitespace().map(str::to_owned).collect(),
                 })

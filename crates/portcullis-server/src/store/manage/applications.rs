@@ -8,6 +8,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::order::{After, ListOrder, SortBy, keyset};
 use crate::error::StoreError;
 use crate::store::Store;
 
@@ -22,9 +23,13 @@ pub struct AdminApplication {
     pub app_type: String,
     /// The OAuth client id.
     pub client_id: String,
+    /// Where the application starts a sign-in (Kinde's `login_uri`).
+    pub login_uri: Option<String>,
+    /// The application's home page (Kinde's `homepage_uri`).
+    pub homepage_uri: Option<String>,
 }
 
-const APP_COLUMNS: &str = "id, name, app_type, client_id";
+const APP_COLUMNS: &str = "id, name, app_type, client_id, login_uri, homepage_uri";
 
 fn admin_application(r: &AnyRow) -> Result<AdminApplication, StoreError> {
     Ok(AdminApplication {
@@ -32,6 +37,8 @@ fn admin_application(r: &AnyRow) -> Result<AdminApplication, StoreError> {
         name: r.try_get(1)?,
         app_type: r.try_get(2)?,
         client_id: r.try_get(3)?,
+        login_uri: r.try_get(4)?,
+        homepage_uri: r.try_get(5)?,
     })
 }
 
@@ -48,6 +55,10 @@ pub struct NewApplication<'a> {
     pub client_id: &'a str,
     /// SHA-256 (hex) of the secret; `None` for `spa`.
     pub client_secret_sha256: Option<&'a str>,
+    /// Where the application starts a sign-in.
+    pub login_uri: Option<&'a str>,
+    /// The application's home page.
+    pub homepage_uri: Option<&'a str>,
 }
 
 /// Changes to an application; `None` leaves a field alone.
@@ -59,6 +70,10 @@ pub struct ApplicationPatch {
     pub redirect_urls: Option<Vec<String>>,
     /// Replaces the post-logout URLs.
     pub logout_urls: Option<Vec<String>>,
+    /// The login URI; `Some(None)` clears it.
+    pub login_uri: Option<Option<String>>,
+    /// The home page URI; `Some(None)` clears it.
+    pub homepage_uri: Option<Option<String>>,
 }
 
 /// What a change to an application's URLs did.
@@ -98,11 +113,31 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AdminApplication>, StoreError> {
+        let after = after.map(|k| After {
+            value: k.to_owned(),
+            key: k.to_owned(),
+        });
+        self.admin_applications_sorted(ListOrder::default(), after.as_ref(), limit)
+            .await
+    }
+
+    /// A page in `order` (by name or by id; ties by id), after `after`, at most `limit`.
+    pub async fn admin_applications_sorted(
+        &self,
+        order: ListOrder,
+        after: Option<&After>,
+        limit: i64,
+    ) -> Result<Vec<AdminApplication>, StoreError> {
+        let expr = match order.by {
+            SortBy::Name => "name",
+            SortBy::Key | SortBy::Email => "id",
+        };
+        let (condition, order_by) = keyset(expr, "id", order, 1, 2, self.dialect);
         let rows = sqlx::query(&format!(
-            "SELECT {APP_COLUMNS} FROM applications WHERE ($1 IS NULL OR id > $1) \
-             ORDER BY id LIMIT $2"
+            "SELECT {APP_COLUMNS} FROM applications WHERE {condition} ORDER BY {order_by} LIMIT $3"
         ))
-        .bind(after)
+        .bind(after.map(|a| a.value.as_str()))
+        .bind(after.map(|a| a.key.as_str()))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -129,14 +164,16 @@ impl Store {
         app: &NewApplication<'_>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO applications (id, name, app_type, client_id, client_secret_sha256) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO applications (id, name, app_type, client_id, client_secret_sha256, \
+             login_uri, homepage_uri) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind(app.id)
         .bind(app.name)
         .bind(app.app_type)
         .bind(app.client_id)
         .bind(app.client_secret_sha256)
+        .bind(app.login_uri)
+        .bind(app.homepage_uri)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -164,6 +201,20 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             app.name.clone_from(name);
+        }
+        if patch.login_uri.is_some() || patch.homepage_uri.is_some() {
+            if let Some(uri) = &patch.login_uri {
+                app.login_uri.clone_from(uri);
+            }
+            if let Some(uri) = &patch.homepage_uri {
+                app.homepage_uri.clone_from(uri);
+            }
+            sqlx::query("UPDATE applications SET login_uri = $2, homepage_uri = $3 WHERE id = $1")
+                .bind(id)
+                .bind(&app.login_uri)
+                .bind(&app.homepage_uri)
+                .execute(&mut *tx)
+                .await?;
         }
         for (kind, urls) in [
             (UrlKind::Redirect, &patch.redirect_urls),

@@ -43,7 +43,9 @@ pub struct FlagDefinition<'a> {
 /// What putting a flag's definition did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FlagPut {
-    /// Updated; when the type changed, this many overrides (of the old type) were deleted.
+    /// Updated; when the type changed, this many overrides (of the old type) were deleted, or,
+    /// when `allow_override_level` no longer reaches them, that many organization and user
+    /// overrides.
     Updated {
         /// Overrides deleted because the type changed.
         overrides_removed: u64,
@@ -72,6 +74,26 @@ pub struct EnvironmentFlag {
     pub flag_type: String,
     /// The value, as a string.
     pub value: String,
+}
+
+/// A level below the environment at which a flag can be overridden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideLevel {
+    /// For one organization.
+    Org,
+    /// For one user.
+    User,
+}
+
+/// Whether a flag whose `allow_override_level` is `level` may be overridden `at` that level.
+/// The level is the lowest scope overrides reach, as in Kinde: `env` allows neither
+/// organization nor user overrides, `org` allows organization overrides, `usr` both. A flag
+/// without a level (one defined without it) allows both, as it always did here.
+pub fn override_allowed(level: Option<&str>, at: OverrideLevel) -> bool {
+    match (level, at) {
+        (None | Some("usr"), _) | (Some("org"), OverrideLevel::Org) => true,
+        (Some(_), _) => false,
+    }
 }
 
 const FLAG_COLUMNS: &str = "key, name, description, flag_type, allow_override_level, default_value";
@@ -154,6 +176,20 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        } else {
+            // Overrides below the new `allow_override_level` no longer apply: they go.
+            for (level, at) in [("org", OverrideLevel::Org), ("usr", OverrideLevel::User)] {
+                if !override_allowed(flag.allow_override_level, at) {
+                    overrides_removed += sqlx::query(
+                        "DELETE FROM flag_overrides WHERE flag_key = $1 AND level = $2",
+                    )
+                    .bind(key)
+                    .bind(level)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+            }
         }
         sqlx::query(
             "UPDATE feature_flags SET name = $2, description = $3, flag_type = $4, \

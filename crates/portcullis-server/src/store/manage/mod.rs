@@ -4,6 +4,7 @@ mod apis;
 mod applications;
 mod flags;
 mod management;
+mod order;
 mod organizations;
 mod permissions;
 mod roles;
@@ -11,6 +12,6 @@ mod users;
 
 #[allow(unused_imports)]
 pub use self::{
-    apis::*, applications::*, flags::*, management::*, organizations::*, permissions::*, roles::*,
-    users::*,
+    apis::*, applications::*, flags::*, management::*, order::*, organizations::*, permissions::*,
+    roles::*, users::*,
 };

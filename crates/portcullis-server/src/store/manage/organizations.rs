@@ -9,8 +9,10 @@ use sqlx::any::AnyRow;
 use sqlx::error::ErrorKind;
 use sqlx::{Any, Row, Transaction};
 
+use super::flags::{OverrideLevel, override_allowed};
+use super::order::{After, ListOrder, SortBy, keyset, user_sort_expr};
 use crate::error::StoreError;
-use crate::store::{Store, flag_value};
+use crate::store::{Dialect, Store, flag_value};
 
 /// An organization as the management API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +25,10 @@ pub struct AdminOrganization {
     pub external_id: Option<String>,
     /// Created (Unix seconds).
     pub created_at: i64,
+    /// A unique, human-readable handle.
+    pub handle: Option<String>,
+    /// Whether anyone may sign up into it (hosted sign-up with its `org_code`).
+    pub is_allow_registrations: bool,
 }
 
 /// An organization to create.
@@ -36,6 +42,10 @@ pub struct NewOrganization<'a> {
     pub external_id: Option<&'a str>,
     /// Feature-flag overrides for it: `(key, value)`, values as strings of the flag's type.
     pub feature_flags: &'a [(String, String)],
+    /// A unique, human-readable handle.
+    pub handle: Option<&'a str>,
+    /// Whether anyone may sign up into it.
+    pub is_allow_registrations: bool,
 }
 
 /// Changes to an organization; `None` leaves a field alone, `Some(None)` clears it.
@@ -45,6 +55,10 @@ pub struct OrganizationPatch {
     pub name: Option<String>,
     /// The id in the customer's own system.
     pub external_id: Option<Option<String>>,
+    /// The handle.
+    pub handle: Option<Option<String>>,
+    /// Whether anyone may sign up into it.
+    pub is_allow_registrations: Option<bool>,
 }
 
 /// What an organization operation found. Anything but `Done` wrote nothing.
@@ -56,6 +70,11 @@ pub enum OrgOutcome<T> {
     NoOrganization,
     /// The organization code is already taken.
     CodeTaken,
+    /// Another organization has this handle.
+    HandleTaken,
+    /// The flag's `allow_override_level` does not allow overriding it at this level (flag
+    /// key named).
+    OverrideNotAllowed(String),
     /// The user is not a member of the organization.
     NotMember,
     /// No user has this id (named).
@@ -179,7 +198,7 @@ pub struct MembersChanged {
     pub removed: Vec<String>,
 }
 
-const ORG_COLUMNS: &str = "code, name, external_id, created_at";
+const ORG_COLUMNS: &str = "code, name, external_id, created_at, handle, is_allow_registrations";
 
 fn admin_org(r: &AnyRow) -> Result<AdminOrganization, StoreError> {
     Ok(AdminOrganization {
@@ -187,7 +206,21 @@ fn admin_org(r: &AnyRow) -> Result<AdminOrganization, StoreError> {
         name: r.try_get(1)?,
         external_id: r.try_get(2)?,
         created_at: r.try_get(3)?,
+        handle: r.try_get(4)?,
+        is_allow_registrations: r.try_get::<i64, _>(5)? != 0,
     })
+}
+
+/// Whether an organization other than `code` has `handle`.
+async fn handle_taken(tx: &mut Tx, handle: &str, code: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT 1 FROM organizations WHERE handle = $1 AND code <> $2")
+            .bind(handle)
+            .bind(code)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some(),
+    )
 }
 
 /// A unique or foreign-key violation, or PostgreSQL giving up on a transaction that raced
@@ -210,7 +243,7 @@ fn conflict_or<T>(result: Result<OrgOutcome<T>, StoreError>) -> Result<OrgOutcom
     }
 }
 
-type Tx = Transaction<'static, Any>;
+pub(super) type Tx = Transaction<'static, Any>;
 
 async fn org_exists(tx: &mut Tx, code: &str) -> Result<bool, StoreError> {
     Ok(sqlx::query("SELECT 1 FROM organizations WHERE code = $1")
@@ -260,24 +293,33 @@ async fn member_check<T>(
     Ok(None)
 }
 
-/// Members (`users` joined with `org_members`) of `org` after `after`, at most `limit`, with
-/// their role keys. `filter` is SQL appended to the `WHERE` clause; its parameters start at
-/// `$4` and are bound from `binds` in order.
+/// Members (`users` joined with `org_members`) of `org` in `order` after `after`, at most
+/// `limit`, with their role keys. `filter` is SQL appended to the `WHERE` clause; its
+/// parameters start at `$5` and are bound from `binds` in order.
+#[allow(clippy::too_many_arguments)]
 async fn members_page(
     tx: &mut Tx,
+    dialect: Dialect,
     org: &str,
     filter: &str,
     binds: &[&str],
-    after: Option<&str>,
+    order: ListOrder,
+    after: Option<&After>,
     limit: i64,
 ) -> Result<Vec<OrgMember>, StoreError> {
+    let expr = user_sort_expr(order.by, "users");
+    let (condition, order_by) = keyset(&expr, "users.id", order, 2, 3, dialect);
     let sql = format!(
         "SELECT users.id, users.email, users.given_name, users.family_name, users.picture \
          FROM org_members JOIN users ON users.id = org_members.user_id \
-         WHERE org_members.org_code = $1 AND ($2 IS NULL OR org_members.user_id > $2) {filter} \
-         ORDER BY org_members.user_id LIMIT $3"
+         WHERE org_members.org_code = $1 AND {condition} {filter} \
+         ORDER BY {order_by} LIMIT $4"
     );
-    let mut query = sqlx::query(&sql).bind(org).bind(after).bind(limit);
+    let mut query = sqlx::query(&sql)
+        .bind(org)
+        .bind(after.map(|a| a.value.as_str()))
+        .bind(after.map(|a| a.key.as_str()))
+        .bind(limit);
     for value in binds {
         query = query.bind(*value);
     }
@@ -295,21 +337,23 @@ async fn members_page(
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    let (Some(first), Some(last)) = (members.first(), members.last()) else {
+    if members.is_empty() {
         return Ok(members);
-    };
-    // The roles of the whole page in one query: its users are a contiguous range of ids.
-    let rows = sqlx::query(
+    }
+    // The roles of the whole page in one query.
+    let marks: Vec<String> = (0..members.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
         "SELECT member_roles.user_id, roles.key FROM member_roles \
          JOIN roles ON roles.id = member_roles.role_id \
-         WHERE member_roles.org_code = $1 AND member_roles.user_id >= $2 \
-         AND member_roles.user_id <= $3 ORDER BY member_roles.user_id, roles.key",
-    )
-    .bind(org)
-    .bind(&first.id)
-    .bind(&last.id)
-    .fetch_all(&mut **tx)
-    .await?;
+         WHERE member_roles.org_code = $1 AND member_roles.user_id IN ({}) \
+         ORDER BY member_roles.user_id, roles.key",
+        marks.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(org);
+    for m in &members {
+        query = query.bind(m.id.as_str());
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
     let mut roles: HashMap<String, Vec<String>> = HashMap::new();
     for r in &rows {
         roles.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
@@ -321,7 +365,11 @@ async fn members_page(
 }
 
 /// Gives a new member the default roles (`roles.is_default_role`).
-async fn add_default_roles(tx: &mut Tx, org: &str, user: &str) -> Result<(), StoreError> {
+pub(super) async fn add_default_roles(
+    tx: &mut Tx,
+    org: &str,
+    user: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO member_roles (org_code, user_id, role_id) \
          SELECT $1, $2, id FROM roles WHERE is_default_role <> 0 \
@@ -341,11 +389,31 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AdminOrganization>, StoreError> {
+        let after = after.map(|k| After {
+            value: k.to_owned(),
+            key: k.to_owned(),
+        });
+        self.admin_organizations_sorted(ListOrder::default(), after.as_ref(), limit)
+            .await
+    }
+
+    /// A page in `order` (by name or by code; ties by code), after `after`, at most `limit`.
+    pub async fn admin_organizations_sorted(
+        &self,
+        order: ListOrder,
+        after: Option<&After>,
+        limit: i64,
+    ) -> Result<Vec<AdminOrganization>, StoreError> {
+        let expr = match order.by {
+            SortBy::Name => "name",
+            SortBy::Key | SortBy::Email => "code",
+        };
+        let (condition, order_by) = keyset(expr, "code", order, 1, 2, self.dialect);
         let rows = sqlx::query(&format!(
-            "SELECT {ORG_COLUMNS} FROM organizations WHERE ($1 IS NULL OR code > $1) \
-             ORDER BY code LIMIT $2"
+            "SELECT {ORG_COLUMNS} FROM organizations WHERE {condition} ORDER BY {order_by} LIMIT $3"
         ))
-        .bind(after)
+        .bind(after.map(|a| a.value.as_str()))
+        .bind(after.map(|a| a.key.as_str()))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -383,27 +451,40 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut flags = Vec::with_capacity(org.feature_flags.len());
         for (key, value) in org.feature_flags {
-            let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let row = sqlx::query(
+                "SELECT flag_type, allow_override_level FROM feature_flags WHERE key = $1",
+            )
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
             let Some(row) = row else {
                 return Ok(OrgOutcome::UnknownFlag(key.clone()));
             };
             let flag_type: String = row.try_get(0)?;
+            let level: Option<String> = row.try_get(1)?;
+            if !override_allowed(level.as_deref(), OverrideLevel::Org) {
+                return Ok(OrgOutcome::OverrideNotAllowed(key.clone()));
+            }
             if flag_value(&flag_type, value).is_none() {
                 return Ok(OrgOutcome::InvalidFlagValue(key.clone()));
             }
             flags.push((key, value));
         }
+        if let Some(handle) = org.handle
+            && handle_taken(&mut tx, handle, org.code).await?
+        {
+            return Ok(OrgOutcome::HandleTaken);
+        }
         let done = sqlx::query(
-            "INSERT INTO organizations (code, name, external_id, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING",
+            "INSERT INTO organizations (code, name, external_id, created_at, handle, \
+             is_allow_registrations) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO NOTHING",
         )
         .bind(org.code)
         .bind(org.name)
         .bind(org.external_id)
         .bind(now)
+        .bind(org.handle)
+        .bind(i64::from(org.is_allow_registrations))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -425,12 +506,21 @@ impl Store {
         Ok(OrgOutcome::Done(()))
     }
 
-    /// Applies `patch` to an organization; `None` when there is no such organization.
+    /// Applies `patch` to an organization: [`OrgOutcome::NoOrganization`] when there is no such
+    /// organization, [`OrgOutcome::HandleTaken`] when another one has the new handle.
     pub async fn admin_update_organization(
         &self,
         code: &str,
         patch: &OrganizationPatch,
-    ) -> Result<Option<AdminOrganization>, StoreError> {
+    ) -> Result<OrgOutcome<AdminOrganization>, StoreError> {
+        conflict_or(self.update_organization_tx(code, patch).await)
+    }
+
+    async fn update_organization_tx(
+        &self,
+        code: &str,
+        patch: &OrganizationPatch,
+    ) -> Result<OrgOutcome<AdminOrganization>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "SELECT {ORG_COLUMNS} FROM organizations WHERE code = $1"
@@ -438,7 +528,9 @@ impl Store {
         .bind(code)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            return Ok(OrgOutcome::NoOrganization);
+        };
         let mut org = admin_org(&row)?;
         if let Some(name) = &patch.name {
             org.name.clone_from(name);
@@ -446,14 +538,60 @@ impl Store {
         if let Some(external_id) = &patch.external_id {
             org.external_id.clone_from(external_id);
         }
-        sqlx::query("UPDATE organizations SET name = $2, external_id = $3 WHERE code = $1")
-            .bind(code)
-            .bind(&org.name)
-            .bind(&org.external_id)
-            .execute(&mut *tx)
-            .await?;
+        if let Some(handle) = &patch.handle {
+            if let Some(h) = handle
+                && handle_taken(&mut tx, h, code).await?
+            {
+                return Ok(OrgOutcome::HandleTaken);
+            }
+            org.handle.clone_from(handle);
+        }
+        if let Some(allow) = patch.is_allow_registrations {
+            org.is_allow_registrations = allow;
+        }
+        sqlx::query(
+            "UPDATE organizations SET name = $2, external_id = $3, handle = $4, \
+             is_allow_registrations = $5 WHERE code = $1",
+        )
+        .bind(code)
+        .bind(&org.name)
+        .bind(&org.external_id)
+        .bind(&org.handle)
+        .bind(i64::from(org.is_allow_registrations))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(Some(org))
+        Ok(OrgOutcome::Done(org))
+    }
+
+    /// Hosted sign-up into organization `org`: when it allows registrations
+    /// (`is_allow_registrations`), `user` becomes a member with the default roles (a member
+    /// already is left as they are). Whether `user` is a member afterwards; `false` (nothing
+    /// written) when there is no such organization or it does not allow registrations.
+    pub async fn join_open_organization(&self, org: &str, user: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let open = sqlx::query(
+            "SELECT 1 FROM organizations WHERE code = $1 AND is_allow_registrations <> 0",
+        )
+        .bind(org)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if open.is_none() {
+            return is_member(&mut tx, org, user).await;
+        }
+        let joined = sqlx::query(
+            "INSERT INTO org_members (org_code, user_id) VALUES ($1, $2) \
+             ON CONFLICT (org_code, user_id) DO NOTHING",
+        )
+        .bind(org)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+        if joined.rows_affected() == 1 {
+            add_default_roles(&mut tx, org, user).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Deletes an organization, its memberships (with their roles and permissions) and its
@@ -490,6 +628,23 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Option<Vec<OrgMember>>, StoreError> {
+        let after = after.map(|k| After {
+            value: k.to_owned(),
+            key: k.to_owned(),
+        });
+        self.admin_org_members_sorted(org, filter, ListOrder::default(), after.as_ref(), limit)
+            .await
+    }
+
+    /// [`Store::admin_org_members`] in `order` (by name, email or user id; ties by user id).
+    pub async fn admin_org_members_sorted(
+        &self,
+        org: &str,
+        filter: &MemberFilter,
+        order: ListOrder,
+        after: Option<&After>,
+        limit: i64,
+    ) -> Result<Option<Vec<OrgMember>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         if !org_exists(&mut tx, org).await? {
             return Ok(None);
@@ -500,7 +655,7 @@ impl Store {
             let mut marks = Vec::new();
             for key in &filter.roles {
                 binds.push(key);
-                marks.push(format!("${}", 3 + binds.len()));
+                marks.push(format!("${}", 4 + binds.len()));
             }
             sql.push_str(&format!(
                 " AND EXISTS (SELECT 1 FROM member_roles AS fr JOIN roles AS r ON r.id = fr.role_id \
@@ -513,7 +668,7 @@ impl Store {
             let mut marks = Vec::new();
             for key in &filter.permissions {
                 binds.push(key);
-                marks.push(format!("${}", 3 + binds.len()));
+                marks.push(format!("${}", 4 + binds.len()));
             }
             let marks = marks.join(", ");
             sql.push_str(&format!(
@@ -528,7 +683,17 @@ impl Store {
                  AND p2.key IN ({marks})))"
             ));
         }
-        let members = members_page(&mut tx, org, &sql, &binds, after, limit).await?;
+        let members = members_page(
+            &mut tx,
+            self.dialect,
+            org,
+            &sql,
+            &binds,
+            order,
+            after,
+            limit,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(members))
     }
@@ -550,8 +715,22 @@ impl Store {
         }
         let filter = "AND EXISTS (SELECT 1 FROM member_roles AS chosen \
                       WHERE chosen.org_code = org_members.org_code \
-                      AND chosen.user_id = org_members.user_id AND chosen.role_id = $4)";
-        let members = members_page(&mut tx, org, filter, &[role_id], after, limit).await?;
+                      AND chosen.user_id = org_members.user_id AND chosen.role_id = $5)";
+        let after = after.map(|k| After {
+            value: k.to_owned(),
+            key: k.to_owned(),
+        });
+        let members = members_page(
+            &mut tx,
+            self.dialect,
+            org,
+            filter,
+            &[role_id],
+            ListOrder::default(),
+            after.as_ref(),
+            limit,
+        )
+        .await?;
         tx.commit().await?;
         Ok(OrgOutcome::Done(members))
     }
@@ -974,14 +1153,19 @@ impl Store {
         if !org_exists(&mut tx, org).await? {
             return Ok(OrgOutcome::NoOrganization);
         }
-        let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT flag_type, allow_override_level FROM feature_flags WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(row) = row else {
             return Ok(OrgOutcome::UnknownFlag(key.to_owned()));
         };
         let flag_type: String = row.try_get(0)?;
+        let level: Option<String> = row.try_get(1)?;
+        if !override_allowed(level.as_deref(), OverrideLevel::Org) {
+            return Ok(OrgOutcome::OverrideNotAllowed(key.to_owned()));
+        }
         if flag_value(&flag_type, value).is_none() {
             return Ok(OrgOutcome::InvalidFlagValue(key.to_owned()));
         }

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::order::{After, ListOrder, SortBy, keyset};
 use crate::error::StoreError;
 use crate::store::Store;
 
@@ -84,11 +85,31 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AdminPermission>, StoreError> {
+        let after = after.map(|k| After {
+            value: k.to_owned(),
+            key: k.to_owned(),
+        });
+        self.admin_permissions_sorted(ListOrder::default(), after.as_ref(), limit)
+            .await
+    }
+
+    /// A page in `order` (by name or by id; ties by id), after `after`, at most `limit`.
+    pub async fn admin_permissions_sorted(
+        &self,
+        order: ListOrder,
+        after: Option<&After>,
+        limit: i64,
+    ) -> Result<Vec<AdminPermission>, StoreError> {
+        let expr = match order.by {
+            SortBy::Name => "name",
+            SortBy::Key | SortBy::Email => "id",
+        };
+        let (condition, order_by) = keyset(expr, "id", order, 1, 2, self.dialect);
         let rows = sqlx::query(&format!(
-            "SELECT {PERMISSION_COLUMNS} FROM permissions \
-             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+            "SELECT {PERMISSION_COLUMNS} FROM permissions WHERE {condition} ORDER BY {order_by} LIMIT $3"
         ))
-        .bind(after)
+        .bind(after.map(|a| a.value.as_str()))
+        .bind(after.map(|a| a.key.as_str()))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

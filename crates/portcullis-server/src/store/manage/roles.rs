@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::order::{After, ListOrder, SortBy, keyset};
 use super::permissions::{
     PERMISSION_COLUMNS, admin_permission, is_foreign_key_violation, is_unique_violation,
 };
@@ -98,10 +99,31 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AdminRole>, StoreError> {
+        let after = after.map(|k| After {
+            value: k.to_owned(),
+            key: k.to_owned(),
+        });
+        self.admin_roles_sorted(ListOrder::default(), after.as_ref(), limit)
+            .await
+    }
+
+    /// A page in `order` (by name or by id; ties by id), after `after`, at most `limit`.
+    pub async fn admin_roles_sorted(
+        &self,
+        order: ListOrder,
+        after: Option<&After>,
+        limit: i64,
+    ) -> Result<Vec<AdminRole>, StoreError> {
+        let expr = match order.by {
+            SortBy::Name => "name",
+            SortBy::Key | SortBy::Email => "id",
+        };
+        let (condition, order_by) = keyset(expr, "id", order, 1, 2, self.dialect);
         let rows = sqlx::query(&format!(
-            "SELECT {ROLE_COLUMNS} FROM roles WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE {condition} ORDER BY {order_by} LIMIT $3"
         ))
-        .bind(after)
+        .bind(after.map(|a| a.value.as_str()))
+        .bind(after.map(|a| a.key.as_str()))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -176,6 +198,23 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Option<Vec<AdminPermission>>, StoreError> {
+        let after = after.map(|k| After {
+            value: k.to_owned(),
+            key: k.to_owned(),
+        });
+        self.admin_role_permissions_sorted(role_id, ListOrder::default(), after.as_ref(), limit)
+            .await
+    }
+
+    /// A page of a role's permissions in `order` (by name or id; ties by id); `None` when there
+    /// is no such role.
+    pub async fn admin_role_permissions_sorted(
+        &self,
+        role_id: &str,
+        order: ListOrder,
+        after: Option<&After>,
+        limit: i64,
+    ) -> Result<Option<Vec<AdminPermission>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let exists = sqlx::query("SELECT 1 FROM roles WHERE id = $1")
             .bind(role_id)
@@ -189,12 +228,18 @@ impl Store {
             .map(|c| format!("p.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let expr = match order.by {
+            SortBy::Name => "p.name",
+            SortBy::Key | SortBy::Email => "p.id",
+        };
+        let (condition, order_by) = keyset(expr, "p.id", order, 2, 3, self.dialect);
         let rows = sqlx::query(&format!(
             "SELECT {columns} FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id \
-             WHERE rp.role_id = $1 AND ($2 IS NULL OR p.id > $2) ORDER BY p.id LIMIT $3"
+             WHERE rp.role_id = $1 AND {condition} ORDER BY {order_by} LIMIT $4"
         ))
         .bind(role_id)
-        .bind(after)
+        .bind(after.map(|a| a.value.as_str()))
+        .bind(after.map(|a| a.key.as_str()))
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;

@@ -5,8 +5,11 @@ use std::collections::HashMap;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::flags::{OverrideLevel, override_allowed};
+use super::order::{After, ListOrder, keyset, user_sort_expr};
+use super::organizations::add_default_roles;
 use crate::error::StoreError;
-use crate::store::Store;
+use crate::store::{Store, flag_value};
 
 /// A user as the management API shows it (never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +78,7 @@ pub struct NewUser<'a> {
     pub picture: Option<&'a str>,
     /// The app's own id for the user.
     pub provided_id: Option<&'a str>,
-    /// An organization to add the user to.
+    /// An organization to add the user to (with the default roles).
     pub organization_code: Option<&'a str>,
 }
 
@@ -107,6 +110,21 @@ pub struct UserPatch {
     pub is_password_reset_requested: Option<bool>,
 }
 
+/// What overriding a flag for a user did. Anything but `Set` wrote nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UserFlagWrite {
+    /// Set.
+    Set,
+    /// No user has this id.
+    NoUser,
+    /// No flag has this key.
+    NoFlag,
+    /// The value is not of the flag's type (named).
+    InvalidValue(String),
+    /// The flag's `allow_override_level` does not allow user overrides.
+    NotAllowed,
+}
+
 /// A sign-in session of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSession {
@@ -124,12 +142,31 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AdminUser>, StoreError> {
+        let after = after.map(|key| After {
+            value: key.to_owned(),
+            key: key.to_owned(),
+        });
+        self.admin_users_sorted(filter, ListOrder::default(), after.as_ref(), limit)
+            .await
+    }
+
+    /// A page of users in `order` (ties by id), after `after`, at most `limit`.
+    pub async fn admin_users_sorted(
+        &self,
+        filter: &UserFilter<'_>,
+        order: ListOrder,
+        after: Option<&After>,
+        limit: i64,
+    ) -> Result<Vec<AdminUser>, StoreError> {
+        let expr = user_sort_expr(order.by, "users");
+        let (condition, order_by) = keyset(&expr, "users.id", order, 1, 2, self.dialect);
         let rows = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users \
-             WHERE ($1 IS NULL OR id > $1) AND ($2 IS NULL OR id = $2) \
-             AND ($3 IS NULL OR email = $3) ORDER BY id LIMIT $4"
+             WHERE {condition} AND ($3 IS NULL OR id = $3) \
+             AND ($4 IS NULL OR email = $4) ORDER BY {order_by} LIMIT $5"
         ))
-        .bind(after)
+        .bind(after.map(|a| a.value.as_str()))
+        .bind(after.map(|a| a.key.as_str()))
         .bind(filter.user_id)
         .bind(filter.email)
         .bind(limit)
@@ -210,6 +247,8 @@ impl Store {
                 .bind(user.id)
                 .execute(&mut *tx)
                 .await?;
+            // A new member gets the default roles, as Kinde gives them.
+            add_default_roles(&mut tx, org, user.id).await?;
         }
         tx.commit().await?;
         Ok(NewUserOutcome::Created)
@@ -314,6 +353,52 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Overrides flag `key` for a user with `value` (a string of the flag's type), if the
+    /// flag's `allow_override_level` allows user overrides; one transaction.
+    pub async fn admin_set_user_flag(
+        &self,
+        user_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<UserFlagWrite, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row =
+            sqlx::query("SELECT flag_type, allow_override_level FROM feature_flags WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(row) = row else {
+            return Ok(UserFlagWrite::NoFlag);
+        };
+        let flag_type: String = row.try_get(0)?;
+        let level: Option<String> = row.try_get(1)?;
+        if flag_value(&flag_type, value).is_none() {
+            return Ok(UserFlagWrite::InvalidValue(flag_type));
+        }
+        let user = sqlx::query("SELECT 1 FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if user.is_none() {
+            return Ok(UserFlagWrite::NoUser);
+        }
+        if !override_allowed(level.as_deref(), OverrideLevel::User) {
+            return Ok(UserFlagWrite::NotAllowed);
+        }
+        sqlx::query(
+            "INSERT INTO flag_overrides (flag_key, level, subject, value) \
+             VALUES ($1, 'usr', $2, $3) \
+             ON CONFLICT (flag_key, level, subject) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(user_id)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(UserFlagWrite::Set)
     }
 
     /// Ends every sign-in session of a user; how many there were.
