@@ -10,7 +10,7 @@ use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest};
 use portcullis::clock::Clock;
 use portcullis::oauth::AuthClient;
-use portcullis::web::{WebAuth, WebAuthBuilder, bearer_token};
+use portcullis::web::{CookieKey, WebAuth, WebAuthBuilder, bearer_token};
 use portcullis::{Config, Error, TokenVerifier};
 
 use crate::extract::{Authenticated, Via};
@@ -251,6 +251,15 @@ impl AuthBuilder {
     /// minute).
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.web = self.web.refresh_margin(margin);
+        self
+    }
+
+    /// The key that seals the cookie of each sign-in under way (its `state`, `nonce` and PKCE
+    /// verifier). Default: derived from the client secret; for a client without a secret, a
+    /// random key for the life of the process — an app running several instances of a public
+    /// client must give each the same key. See [`CookieKey`].
+    pub fn cookie_key(mut self, key: CookieKey) -> Self {
+        self.web = self.web.cookie_key(key);
         self
     }
 

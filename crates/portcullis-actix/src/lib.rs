@@ -82,8 +82,8 @@ pub use extract::{
     RequireFeatureFlag, RequireOrganization, RequirePermission, RequireRole, RoleKey, Via,
 };
 pub use guard::{RequireAuth, RequireAuthMiddleware, Requirement};
-pub use portcullis::web::MAX_PENDING;
 pub use portcullis::web::safe_return_to;
+pub use portcullis::web::{CookieKey, MAX_PENDING};
 pub use rejection::{AuthRejection, Rejection};
 pub use routes::AuthRoutes;
 pub use session::{MemoryStore, SESSION_COOKIE, session_middleware};

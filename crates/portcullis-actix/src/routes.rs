@@ -3,10 +3,10 @@
 //!
 //! | route | does |
 //! | --- | --- |
-//! | `GET /login?return_to=/path&org_code=…&login_hint=…&lang=…` | starts a sign-in: keeps its `state`, `nonce` and PKCE verifier in the session (by `state`, several at once), redirects to the provider |
+//! | `GET /login?return_to=/path&org_code=…&login_hint=…&lang=…` | starts a sign-in: keeps its `state`, `nonce` and PKCE verifier in a sealed cookie of its own (several at once), redirects to the provider |
 //! | `GET /register?…` | the same, opening the sign-up page |
 //! | `GET /create-org?org_name=…&…` | the same, creating an organization |
-//! | `GET /callback` | checks `state` against the session's sign-ins (single use), exchanges the code, verifies the ID token, renews the session id, stores the tokens, redirects to `return_to`; errors as an HTML page to a browser, else JSON |
+//! | `GET /callback` | checks `state` against the sign-in's cookie (cleared: single use), exchanges the code, verifies the ID token, renews the session id, stores the tokens, redirects to `return_to`; errors as an HTML page to a browser, else JSON |
 //! | `GET` or `POST /logout` | ends the session (and revokes its refresh token), then redirects through the provider's logout |
 //! | `GET /user` | the signed-in user's claims as JSON (`id_token`, `access_token`); 401 when signed out |
 //!
@@ -83,12 +83,19 @@ impl Auth {
 /// The SDK's answer to `request` on `route`, as an actix-web response.
 async fn answer(auth: &Auth, route: SignInRoute, request: &HttpRequest) -> HttpResponse {
     let session = ActixSession(request.get_session());
+    let cookies: Vec<&str> = request
+        .headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let cookie = (!cookies.is_empty()).then(|| cookies.join("; "));
     let request = RouteRequest {
         query: request.query_string(),
         accept: request
             .headers()
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok()),
+        cookie: cookie.as_deref(),
     };
     response(auth.web().answer(route, Some(&session), request).await)
 }

@@ -55,7 +55,15 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
 async fn sign_in(issuer: &TestIssuer, base: &str, email: &str, org: &str) -> String {
     let r = get(base, &format!("/login?org_code={org}&return_to=/"), None).await;
     assert_eq!(r.status(), 303);
-    let cookie = session_cookie(&r).expect("a session cookie");
+    // The sign-in is kept in a login cookie of its own.
+    let login = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next())
+        .find(|pair| pair.starts_with("portcullis-login-"))
+        .expect("a login cookie")
+        .to_owned();
     let authorize = r.headers()["location"].to_str().unwrap().to_owned();
     let callback = issuer
         .browser_sign_in(&authorize, email, PASSWORD)
@@ -66,7 +74,12 @@ async fn sign_in(issuer: &TestIssuer, base: &str, email: &str, org: &str) -> Str
         .query()
         .unwrap()
         .to_owned();
-    let r = get(base, &format!("/callback?{query}"), Some(&cookie)).await;
+    let r = http()
+        .get(format!("{base}/callback?{query}"))
+        .header("cookie", login)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/");
     session_cookie(&r).expect("a renewed session cookie")

@@ -41,6 +41,15 @@ fn serve_app<S>(auth: Auth, store: S) -> String
 where
     S: SessionStore + Clone + Send + 'static,
 {
+    serve_app_with(auth, move || store.clone())
+}
+
+/// [`serve_app`] with a session store made by `store` for each worker.
+fn serve_app_with<S, F>(auth: Auth, store: F) -> String
+where
+    S: SessionStore + 'static,
+    F: Fn() -> S + Clone + Send + 'static,
+{
     let key = Key::generate();
     serve!(move || {
         App::new()
@@ -72,8 +81,29 @@ where
                         .unwrap_or_default()
                 }),
             )
+            .route(
+                "/test/visit",
+                web::get().to(|request: HttpRequest| async move {
+                    request.get_session().insert("visited", true).unwrap();
+                    "visited"
+                }),
+            )
             .configure(auth.configure())
-            .wrap(session_middleware(store.clone(), key.clone()))
+            // Holds an answer for 100 ms before the session middleware saves the session, when
+            // the request asks (`x-test-slow`): concurrent requests then all load the session
+            // before any saves it, as they do with a store across a network.
+            .wrap_fn(|request, service| {
+                let slow = request.headers().contains_key("x-test-slow");
+                let answer = actix_web::dev::Service::call(service, request);
+                async move {
+                    let answer = answer.await;
+                    if slow {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    answer
+                }
+            })
+            .wrap(session_middleware(store(), key.clone()))
     })
 }
 
@@ -84,6 +114,8 @@ enum Backend {
     Memory,
     /// actix-session's `RedisSessionStore` on the real Redis at `PORTCULLIS_TEST_REDIS_URL`.
     Redis,
+    /// actix-session's `CookieSessionStore`: the whole session in the (sealed) cookie.
+    Cookie,
 }
 
 /// The Redis URL for the tests; `None` (the test is skipped, with a message) when unset,
@@ -114,6 +146,9 @@ async fn serve_auth(backend: Backend, auth: Auth) -> String {
                 .await
                 .expect("Redis is reachable");
             serve_app(auth, store)
+        }
+        Backend::Cookie => {
+            serve_app_with(auth, actix_session::storage::CookieSessionStore::default)
         }
     }
 }
@@ -150,10 +185,13 @@ on_both_stores! {
     tokens_are_refreshed_before_they_expire_once_for_concurrent_requests: case_33_refresh_memory, case_33_refresh_redis;
 }
 
-/// A browser for the app: keeps the session cookie by hand, follows no redirect.
+/// A browser for the app: keeps its cookies by hand (the session cookie apart, in `cookie`;
+/// the others by name, sent where their `Path` matches), follows no redirect.
 struct Browser {
     base: String,
     cookie: Option<String>,
+    /// Cookies other than the session's: (name, path, value).
+    jar: Vec<(String, String, String)>,
     /// The `Set-Cookie` headers of the last answer.
     set_cookies: Vec<String>,
 }
@@ -163,16 +201,32 @@ impl Browser {
         Browser {
             base: base.to_owned(),
             cookie: None,
+            jar: Vec::new(),
             set_cookies: Vec::new(),
         }
     }
 
-    async fn get(&mut self, path: &str) -> reqwest::Response {
-        let mut request = http().get(format!("{}{path}", self.base));
-        if let Some(value) = &self.cookie {
-            request = request.header("cookie", format!("{SESSION_COOKIE}={value}"));
+    /// The `Cookie` header this browser sends to `path`, if any.
+    fn cookie_header(&self, path: &str) -> Option<String> {
+        let path = path.split('?').next().unwrap_or("");
+        let mut pairs: Vec<String> = self
+            .cookie
+            .iter()
+            .map(|value| format!("{SESSION_COOKIE}={value}"))
+            .collect();
+        for (name, cookie_path, value) in &self.jar {
+            let matches = path == cookie_path
+                || (path.starts_with(cookie_path.as_str())
+                    && (cookie_path.ends_with('/') || path[cookie_path.len()..].starts_with('/')));
+            if matches {
+                pairs.push(format!("{name}={value}"));
+            }
         }
-        let response = request.send().await.unwrap();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
+    /// Keeps (or removes) the cookies an answer sets.
+    fn absorb(&mut self, response: &reqwest::Response) {
         self.set_cookies = response
             .headers()
             .get_all("set-cookie")
@@ -180,19 +234,40 @@ impl Browser {
             .filter_map(|v| v.to_str().ok().map(str::to_owned))
             .collect();
         for set in &self.set_cookies {
-            let pair = set.split(';').next().unwrap_or("");
+            let mut attributes = set.split(';');
+            let pair = attributes.next().unwrap_or("");
             let Some((name, value)) = pair.split_once('=') else {
                 continue;
             };
-            if name.trim() != SESSION_COOKIE {
+            let name = name.trim().to_owned();
+            let mut path = "/".to_owned();
+            let mut gone = value.is_empty();
+            for a in attributes {
+                let a = a.trim();
+                if a.eq_ignore_ascii_case("max-age=0") {
+                    gone = true;
+                } else if a.len() > 5 && a[..5].eq_ignore_ascii_case("path=") {
+                    path = a[5..].to_owned();
+                }
+            }
+            if name == SESSION_COOKIE {
+                self.cookie = if gone { None } else { Some(value.to_owned()) };
                 continue;
             }
-            let gone = value.is_empty()
-                || set
-                    .split(';')
-                    .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
-            self.cookie = if gone { None } else { Some(value.to_owned()) };
+            self.jar.retain(|(n, p, _)| !(n == &name && p == &path));
+            if !gone {
+                self.jar.push((name, path, value.to_owned()));
+            }
         }
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let mut request = http().get(format!("{}{path}", self.base));
+        if let Some(value) = self.cookie_header(path) {
+            request = request.header("cookie", value);
+        }
+        let response = request.send().await.unwrap();
+        self.absorb(&response);
         response
     }
 }
@@ -265,12 +340,8 @@ async fn sign_in_stores_the_session_and_serves_the_user(backend: Backend) {
         (401, Some("unauthenticated"))
     );
 
-    let authorize = start(
-        &mut browser,
-        "org_code=org_acme&return_to=%2Fdashboard%3Ftab%3D1",
-    )
-    .await;
-    assert!(authorize.starts_with(&format!("{}/oauth2/auth?", issuer.url())));
+    // The app keeps something in the session before the sign-in (case 45 below).
+    browser.get("/test/visit").await;
     // Case 44: the session cookie's attributes.
     let set = browser.set_cookies.join("\n");
     assert!(set.starts_with(&format!("{SESSION_COOKIE}=")), "{set}");
@@ -279,6 +350,30 @@ async fn sign_in_stores_the_session_and_serves_the_user(backend: Backend) {
     }
     assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
     let before = browser.cookie.clone().expect("a session cookie");
+
+    let authorize = start(
+        &mut browser,
+        "org_code=org_acme&return_to=%2Fdashboard%3Ftab%3D1",
+    )
+    .await;
+    assert!(authorize.starts_with(&format!("{}/oauth2/auth?", issuer.url())));
+    // Case 44: the sign-in is in a short-lived cookie of its own, sealed (the redirect URI is
+    // plain-http localhost: not `Secure`, so no `__Host-` prefix). (The session middleware
+    // may re-send the session cookie: it extends its lifetime on every request.)
+    let logins: Vec<&String> = browser
+        .set_cookies
+        .iter()
+        .filter(|c| c.starts_with("portcullis-login-"))
+        .collect();
+    let [set] = logins[..] else {
+        panic!("one login cookie: {:?}", browser.set_cookies);
+    };
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
+        assert!(set.contains(attribute), "{attribute} missing: {set}");
+    }
+    assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
+    assert!(set.len() < 4096, "{set}");
+    assert!(!set.contains(&state_of(&authorize)), "{set}");
 
     let callback = provider_sign_in(&issuer, &authorize, ADA).await;
     let r = browser.get(&callback).await;
@@ -443,13 +538,80 @@ async fn concurrent_sign_ins_in_one_browser_keep_their_own_state(backend: Backen
     }
 }
 
+/// Issue 4: `n` sign-ins started at the same time in one session (one cookie, several tabs)
+/// each keep their own state and verifier: every callback signs in.
+async fn simultaneous_sign_ins_all_finish(issuer: &TestIssuer, base: &str, n: usize) {
+    let mut browser = Browser::new(base);
+    // The session exists before the sign-ins (the app keeps something in it).
+    assert_eq!(browser.get("/test/visit").await.status(), 200);
+    assert!(browser.cookie.is_some(), "a session cookie");
+    let cookie = browser.cookie_header("/login").unwrap();
+    let logins = futures_join((0..n).map(|i| {
+        http()
+            .get(format!("{base}/login?return_to=/tab{i}"))
+            .header("cookie", cookie.clone())
+            .header("x-test-slow", "1")
+            .send()
+    }))
+    .await;
+    let mut authorize_urls = Vec::new();
+    for r in logins {
+        let r = r.unwrap();
+        assert_eq!(r.status(), 303);
+        authorize_urls.push(location(&r));
+        browser.absorb(&r);
+    }
+    for (i, authorize) in authorize_urls.iter().enumerate() {
+        let email = if i % 2 == 0 { ADA } else { BOB };
+        let callback = provider_sign_in(issuer, authorize, email).await;
+        let r = browser.get(&callback).await;
+        let status = r.status().as_u16();
+        let to = location(&r);
+        assert_eq!(
+            (status, to.as_str()),
+            (303, format!("/tab{i}").as_str()),
+            "tab {i}: {:?}",
+            r.text().await
+        );
+        let (status, body) = json_of(browser.get("/user").await).await;
+        assert_eq!(
+            (status, body["id_token"]["email"].as_str()),
+            (200, Some(email))
+        );
+    }
+}
+
+#[tokio::test]
+async fn issue_4_simultaneous_sign_ins_in_one_session_memory() {
+    let issuer = issuer().await;
+    let base = serve_on(Backend::Memory, &issuer).await;
+    simultaneous_sign_ins_all_finish(&issuer, &base, 4).await;
+}
+
+#[tokio::test]
+async fn issue_4_simultaneous_sign_ins_in_one_session_redis() {
+    if redis_url().is_none() {
+        return;
+    }
+    let issuer = issuer().await;
+    let base = serve_on(Backend::Redis, &issuer).await;
+    simultaneous_sign_ins_all_finish(&issuer, &base, 4).await;
+}
+
+#[tokio::test]
+async fn issue_4_simultaneous_sign_ins_in_one_session_cookie_store() {
+    let issuer = issuer().await;
+    let base = serve_on(Backend::Cookie, &issuer).await;
+    simultaneous_sign_ins_all_finish(&issuer, &base, 4).await;
+}
+
 #[tokio::test]
 async fn callback_errors_are_pages_for_browsers_and_logout_answers_post() {
     let issuer = issuer().await;
     let base = serve_on(Backend::Memory, &issuer).await;
     let mut browser = Browser::new(&base);
     let state = state_of(&start(&mut browser, "").await);
-    let cookie = browser.cookie.clone().unwrap();
+    let cookie = browser.cookie_header("/callback").unwrap();
     // A browser's navigation to a failed callback gets a page: the provider's text escaped,
     // not cached.
     let denied = format!(
@@ -457,7 +619,7 @@ async fn callback_errors_are_pages_for_browsers_and_logout_answers_post() {
     );
     let r = http()
         .get(&denied)
-        .header("cookie", format!("{SESSION_COOKIE}={cookie}"))
+        .header("cookie", cookie)
         .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
         .send()
         .await
@@ -783,8 +945,9 @@ async fn sessions_work_on_real_redis() {
     let auth = Auth::from_config(&web_config(&issuer)).unwrap();
     let base = serve_app(auth, store);
     let mut browser = Browser::new(&base);
-    let authorize = start(&mut browser, "return_to=/redis&org_code=org_acme").await;
+    browser.get("/test/visit").await;
     let before = browser.cookie.clone().unwrap();
+    let authorize = start(&mut browser, "return_to=/redis&org_code=org_acme").await;
     let callback = provider_sign_in(&issuer, &authorize, ADA).await;
     let r = browser.get(&callback).await;
     assert_eq!(

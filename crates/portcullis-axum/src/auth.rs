@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use portcullis::clock::Clock;
 use portcullis::oauth::AuthClient;
-use portcullis::web::{WebAuth, WebAuthBuilder, bearer_token};
+use portcullis::web::{CookieKey, WebAuth, WebAuthBuilder, bearer_token};
 use portcullis::{Config, Error, TokenVerifier};
 
 use crate::extract::{Authenticated, Via};
@@ -270,6 +270,15 @@ impl AuthBuilder {
     /// How long before it expires a session's access token is refreshed (default one minute).
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.web = self.web.refresh_margin(margin);
+        self
+    }
+
+    /// The key that seals the cookie of each sign-in under way (its `state`, `nonce` and PKCE
+    /// verifier). Default: derived from the client secret; for a client without a secret, a
+    /// random key for the life of the process — an app running several instances of a public
+    /// client must give each the same key. See [`CookieKey`].
+    pub fn cookie_key(mut self, key: CookieKey) -> Self {
+        self.web = self.web.cookie_key(key);
         self
     }
 

@@ -93,7 +93,7 @@ pub use extract::{
     RequireFeatureFlag, RequireOrganization, RequirePermission, RequireRole, RoleKey, Via,
 };
 pub use guard::{RequireLayer, RequireService, Requirement};
-pub use portcullis::web::MAX_PENDING;
+pub use portcullis::web::{CookieKey, MAX_PENDING};
 pub use rejection::{AuthRejection, Rejection};
 pub use routes::AuthRoutes;
 pub use session::{AuthSession, MemoryStore, SessionError, session_layer};

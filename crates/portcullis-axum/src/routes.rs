@@ -3,10 +3,10 @@
 //!
 //! | route | does |
 //! | --- | --- |
-//! | `GET /login?return_to=/path&org_code=…&login_hint=…&lang=…` | starts a sign-in: keeps its `state`, `nonce` and PKCE verifier in the session (by `state`, several at once), redirects to the provider |
+//! | `GET /login?return_to=/path&org_code=…&login_hint=…&lang=…` | starts a sign-in: keeps its `state`, `nonce` and PKCE verifier in a sealed cookie of its own (several at once), redirects to the provider |
 //! | `GET /register?…` | the same, opening the sign-up page |
 //! | `GET /create-org?org_name=…&…` | the same, creating an organization |
-//! | `GET /callback` | checks `state` against the session's sign-ins (single use), exchanges the code, verifies the ID token, gives the session a new id, stores the tokens, redirects to `return_to`; errors as an HTML page to a browser, else JSON |
+//! | `GET /callback` | checks `state` against the sign-in's cookie (cleared: single use), exchanges the code, verifies the ID token, gives the session a new id, stores the tokens, redirects to `return_to`; errors as an HTML page to a browser, else JSON |
 //! | `GET` or `POST /logout` | ends the session (and revokes its refresh token), then redirects through the provider's logout |
 //! | `GET /user` | the signed-in user's claims as JSON (`id_token`, `access_token`); 401 when signed out |
 //!
@@ -64,12 +64,24 @@ impl Auth {
 async fn answer(auth: &Auth, route: SignInRoute, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let session = auth.session(&parts);
+    let cookie = cookie_header(&parts.headers);
     let request = RouteRequest {
         query: parts.uri.query().unwrap_or(""),
         accept: parts
             .headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok()),
+        cookie: cookie.as_deref(),
     };
     response(auth.web().answer(route, session.as_deref(), request).await)
+}
+
+/// The request's `Cookie` headers, joined (HTTP/2 may split them).
+fn cookie_header(headers: &axum::http::HeaderMap) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join("; "))
 }

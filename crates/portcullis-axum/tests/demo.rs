@@ -72,10 +72,12 @@ async fn web_with_spa(
     base
 }
 
-/// A browser on the web app: keeps its session cookie, follows no redirect.
+/// A browser on the web app: keeps its session cookie (and the sign-ins' login cookies),
+/// follows no redirect.
 struct Browser {
     base: String,
     cookie: Option<String>,
+    logins: Vec<(String, String)>,
 }
 
 impl Browser {
@@ -83,13 +85,17 @@ impl Browser {
         Browser {
             base: base.to_owned(),
             cookie: None,
+            logins: Vec::new(),
         }
     }
 
     async fn get(&mut self, path: &str) -> reqwest::Response {
         let mut request = http().get(format!("{}{path}", self.base));
-        if let Some(value) = &self.cookie {
-            request = request.header("cookie", format!("{SESSION_COOKIE}={value}"));
+        let pairs: Vec<String> = (self.cookie.iter().map(|v| format!("{SESSION_COOKIE}={v}")))
+            .chain(self.logins.iter().map(|(n, v)| format!("{n}={v}")))
+            .collect();
+        if !pairs.is_empty() {
+            request = request.header("cookie", pairs.join("; "));
         }
         let response = request.send().await.unwrap();
         for set in response.headers().get_all("set-cookie") {
@@ -97,9 +103,14 @@ impl Browser {
             let Some((name, value)) = set.split(';').next().and_then(|p| p.split_once('=')) else {
                 continue;
             };
+            let gone = value.is_empty() || set.to_ascii_lowercase().contains("max-age=0");
             if name.trim() == SESSION_COOKIE {
-                let gone = value.is_empty() || set.to_ascii_lowercase().contains("max-age=0");
                 self.cookie = (!gone).then(|| value.to_owned());
+            } else if name.contains("portcullis-login-") {
+                self.logins.retain(|(n, _)| n != name.trim());
+                if !gone {
+                    self.logins.push((name.trim().to_owned(), value.to_owned()));
+                }
             }
         }
         response

@@ -51,9 +51,32 @@ fn app<S: SessionStore + Clone>(auth: Auth, store: S) -> Router {
                     .unwrap_or_default()
             }),
         )
+        .route(
+            "/test/visit",
+            get(|s: portcullis_axum::tower_sessions::Session| async move {
+                s.insert("visited", true).await.unwrap();
+                "visited"
+            }),
+        )
         .merge(auth.router())
+        .layer(axum::middleware::from_fn(slow_when_asked))
         .layer(session_layer(store))
         .with_state(auth)
+}
+
+/// Holds an answer for 100 ms before the session layer saves the session, when the request
+/// asks (`x-test-slow`): concurrent requests then all load the session before any saves it,
+/// as they do with a store across a network.
+async fn slow_when_asked(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let slow = request.headers().contains_key("x-test-slow");
+    let response = next.run(request).await;
+    if slow {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    response
 }
 
 async fn serve_memory(issuer: &TestIssuer) -> String {
@@ -61,10 +84,13 @@ async fn serve_memory(issuer: &TestIssuer) -> String {
     serve(app(auth, MemoryStore::default())).await
 }
 
-/// A browser for the app: keeps the session cookie by hand, follows no redirect.
+/// A browser for the app: keeps its cookies by hand (the session cookie apart, in `cookie`;
+/// the others by name, sent where their `Path` matches), follows no redirect.
 struct Browser {
     base: String,
     cookie: Option<String>,
+    /// Cookies other than the session's: (name, path, value).
+    jar: Vec<(String, String, String)>,
     /// The `Set-Cookie` headers of the last answer.
     set_cookies: Vec<String>,
 }
@@ -74,16 +100,32 @@ impl Browser {
         Browser {
             base: base.to_owned(),
             cookie: None,
+            jar: Vec::new(),
             set_cookies: Vec::new(),
         }
     }
 
-    async fn get(&mut self, path: &str) -> reqwest::Response {
-        let mut request = http().get(format!("{}{path}", self.base));
-        if let Some(value) = &self.cookie {
-            request = request.header("cookie", format!("{SESSION_COOKIE}={value}"));
+    /// The `Cookie` header this browser sends to `path`, if any.
+    fn cookie_header(&self, path: &str) -> Option<String> {
+        let path = path.split('?').next().unwrap_or("");
+        let mut pairs: Vec<String> = self
+            .cookie
+            .iter()
+            .map(|value| format!("{SESSION_COOKIE}={value}"))
+            .collect();
+        for (name, cookie_path, value) in &self.jar {
+            let matches = path == cookie_path
+                || (path.starts_with(cookie_path.as_str())
+                    && (cookie_path.ends_with('/') || path[cookie_path.len()..].starts_with('/')));
+            if matches {
+                pairs.push(format!("{name}={value}"));
+            }
         }
-        let response = request.send().await.unwrap();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
+    /// Keeps (or removes) the cookies an answer sets.
+    fn absorb(&mut self, response: &reqwest::Response) {
         self.set_cookies = response
             .headers()
             .get_all("set-cookie")
@@ -91,19 +133,40 @@ impl Browser {
             .filter_map(|v| v.to_str().ok().map(str::to_owned))
             .collect();
         for set in &self.set_cookies {
-            let pair = set.split(';').next().unwrap_or("");
+            let mut attributes = set.split(';');
+            let pair = attributes.next().unwrap_or("");
             let Some((name, value)) = pair.split_once('=') else {
                 continue;
             };
-            if name.trim() != SESSION_COOKIE {
+            let name = name.trim().to_owned();
+            let mut path = "/".to_owned();
+            let mut gone = value.is_empty();
+            for a in attributes {
+                let a = a.trim();
+                if a.eq_ignore_ascii_case("max-age=0") {
+                    gone = true;
+                } else if a.len() > 5 && a[..5].eq_ignore_ascii_case("path=") {
+                    path = a[5..].to_owned();
+                }
+            }
+            if name == SESSION_COOKIE {
+                self.cookie = if gone { None } else { Some(value.to_owned()) };
                 continue;
             }
-            let gone = value.is_empty()
-                || set
-                    .split(';')
-                    .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
-            self.cookie = if gone { None } else { Some(value.to_owned()) };
+            self.jar.retain(|(n, p, _)| !(n == &name && p == &path));
+            if !gone {
+                self.jar.push((name, path, value.to_owned()));
+            }
         }
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let mut request = http().get(format!("{}{path}", self.base));
+        if let Some(value) = self.cookie_header(path) {
+            request = request.header("cookie", value);
+        }
+        let response = request.send().await.unwrap();
+        self.absorb(&response);
         response
     }
 }
@@ -177,12 +240,8 @@ async fn sign_in_stores_the_session_and_serves_the_user() {
         (401, Some("unauthenticated"))
     );
 
-    let authorize = start(
-        &mut browser,
-        "org_code=org_acme&return_to=%2Fdashboard%3Ftab%3D1",
-    )
-    .await;
-    assert!(authorize.starts_with(&format!("{}/oauth2/auth?", issuer.url())));
+    // The app keeps something in the session before the sign-in (case 45 below).
+    browser.get("/test/visit").await;
     // Case 44: the session cookie's attributes.
     let set = browser.set_cookies.join("\n");
     assert!(set.starts_with(&format!("{SESSION_COOKIE}=")), "{set}");
@@ -192,11 +251,31 @@ async fn sign_in_stores_the_session_and_serves_the_user() {
     assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
     let before = browser.cookie.clone().expect("a session cookie");
 
+    let authorize = start(
+        &mut browser,
+        "org_code=org_acme&return_to=%2Fdashboard%3Ftab%3D1",
+    )
+    .await;
+    assert!(authorize.starts_with(&format!("{}/oauth2/auth?", issuer.url())));
+    // Case 44: the sign-in is in a short-lived cookie of its own, sealed (the redirect URI is
+    // plain-http localhost: not `Secure`, so no `__Host-` prefix); the session is untouched.
+    let [set] = &browser.set_cookies[..] else {
+        panic!("one login cookie: {:?}", browser.set_cookies);
+    };
+    assert!(set.starts_with("portcullis-login-"), "{set}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
+        assert!(set.contains(attribute), "{attribute} missing: {set}");
+    }
+    assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
+    assert!(set.len() < 4096, "{set}");
+    assert!(!set.contains(&state_of(&authorize)), "{set}");
+
     let callback = provider_sign_in(&issuer, &authorize, ADA).await;
     let r = browser.get(&callback).await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/dashboard?tab=1");
     assert!(r.headers().get("cache-control").is_some());
+    assert!(browser.jar.is_empty(), "the login cookie is cleared");
     // Case 45: a new session id after sign-in; the old one is not signed in.
     let after = browser.cookie.clone().expect("a session cookie");
     assert_ne!(before, after);
@@ -254,6 +333,78 @@ async fn register_and_create_org_open_the_hosted_pages() {
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_request"))
+    );
+}
+
+#[tokio::test]
+async fn start_errors_are_pages_for_browsers_and_json_for_clients() {
+    const BROWSER: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
+    async fn page(base: &str, path: &str, accept: &str) -> (u16, String, String, String) {
+        let r = http()
+            .get(format!("{base}{path}"))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        let header = |n: &str| {
+            r.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (content_type, cache) = (header("content-type"), header("cache-control"));
+        (
+            r.status().as_u16(),
+            content_type,
+            cache,
+            r.text().await.unwrap(),
+        )
+    }
+    let issuer = issuer().await;
+    let base = serve_memory(&issuer).await;
+    for route in ["/login", "/register", "/create-org"] {
+        let path = format!("{route}?org_code=%3Cb%3E&org_code=b");
+        let (status, content_type, cache, body) = page(&base, &path, BROWSER).await;
+        assert_eq!((status, cache.as_str()), (400, "no-store"), "{route}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "{route} {content_type}"
+        );
+        assert!(
+            body.contains("invalid_request") && !body.contains("<b>"),
+            "{body}"
+        );
+        let (status, content_type, _, body) = page(&base, &path, "application/json").await;
+        assert_eq!(status, 400);
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "invalid_request");
+    }
+    // The provider cannot be reached (discovery fails): 503, a page to a browser.
+    let config = Config::builder("http://127.0.0.1:9")
+        .client_id(WEB)
+        .client_secret(WEB_SECRET)
+        .redirect_uri(CALLBACK)
+        .build()
+        .unwrap();
+    let down = serve(app(
+        Auth::from_config(&config).unwrap(),
+        MemoryStore::default(),
+    ))
+    .await;
+    let (status, content_type, cache, body) = page(&down, "/login", BROWSER).await;
+    assert_eq!((status, cache.as_str()), (503, "no-store"));
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(body.contains("temporarily_unavailable"), "{body}");
+    let (status, _, _, body) = page(&down, "/login", "application/json").await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
     );
 }
 
@@ -353,13 +504,74 @@ async fn concurrent_sign_ins_in_one_browser_keep_their_own_state() {
     }
 }
 
+/// Issue 4: `n` sign-ins started at the same time in one session (one cookie, several tabs)
+/// each keep their own state and verifier: every callback signs in.
+async fn simultaneous_sign_ins_all_finish(issuer: &TestIssuer, base: &str, n: usize) {
+    let mut browser = Browser::new(base);
+    // The session exists before the sign-ins (the app keeps something in it).
+    assert_eq!(browser.get("/test/visit").await.status(), 200);
+    assert!(browser.cookie.is_some(), "a session cookie");
+    let cookie = browser.cookie_header("/login").unwrap();
+    let logins = futures_join((0..n).map(|i| {
+        http()
+            .get(format!("{base}/login?return_to=/tab{i}"))
+            .header("cookie", cookie.clone())
+            .header("x-test-slow", "1")
+            .send()
+    }))
+    .await;
+    let mut authorize_urls = Vec::new();
+    for r in logins {
+        let r = r.unwrap();
+        assert_eq!(r.status(), 303);
+        authorize_urls.push(location(&r));
+        browser.absorb(&r);
+    }
+    for (i, authorize) in authorize_urls.iter().enumerate() {
+        let email = if i % 2 == 0 { ADA } else { BOB };
+        let callback = provider_sign_in(issuer, authorize, email).await;
+        let r = browser.get(&callback).await;
+        let status = r.status().as_u16();
+        let to = location(&r);
+        assert_eq!(
+            (status, to.as_str()),
+            (303, format!("/tab{i}").as_str()),
+            "tab {i}: {:?}",
+            r.text().await
+        );
+        let (status, body) = json_of(browser.get("/user").await).await;
+        assert_eq!(
+            (status, body["id_token"]["email"].as_str()),
+            (200, Some(email))
+        );
+    }
+}
+
+#[tokio::test]
+async fn issue_4_simultaneous_sign_ins_in_one_session_memory() {
+    let issuer = issuer().await;
+    let base = serve_memory(&issuer).await;
+    simultaneous_sign_ins_all_finish(&issuer, &base, 4).await;
+}
+
+#[tokio::test]
+async fn issue_4_simultaneous_sign_ins_in_one_session_redis() {
+    let Some(store) = redis_store().await else {
+        return;
+    };
+    let issuer = issuer().await;
+    let auth = Auth::from_config(&web_config(&issuer)).unwrap();
+    let base = serve(app(auth, store)).await;
+    simultaneous_sign_ins_all_finish(&issuer, &base, 4).await;
+}
+
 #[tokio::test]
 async fn callback_errors_are_pages_for_browsers_and_logout_answers_post() {
     let issuer = issuer().await;
     let base = serve_memory(&issuer).await;
     let mut browser = Browser::new(&base);
     let state = state_of(&start(&mut browser, "").await);
-    let cookie = browser.cookie.clone().unwrap();
+    let cookie = browser.cookie_header("/callback").unwrap();
     // A browser's navigation to a failed callback gets a page: the provider's text escaped,
     // not cached.
     let denied = format!(
@@ -367,7 +579,7 @@ async fn callback_errors_are_pages_for_browsers_and_logout_answers_post() {
     );
     let r = http()
         .get(&denied)
-        .header("cookie", format!("{SESSION_COOKIE}={cookie}"))
+        .header("cookie", cookie)
         .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
         .send()
         .await
@@ -682,8 +894,10 @@ where
     out
 }
 
-#[tokio::test]
-async fn sessions_work_on_real_redis() {
+/// A tower-sessions store on the real Redis at `PORTCULLIS_TEST_REDIS_URL`; `None` (the test
+/// is skipped, with a message) when unset, except in CI, where it must be set.
+async fn redis_store()
+-> Option<tower_sessions_redis_store::RedisStore<tower_sessions_redis_store::fred::prelude::Pool>> {
     use tower_sessions_redis_store::RedisStore;
     use tower_sessions_redis_store::fred::prelude::{ClientLike, Config as RedisConfig, Pool};
 
@@ -696,19 +910,27 @@ async fn sessions_work_on_real_redis() {
             "PORTCULLIS_TEST_REDIS_URL must be set in CI"
         );
         eprintln!("skipped: set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)");
-        return;
+        return None;
     };
     let pool = Pool::new(RedisConfig::from_url(&url).unwrap(), None, None, None, 2).unwrap();
     let _connection = pool.connect();
     pool.wait_for_connect().await.expect("Redis is reachable");
-    let store = RedisStore::new(pool);
+    Some(RedisStore::new(pool))
+}
+
+#[tokio::test]
+async fn sessions_work_on_real_redis() {
+    let Some(store) = redis_store().await else {
+        return;
+    };
 
     let issuer = issuer().await;
     let auth = Auth::from_config(&web_config(&issuer)).unwrap();
     let base = serve(app(auth, store)).await;
     let mut browser = Browser::new(&base);
-    let authorize = start(&mut browser, "return_to=/redis").await;
+    browser.get("/test/visit").await;
     let before = browser.cookie.clone().unwrap();
+    let authorize = start(&mut browser, "return_to=/redis").await;
     let callback = provider_sign_in(&issuer, &authorize, ADA).await;
     let r = browser.get(&callback).await;
     assert_eq!(

@@ -14,6 +14,7 @@ use crate::http::HttpOptions;
 use crate::oauth::AuthClient;
 use crate::verify::TokenVerifier;
 use crate::web::flow::AuthRoutes;
+use crate::web::login_cookie::{CookieKey, LoginCookies};
 use crate::web::rejection::{AuthRejection, quoted};
 use crate::web::session::{self, AuthSession, SessionError};
 use crate::web::signin::{Refreshes, SignedIn, ends_sign_in};
@@ -40,6 +41,8 @@ pub struct WebAuth {
     refresh_margin: Duration,
     clock: Arc<dyn Clock>,
     refreshes: Refreshes,
+    /// The sealed cookies of the sign-ins under way (with the client).
+    login_cookies: Option<LoginCookies>,
 }
 
 impl fmt::Debug for WebAuth {
@@ -65,6 +68,7 @@ impl WebAuth {
             routes: None,
             refresh_margin: DEFAULT_REFRESH_MARGIN,
             clock: Arc::new(SystemClock),
+            cookie_key: None,
         }
     }
 
@@ -79,6 +83,7 @@ impl WebAuth {
             refresh_margin: DEFAULT_REFRESH_MARGIN,
             clock: Arc::new(SystemClock),
             refreshes: Refreshes::default(),
+            login_cookies: None,
         }
     }
 
@@ -112,9 +117,13 @@ impl WebAuth {
         &*self.clock
     }
 
-    /// The client and the verifier of the sign-in routes, when configured.
-    pub(crate) fn sign_in(&self) -> Option<(&AuthClient, &TokenVerifier)> {
-        Some((self.client.as_ref()?, self.session_verifier.as_ref()?))
+    /// The client, the verifier and the login cookies of the sign-in routes, when configured.
+    pub(crate) fn sign_in(&self) -> Option<(&AuthClient, &TokenVerifier, &LoginCookies)> {
+        Some((
+            self.client.as_ref()?,
+            self.session_verifier.as_ref()?,
+            self.login_cookies.as_ref()?,
+        ))
     }
 
     /// The verified claims of a bearer token, or why it is refused.
@@ -151,7 +160,7 @@ impl WebAuth {
             return Ok(Some(user));
         }
         let expired = user.tokens.expires_within(now, 0);
-        let (Some((client, verifier)), Some(refresh_token)) =
+        let (Some((client, verifier, _)), Some(refresh_token)) =
             (self.sign_in(), user.tokens.refresh_token.as_deref())
         else {
             if expired {
@@ -212,6 +221,7 @@ pub struct WebAuthBuilder {
     routes: Option<AuthRoutes>,
     refresh_margin: Duration,
     clock: Arc<dyn Clock>,
+    cookie_key: Option<CookieKey>,
 }
 
 impl fmt::Debug for WebAuthBuilder {
@@ -265,6 +275,16 @@ impl WebAuthBuilder {
         self
     }
 
+    /// The key that seals the cookie of each sign-in under way (its `state`, `nonce` and PKCE
+    /// verifier; see [`CookieKey`]). Without one it is derived from the client secret; a
+    /// client without a secret gets a random key for the life of the process, so an app that
+    /// runs several instances of a public client must set the same key on each (else a
+    /// sign-in started on one instance fails its `state` check on another).
+    pub fn cookie_key(mut self, key: CookieKey) -> Self {
+        self.cookie_key = Some(key);
+        self
+    }
+
     /// Builds it. Errors name the configuration setting at fault.
     pub fn build(self) -> Result<WebAuth, Error> {
         let verifier = match self.verifier {
@@ -296,6 +316,10 @@ impl WebAuthBuilder {
                 Some(b.build()?)
             }
         };
+        let login_cookies = match &client {
+            Some(c) => Some(LoginCookies::new(c.config(), self.cookie_key.as_ref())?),
+            None => None,
+        };
         let routes = self
             .routes
             .unwrap_or_else(|| AuthRoutes::for_redirect_uri(self.config.redirect_uri()));
@@ -308,6 +332,7 @@ impl WebAuthBuilder {
             refresh_margin: self.refresh_margin,
             clock: self.clock,
             refreshes: Refreshes::default(),
+            login_cookies,
         })
     }
 }

@@ -4,15 +4,17 @@
 //!
 //! | route | does |
 //! | --- | --- |
-//! | `GET /login?return_to=/path&org_code=…&login_hint=…&lang=…` | starts a sign-in: keeps its `state`, `nonce` and PKCE verifier in the session (by `state`, several at once), redirects to the provider |
+//! | `GET /login?return_to=/path&org_code=…&login_hint=…&lang=…` | starts a sign-in: keeps its `state`, `nonce` and PKCE verifier in a sealed cookie of its own (named for its `state`: several at once, even started at the same moment), redirects to the provider |
 //! | `GET /register?…` | the same, opening the sign-up page |
 //! | `GET /create-org?org_name=…&…` | the same, creating an organization |
-//! | `GET /callback` | checks `state` against the session's sign-ins (single use), exchanges the code, verifies the tokens, gives the session a new id, stores the tokens, redirects to `return_to`; errors as an HTML page to a browser (`Accept: text/html`), else JSON |
+//! | `GET /callback` | checks `state` against the sign-in cookie named for it (cleared: single use), exchanges the code, verifies the tokens, gives the session a new id, stores the tokens, redirects to `return_to`; errors as an HTML page to a browser (`Accept: text/html`), else JSON |
 //! | `GET` or `POST /logout` | ends the session (and revokes its refresh token), then redirects through the provider's logout |
 //! | `GET /user` | the signed-in user's claims as JSON (`id_token`, `access_token`); 401 when signed out |
 //!
 //! `return_to` is honoured only when it is a same-site relative path (security.md case 37);
-//! anything else sends the user to `/`.
+//! anything else sends the user to `/`. A failed `/login`, `/register`, `/create-org` or
+//! `/callback` answers, like the callback, an HTML page to a browser (`Accept` preferring
+//! `text/html`) and JSON to anything else.
 
 use serde_json::json;
 
@@ -23,7 +25,7 @@ use crate::web::rejection::AuthRejection;
 use crate::web::response::WebResponse;
 use crate::web::return_to::safe_return_to;
 use crate::web::session::{self, AuthSession};
-use crate::web::signin::{PendingEntry, PendingLogins, SignedIn};
+use crate::web::signin::{PendingEntry, SignedIn};
 
 /// The paths of the sign-in routes. Each path is normalized to start with `/`.
 ///
@@ -196,6 +198,9 @@ pub struct RouteRequest<'a> {
     pub query: &'a str,
     /// The `Accept` header, if any.
     pub accept: Option<&'a str>,
+    /// The `Cookie` header, if any (several joined with `; `): the sign-in routes read their
+    /// login cookies from it.
+    pub cookie: Option<&'a str>,
 }
 
 /// Whether an `Accept` header prefers `text/html` to JSON (a browser's navigation), by its
@@ -366,26 +371,36 @@ impl WebAuth {
         request: RouteRequest<'_>,
     ) -> WebResponse {
         let html = prefers_html(request.accept);
+        // The login cookies to set or clear, whatever the outcome.
+        let mut cookies = Vec::new();
         let outcome = match route {
             SignInRoute::Login | SignInRoute::Register | SignInRoute::CreateOrg => {
-                self.start(route, session, request.query).await
+                self.start(route, session, request, &mut cookies).await
             }
-            SignInRoute::Callback => self.callback(session, request.query).await,
+            SignInRoute::Callback => self.callback(session, request, &mut cookies).await,
             SignInRoute::Logout => return self.logout(session).await,
             SignInRoute::User => return self.user(session).await,
         };
-        outcome.unwrap_or_else(|failure| failure.response(html))
+        let response = outcome.unwrap_or_else(|failure| failure.response(html));
+        cookies
+            .into_iter()
+            .fold(response, |r, c| r.with_header("set-cookie", c))
     }
 
+    /// Starts a sign-in. It is kept in a login cookie of its own, never in the session: two
+    /// sign-ins started at the same moment in one session would otherwise each load, change
+    /// and save the session, and the last save would win (issue 4).
     async fn start<S: AuthSession + ?Sized>(
         &self,
         route: SignInRoute,
         session: Option<&S>,
-        query: &str,
+        request: RouteRequest<'_>,
+        cookies: &mut Vec<String>,
     ) -> Result<WebResponse, Failure> {
-        let (client, _) = self.sign_in().ok_or_else(Failure::not_configured)?;
-        let session = session.ok_or_else(Failure::no_session)?;
-        let params = Params::of(query);
+        let (client, _, login_cookies) = self.sign_in().ok_or_else(Failure::not_configured)?;
+        // The callback stores the signed-in user in the session: refuse to start without one.
+        session.ok_or_else(Failure::no_session)?;
+        let params = Params::of(request.query);
         let mut options = AuthorizeOptions::new();
         if let Some(org) = params.get("org_code")? {
             options = options.org_code(org);
@@ -407,30 +422,34 @@ impl WebAuth {
             _ => client.login_url(&options).await,
         }
         .map_err(|e| flow_failure(&e))?;
-        let mut pending: PendingLogins = session::get(session, PendingLogins::SESSION_KEY)
-            .await
-            .map_err(Failure::store)?
-            .unwrap_or_default();
-        pending.push(
-            PendingEntry {
-                login: started.pending,
-                return_to,
-            },
-            self.clock().now_secs(),
-        );
-        session::insert(session, PendingLogins::SESSION_KEY, &pending)
-            .await
-            .map_err(Failure::store)?;
+        let entry = PendingEntry {
+            login: started.pending,
+            return_to,
+        };
+        let Some((name, set_cookie)) = login_cookies.seal(&entry) else {
+            tracing::error!("a sign-in could not be sealed in its cookie");
+            return Err(Failure::new(500, "server_error", "internal error"));
+        };
+        // At most MAX_PENDING sign-ins per browser: the oldest (and any cookie that does not
+        // open or has expired) are cleared (security.md case 44).
+        let present = login_cookies.read(request.cookie);
+        for old in login_cookies.to_drop(&present, &name, self.clock().now_secs()) {
+            cookies.push(login_cookies.clear(&old));
+        }
+        cookies.push(set_cookie);
         Ok(WebResponse::redirect(started.url.as_str()))
     }
 
     async fn callback<S: AuthSession + ?Sized>(
         &self,
         session: Option<&S>,
-        query: &str,
+        request: RouteRequest<'_>,
+        cookies: &mut Vec<String>,
     ) -> Result<WebResponse, Failure> {
-        let (client, verifier) = self.sign_in().ok_or_else(Failure::not_configured)?;
+        let (client, verifier, login_cookies) =
+            self.sign_in().ok_or_else(Failure::not_configured)?;
         let session = session.ok_or_else(Failure::no_session)?;
+        let query = request.query;
         let mut states = url::form_urlencoded::parse(query.as_bytes())
             .filter(|(k, _)| k == "state")
             .map(|(_, v)| v);
@@ -441,13 +460,14 @@ impl WebAuth {
                 "the callback has no state, or several: start the sign-in again",
             ));
         };
-        let mut pending: PendingLogins = session::get(session, PendingLogins::SESSION_KEY)
-            .await
-            .map_err(Failure::store)?
-            .unwrap_or_default();
-        // The state must be one this browser's session started (security.md case 27). It is
-        // used once: removed before the code is exchanged, whatever happens next.
-        let Some(entry) = pending.take(&state) else {
+        // The state must be one this browser started: its login cookie, sealed under our key,
+        // holds that very state (security.md case 27). It is used once: the cookie is cleared
+        // by this answer, whatever happens next.
+        let name = login_cookies.name(&state);
+        if login_cookies.is_present(request.cookie, &name) {
+            cookies.push(login_cookies.clear(&name));
+        }
+        let Some(entry) = login_cookies.find(request.cookie, &state) else {
             return Err(Failure::new(
                 400,
                 "invalid_state",
@@ -455,12 +475,6 @@ impl WebAuth {
                  replayed, or expired): start the sign-in again",
             ));
         };
-        if pending.is_empty() {
-            session.remove_value(PendingLogins::SESSION_KEY).await
-        } else {
-            session::insert(session, PendingLogins::SESSION_KEY, &pending).await
-        }
-        .map_err(Failure::store)?;
         // As `?query`, so the SDK never reads the query itself as a URL.
         let tokens = client
             .handle_callback(&format!("?{query}"), &entry.login)

@@ -6,8 +6,9 @@
 //!   cases 39 and 42) and checking a post-sign-in `return_to` ([`safe_return_to`], case 37);
 //! - refusals ([`AuthRejection`]: status, RFC 6750 `WWW-Authenticate`, JSON body) and what a
 //!   route can require ([`Requirement`]: a permission, role, organization or feature flag);
-//! - browser sign-in: what a session keeps ([`PendingLogins`], [`SignedIn`]; never the client
-//!   secret), the session behind a small trait ([`AuthSession`]) so a release of
+//! - browser sign-in: each sign-in under way in a sealed cookie of its own ([`PendingEntry`],
+//!   [`CookieKey`]: concurrent sign-ins in one browser never overwrite each other), what a
+//!   session keeps ([`SignedIn`]; never the client secret), the session behind a small trait ([`AuthSession`]) so a release of
 //!   `tower-sessions` or `actix-session` cannot break apps, one refresh for concurrent requests
 //!   ([`Refreshes`]), and the decisions of the sign-in routes ([`WebAuth::answer`]), answered as
 //!   a framework-free [`WebResponse`]; server-side sessions in memory, bounded, their expired
@@ -27,6 +28,7 @@
 mod auth;
 mod bearer;
 mod flow;
+mod login_cookie;
 mod memory;
 mod rejection;
 mod response;
@@ -37,9 +39,10 @@ mod signin;
 pub use auth::{DEFAULT_REALM, DEFAULT_REFRESH_MARGIN, WebAuth, WebAuthBuilder};
 pub use bearer::{MAX_AUTHORIZATION_LEN, bearer_token};
 pub use flow::{AuthRoutes, RouteRequest, SignInRoute, prefers_html};
+pub use login_cookie::{CookieKey, LOGIN_COOKIE_PREFIX, MIN_COOKIE_KEY_LEN};
 pub use memory::{MemorySessions, expiry_after};
 pub use rejection::{AuthRejection, Requirement};
 pub use response::WebResponse;
 pub use return_to::safe_return_to;
 pub use session::{AuthSession, SessionError, SessionFuture};
-pub use signin::{MAX_PENDING, PendingEntry, PendingLogins, Refreshes, SignedIn};
+pub use signin::{MAX_PENDING, PendingEntry, Refreshes, SignedIn};

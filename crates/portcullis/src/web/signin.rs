@@ -1,10 +1,11 @@
 //! What a browser sign-in keeps in the session, and how the session's tokens are renewed.
 //!
-//! The session holds, under [`PendingLogins::SESSION_KEY`], the sign-ins under way (each
-//! [`PendingLogin`] — `state`, `nonce`, PKCE verifier — with its `return_to`, by `state`, at
-//! most [`MAX_PENDING`], none older than [`DEFAULT_PENDING_LOGIN_TTL`]); and under
-//! [`SignedIn::SESSION_KEY`], once signed in, the [`TokenSet`] with the verified claims of its
-//! access token. Never the client secret: that stays in the [`AuthClient`].
+//! A sign-in under way ([`PendingEntry`]: its [`PendingLogin`] — `state`, `nonce`, PKCE
+//! verifier — with its `return_to`) is kept in a sealed cookie of its own, not in the session
+//! (see [`crate::web::CookieKey`]): at most [`MAX_PENDING`] per browser, none older than
+//! [`DEFAULT_PENDING_LOGIN_TTL`](crate::oauth::DEFAULT_PENDING_LOGIN_TTL). The session holds,
+//! under [`SignedIn::SESSION_KEY`], once signed in, the [`TokenSet`] with the verified claims
+//! of its access token. Never the client secret: that stays in the [`AuthClient`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,69 +16,21 @@ use tokio::sync::OnceCell;
 
 use crate::claims::Claims;
 use crate::error::Error;
-use crate::oauth::{AuthClient, DEFAULT_PENDING_LOGIN_TTL, PendingLogin, TokenSet};
+use crate::oauth::{AuthClient, PendingLogin, TokenSet};
 use crate::verify::TokenVerifier;
 
-/// Most sign-ins kept under way in one session (several tabs); the oldest is dropped first
-/// (security.md case 44: the number of pending transactions is capped).
+/// Most sign-ins kept under way in one browser (several tabs), each in its own login cookie;
+/// a new one drops the oldest first (security.md case 44: the number of pending transactions
+/// is capped).
 pub const MAX_PENDING: usize = 5;
 
-/// A sign-in under way: what the callback needs to finish it.
+/// A sign-in under way: what the callback needs to finish it, sealed in its login cookie.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingEntry {
     /// The `state`, `nonce` and PKCE verifier of the authorization request.
     pub login: PendingLogin,
     /// Where to go once signed in; already checked by [`crate::web::safe_return_to`].
     pub return_to: String,
-}
-
-/// The sign-ins under way in one browser session, by `state`: several tabs may each start
-/// one, and each callback finds its own (never another's verifier). Bounded: expired ones are
-/// dropped, then the oldest beyond [`MAX_PENDING`].
-///
-/// ```
-/// use portcullis::web::{MAX_PENDING, PendingLogins};
-///
-/// let pending = PendingLogins::default();
-/// assert!(pending.is_empty());
-/// assert_eq!(MAX_PENDING, 5);
-/// ```
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PendingLogins(Vec<PendingEntry>);
-
-impl PendingLogins {
-    /// The session key they are kept under.
-    pub const SESSION_KEY: &'static str = "portcullis.pending";
-
-    /// Adds a sign-in started at `now` (Unix seconds): expired ones are dropped first, then
-    /// the oldest while there are [`MAX_PENDING`].
-    pub fn push(&mut self, entry: PendingEntry, now: i64) {
-        let ttl = i64::try_from(DEFAULT_PENDING_LOGIN_TTL.as_secs()).unwrap_or(i64::MAX);
-        self.0
-            .retain(|p| now.saturating_sub(p.login.created_at()) <= ttl);
-        while self.0.len() >= MAX_PENDING {
-            self.0.remove(0);
-        }
-        self.0.push(entry);
-    }
-
-    /// Takes out the sign-in `state` belongs to (single use, security.md case 27). The
-    /// comparison is over public values of this browser's own session.
-    pub fn take(&mut self, state: &str) -> Option<PendingEntry> {
-        let at = self.0.iter().position(|p| p.login.state() == state)?;
-        Some(self.0.remove(at))
-    }
-
-    /// How many are under way.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// The signed-in user of a session: its tokens and the verified claims of the access token.
