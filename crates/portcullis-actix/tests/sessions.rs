@@ -606,6 +606,74 @@ async fn issue_4_simultaneous_sign_ins_in_one_session_cookie_store() {
 }
 
 #[tokio::test]
+async fn start_errors_are_pages_for_browsers_and_json_for_clients() {
+    const BROWSER: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
+    async fn page(base: &str, path: &str, accept: &str) -> (u16, String, String, String) {
+        let r = http()
+            .get(format!("{base}{path}"))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        let header = |n: &str| {
+            r.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (content_type, cache) = (header("content-type"), header("cache-control"));
+        (
+            r.status().as_u16(),
+            content_type,
+            cache,
+            r.text().await.unwrap(),
+        )
+    }
+    let issuer = issuer().await;
+    let base = serve_on(Backend::Memory, &issuer).await;
+    for route in ["/login", "/register", "/create-org"] {
+        let path = format!("{route}?org_code=%3Cb%3E&org_code=b");
+        let (status, content_type, cache, body) = page(&base, &path, BROWSER).await;
+        assert_eq!((status, cache.as_str()), (400, "no-store"), "{route}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "{route} {content_type}"
+        );
+        assert!(
+            body.contains("invalid_request") && !body.contains("<b>"),
+            "{body}"
+        );
+        let (status, content_type, _, body) = page(&base, &path, "application/json").await;
+        assert_eq!(status, 400);
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "invalid_request");
+    }
+    // The provider cannot be reached (discovery fails): 503, a page to a browser.
+    let config = Config::builder("http://127.0.0.1:9")
+        .client_id(WEB)
+        .client_secret(WEB_SECRET)
+        .redirect_uri(CALLBACK)
+        .build()
+        .unwrap();
+    let down = serve_auth(Backend::Memory, Auth::from_config(&config).unwrap()).await;
+    let (status, content_type, cache, body) = page(&down, "/login", BROWSER).await;
+    assert_eq!((status, cache.as_str()), (503, "no-store"));
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(body.contains("temporarily_unavailable"), "{body}");
+    let (status, _, _, body) = page(&down, "/login", "application/json").await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
+}
+
+#[tokio::test]
 async fn callback_errors_are_pages_for_browsers_and_logout_answers_post() {
     let issuer = issuer().await;
     let base = serve_on(Backend::Memory, &issuer).await;
