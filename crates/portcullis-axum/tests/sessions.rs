@@ -440,6 +440,28 @@ async fn case_27_forged_replayed_and_foreign_states_are_refused() {
             "{bad}"
         );
     }
+    // The right state with its login cookie tampered with (or swapped for another's): 400.
+    let (name, value) = {
+        let (n, _, v) = &browser.jar[0];
+        (n.clone(), v.clone())
+    };
+    let mut bytes = value.into_bytes();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let other_value = other.jar[0].2.clone();
+    for forged in [String::from_utf8(bytes).unwrap(), other_value, "!!".into()] {
+        let r = http()
+            .get(format!("{base}{callback}"))
+            .header("cookie", format!("{name}={forged}"))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(r).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_state"))
+        );
+    }
     // The real one works once; replayed, it is refused.
     assert_eq!(browser.get(&callback).await.status(), 303);
     let (status, body) = json_of(browser.get(&callback).await).await;
