@@ -11,10 +11,10 @@
 # with a note when unreachable) — starts `portcullis serve` pinned to CPU $SERVER_CPU with one
 # management client, gets its token (read:users create:users), then with wrk pinned to CPU
 # $LOADGEN_CPU:
-#   1. POST /api/v1/user for DURATION s, every request a new user (unique email);
-#   2. tops the table up to 10,000 users (unmeasured);
-#   3. GET /api/v1/users?page_size=10 (the first page: ordered by id, keyset-paginated) for
-#      DURATION s, and GET of a page deep in the list (with a next_token from the middle).
+#   1. fills the table with 10,000 users (unmeasured);
+#   2. GET /api/v1/users?page_size=10 (the first page: ordered by id, keyset-paginated) for
+#      DURATION s, and GET of a page deep in the list (with a next_token from the middle);
+#   3. POST /api/v1/user for DURATION s, every request a new user (unique email).
 # Every answer must be 2xx (wrk's non-2xx count is checked). Prints a summary table.
 #
 # Knobs: DURATION [10] WARMUP [2] CONNECTIONS [8] SERVER_CPU [1] LOADGEN_CPU [0]
@@ -72,12 +72,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 declare -A RESULT
 # wrk_run KEY URL [lua script] — sets RESULT[KEY] to requests/s; env passes BENCH_* through.
 wrk_run() {
-  local key=$1 url=$2 script=${3:-$BENCH_DIR/wrk-request.lua} out="$TMP/wrk-$1.txt"
+  # The key names the run in file names and in the generated emails: letters and digits only.
+  local key=$1 url=$2 script=${3:-$BENCH_DIR/wrk-request.lua} slug=${1//[^A-Za-z0-9]/-}
+  local out="$TMP/wrk-$slug.txt"
   if (( WARMUP > 0 )); then
-    BENCH_PREFIX="warm-$key" timeout $((WARMUP + 10)) taskset -c "$LOADGEN_CPU" wrk -t1 -c"$CONNECTIONS" \
+    BENCH_PREFIX="warm-$slug" timeout $((WARMUP + 10)) taskset -c "$LOADGEN_CPU" wrk -t1 -c"$CONNECTIONS" \
       -d"${WARMUP}s" -s "$script" "$url" >/dev/null
   fi
-  BENCH_PREFIX="run-$key" timeout $((DURATION + 15)) taskset -c "$LOADGEN_CPU" wrk -t1 -c"$CONNECTIONS" \
+  BENCH_PREFIX="run-$slug" timeout $((DURATION + 15)) taskset -c "$LOADGEN_CPU" wrk -t1 -c"$CONNECTIONS" \
     -d"${DURATION}s" --latency -s "$script" "$url" >"$out" || die "$key: wrk failed: $(cat "$out")"
   local rps non2xx
   rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
@@ -123,14 +125,34 @@ bench_db() {
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   export BENCH_AUTH="Bearer $token" BENCH_METHOD=GET BENCH_MAX=1000000
 
-  wrk_run "$name POST /api/v1/user" "$base/api/v1/user" "$BENCH_DIR/wrk-create-user.lua"
   have=$(count_users "$base" "$token")
   if (( have < USERS )); then
     log "$name: adding $((USERS - have)) users to reach $USERS"
-    BENCH_MAX=$((USERS - have)) BENCH_PREFIX="fill" timeout 600 taskset -c "$LOADGEN_CPU" \
-      wrk -t1 -c"$CONNECTIONS" -d600s -s "$BENCH_DIR/wrk-create-user.lua" "$base/api/v1/user" >/dev/null
+    # Four keep-alive connections, exactly the missing number of users (wrk cannot stop at a
+    # request count: its per-thread cap only ends a run that -d would end anyway).
+    timeout 600 python3 - "$base" "$token" "$((USERS - have))" <<'PY' || die "$name: filling the users failed"
+import http.client, json, sys, threading, urllib.parse
+base, token, missing = sys.argv[1], sys.argv[2], int(sys.argv[3])
+host = urllib.parse.urlsplit(base).netloc
+headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+def fill(worker, count):
+    conn = http.client.HTTPConnection(host, timeout=30)
+    for i in range(count):
+        body = json.dumps({"profile": {"given_name": "Fill", "family_name": f"User {worker}-{i}"},
+                           "identities": [{"type": "email",
+                                           "details": {"email": f"fill-{worker}-{i}@example.com"}}]})
+        conn.request("POST", "/api/v1/user", body, headers)
+        answer = conn.getresponse()
+        answer.read()
+        if answer.status != 200:
+            sys.exit(f"POST /api/v1/user answered {answer.status}")
+threads = [threading.Thread(target=fill, args=(w, missing // 4 + (w < missing % 4))) for w in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+PY
   fi
   have=$(count_users "$base" "$token")
+  (( have >= USERS )) || die "$name: only $have users after filling (see the errors above)"
   log "$name: $have users"
   RESULT["$name users"]=$have
   wrk_run "$name GET /api/v1/users (first page of 10)" "$base/api/v1/users?page_size=10"
@@ -149,6 +171,8 @@ print(nxt)
 PY
 )
   wrk_run "$name GET /api/v1/users (page of 10 in the middle)" "$base/api/v1/users?page_size=10&next_token=$middle"
+  # Last, so the reads above see USERS users: every request a new user.
+  wrk_run "$name POST /api/v1/user" "$base/api/v1/user" "$BENCH_DIR/wrk-create-user.lua"
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 }
 

@@ -65,13 +65,15 @@ pub fn user_sort_value<'a>(
 }
 
 /// `(condition, order by)` of a keyset page over `expr` then `key`: the condition holds for the
-/// rows after `$value_param`/`$key_param` (both NULL: every row). Text sort values compare by
+/// rows after `$value_param`/`$key_param` when `after` (a page token was given), and for every
+/// row otherwise (the caller then binds both as NULL). Text sort values compare by
 /// code point on both databases (`COLLATE "C"` on PostgreSQL, SQLite's default `BINARY`), so
 /// an order does not depend on the database's locale.
 pub(crate) fn keyset(
     expr: &str,
     key: &str,
     order: ListOrder,
+    after: bool,
     value_param: usize,
     key_param: usize,
     dialect: Dialect,
@@ -87,9 +89,16 @@ pub(crate) fn keyset(
     };
     let v = format!("${value_param}");
     let k = format!("${key_param}");
-    // Both parameters appear even when `expr` is the key: every bound parameter is used.
-    let condition =
-        format!("({v} IS NULL OR {expr} {cmp} {v} OR ({expr} = {v} AND {key} {cmp} {k}))");
+    // Every bound parameter appears in the SQL. Each case is its own statement (no
+    // `$v IS NULL OR …`), so the planner sees a plain range on the key: a page deep in a
+    // large list is an index seek on both databases, not a scan from the first row.
+    let condition = if !after {
+        format!("(CAST({v} AS TEXT) IS NULL AND CAST({k} AS TEXT) IS NULL)")
+    } else if order.by == SortBy::Key {
+        format!("({key} {cmp} {k} AND {v} IS NOT NULL)")
+    } else {
+        format!("({expr} {cmp} {v} OR ({expr} = {v} AND {key} {cmp} {k}))")
+    };
     let order_by = if order.by == SortBy::Key {
         format!("{key} {dir}")
     } else {
@@ -98,28 +107,54 @@ pub(crate) fn keyset(
     (condition, order_by)
 }
 
+/// `column = $param` when the filter is given, else a condition that always holds (and still
+/// uses the parameter, bound as NULL): one statement per case, so the planner can use the
+/// column's index.
+pub(crate) fn equals_or_unused(column: &str, param: usize, given: bool) -> String {
+    if given {
+        format!("{column} = ${param}")
+    } else {
+        format!("CAST(${param} AS TEXT) IS NULL")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn keyset_conditions() {
-        let (c, o) = keyset("id", "id", ListOrder::default(), 1, 2, Dialect::Postgres);
-        assert_eq!(c, "($1 IS NULL OR id > $1 OR (id = $1 AND id > $2))");
+        let (c, o) = keyset(
+            "id",
+            "id",
+            ListOrder::default(),
+            true,
+            1,
+            2,
+            Dialect::Postgres,
+        );
+        assert_eq!(c, "(id > $2 AND $1 IS NOT NULL)");
         assert_eq!(o, "id ASC");
+        let (c, _) = keyset(
+            "id",
+            "id",
+            ListOrder::default(),
+            false,
+            1,
+            2,
+            Dialect::Sqlite,
+        );
+        assert_eq!(c, "(CAST($1 AS TEXT) IS NULL AND CAST($2 AS TEXT) IS NULL)");
         let order = ListOrder {
             by: SortBy::Name,
             descending: true,
         };
-        let (c, o) = keyset("name", "id", order, 1, 2, Dialect::Sqlite);
-        assert_eq!(c, "($1 IS NULL OR name < $1 OR (name = $1 AND id < $2))");
+        let (c, o) = keyset("name", "id", order, true, 1, 2, Dialect::Sqlite);
+        assert_eq!(c, "(name < $1 OR (name = $1 AND id < $2))");
         assert_eq!(o, "name DESC, id DESC");
-        let (c, o) = keyset("name", "id", order, 1, 2, Dialect::Postgres);
+        let (c, o) = keyset("name", "id", order, true, 1, 2, Dialect::Postgres);
         let name = "(name COLLATE \"C\")";
-        assert_eq!(
-            c,
-            format!("($1 IS NULL OR {name} < $1 OR ({name} = $1 AND id < $2))")
-        );
+        assert_eq!(c, format!("({name} < $1 OR ({name} = $1 AND id < $2))"));
         assert_eq!(o, format!("{name} DESC, id DESC"));
     }
 

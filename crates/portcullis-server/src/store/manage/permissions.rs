@@ -104,7 +104,7 @@ impl Store {
             SortBy::Name => "name",
             SortBy::Key | SortBy::Email => "id",
         };
-        let (condition, order_by) = keyset(expr, "id", order, 1, 2, self.dialect);
+        let (condition, order_by) = keyset(expr, "id", order, after.is_some(), 1, 2, self.dialect);
         let rows = sqlx::query(&format!(
             "SELECT {PERMISSION_COLUMNS} FROM permissions WHERE {condition} ORDER BY {order_by} LIMIT $3"
         ))

@@ -118,7 +118,7 @@ impl Store {
             SortBy::Name => "name",
             SortBy::Key | SortBy::Email => "id",
         };
-        let (condition, order_by) = keyset(expr, "id", order, 1, 2, self.dialect);
+        let (condition, order_by) = keyset(expr, "id", order, after.is_some(), 1, 2, self.dialect);
         let rows = sqlx::query(&format!(
             "SELECT {ROLE_COLUMNS} FROM roles WHERE {condition} ORDER BY {order_by} LIMIT $3"
         ))
@@ -232,7 +232,8 @@ impl Store {
             SortBy::Name => "p.name",
             SortBy::Key | SortBy::Email => "p.id",
         };
-        let (condition, order_by) = keyset(expr, "p.id", order, 2, 3, self.dialect);
+        let (condition, order_by) =
+            keyset(expr, "p.id", order, after.is_some(), 2, 3, self.dialect);
         let rows = sqlx::query(&format!(
             "SELECT {columns} FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id \
              WHERE rp.role_id = $1 AND {condition} ORDER BY {order_by} LIMIT $4"

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::flags::{OverrideLevel, override_allowed};
-use super::order::{After, ListOrder, keyset, user_sort_expr};
+use super::order::{After, ListOrder, equals_or_unused, keyset, user_sort_expr};
 use super::organizations::add_default_roles;
 use crate::error::StoreError;
 use crate::store::{Store, flag_value};
@@ -159,11 +159,22 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AdminUser>, StoreError> {
         let expr = user_sort_expr(order.by, "users");
-        let (condition, order_by) = keyset(&expr, "users.id", order, 1, 2, self.dialect);
+        let (condition, order_by) = keyset(
+            &expr,
+            "users.id",
+            order,
+            after.is_some(),
+            1,
+            2,
+            self.dialect,
+        );
         let rows = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users \
-             WHERE {condition} AND ($3 IS NULL OR id = $3) \
-             AND ($4 IS NULL OR email = $4) ORDER BY {order_by} LIMIT $5"
+             WHERE {condition} AND {} AND {} ORDER BY {order_by} LIMIT $5",
+            // Each filter is in the statement only when given, so an email lookup is an
+            // index seek rather than a walk of the table in id order.
+            equals_or_unused("id", 3, filter.user_id.is_some()),
+            equals_or_unused("email", 4, filter.email.is_some()),
         ))
         .bind(after.map(|a| a.value.as_str()))
         .bind(after.map(|a| a.key.as_str()))
@@ -184,26 +195,37 @@ impl Store {
         row.as_ref().map(admin_user).transpose()
     }
 
-    /// The organization codes of each of `user_ids` (ordered).
+    /// The organization codes of each of `user_ids` (ordered), in one query per 100 users.
     pub async fn users_org_codes(
         &self,
         user_ids: &[&str],
     ) -> Result<HashMap<String, Vec<String>>, StoreError> {
-        let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        // One query per user keeps the SQL portable (no array binds on SQLite); pages are
-        // at most 500 users.
-        for id in user_ids {
-            let rows = sqlx::query(
-                "SELECT org_code FROM org_members WHERE user_id = $1 ORDER BY org_code",
-            )
-            .bind(*id)
-            .fetch_all(&self.pool)
-            .await?;
-            let codes = rows
-                .iter()
-                .map(|r| r.try_get::<String, _>(0))
-                .collect::<Result<Vec<_>, _>>()?;
-            out.insert((*id).to_owned(), codes);
+        let mut out: HashMap<String, Vec<String>> = user_ids
+            .iter()
+            .map(|id| ((*id).to_owned(), Vec::new()))
+            .collect();
+        // An `IN ($1, …, $n)` list keeps the SQL portable (no array binds on SQLite); chunks
+        // keep each statement's parameter count small (pages are at most 500 users).
+        for chunk in user_ids.chunks(100) {
+            let placeholders = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT user_id, org_code FROM org_members WHERE user_id IN ({placeholders}) \
+                 ORDER BY user_id, org_code"
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let user: String = row.try_get(0)?;
+                let code: String = row.try_get(1)?;
+                if let Some(codes) = out.get_mut(&user) {
+                    codes.push(code);
+                }
+            }
         }
         Ok(out)
     }
