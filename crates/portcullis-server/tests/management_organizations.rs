@@ -1481,26 +1481,31 @@ async fn sign_up_into(
     email: &str,
     org_code: &str,
 ) -> (common::browser::Page, String) {
+    sign_up_with(admin, email, &[("org_code", org_code)]).await
+}
+
+/// Signs up `email` on the hosted form, with `extra` authorize parameters: the final answer.
+async fn sign_up_with(
+    admin: &Admin,
+    email: &str,
+    extra: &[(&str, &str)],
+) -> (common::browser::Page, String) {
     use common::browser::{Browser, pkce};
     let (verifier, challenge) = pkce();
     let mut browser = Browser::default();
-    let form = browser
-        .authorize(
-            &admin.issuer,
-            &[
-                ("client_id", WEB),
-                ("redirect_uri", CALLBACK),
-                ("response_type", "code"),
-                ("scope", "openid profile email offline"),
-                ("state", "state-123"),
-                ("nonce", "nonce-456"),
-                ("code_challenge", challenge.as_str()),
-                ("code_challenge_method", "S256"),
-                ("prompt", "create"),
-                ("org_code", org_code),
-            ],
-        )
-        .await;
+    let mut params = vec![
+        ("client_id", WEB),
+        ("redirect_uri", CALLBACK),
+        ("response_type", "code"),
+        ("scope", "openid profile email offline"),
+        ("state", "state-123"),
+        ("nonce", "nonce-456"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("prompt", "create"),
+    ];
+    params.extend_from_slice(extra);
+    let form = browser.authorize(&admin.issuer, &params).await;
     assert_eq!(form.status, 200, "{}", form.body);
     let done = browser
         .sign_up(
@@ -1516,6 +1521,51 @@ async fn sign_up_into(
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
     (done, verifier)
+}
+
+#[tokio::test]
+async fn an_organization_created_at_sign_up_gives_its_founder_the_default_roles() {
+    on_both(|db| async move {
+        let admin = start(db).await;
+        let role = admin
+            .post(
+                "/roles",
+                json!({"name": "Starter", "key": "starter", "is_default_role": true}),
+            )
+            .await;
+        assert_eq!(role.status, 201, "{role:?}");
+
+        let (done, verifier) = sign_up_with(
+            &admin,
+            "hal@example.com",
+            &[("is_create_org", "true"), ("org_name", "Hal's Shop")],
+        )
+        .await;
+        let code = done
+            .param("code")
+            .unwrap_or_else(|| panic!("no code: {:?}", done.location));
+        let (status, tokens) = common::demo::redeem_code(
+            &admin.issuer,
+            (WEB, Some(WEB_SECRET)),
+            &code,
+            CALLBACK,
+            &verifier,
+        )
+        .await;
+        assert_eq!(status, 200, "{tokens}");
+        let claims = jwt_parts(tokens["access_token"].as_str().unwrap()).1;
+        let org = claims["org_code"]
+            .as_str()
+            .expect("signed into the new org")
+            .to_owned();
+        assert_eq!(role_claims(&claims), ["starter"], "{claims}");
+        let hal = user_id(&admin, "hal@example.com").await;
+        assert_eq!(role_keys(&admin, &org, &hal).await, ["starter"]);
+        let named = admin.get(&format!("/organization?code={org}")).await;
+        assert_eq!(named.body["name"], "Hal's Shop", "{named:?}");
+        admin.finish().await;
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -29,17 +29,19 @@ use crate::pages;
 use crate::seed::hash_secret;
 use crate::store::{InteractionRecord, SessionRecord};
 
-/// Creates the organization `name` with `user_id` as its only member (no roles); its code.
+/// Creates the organization `name` with `user_id` as its only member (with the default
+/// roles, as any new member); its code.
 pub(crate) async fn create(
     state: &AppState,
     name: &str,
     user_id: &str,
     now: i64,
 ) -> Result<String, ServerError> {
-    let store = state.store();
     let code = crate::seed::new_id("org");
-    store.upsert_organization(&code, name, now).await?;
-    store.set_membership(&code, user_id, &[], &[]).await?;
+    state
+        .store()
+        .create_organization_for(&code, name, user_id, now)
+        .await?;
     tracing::info!(org_code = %code, "organization created at sign-in");
     Ok(code)
 }

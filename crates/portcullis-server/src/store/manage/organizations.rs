@@ -308,7 +308,7 @@ async fn members_page(
     limit: i64,
 ) -> Result<Vec<OrgMember>, StoreError> {
     let expr = user_sort_expr(order.by, "users");
-    let (condition, order_by) = keyset(&expr, "users.id", order, 2, 3, dialect);
+    let (condition, order_by) = keyset(&expr, "users.id", order, after.is_some(), 2, 3, dialect);
     let sql = format!(
         "SELECT users.id, users.email, users.given_name, users.family_name, users.picture \
          FROM org_members JOIN users ON users.id = org_members.user_id \
@@ -408,7 +408,8 @@ impl Store {
             SortBy::Name => "name",
             SortBy::Key | SortBy::Email => "code",
         };
-        let (condition, order_by) = keyset(expr, "code", order, 1, 2, self.dialect);
+        let (condition, order_by) =
+            keyset(expr, "code", order, after.is_some(), 1, 2, self.dialect);
         let rows = sqlx::query(&format!(
             "SELECT {ORG_COLUMNS} FROM organizations WHERE {condition} ORDER BY {order_by} LIMIT $3"
         ))
@@ -562,6 +563,33 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(OrgOutcome::Done(org))
+    }
+
+    /// An organization made at sign-in (`is_create_org`): creates `code` named `name` with
+    /// `user` as its first member, holding the default roles (`is_default_role`) as every new
+    /// member does — in one transaction, so a failure leaves no memberless organization.
+    pub async fn create_organization_for(
+        &self,
+        code: &str,
+        name: &str,
+        user: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO organizations (code, name, created_at) VALUES ($1, $2, $3)")
+            .bind(code)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO org_members (org_code, user_id) VALUES ($1, $2)")
+            .bind(code)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        add_default_roles(&mut tx, code, user).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Hosted sign-up into organization `org`: when it allows registrations
