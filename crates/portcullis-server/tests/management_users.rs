@@ -285,6 +285,50 @@ async fn bad_input_is_a_clear_4xx() {
     let a = admin.get("/nope").await;
     assert_eq!(a.body["errors"]["code"], "ROUTE_NOT_FOUND");
 
+    // Every answer names its request (x-request-id): a plausible id from the caller is echoed,
+    // anything else is replaced by a fresh random one; refusals carry one too.
+    let url = format!("{}/api/v1/users", admin.issuer.url());
+    let id_of = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let r = admin
+        .http
+        .get(&url)
+        .bearer_auth(&admin.token)
+        .header("x-request-id", "trace-42.a_b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), id_of(&r).as_str()),
+        (200, "trace-42.a_b")
+    );
+    let mut seen = Vec::new();
+    for sent in ["a b <script>", &"x".repeat(65), ""] {
+        let r = admin
+            .http
+            .get(&url)
+            .bearer_auth(&admin.token)
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let id = id_of(&r);
+        assert_eq!(id.len(), 32, "{sent:?} -> {id:?}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        seen.push(id);
+    }
+    let r = admin.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    seen.push(id_of(&r));
+    assert_eq!(seen[3].len(), 32);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 4, "fresh ids differ: {seen:?}");
+
     // Malformed JSON, wrong content type, oversized body.
     let url = format!("{}/api/v1/user", admin.issuer.url());
     let r = admin

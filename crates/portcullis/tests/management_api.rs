@@ -169,6 +169,12 @@ async fn users_create_read_update_page_and_delete() {
             .unwrap_err();
         assert!(matches!(e.status(), Some(400 | 409)), "{e}");
         assert!(!e.codes().is_empty(), "{e:?}");
+        // The server names every request (x-request-id); the error carries it for the report.
+        let id = e.request_id().expect("the server's request id");
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
 
         // Filters.
         let found = c

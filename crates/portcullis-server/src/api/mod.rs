@@ -159,8 +159,40 @@ pub(crate) fn router() -> Router<AppState> {
             }),
         )
         .fallback(route_not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(request_id));
     Router::new().nest(BASE, routes)
+}
+
+/// The header that names a management request, in both directions.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every management request an id: the caller's `x-request-id` when it is a plausible
+/// one (1 to 64 of `A-Z a-z 0-9 - _ .`), else 16 random bytes in hex. It is sent back in the
+/// answer's `x-request-id` (the SDK's `ManagementError::request_id` reads it) and names the
+/// request in the server's log lines, so a user's report can be found in the logs.
+async fn request_id(request: Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument as _;
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_plausible_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::random::hex(&crate::random::bytes::<16>()));
+    let span = tracing::info_span!("management_api", request_id = %id);
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+fn is_plausible_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 async fn route_not_found() -> Response {
