@@ -1406,13 +1406,7 @@ fn role_claims(claims: &Value) -> Vec<String> {
 async fn default_roles_are_given_to_new_members_and_reach_the_next_token() {
     on_both(|db| async move {
         let admin = start(db).await;
-        let role = admin
-            .post(
-                "/roles",
-                json!({"name": "Starter", "key": "starter", "is_default_role": true}),
-            )
-            .await;
-        assert_eq!(role.status, 201, "{role:?}");
+        starter_is_a_default_role(&admin).await;
         let password = "a-long-enough-password";
 
         // POST /organizations/{code}/users: a new member gets the default role (and the
@@ -1523,17 +1517,39 @@ async fn sign_up_with(
     (done, verifier)
 }
 
+/// Creates the role `starter`, given to every new member.
+async fn starter_is_a_default_role(admin: &Admin) {
+    let role = admin
+        .post(
+            "/roles",
+            json!({"name": "Starter", "key": "starter", "is_default_role": true}),
+        )
+        .await;
+    assert_eq!(role.status, 201, "{role:?}");
+}
+
+/// Redeems the code of a finished sign-in: the access token's claims.
+async fn access_claims(admin: &Admin, done: &common::browser::Page, verifier: &str) -> Value {
+    let code = done
+        .param("code")
+        .unwrap_or_else(|| panic!("no code: {:?}", done.location));
+    let (status, tokens) = common::demo::redeem_code(
+        &admin.issuer,
+        (WEB, Some(WEB_SECRET)),
+        &code,
+        CALLBACK,
+        verifier,
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    jwt_parts(tokens["access_token"].as_str().unwrap()).1
+}
+
 #[tokio::test]
 async fn an_organization_created_at_sign_up_gives_its_founder_the_default_roles() {
     on_both(|db| async move {
         let admin = start(db).await;
-        let role = admin
-            .post(
-                "/roles",
-                json!({"name": "Starter", "key": "starter", "is_default_role": true}),
-            )
-            .await;
-        assert_eq!(role.status, 201, "{role:?}");
+        starter_is_a_default_role(&admin).await;
 
         let (done, verifier) = sign_up_with(
             &admin,
@@ -1541,19 +1557,7 @@ async fn an_organization_created_at_sign_up_gives_its_founder_the_default_roles(
             &[("is_create_org", "true"), ("org_name", "Hal's Shop")],
         )
         .await;
-        let code = done
-            .param("code")
-            .unwrap_or_else(|| panic!("no code: {:?}", done.location));
-        let (status, tokens) = common::demo::redeem_code(
-            &admin.issuer,
-            (WEB, Some(WEB_SECRET)),
-            &code,
-            CALLBACK,
-            &verifier,
-        )
-        .await;
-        assert_eq!(status, 200, "{tokens}");
-        let claims = jwt_parts(tokens["access_token"].as_str().unwrap()).1;
+        let claims = access_claims(&admin, &done, &verifier).await;
         let org = claims["org_code"]
             .as_str()
             .expect("signed into the new org")
@@ -1572,13 +1576,7 @@ async fn an_organization_created_at_sign_up_gives_its_founder_the_default_roles(
 async fn hosted_sign_up_into_an_open_organization_gives_the_default_roles() {
     on_both(|db| async move {
         let admin = start(db).await;
-        let role = admin
-            .post(
-                "/roles",
-                json!({"name": "Starter", "key": "starter", "is_default_role": true}),
-            )
-            .await;
-        assert_eq!(role.status, 201, "{role:?}");
+        starter_is_a_default_role(&admin).await;
         let open = admin
             .post(
                 "/organization",
@@ -1591,19 +1589,7 @@ async fn hosted_sign_up_into_an_open_organization_gives_the_default_roles() {
             .to_owned();
 
         let (done, verifier) = sign_up_into(&admin, "fay@example.com", &open).await;
-        let code = done
-            .param("code")
-            .unwrap_or_else(|| panic!("no code: {:?}", done.location));
-        let (status, tokens) = common::demo::redeem_code(
-            &admin.issuer,
-            (WEB, Some(WEB_SECRET)),
-            &code,
-            CALLBACK,
-            &verifier,
-        )
-        .await;
-        assert_eq!(status, 200, "{tokens}");
-        let claims = jwt_parts(tokens["access_token"].as_str().unwrap()).1;
+        let claims = access_claims(&admin, &done, &verifier).await;
         assert_eq!(claims["org_code"], open.as_str(), "{claims}");
         assert_eq!(role_claims(&claims), ["starter"], "{claims}");
         let fay = user_id(&admin, "fay@example.com").await;
