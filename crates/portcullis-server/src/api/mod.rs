@@ -176,22 +176,23 @@ async fn request_id(request: Request, next: axum::middleware::Next) -> Response 
     let id = request
         .headers()
         .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_plausible_request_id(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| crate::random::hex(&crate::random::bytes::<16>()));
-    let span = tracing::info_span!("management_api", request_id = %id);
+        .filter(|v| is_plausible_request_id(v.as_bytes()))
+        .cloned()
+        .unwrap_or_else(|| {
+            let fresh = crate::random::hex(&crate::random::bytes::<16>());
+            HeaderValue::try_from(fresh).expect("hex is a valid header value")
+        });
+    // Plausible ids are ASCII, so `to_str` always succeeds here.
+    let span = tracing::info_span!("management_api", request_id = id.to_str().unwrap_or(""));
     let mut response = next.run(request).instrument(span).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+    response.headers_mut().insert(REQUEST_ID, id);
     response
 }
 
-fn is_plausible_request_id(id: &str) -> bool {
+fn is_plausible_request_id(id: &[u8]) -> bool {
     (1..=64).contains(&id.len())
         && id
-            .bytes()
+            .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 

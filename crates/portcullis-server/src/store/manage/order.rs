@@ -93,7 +93,7 @@ pub(crate) fn keyset(
     // `$v IS NULL OR …`), so the planner sees a plain range on the key: a page deep in a
     // large list is an index seek on both databases, not a scan from the first row.
     let condition = if !after {
-        format!("(CAST({v} AS TEXT) IS NULL AND CAST({k} AS TEXT) IS NULL)")
+        format!("({} AND {})", unused(value_param), unused(key_param))
     } else if order.by == SortBy::Key {
         format!("({key} {cmp} {k} AND {v} IS NOT NULL)")
     } else {
@@ -114,8 +114,14 @@ pub(crate) fn equals_or_unused(column: &str, param: usize, given: bool) -> Strin
     if given {
         format!("{column} = ${param}")
     } else {
-        format!("CAST(${param} AS TEXT) IS NULL")
+        unused(param)
     }
+}
+
+/// A condition that always holds and mentions `$param` (bound as NULL), so every bound
+/// parameter appears in the statement.
+fn unused(param: usize) -> String {
+    format!("CAST(${param} AS TEXT) IS NULL")
 }
 
 #[cfg(test)]

@@ -364,22 +364,36 @@ async fn members_page(
     Ok(members)
 }
 
-/// Gives a new member the default roles (`roles.is_default_role`).
-pub(super) async fn add_default_roles(
+/// Makes `user` a member of `org` unless they are one already; a new member gets the default
+/// roles (`roles.is_default_role`), as Kinde gives them. Whether `user` joined now. Every path
+/// that adds members goes through here, so none can forget the default roles.
+pub(super) async fn join_as_new_member(
     tx: &mut Tx,
     org: &str,
     user: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO member_roles (org_code, user_id, role_id) \
-         SELECT $1, $2, id FROM roles WHERE is_default_role <> 0 \
-         ON CONFLICT (org_code, user_id, role_id) DO NOTHING",
+) -> Result<bool, StoreError> {
+    let joined = sqlx::query(
+        "INSERT INTO org_members (org_code, user_id) VALUES ($1, $2) \
+         ON CONFLICT (org_code, user_id) DO NOTHING",
     )
     .bind(org)
     .bind(user)
     .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected()
+        > 0;
+    if joined {
+        sqlx::query(
+            "INSERT INTO member_roles (org_code, user_id, role_id) \
+             SELECT $1, $2, id FROM roles WHERE is_default_role <> 0 \
+             ON CONFLICT (org_code, user_id, role_id) DO NOTHING",
+        )
+        .bind(org)
+        .bind(user)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(joined)
 }
 
 impl Store {
@@ -582,12 +596,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO org_members (org_code, user_id) VALUES ($1, $2)")
-            .bind(code)
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-        add_default_roles(&mut tx, code, user).await?;
+        join_as_new_member(&mut tx, code, user).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -607,17 +616,7 @@ impl Store {
         if open.is_none() {
             return is_member(&mut tx, org, user).await;
         }
-        let joined = sqlx::query(
-            "INSERT INTO org_members (org_code, user_id) VALUES ($1, $2) \
-             ON CONFLICT (org_code, user_id) DO NOTHING",
-        )
-        .bind(org)
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
-        if joined.rows_affected() == 1 {
-            add_default_roles(&mut tx, org, user).await?;
-        }
+        join_as_new_member(&mut tx, org, user).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -829,19 +828,7 @@ impl Store {
                 }
                 continue;
             }
-            let joined = sqlx::query(
-                "INSERT INTO org_members (org_code, user_id) VALUES ($1, $2) \
-                 ON CONFLICT (org_code, user_id) DO NOTHING",
-            )
-            .bind(org)
-            .bind(user)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                > 0;
-            if joined {
-                add_default_roles(&mut tx, org, user).await?;
-            }
+            let joined = join_as_new_member(&mut tx, org, user).await?;
             for (table, column, keys, ids) in [
                 ("member_roles", "role_id", &change.roles, &role_ids),
                 (

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::flags::{OverrideLevel, override_allowed};
 use super::order::{After, ListOrder, equals_or_unused, keyset, user_sort_expr};
-use super::organizations::add_default_roles;
+use super::organizations::join_as_new_member;
 use crate::error::StoreError;
 use crate::store::{Store, flag_value};
 
@@ -264,13 +264,7 @@ impl Store {
             return Ok(NewUserOutcome::EmailTaken);
         }
         if let Some(org) = user.organization_code {
-            sqlx::query("INSERT INTO org_members (org_code, user_id) VALUES ($1, $2)")
-                .bind(org)
-                .bind(user.id)
-                .execute(&mut *tx)
-                .await?;
-            // A new member gets the default roles, as Kinde gives them.
-            add_default_roles(&mut tx, org, user.id).await?;
+            join_as_new_member(&mut tx, org, user.id).await?;
         }
         tx.commit().await?;
         Ok(NewUserOutcome::Created)
