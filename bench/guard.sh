@@ -124,21 +124,26 @@ for round in $(seq "$ROUNDS"); do
     run_wrk "$route-$round" "$SERVER_PID" "$APP/$route" GET "" "Bearer $TOKEN"
   done
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2))}'; }
+# median FORMAT VALUE… — the median of the values, printed with printf FORMAT.
+median() {
+  local format=$1; shift
+  printf '%s\n' "$@" | sort -n |
+    awk -v f="$format" '{v[NR] = $1} END {printf f, (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'
+}
 for route in "${ROUTES[@]}"; do
   values=()
   for round in $(seq "$ROUNDS"); do values+=("${RPS[$route-$round]}"); done
-  RPS[$route]=$(median "${values[@]}")
+  RPS[$route]=$(median %.0f "${values[@]}")
 done
 
 values=()
 for round in $(seq "$ROUNDS"); do values+=("${RAW[$round]}"); done
-RAW_US=$(printf '%s\n' "${values[@]}" | sort -n | awk '{v[NR] = $1} END {printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}')
+RAW_US=$(median %.2f "${values[@]}")
 CACHED_RATIO=$(ratio "${RPS[cached]}" "${RPS[plain]}")
 # The paired figure: each round's cached ÷ plain (measured seconds apart), then their median.
 ROUND_RATIOS=()
 for round in $(seq "$ROUNDS"); do ROUND_RATIOS+=("$(ratio "${RPS[cached-$round]}" "${RPS[plain-$round]}")"); done
-PAIRED_RATIO=$(printf '%s\n' "${ROUND_RATIOS[@]}" | sort -n | awk '{v[NR] = $1} END {printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}')
+PAIRED_RATIO=$(median %.2f "${ROUND_RATIOS[@]}")
 ADDED_US=$(awk -v g="${RPS[guarded]}" -v p="${RPS[plain]}" 'BEGIN {printf "%.2f", 1e6 / g - 1e6 / p}')
 ADDED_OF_RAW=$(ratio "$ADDED_US" "$RAW_US")
 # Paired: each round's added CPU over that round's raw verification, then their median.
@@ -147,7 +152,7 @@ for round in $(seq "$ROUNDS"); do
   ROUND_ADDED+=("$(awk -v g="${RPS[guarded-$round]}" -v p="${RPS[plain-$round]}" -v r="${RAW[$round]}" \
     'BEGIN {printf "%.2f", (1e6 / g - 1e6 / p) / r}')")
 done
-PAIRED_ADDED=$(printf '%s\n' "${ROUND_ADDED[@]}" | sort -n | awk '{v[NR] = $1} END {printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}')
+PAIRED_ADDED=$(median %.2f "${ROUND_ADDED[@]}")
 echo
 echo "portcullis-axum bearer guard; server (1 tokio worker) on CPU $SERVER_CPU, wrk on CPU $LOADGEN_CPU;" \
   "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s after a ${WARMUP} s warm-up, $ROUNDS interleaved rounds;" \
