@@ -10,7 +10,7 @@ use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest};
 use portcullis::clock::Clock;
 use portcullis::oauth::AuthClient;
-use portcullis::web::{CookieKey, WebAuth, WebAuthBuilder, bearer_token};
+use portcullis::web::{CookieKey, WebAuth, WebAuthBuilder};
 use portcullis::{Config, Error, TokenVerifier};
 
 use crate::extract::{Authenticated, Via};
@@ -174,7 +174,8 @@ impl Auth {
         }
     }
 
-    /// The request's user: an earlier guard's, the bearer token's, else the session's.
+    /// The request's user: the one an earlier guard or extractor left in the request, the
+    /// bearer token's, else the session's.
     async fn resolve(&self, request: &HttpRequest) -> Result<Option<Authenticated>, AuthRejection> {
         if let Some(known) = request.extensions().get::<Authenticated>() {
             return Ok(Some(known.clone()));
@@ -185,21 +186,44 @@ impl Auth {
             .map(|v| v.as_bytes());
         let query = Some(request.query_string()).filter(|q| !q.is_empty());
         // The token borrows the request's header: no copy per request.
-        let user = match bearer_token(authorization, query)
-            .map_err(AuthRejection::InvalidRequest)?
-        {
-            Some(token) => Authenticated::new(self.inner.verify_bearer(token).await?, Via::Bearer),
-            None => {
-                let session = ActixSession(request.get_session());
-                let Some(signed_in) = self.inner.session_user(&session).await? else {
-                    return Ok(None);
-                };
-                Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
-                    .with_tokens(signed_in.tokens)
+        let bearer = self
+            .inner
+            .verify_bearer_header(authorization, query)
+            .await?;
+        let user = match bearer {
+            Some(claims) => {
+                let user = Authenticated::new(claims, Via::Bearer);
+                // Left in the request for its next extractor, unless the verifier caches
+                // tokens: a second lookup costs less than an insert into the extension map.
+                if self.inner.verifier().caches_verified_tokens() {
+                    return Ok(Some(user));
+                }
+                user
             }
+            // Boxed: reading (and maybe refreshing) the session is a future several times the
+            // size of the rest, which every bearer request would otherwise carry and copy.
+            None => match Box::pin(self.session_user(request)).await? {
+                Some(user) => user,
+                None => return Ok(None),
+            },
         };
         request.extensions_mut().insert(user.clone());
         Ok(Some(user))
+    }
+
+    /// The signed-in user of the request's session, if any.
+    async fn session_user(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<Option<Authenticated>, AuthRejection> {
+        let session = ActixSession(request.get_session());
+        let Some(signed_in) = self.inner.session_user(&session).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
+                .with_tokens(signed_in.tokens),
+        ))
     }
 
     /// `rejection`, to be answered with this `Auth`'s realm.

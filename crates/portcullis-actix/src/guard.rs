@@ -36,6 +36,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 pub use portcullis::web::Requirement;
 
 use crate::auth::Auth;
+use crate::extract::Authenticated;
 
 /// Middleware that lets a request through only when it is authenticated and meets the
 /// requirement. See the [module docs](self).
@@ -112,7 +113,10 @@ where
             };
             match checked {
                 Ok(user) => {
-                    request.extensions_mut().insert(user);
+                    // For the handler's extractors (`authenticated` may have left it already).
+                    if request.extensions().get::<Authenticated>().is_none() {
+                        request.extensions_mut().insert(user);
+                    }
                     service
                         .call(request)
                         .await

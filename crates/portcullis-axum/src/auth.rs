@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use portcullis::clock::Clock;
 use portcullis::oauth::AuthClient;
-use portcullis::web::{CookieKey, WebAuth, WebAuthBuilder, bearer_token};
+use portcullis::web::{CookieKey, WebAuth, WebAuthBuilder};
 use portcullis::{Config, Error, TokenVerifier};
 
 use crate::extract::{Authenticated, Via};
@@ -190,7 +190,8 @@ impl Auth {
         }
     }
 
-    /// The request's user: the cached one, the bearer token's, else the session's.
+    /// The request's user: the one an earlier guard or extractor left in the request, the
+    /// bearer token's, else the session's.
     async fn resolve(&self, parts: &mut Parts) -> Result<Option<Authenticated>, AuthRejection> {
         if let Some(known) = parts.extensions.get::<Authenticated>() {
             return Ok(Some(known.clone()));
@@ -200,25 +201,45 @@ impl Auth {
             .get_all(header::AUTHORIZATION)
             .iter()
             .map(|v| v.as_bytes());
-        let user = match bearer_token(authorization, parts.uri.query())
-            .map_err(AuthRejection::InvalidRequest)?
-        {
-            Some(token) => {
-                Authenticated::new(self.inner.web.verify_bearer(token).await?, Via::Bearer)
+        let bearer = self
+            .inner
+            .web
+            .verify_bearer_header(authorization, parts.uri.query())
+            .await?;
+        let user = match bearer {
+            Some(claims) => {
+                let user = Authenticated::new(claims, Via::Bearer);
+                // Left in the request for its next extractor, unless the verifier caches
+                // tokens: a second lookup costs less than building the request's extension map
+                // (three allocations, on every request).
+                if self.verifier().caches_verified_tokens() {
+                    return Ok(Some(user));
+                }
+                user
             }
-            None => {
-                let Some(session) = self.session(parts) else {
-                    return Ok(None);
-                };
-                let Some(signed_in) = self.inner.web.session_user(&*session).await? else {
-                    return Ok(None);
-                };
-                Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
-                    .with_tokens(signed_in.tokens)
-            }
+            // Boxed: reading (and maybe refreshing) the session is a future several times the
+            // size of the rest, which every bearer request would otherwise carry and copy.
+            None => match Box::pin(self.session_user(parts)).await? {
+                Some(user) => user,
+                None => return Ok(None),
+            },
         };
         parts.extensions.insert(user.clone());
         Ok(Some(user))
+    }
+
+    /// The signed-in user of the request's session, if any.
+    async fn session_user(&self, parts: &Parts) -> Result<Option<Authenticated>, AuthRejection> {
+        let Some(session) = self.session(parts) else {
+            return Ok(None);
+        };
+        let Some(signed_in) = self.inner.web.session_user(&*session).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
+                .with_tokens(signed_in.tokens),
+        ))
     }
 
     /// `rejection`, to be answered with this `Auth`'s realm.

@@ -84,7 +84,10 @@ where
             };
             match checked {
                 Ok(user) => {
-                    parts.extensions.insert::<Authenticated>(user);
+                    // For the handler's extractors (`authenticated` may have left it already).
+                    if parts.extensions.get::<Authenticated>().is_none() {
+                        parts.extensions.insert(user);
+                    }
                     inner.call(Request::from_parts(parts, body)).await
                 }
                 Err(rejection) => Ok(auth.reject(rejection).into_response()),

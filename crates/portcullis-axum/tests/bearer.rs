@@ -59,6 +59,15 @@ fn app(auth: Auth) -> Router {
             get(|u: RequireRole<Admin>| async move { axum::Json(sub(&u)) }),
         )
         .route(
+            "/x/two",
+            get(
+                |u: Authenticated, r: RequirePermission<ReadTodos>| async move {
+                    assert_eq!(u.subject(), r.subject());
+                    axum::Json(sub(&u))
+                },
+            ),
+        )
+        .route(
             "/x/org",
             get(|u: RequireOrganization<Acme>| async move { axum::Json(sub(&u)) }),
         )
@@ -93,20 +102,37 @@ fn app(auth: Auth) -> Router {
 
 struct Setup {
     issuer: portcullis_server::testing::TestIssuer,
+    /// The app with a verifier that checks every token in full.
     base: String,
+    /// The same app with the verified-token cache on.
+    cached: String,
     ada: String,
     bob: String,
+}
+
+impl Setup {
+    /// Both apps: every answer must be the same with the cache on or off.
+    fn bases(&self) -> [&str; 2] {
+        [&self.base, &self.cached]
+    }
 }
 
 async fn setup() -> Setup {
     let issuer = issuer().await;
     let auth = Auth::from_config(&issuer.verifier_config(API).unwrap()).unwrap();
     let base = serve(app(auth)).await;
+    let verifier = TokenVerifier::builder(issuer.issuer())
+        .audience(API)
+        .cache_verified_tokens(100)
+        .build()
+        .unwrap();
+    let cached = serve(app(Auth::from_verifier(verifier))).await;
     let ada = token(&issuer, ADA, "org_acme", API).await;
     let bob = token(&issuer, BOB, "org_globex", API).await;
     Setup {
         issuer,
         base,
+        cached,
         ada,
         bob,
     }
@@ -132,26 +158,30 @@ async fn answer(response: reqwest::Response) -> (u16, Option<String>, Value) {
 async fn valid_tokens_pass_and_reach_the_handler() {
     let s = setup().await;
     let bearer = format!("Bearer {}", s.ada);
-    for path in [
-        "/protected",
-        "/layer/any",
-        "/x/read",
-        "/x/permission",
-        "/layer/permission",
-    ] {
-        let (status, _, body) = answer(get_with(&s.base, path, &[&bearer]).await).await;
-        assert_eq!(status, 200, "{path}");
-        assert!(body["sub"].as_str().is_some(), "{path}: {body}");
+    // Twice each: the second request of the cached app is answered from its cache.
+    for base in s.bases().into_iter().chain(s.bases()) {
+        for path in [
+            "/protected",
+            "/layer/any",
+            "/x/read",
+            "/x/permission",
+            "/layer/permission",
+            "/x/two",
+        ] {
+            let (status, _, body) = answer(get_with(base, path, &[&bearer]).await).await;
+            assert_eq!(status, 200, "{base}{path}");
+            assert!(body["sub"].as_str().is_some(), "{base}{path}: {body}");
+        }
+        // The scheme is case-insensitive (case 39).
+        for scheme in ["bearer", "BEARER"] {
+            let r = get_with(base, "/protected", &[&format!("{scheme} {}", s.ada)]).await;
+            assert_eq!(r.status(), 200, "{base} {scheme}");
+        }
+        let (_, _, body) = answer(get_with(base, "/maybe", &[&bearer]).await).await;
+        assert!(body["sub"].is_string());
+        let (_, _, body) = answer(get_with(base, "/optional", &[&bearer]).await).await;
+        assert_eq!(body["signed_in"], true);
     }
-    // The scheme is case-insensitive (case 39).
-    for scheme in ["bearer", "BEARER"] {
-        let r = get_with(&s.base, "/protected", &[&format!("{scheme} {}", s.ada)]).await;
-        assert_eq!(r.status(), 200, "{scheme}");
-    }
-    let (_, _, body) = answer(get_with(&s.base, "/maybe", &[&bearer]).await).await;
-    assert!(body["sub"].is_string());
-    let (_, _, body) = answer(get_with(&s.base, "/optional", &[&bearer]).await).await;
-    assert_eq!(body["signed_in"], true);
     drop(s.issuer);
 }
 
@@ -180,16 +210,28 @@ async fn case_39_malformed_or_duplicated_credentials_are_400_invalid_request() {
         vec!["Bearer".into()],
         vec!["Bearer ".into()],
         vec!["Bearer a b".into()],
+        // The real token with bytes RFC 6750's b64token does not allow.
+        vec![format!("Bearer {token}%")],
+        vec![format!("Bearer {token}=x")],
+        vec![format!("Bearer =={token}")],
+        vec![format!("Bearer {token},")],
         vec![two_tokens],
         vec!["Basic eHl6".into()],
         vec![format!("Token {token}")],
         vec![format!("Bearer {token}"), format!("Bearer {token}")],
         vec![format!("Bearer {}", "a".repeat(64 * 1024))],
     ];
-    for headers in cases {
+    // The cached app has seen the token: a header that holds it among other bytes is still
+    // malformed, not a cache hit.
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        get_with(&s.cached, "/protected", &[&bearer]).await.status(),
+        200
+    );
+    for (headers, base) in cases.iter().flat_map(|h| s.bases().map(|b| (h, b))) {
         let refs: Vec<&str> = headers.iter().map(String::as_str).collect();
         for path in ["/protected", "/layer/any", "/maybe"] {
-            let (status, www, body) = answer(get_with(&s.base, path, &refs).await).await;
+            let (status, www, body) = answer(get_with(base, path, &refs).await).await;
             let shown: Vec<&str> = refs.iter().map(|h| &h[..h.len().min(20)]).collect();
             assert_eq!(status, 400, "{path} {shown:?}");
             let www = www.unwrap();
@@ -268,6 +310,39 @@ async fn case_40_invalid_tokens_are_401_invalid_token_without_the_token() {
 }
 
 #[tokio::test]
+async fn b64token_that_is_no_jws_is_401_invalid_token_not_400() {
+    // "~", "+", "/" and trailing "=" are b64token bytes (so the header is well formed) but not
+    // base64url: the token is refused as malformed, 401, whether or not the real token it
+    // extends is in the verifier's cache.
+    let s = setup().await;
+    let token = s.ada.as_str();
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        get_with(&s.cached, "/protected", &[&bearer]).await.status(),
+        200
+    );
+    for bad in [
+        format!("{token}~"),
+        format!("{token}=="),
+        format!("+{token}"),
+        format!("{token}/"),
+    ] {
+        for base in s.bases() {
+            let r = get_with(base, "/protected", &[&format!("Bearer {bad}")]).await;
+            let (status, www, body) = answer(r).await;
+            assert_eq!(status, 401, "{base} {}", &bad[bad.len() - 2..]);
+            assert_eq!(
+                www.as_deref(),
+                Some(
+                    "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"malformed\""
+                )
+            );
+            assert_eq!(body["error"], "invalid_token");
+        }
+    }
+}
+
+#[tokio::test]
 async fn case_40_expired_tokens_are_401() {
     let issuer = issuer().await;
     let clock = ManualClock::now();
@@ -307,6 +382,8 @@ async fn case_41_valid_token_without_the_right_is_403_insufficient_scope() {
     for path in ["/x/permission", "/layer/permission"] {
         let (status, www, body) = answer(get_with(&s.base, path, &[&bob]).await).await;
         assert_eq!(status, 403, "{path}");
+        let cached = answer(get_with(&s.cached, path, &[&bob]).await).await;
+        assert_eq!(cached, (status, www.clone(), body.clone()), "cached {path}");
         assert_eq!(
             www.as_deref(),
             Some(

@@ -287,6 +287,22 @@ impl TokenVerifier {
         &self.inner.issuer
     }
 
+    /// Whether verified access tokens are cached ([`VerifierBuilder::cache_verified_tokens`]):
+    /// then verifying a token again is a lookup, not a signature check.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), portcullis::Error> {
+    /// let verifier = portcullis::TokenVerifier::builder("https://example.kinde.com")
+    ///     .audience("https://api.example.com")
+    ///     .cache_verified_tokens(10_000)
+    ///     .build()?;
+    /// assert!(verifier.caches_verified_tokens());
+    /// # Ok(()) }
+    /// ```
+    pub fn caches_verified_tokens(&self) -> bool {
+        self.inner.cache.is_some()
+    }
+
     /// The provider metadata, once discovery has run (after [`TokenVerifier::warm_up`] or the
     /// first verification).
     pub fn metadata(&self) -> Option<Arc<ProviderMetadata>> {
@@ -339,7 +355,10 @@ impl TokenVerifier {
             }
             cache.remove(token);
         }
-        let verified = self.verify_jws(token, Kind::Access).await?;
+        // Boxed: the full verification's future (key lookup, JWKS refresh) is most of this
+        // one's size, and every caller's future (an axum handler's, boxed per request by the
+        // router) would otherwise carry and copy those bytes on every request, hit or not.
+        let verified = Box::pin(self.verify_jws(token, Kind::Access)).await?;
         let removal_epoch = verified.removal_epoch;
         let claims = Arc::new(verified.claims);
         if let Some(cache) = cache

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::http::HttpOptions;
 use crate::oauth::AuthClient;
 use crate::verify::TokenVerifier;
+use crate::web::bearer::{MALFORMED, bearer_credentials, is_b64token};
 use crate::web::flow::AuthRoutes;
 use crate::web::login_cookie::{CookieKey, LoginCookies};
 use crate::web::rejection::{AuthRejection, quoted};
@@ -132,6 +133,35 @@ impl WebAuth {
             .verify_access_token(token)
             .await
             .map_err(|e| AuthRejection::from_error(&e))
+    }
+
+    /// The verified claims of a request's bearer token, read from its `Authorization` header
+    /// values and query string as strictly as [`bearer_token`](super::bearer_token) does; `None`
+    /// without an `Authorization` header. A malformed header is
+    /// [`AuthRejection::InvalidRequest`] (400), a refused token what [`WebAuth::verify_bearer`]
+    /// says (401).
+    ///
+    /// The token's characters are looked at only when its verification fails: a verified token
+    /// is a JWS (base64url and dots) and so a `b64token`, and a token the verified-token cache
+    /// answers is then not read twice on every request.
+    pub async fn verify_bearer_header<'a, I>(
+        &self,
+        authorization: I,
+        query: Option<&str>,
+    ) -> Result<Option<Arc<Claims>>, AuthRejection>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let Some(token) =
+            bearer_credentials(authorization, query).map_err(AuthRejection::InvalidRequest)?
+        else {
+            return Ok(None);
+        };
+        match self.verifier.verify_access_token(token).await {
+            Ok(claims) => Ok(Some(claims)),
+            Err(_) if !is_b64token(token) => Err(AuthRejection::InvalidRequest(MALFORMED)),
+            Err(e) => Err(AuthRejection::from_error(&e)),
+        }
     }
 
     /// The session's signed-in user, its tokens refreshed first when they expire within the
