@@ -1,6 +1,8 @@
 //! Introspection (RFC 7662), revocation (RFC 7009) and the failed-authentication limits, over
 //! real HTTP against the in-process server (security.md cases 76, 77, 97).
 
+mod common;
+
 use portcullis::TokenVerifier;
 use portcullis_server::limits::{PER_ADDRESS, PER_CLIENT};
 use portcullis_server::testing::TestIssuer;
@@ -223,16 +225,7 @@ async fn case_77_revocation() {
 
 #[tokio::test]
 async fn case_97_client_secret_guessing_is_rate_limited() {
-    // The counters use fixed windows: do not start within seconds of a window's end.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let left =
-        portcullis_server::limits::WINDOW - now.rem_euclid(portcullis_server::limits::WINDOW);
-    if left < 20 {
-        tokio::time::sleep(std::time::Duration::from_secs(left as u64 + 1)).await;
-    }
+    common::clear_of_a_window_end(20).await;
     let issuer = start().await;
     let form = [("grant_type", "client_credentials"), ("audience", AUD)];
     let guess = |n: usize| format!("guess-{n}");

@@ -583,6 +583,8 @@ async fn login_hint_prefills_the_email() {
 
 #[tokio::test]
 async fn sign_ups_are_limited_per_address() {
+    // 21 sign-ups take a few seconds in a debug build on a busy machine.
+    common::clear_of_a_window_end(30).await;
     let issuer = start().await;
     let (_, challenge) = pkce();
     let mut browser = Browser::default();

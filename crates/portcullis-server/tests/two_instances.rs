@@ -285,6 +285,7 @@ async fn failed_authentications_through_one_instance_limit_the_other() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
+    common::clear_of_a_window_end(20).await;
     let issuer = "https://id.example.com";
     let (a, a_url) = instance(&db.url, issuer).await;
     let (_b, b_url) = instance(&db.url, issuer).await;
