@@ -40,6 +40,7 @@ conformance!(
     keys_round_trip_retire_and_expire,
     duplicate_kid_is_refused,
     apis_are_upserted_by_audience,
+    management_api_registration_is_concurrent_safe,
     applications_and_grants,
     foreign_keys_cascade,
     seed_is_idempotent,
@@ -130,6 +131,64 @@ async fn apis_are_upserted_by_audience(url: &str) {
     assert_eq!(s.api_scopes(&id).await.unwrap(), ["a", "b"]);
     s.set_api_scopes(&id, &["c".into()]).await.unwrap();
     assert_eq!(s.api_scopes(&id).await.unwrap(), ["c"]);
+}
+
+async fn management_api_registration_is_concurrent_safe(url: &str) {
+    let s = store(url).await;
+    let scopes = ["read:users".to_owned(), "create:users".to_owned()];
+    // Several instances starting at once on one fresh database (on PostgreSQL the pool's
+    // connections run these side by side).
+    let (a, b, c, d) = tokio::join!(
+        s.register_management_api("https://id.example.com/api", &scopes),
+        s.register_management_api("https://id.example.com/api", &scopes),
+        s.register_management_api("https://id.example.com/api", &scopes),
+        s.register_management_api("https://id.example.com/api", &scopes[..1]),
+    );
+    for result in [a, b, c, d] {
+        result.unwrap();
+    }
+    let api = s
+        .api_by_audience("https://id.example.com/api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(api.id, "api_management");
+    // Re-pointed when the issuer changes; scopes follow the last call.
+    s.register_management_api("https://id.example.org/api", &scopes)
+        .await
+        .unwrap();
+    let api = s
+        .api_by_audience("https://id.example.org/api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(api.id, "api_management");
+    assert!(
+        s.api_by_audience("https://id.example.com/api")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut registered = s.api_scopes("api_management").await.unwrap();
+    registered.sort();
+    assert_eq!(registered, ["create:users", "read:users"]);
+    // An audience that another API already has is refused, not taken over.
+    s.upsert_api("api_todos", "Todos", "https://todos")
+        .await
+        .unwrap();
+    assert!(
+        s.register_management_api("https://todos", &scopes)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        s.api_by_audience("https://todos")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "api_todos"
+    );
 }
 
 fn app(client_id: &str) -> ApplicationRecord {
