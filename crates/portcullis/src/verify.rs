@@ -288,7 +288,7 @@ impl TokenVerifier {
     }
 
     /// Whether verified access tokens are cached ([`VerifierBuilder::cache_verified_tokens`]):
-    /// then verifying a token again is a lookup, not a signature check.
+    /// then verifying a token (of at most 8 KiB) again is a lookup, not a signature check.
     ///
     /// ```
     /// # fn main() -> Result<(), portcullis::Error> {

@@ -157,10 +157,10 @@ impl WebAuth {
         else {
             return Ok(None);
         };
-        match self.verifier.verify_access_token(token).await {
+        match self.verify_bearer(token).await {
             Ok(claims) => Ok(Some(claims)),
             Err(_) if !is_b64token(token) => Err(AuthRejection::InvalidRequest(MALFORMED)),
-            Err(e) => Err(AuthRejection::from_error(&e)),
+            Err(refused) => Err(refused),
         }
     }
 
