@@ -248,16 +248,21 @@ async fn respond(
     )
 }
 
-/// A hosted page's answer, or — when the server failed (`what` failed, logged) — a 500 page
-/// saying `message`; the error itself is never shown.
+/// A hosted page's answer, or — when the server failed (`what` failed, logged) — a page saying
+/// `message`: 503 with `Retry-After` while the database is unavailable, 500 otherwise; the
+/// error itself is never shown.
 pub(crate) fn or_server_error(
     result: Result<Response, ServerError>,
     what: &str,
     message: &str,
 ) -> Response {
     result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "{what} failed");
-        pages::error(StatusCode::INTERNAL_SERVER_ERROR, message)
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "{what} failed: database unavailable");
+        } else {
+            tracing::error!(error = %e, "{what} failed");
+        }
+        pages::failure(e.is_unavailable(), message)
     })
 }
 

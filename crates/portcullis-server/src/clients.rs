@@ -25,6 +25,9 @@ use crate::store::{ApiGrant, ApplicationRecord, Store};
 /// How long a cached application is trusted before it is read again.
 pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// How long a cached application still answers when the database is unavailable.
+const STALE_IF_UNAVAILABLE: Duration = Duration::from_secs(3600);
+
 /// Applications kept at most.
 const CAPACITY: usize = 10_000;
 
@@ -98,11 +101,32 @@ impl ClientCache {
         store: &Store,
         client_id: &str,
     ) -> Result<Option<Arc<CachedClient>>, StoreError> {
-        if let Some(hit) = self.entries.get(client_id)
+        let cached = self.entries.get(client_id);
+        if let Some(hit) = &cached
             && hit.loaded.elapsed() < self.ttl
         {
-            return Ok(Some(hit));
+            return Ok(cached);
         }
+        match self.load(store, client_id).await {
+            // The database is down: what was read before it went is still the best answer (no
+            // one could change the application meanwhile), for a bounded time.
+            Err(e) if e.is_unavailable() => match cached {
+                Some(hit) if hit.loaded.elapsed() < STALE_IF_UNAVAILABLE => {
+                    tracing::debug!(error = %e, "database unavailable: using a cached application");
+                    Ok(Some(hit))
+                }
+                _ => Err(e),
+            },
+            other => other,
+        }
+    }
+
+    /// Reads the application and its grants from the store, and caches them.
+    async fn load(
+        &self,
+        store: &Store,
+        client_id: &str,
+    ) -> Result<Option<Arc<CachedClient>>, StoreError> {
         let Some(app) = store.application_by_client_id(client_id).await? else {
             self.entries.remove(client_id);
             return Ok(None);

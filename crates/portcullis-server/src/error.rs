@@ -5,16 +5,87 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// Seconds a client is told to wait (`Retry-After`) when the database is unavailable.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 /// A database failure or misconfiguration.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database answered with an error, or could not be reached.
+    /// The database cannot serve the request just now, and may again soon without anyone
+    /// changing anything: it cannot be reached (no connection within the acquire timeout, a
+    /// connection lost), it is shutting down or starting, it cannot take writes (disk full,
+    /// read-only, an I/O error), or it is busy (locked, a transaction lost a race). Answered
+    /// 503 with `Retry-After`; nothing was acknowledged.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// The database answered with any other error.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// The database URL or schema is not usable.
     #[error("database configuration: {0}")]
     Config(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether this is [`StoreError::Unavailable`]: retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// The database's own error, whichever way it was classified.
+    pub fn sqlx(&self) -> Option<&sqlx::Error> {
+        match self {
+            StoreError::Unavailable(e) | StoreError::Database(e) => Some(e),
+            StoreError::Config(_) => None,
+        }
+    }
+}
+
+/// Whether `e` says the database is unavailable for now rather than that the request is wrong
+/// or the data broken (see [`StoreError::Unavailable`]).
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(d) => {
+            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Primary result codes (the low byte of the extended code): BUSY, LOCKED,
+                // NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.
+                d.code()
+                    .and_then(|c| c.parse::<u32>().ok())
+                    .is_some_and(|code| matches!(code & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15))
+            } else {
+                // PostgreSQL SQLSTATE: connection exceptions (08), insufficient resources such
+                // as a full disk (53), shutdown or start-up (57P01-57P03), system I/O errors
+                // (58), a read-only transaction (25006: a standby after a fail-over), and a
+                // transaction that lost a race (40001 serialization, 40P01 deadlock).
+                d.code().is_some_and(|c| {
+                    c.starts_with("08")
+                        || c.starts_with("53")
+                        || c.starts_with("58")
+                        || matches!(
+                            &*c,
+                            "57P01" | "57P02" | "57P03" | "25006" | "40001" | "40P01"
+                        )
+                })
+            }
+        }
+        _ => false,
+    }
 }
 
 /// A failure of the server's own machinery (storage, keys).
@@ -34,7 +105,14 @@ pub enum ServerError {
 
 impl From<sqlx::Error> for ServerError {
     fn from(e: sqlx::Error) -> Self {
-        ServerError::Store(StoreError::Database(e))
+        ServerError::Store(StoreError::from(e))
+    }
+}
+
+impl ServerError {
+    /// Whether the database is unavailable for now (see [`StoreError::Unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ServerError::Store(e) if e.is_unavailable())
     }
 }
 
@@ -156,6 +234,21 @@ impl OAuthError {
         )
     }
 
+    /// `temporarily_unavailable` (503, with `Retry-After`): the database is unavailable for now
+    /// (RFC 6749 §4.1.2.1 names the code; the token endpoint uses it the same way). The cause
+    /// is logged, never sent.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        OAuthError {
+            retry_after: Some(UNAVAILABLE_RETRY_AFTER_SECS as i64),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the server cannot complete the request just now: retry later",
+            )
+        }
+    }
+
     /// The error code.
     pub fn code(&self) -> &'static str {
         self.code
@@ -164,13 +257,21 @@ impl OAuthError {
 
 impl From<ServerError> for OAuthError {
     fn from(e: ServerError) -> Self {
-        OAuthError::server_error(&e)
+        if e.is_unavailable() {
+            OAuthError::unavailable(&e)
+        } else {
+            OAuthError::server_error(&e)
+        }
     }
 }
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        OAuthError::server_error(&e)
+        if e.is_unavailable() {
+            OAuthError::unavailable(&e)
+        } else {
+            OAuthError::server_error(&e)
+        }
     }
 }
 

@@ -251,12 +251,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `GET /readyz`: 200 while the database takes writes, else 503 — a server whose database is
+/// unreachable, full or read-only cannot sign anyone in, so a load balancer should send its
+/// traffic elsewhere. It turns ready again by itself when the database recovers.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.inner.store.ping().await {
+    match state.inner.store.probe_write().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
-            tracing::warn!(error = %e, "database not reachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+            tracing::warn!(error = %e, "not ready: the database does not take writes");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
         }
     }
 }

@@ -154,9 +154,9 @@ pub(crate) async fn check_sign_in(
             Err(page)
         }
         Err(e) => {
-            tracing::error!(error = %e, "rate-limit check failed");
-            Err(crate::pages::error(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            tracing::warn!(error = %e, "rate-limit check failed");
+            Err(crate::pages::failure(
+                e.is_unavailable(),
                 "The server could not complete the sign-in.",
             ))
         }
@@ -227,9 +227,9 @@ pub(crate) async fn check_sign_up(
             Err(page)
         }
         Err(e) => {
-            tracing::error!(error = %e, "rate-limit check failed");
-            Err(crate::pages::error(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            tracing::warn!(error = %e, "rate-limit check failed");
+            Err(crate::pages::failure(
+                e.is_unavailable(),
                 "The server could not complete the sign-up.",
             ))
         }

@@ -29,7 +29,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use portcullis_server::keys::{KeyManager, MasterKey, SigningAlgorithm};
 use portcullis_server::seed::Seed;
-use portcullis_server::store::Store;
+use portcullis_server::store::{Store, StoreOptions};
 use portcullis_server::{AppState, Settings};
 use serde::Deserialize;
 
@@ -92,7 +92,7 @@ struct RotateArgs {
 #[derive(Args)]
 struct ServeArgs {
     /// A TOML file with any of: issuer, bind, database, seed, access_token_ttl, signing_alg,
-    /// code_ttl, refresh_token_ttl, metrics_token.
+    /// code_ttl, refresh_token_ttl, metrics_token, database_acquire_timeout.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     config: Option<PathBuf>,
     /// The issuer URL, exactly as tokens will carry it in `iss`.
@@ -122,6 +122,10 @@ struct ServeArgs {
     /// Require `Authorization: Bearer <token>` on /metrics.
     #[arg(long, env = "PORTCULLIS_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Seconds a request waits for a database connection before it is answered 503 with
+    /// Retry-After (1 to 60; default 3).
+    #[arg(long, env = "PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT")]
+    database_acquire_timeout: Option<u64>,
 }
 
 #[derive(Args)]
@@ -150,6 +154,7 @@ struct FileConfig {
     code_ttl: Option<i64>,
     refresh_token_ttl: Option<i64>,
     metrics_token: Option<String>,
+    database_acquire_timeout: Option<u64>,
 }
 
 const DEV_SEED: &str = r#"
@@ -296,7 +301,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => Some((read_seed(&path)?, path)),
         None => None,
     };
-    let store = Store::connect(&database).await.context("database")?;
+    let mut store_options = StoreOptions::new();
+    if let Some(secs) = args
+        .database_acquire_timeout
+        .or(file.database_acquire_timeout)
+    {
+        if !(1..=60).contains(&secs) {
+            bail!("database_acquire_timeout must be between 1 and 60 seconds");
+        }
+        store_options = store_options.acquire_timeout(Duration::from_secs(secs));
+    }
+    let store = Store::connect_with(&database, store_options)
+        .await
+        .context("database")?;
     let state = AppState::new(store, settings).await?;
     check_signing_keys(state.keys()).await?;
     if let Some((seed, path)) = seed {

@@ -127,6 +127,29 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     )
 }
 
+/// The page shown when the server could not complete a step of the sign-in (the cause is
+/// logged by the caller, never shown): `503` with `Retry-After` when the database is unavailable
+/// for now (the same step may succeed in a moment), `500` otherwise.
+pub fn failure(unavailable: bool, message: &str) -> Response {
+    if !unavailable {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, message);
+    }
+    let mut response = page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        &format!(
+            "<h1>Sign-in is unavailable just now</h1><p class=\"error\" role=\"alert\">{}</p>\
+             <p>Nothing was changed. Wait a moment, then go back and try again.</p>",
+            escape(message)
+        ),
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+    );
+    response
+}
+
 fn alert(error: Option<&str>) -> String {
     error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))

@@ -75,7 +75,7 @@ use crate::seed::{
     Seed, SeedApi, SeedApplication, SeedFlag, SeedGrant, SeedMembership, SeedOrganization,
     SeedPermission, SeedRole, SeedUser,
 };
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 use crate::{AppState, Settings};
 
 /// How much of an unexpected answer an error quotes.
@@ -94,6 +94,7 @@ pub struct TestIssuerBuilder {
     /// `allow_password_grant()` calls, attached likewise.
     password_grants: Vec<String>,
     database_url: String,
+    store_options: StoreOptions,
     signing_algorithm: SigningAlgorithm,
     access_token_ttl: Option<i64>,
     refresh_reuse_grace: Option<i64>,
@@ -306,6 +307,13 @@ impl TestIssuerBuilder {
         self
     }
 
+    /// How the server uses its database (e.g. a short acquire timeout, or a size cap to
+    /// test a full disk).
+    pub fn store_options(mut self, options: StoreOptions) -> Self {
+        self.store_options = options;
+        self
+    }
+
     /// The algorithm of the signing key. Default RS256.
     pub fn signing_algorithm(mut self, alg: SigningAlgorithm) -> Self {
         self.signing_algorithm = alg;
@@ -392,7 +400,7 @@ impl TestIssuerBuilder {
             .local_addr()
             .map_err(|e| ServerError::Config(e.to_string()))?;
         let url = format!("http://{addr}");
-        let store = Store::connect(&self.database_url).await?;
+        let store = Store::connect_with(&self.database_url, self.store_options.clone()).await?;
         let mut settings = Settings::new(&url);
         settings.signing_algorithm = self.signing_algorithm;
         if let Some(ttl) = self.access_token_ttl {
@@ -985,6 +993,7 @@ impl TestIssuer {
             logout_urls: Vec::new(),
             password_grants: Vec::new(),
             database_url: "sqlite::memory:".to_owned(),
+            store_options: StoreOptions::default(),
             signing_algorithm: SigningAlgorithm::RS256,
             access_token_ttl: None,
             refresh_reuse_grace: None,

@@ -49,19 +49,25 @@ enum BearerError {
     InsufficientScope(&'static str),
     /// 500; the cause is logged, never sent.
     Server,
+    /// 503 `temporarily_unavailable` with `Retry-After`: the database is unavailable for now.
+    Unavailable,
 }
 
 impl From<crate::error::ServerError> for BearerError {
     fn from(e: crate::error::ServerError) -> Self {
-        tracing::error!(error = %e, "userinfo failed");
-        BearerError::Server
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "userinfo failed: database unavailable");
+            BearerError::Unavailable
+        } else {
+            tracing::error!(error = %e, "userinfo failed");
+            BearerError::Server
+        }
     }
 }
 
 impl From<crate::error::StoreError> for BearerError {
     fn from(e: crate::error::StoreError) -> Self {
-        tracing::error!(error = %e, "userinfo failed");
-        BearerError::Server
+        crate::error::ServerError::from(e).into()
     }
 }
 
@@ -96,6 +102,19 @@ impl IntoResponse for BearerError {
                 "the access token lacks a scope this endpoint needs",
                 format!(", scope=\"{scope}\""),
             ),
+            BearerError::Unavailable => {
+                let body = json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "the server cannot complete the request just now: retry later",
+                });
+                let mut response =
+                    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+                );
+                return no_store(response);
+            }
             BearerError::Server => {
                 let body = json!({
                     "error": "server_error",

@@ -246,6 +246,8 @@ pub(crate) struct ApiError {
     errors: Vec<ErrorItem>,
     /// An RFC 6750 challenge for authorization failures.
     challenge: Option<String>,
+    /// Seconds for `Retry-After`, when the client should come back later.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -257,6 +259,7 @@ impl ApiError {
                 message: message.into(),
             }],
             challenge: None,
+            retry_after: None,
         }
     }
 
@@ -308,15 +311,38 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// 503 `SERVICE_UNAVAILABLE` with `Retry-After`: the database is unavailable for now and
+    /// nothing was changed. The cause is logged, never sent.
+    pub(crate) fn unavailable(cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::warn!(error = %cause, "management API operation failed: database unavailable");
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "the server cannot complete the operation just now: nothing was changed, retry later",
+        );
+        e.retry_after = Some(crate::error::UNAVAILABLE_RETRY_AFTER_SECS);
+        e
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(&e)
+        if e.is_unavailable() {
+            ApiError::unavailable(&e)
+        } else {
+            ApiError::internal(&e)
+        }
     }
 }
 
 impl From<ServerError> for ApiError {
     fn from(e: ServerError) -> Self {
-        ApiError::internal(&e)
+        if e.is_unavailable() {
+            ApiError::unavailable(&e)
+        } else {
+            ApiError::internal(&e)
+        }
     }
 }
 
@@ -335,6 +361,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         no_store(response)
     }

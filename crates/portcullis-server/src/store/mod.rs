@@ -102,6 +102,47 @@ pub struct ApiGrant {
     pub scopes: Vec<String>,
 }
 
+/// How a [`Store`] uses its database connections.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// The longest a request waits for a database connection (all in use, or the database
+    /// unreachable) before it is answered `503` with `Retry-After`. Default 3 seconds.
+    pub acquire_timeout: std::time::Duration,
+    /// Caps an SQLite database at this many pages (`PRAGMA max_page_count`, per connection):
+    /// writes past it fail as on a full disk. For fault tests; `None` (the default) leaves
+    /// SQLite's own limit.
+    pub sqlite_max_page_count: Option<u32>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            acquire_timeout: std::time::Duration::from_secs(3),
+            sqlite_max_page_count: None,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`StoreOptions::acquire_timeout`].
+    pub fn acquire_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Sets [`StoreOptions::sqlite_max_page_count`].
+    pub fn sqlite_max_page_count(mut self, pages: u32) -> Self {
+        self.sqlite_max_page_count = Some(pages);
+        self
+    }
+}
+
 fn install_drivers() {
     static ONCE: Once = Once::new();
     ONCE.call_once(sqlx::any::install_default_drivers);
@@ -111,6 +152,19 @@ impl Store {
     /// Connects to `url`: `sqlite://path.db`, `sqlite::memory:`, or `postgres://…`.
     /// SQLite files are created when missing.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with options.
+    ///
+    /// Whatever fails, no connection goes back to the pool inside a transaction: a
+    /// transaction that was neither committed nor rolled back (a failed statement, a failed
+    /// `COMMIT`, a request cancelled half-way) is rolled back when its connection is released,
+    /// and a connection on which that rollback fails is closed. SQLite, on a full disk, may roll
+    /// a transaction back itself or leave it open; without this, the connection stayed inside
+    /// the transaction, later writes through it were answered but never saved, and it held the
+    /// database's write lock.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         install_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -128,9 +182,11 @@ impl Store {
             }
             _ => url.to_owned(),
         };
-        let options = AnyConnectOptions::from_str(&url)
+        let connect_options = AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?;
-        let mut pool = AnyPoolOptions::new();
+        let mut pool = AnyPoolOptions::new()
+            .acquire_timeout(options.acquire_timeout)
+            .after_release(|conn, _| Box::pin(release_outside_transaction(conn)));
         pool = match dialect {
             // An in-memory SQLite database lives in one connection: keep exactly one, forever.
             Dialect::Sqlite if url.contains(":memory:") => pool
@@ -144,9 +200,15 @@ impl Store {
             Dialect::Postgres => pool.max_connections(16),
         };
         if dialect == Dialect::Sqlite {
+            let max_page_count = options.sqlite_max_page_count;
             // Per-connection settings: every pooled connection gets them.
-            pool = pool.after_connect(|conn, _| {
+            pool = pool.after_connect(move |conn, _| {
                 Box::pin(async move {
+                    if let Some(pages) = max_page_count {
+                        sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                     sqlx::query("PRAGMA foreign_keys = ON")
                         .execute(&mut *conn)
                         .await?;
@@ -169,7 +231,7 @@ impl Store {
                 })
             });
         }
-        let pool = pool.connect_with(options).await?;
+        let pool = pool.connect_with(connect_options).await?;
         Ok(Store { pool, dialect })
     }
 
@@ -183,9 +245,27 @@ impl Store {
         schema::migrate(&self.pool, self.dialect).await
     }
 
-    /// Whether the database answers (for `/readyz`).
+    /// Whether the database answers (a read).
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Whether the database takes writes (for `/readyz`): one transaction stores a row of
+    /// 16 KiB (so the database must find room for it) and deletes it again, then commits.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        let id = crate::random::hex(&crate::random::bytes::<16>());
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO readiness_probe (id, pad) VALUES ($1, $2)")
+            .bind(&id)
+            .bind("p".repeat(PROBE_PAD_BYTES))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM readiness_probe WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -610,6 +690,29 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// The size of what [`Store::probe_write`] stores: several pages (an SQLite page is 4 KiB), so
+/// a database that cannot grow fails the probe.
+const PROBE_PAD_BYTES: usize = 16 * 1024;
+
+/// The pool's check of a connection being released: `Ok(true)` keeps it, `Ok(false)` closes it.
+/// A transaction still open here was abandoned (an error or a cancelled request dropped it):
+/// its rollback was queued when it was dropped, and the round trip below lets it run. When the
+/// rollback failed (SQLite may already have rolled back, or may not take it), the driver still
+/// counts the connection as inside a transaction, and its next `BEGIN` would become a savepoint
+/// of a transaction no one commits: close it.
+async fn release_outside_transaction(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 fn api_from_row(r: &AnyRow) -> Result<ApiRecord, StoreError> {

@@ -235,6 +235,17 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE api_scopes ADD COLUMN description TEXT",
         ],
     ),
+    (
+        10,
+        &[
+            // `/readyz` writes a row here and deletes it in one transaction: the database must
+            // take a write (allocate space, commit) for the server to call itself ready.
+            "CREATE TABLE readiness_probe (
+                id TEXT PRIMARY KEY,
+                pad TEXT NOT NULL
+            )",
+        ],
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod demo;
+pub mod pg_cluster;
 
 use sqlx::Connection as _;
 

@@ -226,7 +226,7 @@ async fn handle_taken(tx: &mut Tx, handle: &str, code: &str) -> Result<bool, Sto
 /// A unique or foreign-key violation, or PostgreSQL giving up on a transaction that raced
 /// another (serialization failure, deadlock): a concurrent change, not a failure of the server.
 fn is_constraint(e: &StoreError) -> bool {
-    let StoreError::Database(sqlx::Error::Database(d)) = e else {
+    let Some(sqlx::Error::Database(d)) = e.sqlx() else {
         return false;
     };
     matches!(
