@@ -19,6 +19,10 @@ pub enum StoreError {
     /// 503 with `Retry-After`; nothing was acknowledged.
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
+    /// The connection was lost while a transaction was being committed: the write may or may
+    /// not have been saved. Answered like [`StoreError::Unavailable`], and never repeated.
+    #[error("database unavailable while committing (outcome unknown): {0}")]
+    CommitUnknown(sqlx::Error),
     /// The database answered with any other error.
     #[error("database error: {0}")]
     Database(sqlx::Error),
@@ -38,15 +42,37 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
-    /// Whether this is [`StoreError::Unavailable`]: retrying later may succeed.
+    /// Whether this is [`StoreError::Unavailable`] or [`StoreError::CommitUnknown`]: retrying
+    /// later may succeed.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::CommitUnknown(_)
+        )
+    }
+
+    /// Whether the connection was lost before the database answered (a network failure, the
+    /// server ending the connection) — outside a commit: repeating the work on another
+    /// connection is safe when the work was a read or an uncommitted transaction.
+    pub(crate) fn connection_lost(&self) -> bool {
+        let StoreError::Unavailable(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02")),
+            _ => false,
+        }
     }
 
     /// The database's own error, whichever way it was classified.
     pub fn sqlx(&self) -> Option<&sqlx::Error> {
         match self {
-            StoreError::Unavailable(e) | StoreError::Database(e) => Some(e),
+            StoreError::Unavailable(e) | StoreError::CommitUnknown(e) | StoreError::Database(e) => {
+                Some(e)
+            }
             StoreError::Config(_) => None,
         }
     }

@@ -391,3 +391,110 @@ async fn a_postgres_outage_answers_503_promptly_and_recovers_within_a_second() {
     }
     issuer.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_lose_nothing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let Some(pg) = PgCluster::start() else {
+        return;
+    };
+    let issuer = tenant()
+        .database_url(pg.url())
+        .store_options(StoreOptions::new().acquire_timeout(Duration::from_secs(2)))
+        .start()
+        .await
+        .unwrap();
+    let base = issuer.url().to_owned();
+    let http = reqwest::Client::new();
+    let admin = issuer
+        .management_token(ADMIN_ID, ADMIN_SECRET, None)
+        .await
+        .unwrap();
+    let mut chains = Vec::new();
+    for _ in 0..3 {
+        let tokens = issuer
+            .user_tokens("web", "ada@example.com", ADA_PASSWORD)
+            .await
+            .unwrap();
+        chains.push(tokens.refresh_token.unwrap());
+    }
+
+    // Every 20 ms, every connection of the server's is killed, while three clients refresh
+    // their tokens and create users.
+    let killing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let killer = tokio::spawn({
+        let url = pg.url();
+        let killing = killing.clone();
+        async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let mut kills = 0u64;
+            while killing.load(std::sync::atomic::Ordering::Relaxed) {
+                let n = sqlx::query(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                     AND backend_type = 'client backend'",
+                )
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+                .get::<i64, _>(0);
+                kills += n as u64;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            kills
+        }
+    });
+    let mut clients = Vec::new();
+    for (c, chain) in chains.into_iter().enumerate() {
+        let http = http.clone();
+        let base = base.clone();
+        let admin = admin.clone();
+        clients.push(tokio::spawn(async move {
+            let mut token = chain;
+            let (mut acknowledged, mut unavailable) = (Vec::new(), 0);
+            for i in 0..40 {
+                let a = refresh(&http, &base, &token).await;
+                match a.status {
+                    200 => token = a.body["refresh_token"].as_str().unwrap().to_owned(),
+                    503 => unavailable += 1,
+                    s => panic!("a refresh while connections die answered {s}: {:?}", a.body),
+                }
+                let email = format!("c{c}-{i}@example.com");
+                match create_user(&http, &base, &admin, &email).await {
+                    (200, _) => acknowledged.push(email),
+                    (503, true) => unavailable += 1,
+                    (s, _) => panic!("creating a user while connections die answered {s}"),
+                }
+            }
+            (token, acknowledged, unavailable)
+        }));
+    }
+    let mut results = Vec::new();
+    for client in clients {
+        results.push(client.await.unwrap());
+    }
+    killing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let kills = killer.await.unwrap();
+    let unavailable: u32 = results.iter().map(|r| r.2).sum();
+    eprintln!("{kills} connections killed; {unavailable} answers of 480 were 503");
+    assert!(kills > 0, "no connection was killed");
+
+    // Nothing lost: each chain's newest refresh token works, and every acknowledged user is
+    // there.
+    for (token, acknowledged, _) in &results {
+        let a = refresh(&http, &base, token).await;
+        assert_eq!(a.status, 200, "a refresh chain broke: {:?}", a.body);
+        for email in acknowledged {
+            let a = answer(
+                http.get(format!("{base}/api/v1/users?email={email}"))
+                    .bearer_auth(&admin),
+            )
+            .await;
+            assert_eq!(a.body["users"].as_array().map(Vec::len), Some(1), "{email}");
+        }
+    }
+    issuer.shutdown().await;
+}

@@ -63,6 +63,15 @@ impl Store {
         id_sha256: &str,
         now: i64,
     ) -> Result<Option<SessionRecord>, StoreError> {
+        super::retry_once(|| self.session_once(id_sha256, now)).await
+    }
+
+    /// One try of the above.
+    async fn session_once(
+        &self,
+        id_sha256: &str,
+        now: i64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let row = sqlx::query("SELECT user_id, auth_time, expires_at FROM sessions WHERE id_sha256 = $1 AND expires_at > $2")
             .bind(id_sha256)
             .bind(now)
@@ -106,6 +115,15 @@ impl Store {
 
     /// A pending authorization request that has not expired at `now`.
     pub async fn interaction(
+        &self,
+        id_sha256: &str,
+        now: i64,
+    ) -> Result<Option<InteractionRecord>, StoreError> {
+        super::retry_once(|| self.interaction_once(id_sha256, now)).await
+    }
+
+    /// One try of the above.
+    async fn interaction_once(
         &self,
         id_sha256: &str,
         now: i64,

@@ -289,6 +289,14 @@ impl Store {
         condition: &str,
         value: &str,
     ) -> Result<Option<UserRecord>, StoreError> {
+        super::retry_once(|| self.user_where_once(condition, value)).await
+    }
+
+    async fn user_where_once(
+        &self,
+        condition: &str,
+        value: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT id, email, given_name, family_name, picture, provided_id, password_hash, \
              is_suspended, updated_at FROM users WHERE {condition}"
@@ -459,6 +467,11 @@ impl Store {
 
     /// The organizations a user belongs to (codes, sorted).
     pub async fn user_org_codes(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        super::retry_once(|| self.user_org_codes_once(user_id)).await
+    }
+
+    /// One try of the above.
+    async fn user_org_codes_once(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
         let rows =
             sqlx::query("SELECT org_code FROM org_members WHERE user_id = $1 ORDER BY org_code")
                 .bind(user_id)
@@ -469,6 +482,14 @@ impl Store {
 
     /// The organizations a user belongs to, as `(code, name)`, sorted by name, then code.
     pub async fn user_organizations(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        super::retry_once(|| self.user_organizations_once(user_id)).await
+    }
+
+    /// One try of the above.
+    async fn user_organizations_once(
         &self,
         user_id: &str,
     ) -> Result<Vec<(String, String)>, StoreError> {
@@ -546,6 +567,15 @@ impl Store {
 
     /// The claims a user's tokens carry for `org_code` (or outside any organization).
     pub async fn effective_claims(
+        &self,
+        user_id: &str,
+        org_code: Option<&str>,
+    ) -> Result<EffectiveClaims, StoreError> {
+        super::retry_once(|| self.effective_claims_once(user_id, org_code)).await
+    }
+
+    /// One try of the above.
+    async fn effective_claims_once(
         &self,
         user_id: &str,
         org_code: Option<&str>,

@@ -143,6 +143,33 @@ impl StoreOptions {
     }
 }
 
+/// Runs `op`, and once more when its connection was lost before the database answered
+/// ([`StoreError::connection_lost`]): the pool hands the second try another connection. Only
+/// for work that is safe to repeat — reads, and transactions committed through [`commit`]
+/// (a commit whose outcome is unknown is never repeated).
+pub(crate) async fn retry_once<T, F, Fut>(op: F) -> Result<T, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    match op().await {
+        Err(e) if e.connection_lost() => {
+            tracing::debug!(error = %e, "database connection lost: trying once more");
+            op().await
+        }
+        result => result,
+    }
+}
+
+/// Commits `tx`. A connection lost during the commit leaves its outcome unknown:
+/// [`StoreError::CommitUnknown`], which [`retry_once`] does not repeat.
+pub(crate) async fn commit(tx: sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+    tx.commit().await.map_err(|e| match StoreError::from(e) {
+        StoreError::Unavailable(e) => StoreError::CommitUnknown(e),
+        other => other,
+    })
+}
+
 fn install_drivers() {
     static ONCE: Once = Once::new();
     ONCE.call_once(sqlx::any::install_default_drivers);
@@ -434,6 +461,13 @@ impl Store {
         &self,
         client_id: &str,
     ) -> Result<Option<ApplicationRecord>, StoreError> {
+        retry_once(|| self.application_by_client_id_once(client_id)).await
+    }
+
+    async fn application_by_client_id_once(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ApplicationRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT id, name, app_type, client_id, client_secret_sha256, access_token_ttl, \
              password_grant FROM applications WHERE client_id = $1",
@@ -533,6 +567,13 @@ impl Store {
 
     /// Every API granted to an application, with the granted scopes.
     pub async fn application_grants(
+        &self,
+        application_id: &str,
+    ) -> Result<Vec<ApiGrant>, StoreError> {
+        retry_once(|| self.application_grants_once(application_id)).await
+    }
+
+    async fn application_grants_once(
         &self,
         application_id: &str,
     ) -> Result<Vec<ApiGrant>, StoreError> {

@@ -230,8 +230,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Creates a user (and their membership), in one transaction.
+    /// Creates a user (and their membership), in one transaction (tried again on another
+    /// connection when the first is lost before the commit).
     pub async fn admin_create_user(
+        &self,
+        user: &NewUser<'_>,
+        now: i64,
+    ) -> Result<NewUserOutcome, StoreError> {
+        crate::store::retry_once(|| self.admin_create_user_once(user, now)).await
+    }
+
+    async fn admin_create_user_once(
         &self,
         user: &NewUser<'_>,
         now: i64,
@@ -266,7 +275,7 @@ impl Store {
         if let Some(org) = user.organization_code {
             join_as_new_member(&mut tx, org, user.id).await?;
         }
-        tx.commit().await?;
+        crate::store::commit(tx).await?;
         Ok(NewUserOutcome::Created)
     }
 
