@@ -716,6 +716,10 @@ impl Store {
 
     /// Whether the token `jti` was revoked.
     pub async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        retry_once(|| self.is_revoked_once(jti)).await
+    }
+
+    async fn is_revoked_once(&self, jti: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
             .bind(jti)
             .fetch_optional(&self.pool)
