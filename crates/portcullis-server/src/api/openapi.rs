@@ -47,7 +47,24 @@ pub(super) fn finish(mut doc: Document) -> Bytes {
     let paths = std::mem::take(&mut doc.paths.paths);
     doc.paths.paths = paths
         .into_iter()
-        .map(|(path, item)| (format!("{BASE}{path}"), item))
+        .map(|(path, mut item)| {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .insert("503".to_owned(), unavailable_response());
+            }
+            (format!("{BASE}{path}"), item)
+        })
         .collect();
     doc.servers = Some(vec![Server::new("/")]);
     match serde_json::to_vec(&doc) {
@@ -57,6 +74,25 @@ pub(super) fn finish(mut doc: Document) -> Bytes {
             Bytes::from_static(b"{}")
         }
     }
+}
+
+/// The answer of every operation while the database is unavailable (see
+/// [`crate::error::StoreError::Unavailable`]).
+fn unavailable_response() -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(
+            "The database is unavailable for now (`SERVICE_UNAVAILABLE`): nothing was changed; \
+             retry after the `Retry-After` seconds",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
 }
 
 #[cfg(test)]
@@ -77,6 +113,15 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         assert!(paths.keys().all(|p| p.starts_with("/api/v1/")), "{paths:?}");
         assert!(paths.contains_key("/api/v1/users"));
+        // Every operation documents the storage-outage answer.
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().unwrap() {
+                assert!(
+                    operation["responses"].get("503").is_some(),
+                    "{method} {path} does not document 503"
+                );
+            }
+        }
     }
 
     /// utoipa names a schema after its type, and merging documents keeps one schema per
