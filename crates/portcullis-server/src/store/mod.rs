@@ -11,7 +11,7 @@ mod manage;
 mod schema;
 mod sessions_ext;
 
-pub use flows::{CodeUse, InteractionRecord, RefreshRecord, SessionRecord};
+pub use flows::{CodeUse, InteractionRecord, NewRefresh, RefreshRecord, Rotation, SessionRecord};
 pub use identity::{EffectiveClaims, FlagClaim, RoleClaim, UserRecord, flag_value};
 pub use manage::*;
 
