@@ -29,7 +29,7 @@ use crate::error::OAuthError;
 use crate::keys::SigningAlgorithm;
 use crate::oidc::Form;
 use crate::seed::hash_secret;
-use crate::store::{ApplicationRecord, CodeUse};
+use crate::store::{ApplicationRecord, CodeUse, NewRefresh, Rotation};
 
 /// A token id (`jti`): 128 random bits, hex.
 pub(crate) fn new_jti() -> String {
@@ -127,6 +127,9 @@ pub(crate) async fn authorization_code_grant(
         now,
     )
     .await?;
+    if let Some(refresh) = &body.refresh {
+        store.create_refresh(refresh).await?;
+    }
     store.set_code_jti(&code_sha256, &body.access_jti).await?;
     crate::metrics::tokens_issued(state, "authorization_code");
     Ok(no_store(body.json))
@@ -140,10 +143,12 @@ fn no_store(body: Value) -> Response {
     response
 }
 
-/// What a user grant returns.
+/// What a user grant returns: the token response, and the refresh token in it, which the
+/// caller stores (a refresh grant together with spending the presented one).
 struct UserTokens {
     json: Value,
     access_jti: String,
+    refresh: Option<NewRefresh>,
 }
 
 fn wants_refresh(request: &AuthRequest) -> bool {
@@ -156,7 +161,7 @@ fn wants_refresh(request: &AuthRequest) -> bool {
 /// Access token (claims recomputed now: role and permission changes apply at once) with
 /// `scopes` (the grant's, or a narrower set on refresh), ID token when `scopes` include
 /// `openid`, and a new refresh token in `family` carrying the whole grant when the grant has
-/// `offline`.
+/// `offline` (not stored yet: see [`UserTokens`]).
 async fn issue_user_tokens(
     state: &AppState,
     app: &ApplicationRecord,
@@ -257,6 +262,7 @@ async fn issue_user_tokens(
         }
         body["id_token"] = json!(ring.active.sign_jwt("JWT", &id)?);
     }
+    let mut new_refresh = None;
     if let Some(family) = family
         && wants_refresh(request)
         && app.app_type != "m2m"
@@ -267,26 +273,28 @@ async fn issue_user_tokens(
             Some(e) => e,
             None => now.saturating_add(state.inner.settings.refresh_token_ttl),
         };
-        store
-            .create_refresh(
-                &hash_secret(&refresh),
-                family,
-                &app.client_id,
-                &data,
-                &jti,
-                now,
-                expires_at,
-            )
-            .await?;
+        new_refresh = Some(NewRefresh {
+            token_sha256: hash_secret(&refresh),
+            family_id: family.to_owned(),
+            client_id: app.client_id.clone(),
+            grant_data: data,
+            access_jti: jti.clone(),
+            created_at: now,
+            expires_at,
+        });
         body["refresh_token"] = json!(refresh);
     }
     Ok(UserTokens {
         json: body,
         access_jti: jti,
+        refresh: new_refresh,
     })
 }
 
-/// RFC 6749 §6 with rotation: the presented token is spent, a new one comes back.
+/// RFC 6749 §6 with rotation: the presented token is spent, a new one comes back. Spending the
+/// one and storing the other are one transaction, after everything else (claims, signing) has
+/// succeeded: a failure anywhere leaves the presented token as it was, so the client's retry
+/// is not mistaken for reuse.
 pub(crate) async fn refresh_token_grant(
     state: &AppState,
     app: &ApplicationRecord,
@@ -331,23 +339,15 @@ pub(crate) async fn refresh_token_grant(
             asked
         }
     };
-    let first = store.rotate_refresh(&token_sha256, now).await?;
-    if !first {
-        let rotated_at = store
-            .refresh(&token_sha256)
-            .await?
-            .and_then(|r| r.rotated_at)
-            .unwrap_or(i64::MIN);
-        // A rotated token still works for a short grace (retries after a lost response); reuse
-        // after that revokes the family (security.md case 71).
-        if now.saturating_sub(rotated_at) > state.inner.settings.refresh_reuse_grace {
-            // Reuse of a spent token: someone else holds a copy. Revoke the whole family.
-            store.revoke_family(&record.family_id, now).await?;
-            tracing::warn!(client_id = %app.client_id, "refresh token reused; its family is revoked");
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used",
-            ));
-        }
+    // A rotated token still works for a short grace (retries after a lost response); reuse
+    // after that revokes the family (security.md case 71). Checked here before any work, and
+    // again when the token is spent (another request may spend it meanwhile).
+    let grace = state.inner.settings.refresh_reuse_grace;
+    if record
+        .rotated_at
+        .is_some_and(|at| now.saturating_sub(at) > grace)
+    {
+        return Err(refresh_reused(state, app, &record.family_id, now).await?);
     }
     let body = issue_user_tokens(
         state,
@@ -359,8 +359,30 @@ pub(crate) async fn refresh_token_grant(
         now,
     )
     .await?;
+    match store
+        .rotate_refresh(&token_sha256, now, grace, body.refresh.as_ref())
+        .await?
+    {
+        Rotation::Rotated => {}
+        Rotation::Reused => return Err(refresh_reused(state, app, &record.family_id, now).await?),
+    }
     crate::metrics::tokens_issued(state, "refresh_token");
     Ok(no_store(body.json))
+}
+
+/// Reuse of a spent refresh token: someone else holds a copy. Revokes the whole family, and
+/// returns the refusal to answer.
+async fn refresh_reused(
+    state: &AppState,
+    app: &ApplicationRecord,
+    family_id: &str,
+    now: i64,
+) -> Result<OAuthError, OAuthError> {
+    state.store().revoke_family(family_id, now).await?;
+    tracing::warn!(client_id = %app.client_id, "refresh token reused; its family is revoked");
+    Ok(OAuthError::invalid_grant(
+        "the refresh token was already used",
+    ))
 }
 
 /// The resource-owner password grant (RFC 6749 §4.3), for `reg` applications that enabled it
@@ -441,6 +463,9 @@ pub(crate) async fn password_grant(
     };
     let family = format!("pw_{}", new_jti());
     let body = issue_user_tokens(state, app, &request, &scopes, false, Some(&family), now).await?;
+    if let Some(refresh) = &body.refresh {
+        store.create_refresh(refresh).await?;
+    }
     crate::metrics::tokens_issued(state, "password");
     Ok(no_store(body.json))
 }

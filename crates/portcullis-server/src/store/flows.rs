@@ -255,33 +255,40 @@ pub struct RefreshRecord {
     pub revoked: bool,
 }
 
+/// A refresh token to store: the first of a family, or the successor a rotation hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefresh {
+    /// SHA-256 (hex) of the token.
+    pub token_sha256: String,
+    /// The family (one sign-in's chain of rotations).
+    pub family_id: String,
+    /// The client it is issued to.
+    pub client_id: String,
+    /// The grant it carries (JSON).
+    pub grant_data: String,
+    /// The access token issued with it (revoked with its family).
+    pub access_jti: String,
+    /// When it was issued.
+    pub created_at: i64,
+    /// When it expires (the family's absolute lifetime).
+    pub expires_at: i64,
+}
+
+/// What [`Store::rotate_refresh`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token is spent (now, or within the reuse grace) and its successor is
+    /// stored, both or neither.
+    Rotated,
+    /// The presented token was spent longer than the grace ago: nothing was changed. The
+    /// caller revokes the family.
+    Reused,
+}
+
 impl Store {
     /// Stores a refresh token.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create_refresh(
-        &self,
-        token_sha256: &str,
-        family_id: &str,
-        client_id: &str,
-        grant_data: &str,
-        access_jti: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_sha256, family_id, client_id, grant_data, access_jti, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(token_sha256)
-        .bind(family_id)
-        .bind(client_id)
-        .bind(grant_data)
-        .bind(access_jti)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    pub async fn create_refresh(&self, token: &NewRefresh) -> Result<(), StoreError> {
+        insert_refresh(&self.pool, token).await
     }
 
     /// A refresh token by hash.
@@ -315,16 +322,46 @@ impl Store {
         Ok(row.try_get::<Option<i64>, _>(0)?)
     }
 
-    /// Marks a refresh token rotated at `now`. `true` for the caller that rotated it first.
-    pub async fn rotate_refresh(&self, token_sha256: &str, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+    /// Rotates a refresh token in one transaction: the presented token (by hash) is marked
+    /// spent at `now` and `successor` is stored, both or neither, so a failure between the two
+    /// (a connection lost, an instance stopped) leaves the presented token usable and its
+    /// family alive. A token already spent up to `reuse_grace` seconds ago may be spent again
+    /// (a retry after a lost response) and gets a successor too; one spent longer ago is
+    /// [`Rotation::Reused`] (security.md case 71).
+    pub async fn rotate_refresh(
+        &self,
+        presented_sha256: &str,
+        now: i64,
+        reuse_grace: i64,
+        successor: Option<&NewRefresh>,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The first statement writes: on SQLite it takes the write lock, on PostgreSQL it locks
+        // the row, so concurrent rotations of one token take turns.
+        let spent = sqlx::query(
             "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_sha256 = $1 AND rotated_at IS NULL",
         )
-        .bind(token_sha256)
+        .bind(presented_sha256)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if spent.rows_affected() == 0 {
+            let rotated_at: Option<i64> =
+                sqlx::query_scalar("SELECT rotated_at FROM refresh_tokens WHERE token_sha256 = $1")
+                    .bind(presented_sha256)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .flatten();
+            if now.saturating_sub(rotated_at.unwrap_or(i64::MIN)) > reuse_grace {
+                tx.rollback().await?;
+                return Ok(Rotation::Reused);
+            }
+        }
+        if let Some(successor) = successor {
+            insert_refresh(&mut *tx, successor).await?;
+        }
+        tx.commit().await?;
+        Ok(Rotation::Rotated)
     }
 
     /// Revokes a whole family, and the access tokens it issued. Returns those tokens' jtis.
@@ -352,4 +389,25 @@ impl Store {
         }
         Ok(jtis)
     }
+}
+
+/// Inserts a refresh token, on the pool or inside a transaction.
+async fn insert_refresh<'c, E>(executor: E, token: &NewRefresh) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_sha256, family_id, client_id, grant_data, access_jti, \
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&token.token_sha256)
+    .bind(&token.family_id)
+    .bind(&token.client_id)
+    .bind(&token.grant_data)
+    .bind(&token.access_jti)
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
