@@ -92,7 +92,7 @@ struct RotateArgs {
 #[derive(Args)]
 struct ServeArgs {
     /// A TOML file with any of: issuer, bind, database, seed, access_token_ttl, signing_alg,
-    /// code_ttl, refresh_token_ttl, metrics_token.
+    /// code_ttl, refresh_token_ttl, metrics_token, body_read_timeout, shutdown_timeout.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     config: Option<PathBuf>,
     /// The issuer URL, exactly as tokens will carry it in `iss`.
@@ -122,6 +122,14 @@ struct ServeArgs {
     /// Require `Authorization: Bearer <token>` on /metrics.
     #[arg(long, env = "PORTCULLIS_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Seconds a client may take to send a request body; a slower one gets 408 (1 to 3600;
+    /// default 20).
+    #[arg(long, env = "PORTCULLIS_BODY_READ_TIMEOUT")]
+    body_read_timeout: Option<u64>,
+    /// Seconds requests in flight may take to finish after SIGTERM or Ctrl-C; then the
+    /// remaining connections are closed (0 to 3600; default 25).
+    #[arg(long, env = "PORTCULLIS_SHUTDOWN_TIMEOUT")]
+    shutdown_timeout: Option<u64>,
 }
 
 #[derive(Args)]
@@ -150,6 +158,8 @@ struct FileConfig {
     code_ttl: Option<i64>,
     refresh_token_ttl: Option<i64>,
     metrics_token: Option<String>,
+    body_read_timeout: Option<u64>,
+    shutdown_timeout: Option<u64>,
 }
 
 const DEV_SEED: &str = r#"
@@ -282,6 +292,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bail!("refresh_token_ttl must be between 3600 and 31536000 seconds");
         }
         settings.refresh_token_ttl = ttl;
+    }
+    if let Some(seconds) = args.body_read_timeout.or(file.body_read_timeout) {
+        if !(1..=3600).contains(&seconds) {
+            bail!("body_read_timeout must be between 1 and 3600 seconds");
+        }
+        settings.body_read_timeout = Duration::from_secs(seconds);
+    }
+    if let Some(seconds) = args.shutdown_timeout.or(file.shutdown_timeout) {
+        if seconds > 3600 {
+            bail!("shutdown_timeout must be between 0 and 3600 seconds");
+        }
+        settings.shutdown_timeout = Duration::from_secs(seconds);
     }
     settings.metrics_token = args
         .metrics_token
