@@ -20,6 +20,7 @@
 
 mod admin;
 
+use std::future::Future;
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -233,26 +234,30 @@ async fn check_signing_keys(keys: &KeyManager) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Handles Ctrl-C and SIGTERM from now on (instead of the default: an immediate exit), and
+/// completes at the first of them. Installed before the server says it is serving, so that a
+/// signal right after that is a graceful shutdown too.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?;
+        async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    let signals = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        signals.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -330,8 +335,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
+    let shutdown = shutdown_signal()?;
     tracing::info!(issuer = state.issuer(), %bind, "portcullis is serving");
-    portcullis_server::run(listener, state, shutdown_signal()).await?;
+    portcullis_server::run(listener, state, shutdown).await?;
     Ok(())
 }
 
@@ -355,6 +361,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         .apply(state.store())
         .await?;
     Seed::from_toml(DEV_SEED)?.apply(state.store()).await?;
+    let shutdown = shutdown_signal()?;
     println!("Portcullis dev server: {issuer}");
     println!("  discovery  {issuer}/.well-known/openid-configuration");
     println!("  JWKS       {issuer}/.well-known/jwks.json");
@@ -382,7 +389,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     println!(
         "  try        {issuer}/oauth2/auth?client_id=demo-web&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code&scope=openid%20profile%20email&audience=https%3A%2F%2Fapi.example.com&org_code=org_acme&state=xyz"
     );
-    portcullis_server::run(listener, state, shutdown_signal()).await?;
+    portcullis_server::run(listener, state, shutdown).await?;
     Ok(())
 }
 

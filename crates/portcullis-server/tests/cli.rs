@@ -615,6 +615,37 @@ async fn serve_with_a_config_file_answers_and_stops_on_sigterm() {
     );
 }
 
+#[test]
+fn sigterm_as_soon_as_the_server_says_it_is_serving_is_a_clean_shutdown() {
+    let db = TempFile::new("db");
+    for attempt in 0..5 {
+        let port = free_port();
+        let mut server = Proc::spawn(portcullis([
+            "serve".to_owned(),
+            format!("--issuer=http://127.0.0.1:{port}"),
+            format!("--bind=127.0.0.1:{port}"),
+            format!("--database={}", db.sqlite_url()),
+        ]));
+        let deadline = Instant::now() + PATIENCE;
+        while !server.stderr().contains("portcullis is serving") {
+            if server.exited().is_some() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if server.exited().is_some() && server.stderr().contains("cannot listen") && attempt < 4 {
+            continue; // another process took the port
+        }
+        assert!(
+            server.stderr().contains("portcullis is serving"),
+            "the server did not start: {}",
+            server.stderr()
+        );
+        stop_cleanly(server);
+        return;
+    }
+}
+
 #[tokio::test]
 async fn sigterm_does_not_wait_for_a_client_that_never_finishes_its_body() {
     use std::io::Write as _;
