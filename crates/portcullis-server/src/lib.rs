@@ -64,6 +64,16 @@ pub struct Settings {
     /// keep-alive connection stays open. Slower connections are closed, so a client that drips
     /// bytes cannot hold a connection forever (security.md case 93). Default 10 seconds.
     pub header_read_timeout: std::time::Duration,
+    /// How long a handler may take to receive a whole request body, counted from when it starts
+    /// reading it. A slower body is answered `408 Request Timeout` and its connection closed, so
+    /// a client dripping its body cannot hold a connection, or a shutdown, forever. Default 20
+    /// seconds; more than zero.
+    pub body_read_timeout: std::time::Duration,
+    /// How long [`run`] lets requests in flight finish once its shutdown signal came; the
+    /// connections still open after that are closed and `run` returns. Zero closes them at once.
+    /// Default 25 seconds (more than `body_read_timeout`, so a body being read when the signal
+    /// comes is answered either way).
+    pub shutdown_timeout: std::time::Duration,
     /// The algorithm of new signing keys. Default RS256.
     pub signing_algorithm: SigningAlgorithm,
     /// Seals private signing keys at rest when set.
@@ -91,6 +101,8 @@ impl Settings {
             code_ttl: 60,
             refresh_token_ttl: 30 * 86_400,
             header_read_timeout: std::time::Duration::from_secs(10),
+            body_read_timeout: std::time::Duration::from_secs(20),
+            shutdown_timeout: std::time::Duration::from_secs(25),
             signing_algorithm: SigningAlgorithm::RS256,
             master_key: None,
             refresh_reuse_grace: 30,
@@ -116,6 +128,11 @@ impl Settings {
         if self.header_read_timeout.is_zero() {
             return Err(ServerError::Config(
                 "header_read_timeout must be more than zero".into(),
+            ));
+        }
+        if self.body_read_timeout.is_zero() {
+            return Err(ServerError::Config(
+                "body_read_timeout must be more than zero".into(),
             ));
         }
         Ok(())
@@ -243,6 +260,11 @@ pub fn router(state: AppState) -> Router {
             pages::transport_security,
         ))
         // Keep this after every route: it labels requests with the route they matched.
+        // Inside `track`, so that its 408s are counted.
+        .layer(axum::middleware::from_fn_with_state(
+            state.inner.settings.body_read_timeout,
+            serve::bound_body_read,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.inner.metrics.clone(),
             metrics::track,
@@ -264,10 +286,12 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-/// Serves `state` on `listener` (HTTP/1.1) until `shutdown` completes, then finishes in-flight
-/// requests. Request targets over 8 KiB are answered 414, headers over 16 KiB 431, and a
+/// Serves `state` on `listener` (HTTP/1.1) until `shutdown` completes, then lets requests in
+/// flight finish for up to [`Settings::shutdown_timeout`], closes the connections still open,
+/// and returns. Request targets over 8 KiB are answered 414, headers over 16 KiB 431, a
 /// connection that does not deliver its request head within
-/// [`Settings::header_read_timeout`] is closed (security.md case 93).
+/// [`Settings::header_read_timeout`] is closed (security.md case 93), and a body not received
+/// within [`Settings::body_read_timeout`] is answered 408.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -275,7 +299,15 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let janitor = tokio::spawn(janitor(state.clone()));
     let header_read_timeout = state.inner.settings.header_read_timeout;
-    let result = serve::serve(listener, router(state), header_read_timeout, shutdown).await;
+    let shutdown_timeout = state.inner.settings.shutdown_timeout;
+    let result = serve::serve(
+        listener,
+        router(state),
+        header_read_timeout,
+        shutdown_timeout,
+        shutdown,
+    )
+    .await;
     janitor.abort();
     result
 }

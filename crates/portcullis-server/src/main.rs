@@ -20,6 +20,7 @@
 
 mod admin;
 
+use std::future::Future;
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -92,7 +93,8 @@ struct RotateArgs {
 #[derive(Args)]
 struct ServeArgs {
     /// A TOML file with any of: issuer, bind, database, seed, access_token_ttl, signing_alg,
-    /// code_ttl, refresh_token_ttl, metrics_token, database_acquire_timeout.
+    /// code_ttl, refresh_token_ttl, metrics_token, database_acquire_timeout,
+    /// body_read_timeout, shutdown_timeout.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     config: Option<PathBuf>,
     /// The issuer URL, exactly as tokens will carry it in `iss`.
@@ -126,6 +128,14 @@ struct ServeArgs {
     /// Retry-After (1 to 60; default 3).
     #[arg(long, env = "PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT")]
     database_acquire_timeout: Option<u64>,
+    /// Seconds a client may take to send a request body; a slower one gets 408 (1 to 3600;
+    /// default 20).
+    #[arg(long, env = "PORTCULLIS_BODY_READ_TIMEOUT")]
+    body_read_timeout: Option<u64>,
+    /// Seconds requests in flight may take to finish after SIGTERM or Ctrl-C; then the
+    /// remaining connections are closed (0 to 3600; default 25).
+    #[arg(long, env = "PORTCULLIS_SHUTDOWN_TIMEOUT")]
+    shutdown_timeout: Option<u64>,
 }
 
 #[derive(Args)]
@@ -155,6 +165,8 @@ struct FileConfig {
     refresh_token_ttl: Option<i64>,
     metrics_token: Option<String>,
     database_acquire_timeout: Option<u64>,
+    body_read_timeout: Option<u64>,
+    shutdown_timeout: Option<u64>,
 }
 
 const DEV_SEED: &str = r#"
@@ -228,26 +240,30 @@ async fn check_signing_keys(keys: &KeyManager) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Handles Ctrl-C and SIGTERM from now on (instead of the default: an immediate exit), and
+/// completes at the first of them. Installed before the server says it is serving, so that a
+/// signal right after that is a graceful shutdown too.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?;
+        async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    let signals = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        signals.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -288,6 +304,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         settings.refresh_token_ttl = ttl;
     }
+    if let Some(seconds) = args.body_read_timeout.or(file.body_read_timeout) {
+        if !(1..=3600).contains(&seconds) {
+            bail!("body_read_timeout must be between 1 and 3600 seconds");
+        }
+        settings.body_read_timeout = Duration::from_secs(seconds);
+    }
+    if let Some(seconds) = args.shutdown_timeout.or(file.shutdown_timeout) {
+        if seconds > 3600 {
+            bail!("shutdown_timeout must be between 0 and 3600 seconds");
+        }
+        settings.shutdown_timeout = Duration::from_secs(seconds);
+    }
     settings.metrics_token = args
         .metrics_token
         .or(file.metrics_token)
@@ -325,8 +353,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
+    let shutdown = shutdown_signal()?;
     tracing::info!(issuer = state.issuer(), %bind, "portcullis is serving");
-    portcullis_server::run(listener, state, shutdown_signal()).await?;
+    portcullis_server::run(listener, state, shutdown).await?;
     Ok(())
 }
 
@@ -350,6 +379,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         .apply(state.store())
         .await?;
     Seed::from_toml(DEV_SEED)?.apply(state.store()).await?;
+    let shutdown = shutdown_signal()?;
     println!("Portcullis dev server: {issuer}");
     println!("  discovery  {issuer}/.well-known/openid-configuration");
     println!("  JWKS       {issuer}/.well-known/jwks.json");
@@ -377,7 +407,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     println!(
         "  try        {issuer}/oauth2/auth?client_id=demo-web&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code&scope=openid%20profile%20email&audience=https%3A%2F%2Fapi.example.com&org_code=org_acme&state=xyz"
     );
-    portcullis_server::run(listener, state, shutdown_signal()).await?;
+    portcullis_server::run(listener, state, shutdown).await?;
     Ok(())
 }
 

@@ -18,18 +18,31 @@
 //! - Bodies are limited by the router (64 KiB, `413`), and malformed requests (conflicting
 //!   `Content-Length` and `Transfer-Encoding`, bad header syntax) are refused by the parser
 //!   with `400`.
+//! - The whole body must arrive within
+//!   [`Settings::body_read_timeout`](crate::Settings::body_read_timeout) (default 20 s) of the
+//!   handler starting to read it ([`bound_body_read`], a layer of the router): a slower body is
+//!   answered `408 Request Timeout` and its connection closed.
+//!
+//! On shutdown the listener is closed, idle connections are closed, and requests in flight get
+//! [`Settings::shutdown_timeout`](crate::Settings::shutdown_timeout) (default 25 s) to finish;
+//! the connections still open then are closed, so no client can hold a shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::ConnectInfo;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -44,11 +57,13 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const MAX_HEAD_BYTES: usize = 128 * 1024;
 
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting, lets every
-/// connection finish its request in flight, and returns.
+/// connection finish its request in flight for up to `shutdown_timeout`, closes the connections
+/// still open after that, and returns.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     header_read_timeout: Duration,
+    shutdown_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopping) = watch::channel(false);
@@ -80,7 +95,19 @@ pub(crate) async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    while connections.join_next().await.is_some() {}
+    let drained = tokio::time::timeout(shutdown_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = connections.len(),
+            shutdown_timeout_s = shutdown_timeout.as_secs_f64(),
+            "requests still in flight at the end of the shutdown timeout: closing their connections"
+        );
+        // Dropping a connection's task closes its socket.
+        connections.shutdown().await;
+    }
     Ok(())
 }
 
@@ -160,11 +187,100 @@ fn refuse_oversized<B>(request: &Request<B>) -> Option<Response> {
         return None;
     };
     tracing::debug!(status = status.as_u16(), "oversized request refused");
+    Some(closing(status, message))
+}
+
+/// A plain-text refusal, never cached, after which the connection is closed.
+fn closing(status: StatusCode, message: &'static str) -> Response {
     let mut response = (status, message).into_response();
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    Some(response)
+    response
+}
+
+/// Middleware bounding the time a handler takes to read the request body to `limit`, counted
+/// from its first read: a body that has not fully arrived by then fails the read (the handler
+/// sees a body error), and the request is answered `408 Request Timeout` with the connection
+/// closed, whatever the handler made of the error. Requests without a body pass untouched.
+pub(crate) async fn bound_body_read(
+    State(limit): State<Duration>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    if request.body().size_hint().exact() == Some(0) {
+        return next.run(request).await;
+    }
+    let late = Arc::new(AtomicBool::new(false));
+    let request = request.map(|body| {
+        Body::new(BoundedBody {
+            inner: body,
+            limit,
+            deadline: None,
+            late: late.clone(),
+        })
+    });
+    let response = next.run(request).await;
+    if late.load(Ordering::Relaxed) {
+        tracing::debug!(
+            body_read_timeout_s = limit.as_secs_f64(),
+            "request body not received in time"
+        );
+        return closing(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body was not received in time\n",
+        );
+    }
+    response
+}
+
+/// The error of a body read that ran out of time (see [`bound_body_read`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body was not received within {0:?}")]
+pub(crate) struct BodyReadTimeout(Duration);
+
+/// A request body that must be read within `limit` of its first read.
+struct BoundedBody {
+    inner: Body,
+    limit: Duration,
+    /// Set at the first read.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Set when the deadline passed before the body's end.
+    late: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for BoundedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        // Every field is `Unpin`.
+        let this = self.get_mut();
+        if this.inner.is_end_stream() {
+            return Pin::new(&mut this.inner).poll_frame(cx);
+        }
+        let limit = this.limit;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        // The deadline first: a client that keeps sending must still finish in time.
+        if deadline.as_mut().poll(cx).is_ready() {
+            this.late.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(axum::Error::new(BodyReadTimeout(limit)))));
+        }
+        Pin::new(&mut this.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 #[cfg(test)]

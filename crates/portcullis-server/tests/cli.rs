@@ -615,6 +615,81 @@ async fn serve_with_a_config_file_answers_and_stops_on_sigterm() {
     );
 }
 
+#[test]
+fn sigterm_as_soon_as_the_server_says_it_is_serving_is_a_clean_shutdown() {
+    let db = TempFile::new("db");
+    for attempt in 0..5 {
+        let port = free_port();
+        let mut server = Proc::spawn(portcullis([
+            "serve".to_owned(),
+            format!("--issuer=http://127.0.0.1:{port}"),
+            format!("--bind=127.0.0.1:{port}"),
+            format!("--database={}", db.sqlite_url()),
+        ]));
+        let deadline = Instant::now() + PATIENCE;
+        while !server.stderr().contains("portcullis is serving") {
+            if server.exited().is_some() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if server.exited().is_some() && server.stderr().contains("cannot listen") && attempt < 4 {
+            continue; // another process took the port
+        }
+        assert!(
+            server.stderr().contains("portcullis is serving"),
+            "the server did not start: {}",
+            server.stderr()
+        );
+        stop_cleanly(server);
+        return;
+    }
+}
+
+#[tokio::test]
+async fn sigterm_does_not_wait_for_a_client_that_never_finishes_its_body() {
+    use std::io::Write as _;
+
+    let db = TempFile::new("db");
+    let http = reqwest::Client::new();
+    let (server, base, _files) = start_server(&http, |port| {
+        let cmd = portcullis([
+            "serve".to_owned(),
+            format!("--issuer=http://127.0.0.1:{port}"),
+            format!("--bind=127.0.0.1:{port}"),
+            format!("--database={}", db.sqlite_url()),
+            "--shutdown-timeout=1".to_owned(),
+        ]);
+        (cmd, Vec::new())
+    })
+    .await;
+
+    // A token request that sends 10 of its 1000 body bytes, once the server reads its body
+    // (its `100 Continue`), and then nothing.
+    let addr = base.trim_start_matches("http://");
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stalled
+        .write_all(
+            b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n",
+        )
+        .unwrap();
+    let mut interim = [0u8; 25];
+    stalled.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stalled.write_all(b"grant_type").unwrap();
+
+    // SIGTERM: the server waits 1 s for it, closes it, and exits cleanly.
+    let done = stop_cleanly(server);
+    assert!(
+        done.stderr.contains("closing their connections"),
+        "the cut-off is logged: {done:#?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad configuration
 // ---------------------------------------------------------------------------------------------
@@ -756,6 +831,23 @@ fn bad_configuration_is_refused_with_a_message_naming_the_problem() {
         cmd.env("PORTCULLIS_MASTER_KEY", key);
         run_err(cmd, &["PORTCULLIS_MASTER_KEY", needle]);
     }
+    // Slow-client bounds out of range.
+    run_err(
+        serve(&[
+            "--issuer",
+            "https://id.example.com",
+            "--database",
+            &url,
+            "--body-read-timeout",
+            "0",
+        ]),
+        &["body_read_timeout must be between 1 and 3600"],
+    );
+    let (cmd, _config) = with_config(&format!(
+        "issuer = \"https://id.example.com\"\ndatabase = {}\nshutdown_timeout = 86400\n",
+        toml_str(&url)
+    ));
+    run_err(cmd, &["shutdown_timeout must be between 0 and 3600"]);
     // Unknown flags and subcommands (clap).
     run_err(portcullis(["serve", "--isuer", "x"]), &["--isuer"]);
     run_err(portcullis(["frobnicate"]), &["frobnicate"]);

@@ -493,6 +493,152 @@ async fn case_93_slow_drip_headers_do_not_hold_the_server() {
     assert_eq!(status_line(&answer), "HTTP/1.1 200 OK");
 }
 
+/// Sends the head of a token request announcing a body of `length` bytes, waits until the
+/// handler reads the body (the server's `100 Continue`), and sends `start` of it.
+async fn start_token_request(tenant: &Tenant, length: usize, start: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(tenant.addr).await.unwrap();
+    let head = format!(
+        "POST /oauth2/token HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(1))), "no 100 Continue: {interim:?}");
+        interim.push(byte[0]);
+    }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue\r\n"),
+        "{interim:?}"
+    );
+    stream.write_all(start).await.unwrap();
+    stream
+}
+
+/// Everything the server sends on `stream` until it closes it (at most `wait`).
+async fn read_answer(stream: &mut TcpStream, wait: Duration) -> String {
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(wait, stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server did not close the connection");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn case_93_slow_drip_body_is_cut_off_while_others_are_served() {
+    let tenant = start(|s| s.body_read_timeout = Duration::from_millis(500)).await;
+
+    // A token request whose 100-byte body comes one byte every 100 ms: it would take 10 s.
+    let mut stream = start_token_request(&tenant, 100, b"grant_type=").await;
+    let started = std::time::Instant::now();
+    let mut cut_off = false;
+    for i in 0..40 {
+        if stream.write_all(b"a").await.is_err() {
+            cut_off = true;
+            break;
+        }
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(Duration::from_millis(100), stream.peek(&mut first)).await {
+            Ok(_) => {
+                cut_off = true;
+                break;
+            }
+            Err(_) if i == 2 => {
+                // Meanwhile a normal request on another connection is served.
+                let answer = raw(
+                    &tenant,
+                    b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+                assert_eq!(status_line(&answer), "HTTP/1.1 200 OK");
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(cut_off, "a dripping body was read for 4 s");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // Answered 408 and closed (or, had the answer been lost, closed).
+    let answer = read_answer(&mut stream, Duration::from_secs(10)).await;
+    if !answer.is_empty() {
+        assert!(status_line(&answer).starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+    }
+    let metrics = http()
+        .get(format!("{}/metrics", tenant.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains(r#"route="/oauth2/token""#) && l.contains(r#"status="4xx""#)),
+        "the refusal is counted: {metrics}"
+    );
+}
+
+#[tokio::test]
+async fn case_93_shutdown_finishes_requests_in_flight_and_closes_a_dripping_one() {
+    // Only the shutdown timeout can end the dripping request here.
+    let mut tenant = start(|s| {
+        s.body_read_timeout = Duration::from_secs(60);
+        s.shutdown_timeout = Duration::from_secs(2);
+    })
+    .await;
+
+    // A client dripping a 1000-byte body, one byte every 100 ms, until its connection closes.
+    let mut dripping = start_token_request(&tenant, 1000, b"grant_type=").await;
+    let (mut drip_read, mut drip_write) = dripping.split();
+    // A normal request, half sent when the shutdown comes.
+    let body = b"grant_type=no_such_grant";
+    let mut normal = start_token_request(&tenant, body.len(), &body[..10]).await;
+    // Both are in flight: their handlers are reading their bodies.
+    let signalled = std::time::Instant::now();
+    let server = tenant.shut_down();
+    let drip = async {
+        while drip_write.write_all(b"a").await.is_ok() {
+            let mut buf = [0u8; 256];
+            let read = tokio::time::timeout(Duration::from_millis(100), drip_read.read(&mut buf));
+            if let Ok(Ok(0) | Err(_)) = read.await {
+                return;
+            }
+        }
+    };
+    let rest = async {
+        // Once the server no longer accepts connections it is draining: the normal request
+        // sends the rest of its body and gets its answer.
+        while TcpStream::connect(tenant.addr).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        normal.write_all(&body[10..]).await.unwrap();
+        read_answer(&mut normal, Duration::from_secs(10)).await
+    };
+    let returned = async {
+        let result = tokio::time::timeout(Duration::from_secs(15), server).await;
+        assert!(
+            result.is_ok(),
+            "run did not return 15 s after the shutdown signal"
+        );
+        result.unwrap().unwrap().unwrap();
+        signalled.elapsed()
+    };
+    let ((), answer, took) = tokio::join!(drip, rest, returned);
+    assert!(
+        status_line(&answer).starts_with("HTTP/1.1 400"),
+        "the request in flight is answered during the drain: {answer}"
+    );
+    assert!(answer.contains("unsupported_grant_type"), "{answer}");
+    // Returned after the drain time (the dripping client held on until then), not much later.
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
 // ---- case 98: bounded password hashing ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

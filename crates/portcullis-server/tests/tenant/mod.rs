@@ -16,6 +16,7 @@ pub struct Tenant {
     pub addr: std::net::SocketAddr,
     pub state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Base for Tenant {
@@ -35,6 +36,14 @@ impl Drop for Tenant {
 impl Tenant {
     pub fn store(&self) -> &Store {
         self.state.store()
+    }
+
+    /// Sends the shutdown signal; the task returned ends when `run` returns.
+    pub fn shut_down(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.take().expect("the server is shut down once")
     }
 
     /// Ada's user id.
@@ -60,7 +69,7 @@ pub async fn start_on(url: &str, configure: impl FnOnce(&mut Settings)) -> Tenan
         .unwrap();
     demo_seed().apply(state.store()).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(portcullis_server::run(
+    let task = tokio::spawn(portcullis_server::run(
         listener,
         state.clone(),
         async move {
@@ -72,6 +81,7 @@ pub async fn start_on(url: &str, configure: impl FnOnce(&mut Settings)) -> Tenan
         addr,
         state,
         stop: Some(stop),
+        task: Some(task),
     }
 }
 
