@@ -293,6 +293,10 @@ impl Store {
 
     /// A refresh token by hash.
     pub async fn refresh(&self, token_sha256: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        super::retry_once(|| self.refresh_once(token_sha256)).await
+    }
+
+    async fn refresh_once(&self, token_sha256: &str) -> Result<Option<RefreshRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT family_id, client_id, grant_data, expires_at, rotated_at, revoked \
              FROM refresh_tokens WHERE token_sha256 = $1",
@@ -315,6 +319,10 @@ impl Store {
 
     /// The absolute expiry of a refresh-token family, if it has tokens already.
     pub async fn refresh_family_expiry(&self, family_id: &str) -> Result<Option<i64>, StoreError> {
+        super::retry_once(|| self.refresh_family_expiry_once(family_id)).await
+    }
+
+    async fn refresh_family_expiry_once(&self, family_id: &str) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query("SELECT MIN(expires_at) FROM refresh_tokens WHERE family_id = $1")
             .bind(family_id)
             .fetch_one(&self.pool)
@@ -327,8 +335,22 @@ impl Store {
     /// (a connection lost, an instance stopped) leaves the presented token usable and its
     /// family alive. A token already spent up to `reuse_grace` seconds ago may be spent again
     /// (a retry after a lost response) and gets a successor too; one spent longer ago is
-    /// [`Rotation::Reused`] (security.md case 71).
+    /// [`Rotation::Reused`] (security.md case 71). Tried once more on another connection when
+    /// the first is lost before the commit.
     pub async fn rotate_refresh(
+        &self,
+        presented_sha256: &str,
+        now: i64,
+        reuse_grace: i64,
+        successor: Option<&NewRefresh>,
+    ) -> Result<Rotation, StoreError> {
+        super::retry_once(|| {
+            self.rotate_refresh_once(presented_sha256, now, reuse_grace, successor)
+        })
+        .await
+    }
+
+    async fn rotate_refresh_once(
         &self,
         presented_sha256: &str,
         now: i64,
@@ -360,7 +382,7 @@ impl Store {
         if let Some(successor) = successor {
             insert_refresh(&mut *tx, successor).await?;
         }
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(Rotation::Rotated)
     }
 
