@@ -28,6 +28,12 @@
 //! `PORTCULLIS_CLIENT_SECRET`, `PORTCULLIS_REDIRECT_URI`, `PORTCULLIS_POST_LOGOUT_REDIRECT_URI`,
 //! `PORTCULLIS_AUDIENCE`, `PORT` (default 3000). With no issuer set, all of them take the
 //! values of the dev server's demo tenant (issuer `http://localhost:8080`).
+//!
+//! Logs go to stderr, filtered with `RUST_LOG` (default `info`): among them the SDK's warnings,
+//! such as a provider that cannot be reached. SIGTERM stops accepting requests and lets those in
+//! flight finish for up to 10 s; Ctrl-C stops at once (actix-web's convention).
+
+use std::io::IsTerminal as _;
 
 use actix_web::body::MessageBody;
 use actix_web::cookie::Key;
@@ -189,6 +195,13 @@ fn escape(text: &str) -> String {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let (config, port) = match config_from(|name| std::env::var(name).ok()) {
         Ok(c) => c,
         Err(e) => {
@@ -212,6 +225,7 @@ async fn main() -> std::io::Result<()> {
     );
     HttpServer::new(move || app(auth.clone(), store.clone(), key.clone()))
         .bind(("127.0.0.1", port))?
+        .shutdown_timeout(10)
         .run()
         .await
 }

@@ -18,9 +18,15 @@
 //! without the right 403 `insufficient_scope`. Environment: `PORTCULLIS_ISSUER` (or
 //! `KINDE_DOMAIN`), `PORTCULLIS_AUDIENCE`, `PORT` (default 8000), `HOST` (default 127.0.0.1),
 //! and `PORTCULLIS_SPA_ORIGIN`: the single-page app's origin, allowed by CORS (none when unset).
+//!
+//! Logs go to stderr, filtered with `RUST_LOG` (default `info`): among them the SDK's warnings,
+//! such as an issuer whose keys cannot be fetched. Ctrl-C or SIGTERM stops accepting requests,
+//! lets those in flight finish (each has at most 20 s), and exits.
 
 use std::collections::HashMap;
+use std::io::IsTerminal as _;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -31,6 +37,7 @@ use portcullis_axum::{Auth, Authenticated, RequirePermission};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
 
 portcullis_axum::permission!(
     /// May list todos.
@@ -181,8 +188,40 @@ pub fn spa_origin(value: Option<&str>) -> Result<Option<HeaderValue>, String> {
         .map_err(|_| format!("PORTCULLIS_SPA_ORIGIN: {value:?} is not a valid header value"))
 }
 
+/// Completes on Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let config = portcullis::Config::from_env()?;
     if config.audiences().is_empty() {
         return Err("PORTCULLIS_AUDIENCE is not set: set it to this API's audience, e.g. https://api.example.com".into());
@@ -203,6 +242,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?,
         config.issuer()
     );
-    axum::serve(listener, app(auth, origin)).await?;
+    // Each request, its body included, gets at most 20 s (then 408 Request Timeout), so a slow
+    // client cannot hold the graceful shutdown for longer. It is more than the SDK's fetches of
+    // the issuer's keys take to time out (10 s each): their warnings are logged, not cut off.
+    let app = app(auth, origin).layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(20),
+    ));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }

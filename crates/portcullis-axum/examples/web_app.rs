@@ -23,6 +23,7 @@
 //! `http://localhost:8080`); with an issuer of your own, nothing is filled in for you.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -588,6 +589,8 @@ async fn call_api(
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -624,6 +627,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "web app on http://localhost:{port} (issuer {})",
         config.issuer()
     );
-    axum::serve(listener, app(auth, options)?).await?;
+    // As in the bearer API: every request bounded, a graceful stop on Ctrl-C or SIGTERM.
+    let app = app(auth, options)?.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(20),
+    ));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(bearer_api::shutdown_signal())
+        .await?;
     Ok(())
 }
