@@ -459,8 +459,8 @@ impl KeyManager {
         self.cached().stale = true;
     }
 
-    /// Creates a key that signs from `active_from` (Unix seconds). Returns its kid.
-    pub async fn create_key(&self, now: i64, active_from: i64) -> Result<String, ServerError> {
+    /// A new key that signs from `active_from` (Unix seconds), sealed when a master key is set.
+    fn new_key(&self, now: i64, active_from: i64) -> Result<KeyRecord, ServerError> {
         let (pkcs8, mut jwk) = generate(self.algorithm)?;
         let kid = thumbprint(&jwk);
         jwk["kid"] = json!(kid);
@@ -470,32 +470,45 @@ impl KeyManager {
             Some(mk) => (mk.seal(&kid, &pkcs8)?, true),
             None => (STANDARD.encode(&pkcs8), false),
         };
-        self.store
-            .insert_key(&KeyRecord {
-                kid: kid.clone(),
-                alg: self.algorithm.as_str().to_owned(),
-                private_key,
-                sealed,
-                public_jwk: jwk.to_string(),
-                created_at: now,
-                active_from,
-                retired_at: None,
-                publish_until: None,
-            })
-            .await?;
-        self.invalidate().await;
-        Ok(kid)
+        Ok(KeyRecord {
+            kid,
+            alg: self.algorithm.as_str().to_owned(),
+            private_key,
+            sealed,
+            public_jwk: jwk.to_string(),
+            created_at: now,
+            active_from,
+            retired_at: None,
+            publish_until: None,
+        })
     }
 
-    /// Makes sure a signing key exists (first start).
+    /// Creates a key that signs from `active_from` (Unix seconds). Returns its kid.
+    pub async fn create_key(&self, now: i64, active_from: i64) -> Result<String, ServerError> {
+        let key = self.new_key(now, active_from)?;
+        self.store.insert_key(&key).await?;
+        self.invalidate().await;
+        Ok(key.kid)
+    }
+
+    /// Makes sure a signing key exists (first start): one not retired by a rotation (it signs,
+    /// or will once a delayed rotation activates it). Safe for instances starting at once on one
+    /// database: exactly one of them creates the key.
     pub async fn ensure_key(&self, now: i64) -> Result<(), ServerError> {
         let keys = self.store.keys().await?;
-        if !keys
-            .iter()
-            .any(|k| k.active_from <= now && k.publish_until.is_none())
-        {
-            let kid = self.create_key(now, now).await?;
-            tracing::info!(kid, alg = self.algorithm.as_str(), "created a signing key");
+        if keys.iter().any(|k| k.publish_until.is_none()) {
+            return Ok(());
+        }
+        let key = self.new_key(now, now)?;
+        if self.store.insert_first_key(&key).await? {
+            self.invalidate().await;
+            tracing::info!(
+                kid = key.kid,
+                alg = self.algorithm.as_str(),
+                "created a signing key"
+            );
+        } else {
+            tracing::info!("another instance created the first signing key");
         }
         Ok(())
     }

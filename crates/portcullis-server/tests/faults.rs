@@ -1,5 +1,6 @@
 //! Faults lose nothing (issue 13): a refresh-token rotation that fails half-way leaves the
-//! presented token usable.
+//! presented token usable; instances starting at once on a fresh database seed it and create
+//! its first signing key once.
 //!
 //! Every test runs on SQLite (a file, shared by the instances and by the test's own connection)
 //! and on PostgreSQL (`PORTCULLIS_TEST_POSTGRES_URL`, each test in a schema of its own).
@@ -11,8 +12,15 @@ use std::path::PathBuf;
 
 use common::TestDb;
 use common::demo;
+use portcullis_server::error::ServerError;
+use portcullis_server::seed::Seed;
+use portcullis_server::store::Store;
+use portcullis_server::{AppState, Settings};
 use serde_json::json;
 use sqlx::Connection as _;
+
+/// The public issuer every instance of a test serves under (a load balancer in production).
+const ISSUER: &str = "https://id.example.com";
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -41,7 +49,10 @@ macro_rules! on_both {
     };
 }
 
-on_both!(a_rotation_that_fails_half_way_leaves_the_presented_token_live,);
+on_both!(
+    a_rotation_that_fails_half_way_leaves_the_presented_token_live,
+    instances_starting_at_once_seed_once_and_create_one_key,
+);
 
 /// A database that several instances (and the test itself) connect to: a SQLite file in a
 /// directory of its own, or a PostgreSQL schema.
@@ -173,4 +184,157 @@ async fn a_rotation_that_fails_half_way_leaves_the_presented_token_live(kind: Ki
     server.store().close().await;
     drop(server);
     db.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instances starting at once on a fresh database (issue 13, item 4)
+// ---------------------------------------------------------------------------------------------
+
+/// Roles with permissions, APIs with scopes, memberships with roles and direct permissions:
+/// every table whose rows a seed replaces. No password, so no password hashing.
+const START_SEED: &str = r#"
+[[apis]]
+name = "Todos"
+audience = "https://api.example.com"
+scopes = ["read:todos", "create:todos", "delete:todos"]
+
+[[apis]]
+name = "Billing"
+audience = "https://billing.example.com"
+scopes = ["read:invoices", "pay:invoices"]
+
+[[applications]]
+name = "Worker"
+type = "m2m"
+client_id = "worker"
+client_secret = "worker-secret-0123456789abcdefghijklmnop"
+apis = [{ audience = "https://api.example.com", scopes = ["read:todos"] }]
+management_scopes = ["read:users"]
+
+[[permissions]]
+key = "read:todos"
+
+[[permissions]]
+key = "create:todos"
+
+[[permissions]]
+key = "delete:todos"
+
+[[roles]]
+key = "admin"
+permissions = ["read:todos", "create:todos", "delete:todos"]
+
+[[roles]]
+key = "member"
+permissions = ["read:todos"]
+
+[[organizations]]
+code = "org_acme"
+name = "Acme"
+
+[[organizations]]
+code = "org_globex"
+name = "Globex"
+
+[[users]]
+email = "ada@example.com"
+organizations = [
+  { code = "org_acme", roles = ["admin"] },
+  { code = "org_globex", roles = ["member"], permissions = ["delete:todos"] },
+]
+"#;
+
+async fn instances_starting_at_once_seed_once_and_create_one_key(kind: Kind) {
+    const TRIALS: usize = 4;
+    const INSTANCES: usize = 4;
+    let seed = Seed::from_toml(START_SEED).unwrap();
+    for trial in 0..TRIALS {
+        let Some(db) = SharedDb::new(kind).await else {
+            return;
+        };
+        let started: Vec<_> = (0..INSTANCES)
+            .map(|_| {
+                let url = db.url.clone();
+                let seed = seed.clone();
+                tokio::spawn(async move {
+                    let state =
+                        AppState::new(Store::connect(&url).await?, Settings::new(ISSUER)).await?;
+                    seed.apply(state.store()).await?;
+                    Ok::<_, ServerError>(state)
+                })
+            })
+            .collect();
+        let mut states = Vec::new();
+        for (i, handle) in started.into_iter().enumerate() {
+            let started = handle.await.unwrap();
+            states.push(
+                started.unwrap_or_else(|e| panic!("trial {trial}: instance {i} failed: {e}")),
+            );
+        }
+        let store = states[0].store();
+        let keys = store.keys().await.unwrap();
+        assert_eq!(
+            keys.len(),
+            1,
+            "trial {trial}: exactly one first signing key"
+        );
+        for state in &states {
+            let ring = state.keys().ring(common::unix_now()).await.unwrap();
+            assert_eq!(ring.active.kid(), keys[0].kid, "trial {trial}");
+        }
+        // The seed is there, whole, once.
+        for (audience, scopes) in [
+            (
+                "https://api.example.com",
+                vec!["create:todos", "delete:todos", "read:todos"],
+            ),
+            (
+                "https://billing.example.com",
+                vec!["pay:invoices", "read:invoices"],
+            ),
+        ] {
+            let api = store.api_by_audience(audience).await.unwrap().unwrap();
+            assert_eq!(store.api_scopes(&api.id).await.unwrap(), scopes);
+        }
+        let management = store
+            .api_by_audience(&format!("{ISSUER}/api"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store.api_scopes(&management.id).await.unwrap().len(),
+            portcullis_server::api::SCOPES.len()
+        );
+        let ada = store
+            .user_by_email("ada@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        let acme = store
+            .effective_claims(&ada.id, Some("org_acme"))
+            .await
+            .unwrap();
+        assert_eq!(
+            acme.permissions,
+            ["create:todos", "delete:todos", "read:todos"],
+            "trial {trial}: the admin role's permissions"
+        );
+        let globex = store
+            .effective_claims(&ada.id, Some("org_globex"))
+            .await
+            .unwrap();
+        assert_eq!(
+            globex
+                .roles
+                .iter()
+                .map(|r| r.key.as_str())
+                .collect::<Vec<_>>(),
+            ["member"]
+        );
+        assert_eq!(globex.permissions, ["delete:todos", "read:todos"]);
+        for state in states {
+            state.store().close().await;
+        }
+        db.cleanup().await;
+    }
 }

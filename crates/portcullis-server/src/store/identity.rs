@@ -374,36 +374,51 @@ impl Store {
         Ok(row.try_get(0)?)
     }
 
-    /// Sets a role's permissions (by key), replacing earlier ones.
+    /// Sets a role's permissions (by key), replacing earlier ones. Instances seeding one
+    /// database at once may run it together: the role's row is locked first, so replacements
+    /// of one role's permissions take turns (a delete and another's insert cannot deadlock),
+    /// and a pair another has just inserted is left as it is.
     pub async fn set_role_permissions(
         &self,
         role_id: &str,
         permission_keys: &[String],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // A write that changes nothing: it takes the row lock (the write lock on SQLite).
+        sqlx::query("UPDATE roles SET name = name WHERE id = $1")
+            .bind(role_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM role_permissions WHERE role_id = $1")
             .bind(role_id)
             .execute(&mut *tx)
             .await?;
         for key in permission_keys {
-            let done = sqlx::query(
-                "INSERT INTO role_permissions (role_id, permission_id) \
-                 SELECT $1, id FROM permissions WHERE key = $2",
+            let permission: Option<String> =
+                sqlx::query_scalar("SELECT id FROM permissions WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(permission) = permission else {
+                return Err(StoreError::Config(format!("unknown permission {key:?}")));
+            };
+            sqlx::query(
+                "INSERT INTO role_permissions (role_id, permission_id) VALUES ($1, $2) \
+                 ON CONFLICT (role_id, permission_id) DO NOTHING",
             )
             .bind(role_id)
-            .bind(key)
+            .bind(permission)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::Config(format!("unknown permission {key:?}")));
-            }
         }
         tx.commit().await?;
         Ok(())
     }
 
     /// Makes the user a member of the organization with exactly these roles and direct
-    /// permissions (by key).
+    /// permissions (by key). Instances seeding one database at once may run it together: the
+    /// user's row is locked first, so replacements of one user's memberships take turns (a
+    /// delete and another's insert cannot deadlock).
     pub async fn set_membership(
         &self,
         org_code: &str,
@@ -412,6 +427,11 @@ impl Store {
         permission_keys: &[String],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // A write that changes nothing: it takes the row lock (the write lock on SQLite).
+        sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO org_members (org_code, user_id) VALUES ($1, $2) \
              ON CONFLICT (org_code, user_id) DO NOTHING",
@@ -439,18 +459,23 @@ impl Store {
             ),
         ] {
             for key in keys {
-                let done = sqlx::query(&format!(
-                    "INSERT INTO {table} (org_code, user_id, {column}) \
-                     SELECT $1, $2, id FROM {source} WHERE key = $3"
+                let id: Option<String> =
+                    sqlx::query_scalar(&format!("SELECT id FROM {source} WHERE key = $1"))
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(id) = id else {
+                    return Err(StoreError::Config(format!("unknown {source} key {key:?}")));
+                };
+                sqlx::query(&format!(
+                    "INSERT INTO {table} (org_code, user_id, {column}) VALUES ($1, $2, $3) \
+                     ON CONFLICT (org_code, user_id, {column}) DO NOTHING"
                 ))
                 .bind(org_code)
                 .bind(user_id)
-                .bind(key)
+                .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::Config(format!("unknown {source} key {key:?}")));
-                }
             }
         }
         tx.commit().await?;

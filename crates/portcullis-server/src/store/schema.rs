@@ -1,6 +1,7 @@
 //! The schema, as ordered migrations of portable SQL. A migration is applied once, inside a
 //! transaction, and recorded in `portcullis_migrations`; on PostgreSQL an advisory lock keeps two
-//! instances starting at once from applying the same migration twice.
+//! instances starting at once from applying the same migration twice, and on SQLite each
+//! migration claims its version before anything else.
 
 use sqlx::{AnyPool, Row};
 
@@ -277,13 +278,23 @@ async fn apply(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
     }
     for (version, statements) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        // The version is claimed first. On SQLite (no advisory lock) this write takes the
+        // database's write lock before the migration reads or changes anything, and an
+        // instance that finds the version claimed skips it: another applied it meanwhile.
+        let claimed = sqlx::query(
+            "INSERT INTO portcullis_migrations (version) VALUES ($1) \
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            tx.rollback().await?;
+            continue;
+        }
         for statement in *statements {
             sqlx::query(statement).execute(&mut *tx).await?;
         }
-        sqlx::query("INSERT INTO portcullis_migrations (version) VALUES ($1)")
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         tracing::info!(version, "applied database migration");
     }
