@@ -4,11 +4,16 @@
 //! Rotation (security.md case 100): the new key is stored with an activation time; from then on
 //! it signs, and every older key is retired but stays published until the tokens it signed have
 //! expired (`publish_until`). Key ids are RFC 7638 thumbprints, so a `kid` never names two
-//! different keys. Instances re-read the key set every few seconds, so a rotation made by one
-//! instance (or by `portcullis keys rotate`) reaches all of them.
+//! different keys. Instances re-read the key set every few seconds, in the background (requests
+//! are answered from the keys already read, even while the database is down), so a rotation made
+//! by one instance (or by `portcullis keys rotate`) reaches all of them; a token signed by a key
+//! an instance has not read yet makes it read the key set at once (see
+//! [`KeyManager::verify_access_token`]).
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -299,22 +304,45 @@ impl ActiveKey {
     }
 }
 
-/// The keys as loaded at one moment: the one that signs, and every public key to publish.
-#[derive(Debug)]
+/// The keys as chosen for one moment: the one that signs, and every public key to publish.
 pub struct KeyRing {
     /// The key that signs new tokens.
     pub active: Arc<ActiveKey>,
     /// The JWKS document (`{"keys": [...]}`), serialized once.
     pub jwks_json: Arc<str>,
-    loaded: Instant,
-    /// The Unix time it was loaded for.
-    loaded_for: i64,
-    /// The first Unix time after `loaded_for` at which the choice of keys changes (a key
-    /// activates or stops being published): the ring must be rebuilt from then on.
+    /// The key set it was chosen from, as read from the database. Rings chosen for later
+    /// moments from the same read share it.
+    keys: Arc<KeySet>,
+    /// The Unix times this choice of keys holds for: from the last change at or before the
+    /// time it was built for (a key activating, or stopping being published), up to the next.
+    valid_from: i64,
     changes_at: i64,
     /// A verifier over exactly the published keys, built on first use (introspection and
     /// revocation check tokens with the SDK's own verifier).
     verifier: std::sync::OnceLock<portcullis::TokenVerifier>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("active", &self.active)
+            .field("keys", &self.keys)
+            .field("valid_from", &self.valid_from)
+            .field("changes_at", &self.changes_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The stored keys, as one read of the database returned them.
+struct KeySet(Vec<KeyRecord>);
+
+impl fmt::Debug for KeySet {
+    // Kids only: the records hold the private keys.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|k| &k.kid))
+            .finish()
+    }
 }
 
 impl KeyRing {
@@ -333,6 +361,11 @@ impl KeyRing {
             .build()
             .map_err(|e| ServerError::Keys(format!("cannot build the token verifier: {e}")))?;
         Ok(self.verifier.get_or_init(|| built))
+    }
+
+    /// Whether its choice of keys is the one for `now`.
+    fn holds_at(&self, now: i64) -> bool {
+        (self.valid_from..self.changes_at).contains(&now)
     }
 }
 
@@ -397,82 +430,129 @@ fn load_signer(alg: &str, pkcs8: &[u8]) -> Result<(SigningAlgorithm, Signer), Se
     Ok((alg, signer))
 }
 
+/// How long an instance uses the key set it read before reading it again (in the background):
+/// the longest a rotation made elsewhere takes to reach this instance's JWKS and signing.
+/// [`crate::Settings::key_reload_interval`] sets it for a server.
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// After a read of the key set failed, the next is tried no sooner than this.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A token whose `kid` the ring in use does not know makes the key set be read again before
+/// the token is refused, unless such a read found nothing less than this ago: like the SDK's
+/// unknown-`kid` refresh, tokens with made-up kids cost at most one read per interval.
+pub const UNKNOWN_KID_REREAD_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Loads, creates and rotates signing keys; hands out the current [`KeyRing`].
+///
+/// Once a ring is cached, no request waits for the database to get one: a ring older than the
+/// reload interval is served while one background task reads the key set again (a failed read
+/// keeps the ring in use, and is retried after a second); a moment at which the choice of keys
+/// changes with time (a key activates, or stops being published) is handled from the keys
+/// already read. The database is read before answering only for the first ring, for the first
+/// ring after a key change made through this manager, and for a token of an unknown kid
+/// ([`KeyManager::verify_access_token`]), one read at a time.
 #[derive(Debug)]
 pub struct KeyManager {
+    shared: Arc<Shared>,
+}
+
+/// What the background reads share with the manager.
+#[derive(Debug)]
+struct Shared {
     store: Store,
     master_key: Option<MasterKey>,
     algorithm: SigningAlgorithm,
     reload_every: Duration,
-    /// The ring in use. A plain mutex, held for a few instructions and never across an await:
-    /// every token request reads it.
-    ring: std::sync::Mutex<CachedRing>,
-    /// Held while the ring is reloaded or invalidated, so a reload never overwrites an
-    /// invalidation that happened while it read the database.
-    reloading: Mutex<()>,
+    /// The ring in use and when to read it again. A plain mutex, held for a few instructions
+    /// and never across an await: every token request reads it.
+    state: std::sync::Mutex<CachedRing>,
+    /// Held while the key set is read from the database: at most one read is in flight. Only
+    /// requests that cannot be answered from the cached ring wait for it.
+    reading: Mutex<()>,
+    /// Reads of the key set from the database.
+    reads: AtomicU64,
 }
 
-/// The current ring, if any, and whether a change of keys made it stale.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct CachedRing {
     ring: Option<Arc<KeyRing>>,
+    /// A key change was made through this manager: the next [`KeyManager::ring`] reads the
+    /// database before answering.
     stale: bool,
+    /// Bumped by every such change, so a read that started before one is not installed.
+    epoch: u64,
+    /// When the ring in use is next read again, in the background.
+    next_read: Instant,
+    /// Whether a background read is running.
+    background: bool,
+    /// When a read for an unknown kid last ended without the kid.
+    fruitless_reread: Option<Instant>,
 }
 
 impl KeyManager {
-    /// A manager creating `algorithm` keys, sealing them with `master_key` when given.
+    /// A manager creating `algorithm` keys, sealing them with `master_key` when given, reading
+    /// the key set again every [`KEY_RELOAD_INTERVAL`].
     pub fn new(store: Store, master_key: Option<MasterKey>, algorithm: SigningAlgorithm) -> Self {
+        Self::with_reload_interval(store, master_key, algorithm, KEY_RELOAD_INTERVAL)
+    }
+
+    /// A manager as [`KeyManager::new`], reading the key set again every `reload_every`.
+    pub fn with_reload_interval(
+        store: Store,
+        master_key: Option<MasterKey>,
+        algorithm: SigningAlgorithm,
+        reload_every: Duration,
+    ) -> Self {
         KeyManager {
-            store,
-            master_key,
-            algorithm,
-            reload_every: Duration::from_secs(5),
-            ring: std::sync::Mutex::new(CachedRing::default()),
-            reloading: Mutex::new(()),
+            shared: Arc::new(Shared {
+                store,
+                master_key,
+                algorithm,
+                reload_every,
+                state: std::sync::Mutex::new(CachedRing {
+                    ring: None,
+                    stale: false,
+                    epoch: 0,
+                    next_read: Instant::now(),
+                    background: false,
+                    fruitless_reread: None,
+                }),
+                reading: Mutex::new(()),
+                reads: AtomicU64::new(0),
+            }),
         }
     }
 
-    fn cached(&self) -> std::sync::MutexGuard<'_, CachedRing> {
-        // Nothing panics while holding the lock; a poisoned lock still holds a valid ring.
-        self.ring
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// How many times this manager has read the key set from the database (for diagnostics
+    /// and tests: requests answered from the cached ring read nothing).
+    pub fn key_set_reads(&self) -> u64 {
+        self.shared.reads.load(Ordering::Relaxed)
     }
 
-    /// The cached ring, if it may still be used at `now`.
-    fn fresh(&self, now: i64) -> Option<Arc<KeyRing>> {
-        let cached = self.cached();
-        cached
-            .ring
-            .as_ref()
-            .filter(|ring| {
-                !cached.stale
-                    && ring.loaded.elapsed() < self.reload_every
-                    && (ring.loaded_for..ring.changes_at).contains(&now)
-            })
-            .cloned()
-    }
-
-    /// Makes the next [`KeyManager::ring`] read the database.
-    async fn invalidate(&self) {
-        let _reloading = self.reloading.lock().await;
-        self.cached().stale = true;
+    /// Makes the next [`KeyManager::ring`] read the database, and keeps a read already under
+    /// way from installing what it read before the change.
+    fn invalidate(&self) {
+        let mut state = self.shared.state();
+        state.stale = true;
+        state.epoch = state.epoch.wrapping_add(1);
     }
 
     /// A new key that signs from `active_from` (Unix seconds), sealed when a master key is set.
     fn new_key(&self, now: i64, active_from: i64) -> Result<KeyRecord, ServerError> {
-        let (pkcs8, mut jwk) = generate(self.algorithm)?;
+        let algorithm = self.shared.algorithm;
+        let (pkcs8, mut jwk) = generate(algorithm)?;
         let kid = thumbprint(&jwk);
         jwk["kid"] = json!(kid);
-        jwk["alg"] = json!(self.algorithm.as_str());
+        jwk["alg"] = json!(algorithm.as_str());
         jwk["use"] = json!("sig");
-        let (private_key, sealed) = match &self.master_key {
+        let (private_key, sealed) = match &self.shared.master_key {
             Some(mk) => (mk.seal(&kid, &pkcs8)?, true),
             None => (STANDARD.encode(&pkcs8), false),
         };
         Ok(KeyRecord {
             kid,
-            alg: self.algorithm.as_str().to_owned(),
+            alg: algorithm.as_str().to_owned(),
             private_key,
             sealed,
             public_jwk: jwk.to_string(),
@@ -486,27 +566,25 @@ impl KeyManager {
     /// Creates a key that signs from `active_from` (Unix seconds). Returns its kid.
     pub async fn create_key(&self, now: i64, active_from: i64) -> Result<String, ServerError> {
         let key = self.new_key(now, active_from)?;
-        self.store.insert_key(&key).await?;
-        self.invalidate().await;
+        self.shared.store.insert_key(&key).await?;
+        self.invalidate();
         Ok(key.kid)
     }
 
-    /// Makes sure a signing key exists (first start). Safe for instances starting at once on
-    /// one database: exactly one of them creates the key.
+    /// Makes sure a signing key exists (first start): one not retired by a rotation (it signs,
+    /// or will once a delayed rotation activates it). Safe for instances starting at once on one
+    /// database: exactly one of them creates the key.
     pub async fn ensure_key(&self, now: i64) -> Result<(), ServerError> {
-        let signs = |keys: &[KeyRecord]| {
-            keys.iter()
-                .any(|k| k.active_from <= now && k.publish_until.is_none())
-        };
-        if signs(&self.store.keys().await?) {
+        let keys = self.shared.store.keys().await?;
+        if keys.iter().any(|k| k.publish_until.is_none()) {
             return Ok(());
         }
         let key = self.new_key(now, now)?;
-        if self.store.insert_first_key(&key, now).await? {
-            self.invalidate().await;
+        if self.shared.store.insert_first_key(&key).await? {
+            self.invalidate();
             tracing::info!(
                 kid = key.kid,
-                alg = self.algorithm.as_str(),
+                alg = self.shared.algorithm.as_str(),
                 "created a signing key"
             );
         } else {
@@ -525,49 +603,247 @@ impl KeyManager {
     ) -> Result<String, ServerError> {
         let active_from = now.saturating_add(secs(activation_delay));
         let kid = self.create_key(now, active_from).await?;
-        self.store
+        let store = &self.shared.store;
+        store
             .retire_keys_except(&kid, active_from, active_from.saturating_add(secs(overlap)))
             .await?;
-        let removed = self.store.delete_expired_keys(now).await?;
+        let removed = store.delete_expired_keys(now).await?;
         tracing::info!(kid, removed, "rotated signing keys");
-        self.invalidate().await;
+        self.invalidate();
         Ok(kid)
     }
 
-    /// The current key ring, re-read from the database every few seconds.
+    /// The key ring for `now`. Answered from the cached ring whenever there is one (see the
+    /// type's docs); it is read again in the background every reload interval.
     pub async fn ring(&self, now: i64) -> Result<Arc<KeyRing>, ServerError> {
-        if let Some(ring) = self.fresh(now) {
-            return Ok(ring);
-        }
-        let _reloading = self.reloading.lock().await;
-        // Another request may have reloaded it while this one waited.
-        if let Some(ring) = self.fresh(now) {
-            return Ok(ring);
-        }
-        let previous = self.cached().ring.as_ref().map(|r| r.active.clone());
-        let ring = Arc::new(self.load(now, previous).await?);
-        *self.cached() = CachedRing {
-            ring: Some(ring.clone()),
-            stale: false,
+        let (cached, read_in_background) = {
+            let mut state = self.shared.state();
+            match state.ring.clone() {
+                Some(ring) if !state.stale => {
+                    let at = Instant::now();
+                    let due = !state.background && at >= state.next_read;
+                    if due {
+                        state.background = true;
+                        // Whatever the read's fate, the next one waits at least this long.
+                        state.next_read = at + RETRY_AFTER;
+                    }
+                    (Some(ring), due)
+                }
+                _ => (None, false),
+            }
         };
+        let ring = match cached {
+            Some(ring) => {
+                if read_in_background {
+                    self.read_in_background(now);
+                }
+                ring
+            }
+            None => self.read_now(now).await?,
+        };
+        self.shared.at(ring, now)
+    }
+
+    /// Reads the key set before answering: there is no ring yet, or a key change was made here.
+    async fn read_now(&self, now: i64) -> Result<Arc<KeyRing>, ServerError> {
+        let _reading = self.shared.reading.lock().await;
+        // Another request may have read it while this one waited.
+        {
+            let state = self.shared.state();
+            if let Some(ring) = &state.ring
+                && !state.stale
+            {
+                return Ok(ring.clone());
+            }
+        }
+        match self.shared.read(now).await {
+            Ok(ring) => Ok(ring),
+            Err(e) => {
+                let mut state = self.shared.state();
+                let Some(ring) = state.ring.clone() else {
+                    return Err(e);
+                };
+                // The change made here cannot be read back now. The ring in use holds keys that
+                // are still valid: serve it, and read again in the background.
+                state.stale = false;
+                state.next_read = Instant::now() + RETRY_AFTER;
+                tracing::warn!(error = %e, "cannot read the signing keys; the keys in use stay in use");
+                Ok(ring)
+            }
+        }
+    }
+
+    /// Reads the key set again in a task of its own, the ring in use being due for it; the
+    /// caller has set `background`, which the task clears when it ends.
+    fn read_in_background(&self, now: i64) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.shared.state().background = false;
+            return;
+        };
+        let shared = self.shared.clone();
+        runtime.spawn(async move {
+            /// Clears the flag however the task ends (even if its runtime shuts down mid-read).
+            struct Done(Arc<Shared>);
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    self.0.state().background = false;
+                }
+            }
+            let done = Done(shared);
+            let shared = &done.0;
+            let _reading = shared.reading.lock().await;
+            if let Err(e) = shared.read(now).await {
+                tracing::warn!(error = %e, "cannot read the signing keys again; the keys in use stay in use");
+            }
+        });
+    }
+
+    /// Verifies one of this server's own access tokens with the ring for `now` (see
+    /// [`KeyRing::verifier`]). `Err` when the server cannot verify anything; `Ok(Err(_))` when
+    /// the token is refused.
+    ///
+    /// A token whose `kid` the ring does not know — signed by a key another instance created
+    /// since this one read the key set — makes the manager read the key set again before
+    /// refusing it, once: reads that find nothing new are made at most once per
+    /// [`UNKNOWN_KID_REREAD_INTERVAL`].
+    pub async fn verify_access_token(
+        &self,
+        issuer: &str,
+        token: &str,
+        now: i64,
+    ) -> Result<Result<Arc<portcullis::Claims>, portcullis::Error>, ServerError> {
+        self.verify(now, |ring| async move {
+            Ok(ring.verifier(issuer)?.verify_access_token(token).await)
+        })
+        .await
+    }
+
+    /// Checks a token with `check` against the ring for `now`, as
+    /// [`KeyManager::verify_access_token`] does: when the ring does not know the token's `kid`,
+    /// the key set is read again (rate-limited) and the token checked once more.
+    pub async fn verify<T, F, Checked>(
+        &self,
+        now: i64,
+        check: F,
+    ) -> Result<Result<T, portcullis::Error>, ServerError>
+    where
+        F: Fn(Arc<KeyRing>) -> Checked,
+        Checked: Future<Output = Result<Result<T, portcullis::Error>, ServerError>>,
+    {
+        let ring = self.ring(now).await?;
+        let verified = check(ring.clone()).await?;
+        if !unknown_kid(&verified) {
+            return Ok(verified);
+        }
+        let Some(again) = self.reread_for_unknown_kid(&ring, now).await else {
+            return Ok(verified);
+        };
+        let verified = check(again).await?;
+        if unknown_kid(&verified) {
+            self.shared.state().fruitless_reread = Some(Instant::now());
+        }
+        Ok(verified)
+    }
+
+    /// A ring read from the database after `seen` (by this call, or by another while this one
+    /// waited), or `None` when reads for unknown kids are rate-limited now or the read failed.
+    async fn reread_for_unknown_kid(&self, seen: &Arc<KeyRing>, now: i64) -> Option<Arc<KeyRing>> {
+        let _reading = self.shared.reading.lock().await;
+        let (newer, limited) = {
+            let state = self.shared.state();
+            (
+                state
+                    .ring
+                    .clone()
+                    .filter(|r| !Arc::ptr_eq(&r.keys, &seen.keys)),
+                state
+                    .fruitless_reread
+                    .is_some_and(|at| at.elapsed() < UNKNOWN_KID_REREAD_INTERVAL),
+            )
+        };
+        // Another request read the key set while this one waited: no need to read it again.
+        if let Some(newer) = newer {
+            return self.shared.at(newer, now).ok();
+        }
+        if limited {
+            return None;
+        }
+        match self.shared.read(now).await {
+            Ok(ring) => Some(ring),
+            Err(e) => {
+                self.shared.state().fruitless_reread = Some(Instant::now());
+                tracing::warn!(error = %e, "cannot read the signing keys for an unknown kid");
+                None
+            }
+        }
+    }
+}
+
+/// Whether a verification failed because no key in the ring has the token's `kid`.
+fn unknown_kid<T>(verified: &Result<T, portcullis::Error>) -> bool {
+    matches!(verified, Err(e) if e.reason() == Some(portcullis::Reason::UnknownKey))
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, CachedRing> {
+        // Nothing panics while holding the lock; a poisoned lock still holds a valid ring.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reads the key set and chooses the ring for `now`; installs it unless a key change was
+    /// made through the manager meanwhile. The caller holds `reading`.
+    async fn read(&self, now: i64) -> Result<Arc<KeyRing>, ServerError> {
+        let (epoch, previous) = {
+            let state = self.state();
+            (state.epoch, state.ring.as_ref().map(|r| r.active.clone()))
+        };
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let keys = Arc::new(KeySet(self.store.keys().await?));
+        let ring = Arc::new(self.choose(&keys, now, previous)?);
+        let mut state = self.state();
+        if state.epoch == epoch {
+            state.ring = Some(ring.clone());
+            state.stale = false;
+            state.next_read = Instant::now() + self.reload_every;
+        }
         Ok(ring)
     }
 
-    /// Reads the key set. `previous`, the key that signed until now, is kept when it still
-    /// signs (same kid: kids are thumbprints, so the same key pair), instead of parsing and
-    /// checking the private key again.
-    async fn load(
+    /// `ring`, or when the choice of keys has changed with time since it was made (a key
+    /// activated, or stopped being published), the ring chosen for `now` from the same keys,
+    /// without reading the database. A later choice replaces the cached ring.
+    fn at(&self, ring: Arc<KeyRing>, now: i64) -> Result<Arc<KeyRing>, ServerError> {
+        if ring.holds_at(now) {
+            return Ok(ring);
+        }
+        let chosen = Arc::new(self.choose(&ring.keys, now, Some(ring.active.clone()))?);
+        if now >= ring.changes_at {
+            let mut state = self.state();
+            if state.ring.as_ref().is_some_and(|r| Arc::ptr_eq(r, &ring)) {
+                state.ring = Some(chosen.clone());
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// The ring for `now` from `keys`. `previous`, the key that signed until now, is kept when
+    /// it still signs (same kid: kids are thumbprints, so the same key pair), instead of
+    /// parsing and checking the private key again.
+    fn choose(
         &self,
+        keys: &Arc<KeySet>,
         now: i64,
         previous: Option<Arc<ActiveKey>>,
     ) -> Result<KeyRing, ServerError> {
-        let keys = self.store.keys().await?;
-        let published: Vec<Value> = keys
+        let records = &keys.0;
+        let published: Vec<Value> = records
             .iter()
             .filter(|k| k.publish_until.is_none_or(|until| until >= now))
             .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
             .collect();
-        let signing = keys
+        let signing = records
             .iter()
             .filter(|k| k.active_from <= now && k.publish_until.is_none_or(|u| u >= now))
             // A key not retired by a rotation wins; then the latest activated; the kid breaks
@@ -585,23 +861,28 @@ impl KeyManager {
             Some(key) if key.kid == signing.kid && key.alg.as_str() == signing.alg => key,
             _ => Arc::new(self.active_key(signing)?),
         };
-        let changes_at = keys
-            .iter()
-            .flat_map(|k| {
-                [
-                    Some(k.active_from),
-                    k.publish_until.map(|u| u.saturating_add(1)),
-                ]
-            })
+        // The moments the choice changes: a key activates, or stops being published.
+        let changes = records.iter().flat_map(|k| {
+            [
+                Some(k.active_from),
+                k.publish_until.map(|u| u.saturating_add(1)),
+            ]
+            .into_iter()
             .flatten()
-            .filter(|t| *t > now)
-            .min()
-            .unwrap_or(i64::MAX);
+        });
+        let (mut valid_from, mut changes_at) = (i64::MIN, i64::MAX);
+        for t in changes {
+            if t <= now {
+                valid_from = valid_from.max(t);
+            } else {
+                changes_at = changes_at.min(t);
+            }
+        }
         Ok(KeyRing {
             active,
             jwks_json: json!({ "keys": published }).to_string().into(),
-            loaded: Instant::now(),
-            loaded_for: now,
+            keys: keys.clone(),
+            valid_from,
             changes_at,
             verifier: std::sync::OnceLock::new(),
         })

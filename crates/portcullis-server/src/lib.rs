@@ -86,6 +86,12 @@ pub struct Settings {
     /// secret, a removed grant) takes to be seen here. Zero reads the database every time.
     /// Default 5 seconds.
     pub client_cache_ttl: std::time::Duration,
+    /// How long an instance uses the signing keys it read before reading them again, in the
+    /// background (requests keep being answered from the keys already read, even while the
+    /// database is down): the longest a rotation made through another instance takes to be
+    /// published and used here. A token signed by a key not read yet is accepted at once (an
+    /// unknown `kid` makes the instance read the keys). Default 5 seconds.
+    pub key_reload_interval: std::time::Duration,
     /// When set, `GET /metrics` answers only requests with `Authorization: Bearer <this>`
     /// (Prometheus: `authorization: { credentials: … }`); otherwise it is open, for a server
     /// whose port only the scraper can reach. Default unset.
@@ -107,6 +113,7 @@ impl Settings {
             master_key: None,
             refresh_reuse_grace: 30,
             client_cache_ttl: clients::CLIENT_CACHE_TTL,
+            key_reload_interval: keys::KEY_RELOAD_INTERVAL,
             metrics_token: None,
         }
     }
@@ -171,10 +178,11 @@ impl AppState {
     pub async fn new(store: Store, settings: Settings) -> Result<AppState, ServerError> {
         settings.check()?;
         store.migrate().await?;
-        let keys = KeyManager::new(
+        let keys = KeyManager::with_reload_interval(
             store.clone(),
             settings.master_key.clone(),
             settings.signing_algorithm,
+            settings.key_reload_interval,
         );
         keys.ensure_key(now()).await?;
         api::register(&store, &settings.issuer).await?;

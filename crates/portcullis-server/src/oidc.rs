@@ -560,9 +560,12 @@ async fn own_token(
     state: &AppState,
     token: &str,
 ) -> Result<Option<std::sync::Arc<portcullis::Claims>>, OAuthError> {
-    let ring = state.inner.keys.ring(crate::now()).await?;
-    let verifier = ring.verifier(state.issuer())?;
-    let Ok(claims) = verifier.verify_access_token(token).await else {
+    let verified = state
+        .inner
+        .keys
+        .verify_access_token(state.issuer(), token, crate::now())
+        .await?;
+    let Ok(claims) = verified else {
         return Ok(None);
     };
     match &claims.jti {

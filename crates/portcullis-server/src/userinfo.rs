@@ -238,11 +238,10 @@ async fn authenticate(
     token: &str,
 ) -> Result<(UserRecord, Arc<portcullis::Claims>), BearerError> {
     let invalid = || BearerError::InvalidToken("the access token is invalid, expired or revoked");
-    let ring = state.keys().ring(crate::now()).await?;
-    let verifier = ring.verifier(state.issuer())?;
-    let claims = verifier
-        .verify_access_token(token)
-        .await
+    let claims = state
+        .keys()
+        .verify_access_token(state.issuer(), token, crate::now())
+        .await?
         .map_err(|_| invalid())?;
     let Some(jti) = claims.jti.as_deref() else {
         return Err(invalid());

@@ -1,6 +1,8 @@
 //! Faults lose nothing (issue 13): a refresh-token rotation that fails half-way leaves the
 //! presented token usable; instances starting at once on a fresh database seed it and create
-//! its first signing key once.
+//! its first signing key once; an instance accepts a token signed by a key another instance
+//! created after it read the keys, and refuses unknown kids with bounded reads; the key ring is
+//! served while the database is gone.
 //!
 //! Every test runs on SQLite (a file, shared by the instances and by the test's own connection)
 //! and on PostgreSQL (`PORTCULLIS_TEST_POSTGRES_URL`, each test in a schema of its own).
@@ -9,18 +11,23 @@ mod common;
 mod tenant;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use common::TestDb;
-use common::demo;
+use common::browser::http;
+use common::demo::{self, WEB};
 use portcullis_server::error::ServerError;
+use portcullis_server::keys::{KeyManager, SigningAlgorithm};
 use portcullis_server::seed::Seed;
 use portcullis_server::store::Store;
 use portcullis_server::{AppState, Settings};
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::Connection as _;
 
 /// The public issuer every instance of a test serves under (a load balancer in production).
 const ISSUER: &str = "https://id.example.com";
+const ADMIN: &str = "admin-scripts";
+const ADMIN_SECRET: &str = "admin-scripts-secret-0123456789abcdefghij";
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -52,6 +59,9 @@ macro_rules! on_both {
 on_both!(
     a_rotation_that_fails_half_way_leaves_the_presented_token_live,
     instances_starting_at_once_seed_once_and_create_one_key,
+    a_token_of_a_key_created_by_another_instance_is_accepted_at_once,
+    unknown_kids_are_refused_with_at_most_one_read_per_interval,
+    the_key_ring_is_served_while_the_database_is_gone,
 );
 
 /// A database that several instances (and the test itself) connect to: a SQLite file in a
@@ -108,6 +118,107 @@ impl SharedDb {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// A server instance on `url`, serving [`ISSUER`].
+struct Instance {
+    url: String,
+    state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The example tenant plus an application that may read users through the management API.
+fn tenant_seed() -> Seed {
+    let mut seed = demo::demo_seed();
+    let admin = Seed::from_toml(&format!(
+        r#"
+[[applications]]
+name = "Admin scripts"
+type = "m2m"
+client_id = "{ADMIN}"
+client_secret = "{ADMIN_SECRET}"
+management_scopes = ["read:users"]
+"#
+    ))
+    .unwrap();
+    seed.applications.extend(admin.applications);
+    seed
+}
+
+/// Starts an instance on `url` with `configure` applied to the default settings, and seeds the
+/// tenant (idempotent: every instance may).
+async fn serve(url: &str, configure: impl FnOnce(&mut Settings)) -> Instance {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut settings = Settings::new(ISSUER);
+    configure(&mut settings);
+    let state = AppState::new(Store::connect(url).await.unwrap(), settings)
+        .await
+        .unwrap();
+    tenant_seed().apply(state.store()).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(portcullis_server::run(
+        listener,
+        state.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Instance {
+        url: base,
+        state,
+        stop: Some(stop),
+    }
+}
+
+fn kid_of(token: &str) -> String {
+    let (header, _) = demo::jwt_parts(token);
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+async fn introspect(base: &str, token: &str) -> Value {
+    demo::introspect(base, token).await
+}
+
+/// `GET path` on `base` with a bearer token: the status.
+async fn get_with_bearer(base: &str, path: &str, token: &str) -> u16 {
+    http()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A management-API token from `base`.
+async fn admin_token(base: &str) -> String {
+    let (status, body) = demo::exchange(
+        base,
+        Some((ADMIN, ADMIN_SECRET)),
+        &[
+            ("grant_type", "client_credentials"),
+            ("audience", &format!("{ISSUER}/api")),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Ada's access token (scope `openid`) through the web app on `base`.
+async fn user_token(base: &str) -> String {
+    let tokens = demo::ada_tokens(base, "openid", &[]).await;
+    tokens["access_token"].as_str().unwrap().to_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,4 +448,205 @@ async fn instances_starting_at_once_seed_once_and_create_one_key(kind: Kind) {
         }
         db.cleanup().await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys another instance created (issue 13, item 4)
+// ---------------------------------------------------------------------------------------------
+
+async fn a_token_of_a_key_created_by_another_instance_is_accepted_at_once(kind: Kind) {
+    let Some(db) = SharedDb::new(kind).await else {
+        return;
+    };
+    let a = serve(&db.url, |_| {}).await;
+    // B would re-read the keys only after an hour: what it learns here, it learns because a
+    // token named a key it did not know.
+    let b = serve(&db.url, |s| {
+        s.key_reload_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let jwks = http()
+        .get(format!("{}/.well-known/jwks.json", b.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+    let rotate = || async {
+        a.state
+            .keys()
+            .rotate(
+                common::unix_now(),
+                Duration::ZERO,
+                Duration::from_secs(3600),
+            )
+            .await
+            .unwrap()
+    };
+
+    // Introspection.
+    let kid = rotate().await;
+    let token = user_token(&a.url).await;
+    assert_eq!(kid_of(&token), kid, "A signs with the key it just created");
+    let reads = b.state.keys().key_set_reads();
+    assert_eq!(introspect(&b.url, &token).await["active"], json!(true));
+    assert_eq!(
+        b.state.keys().key_set_reads(),
+        reads + 1,
+        "B read the keys once"
+    );
+    // Known now: no further read.
+    assert_eq!(introspect(&b.url, &token).await["active"], json!(true));
+    assert_eq!(b.state.keys().key_set_reads(), reads + 1);
+
+    // UserInfo.
+    let kid = rotate().await;
+    let token = user_token(&a.url).await;
+    assert_eq!(kid_of(&token), kid);
+    assert_eq!(
+        get_with_bearer(&b.url, "/oauth2/userinfo", &token).await,
+        200
+    );
+
+    // The management API.
+    let kid = rotate().await;
+    let token = admin_token(&a.url).await;
+    assert_eq!(kid_of(&token), kid);
+    assert_eq!(get_with_bearer(&b.url, "/api/v1/users", &token).await, 200);
+
+    a.state.store().close().await;
+    b.state.store().close().await;
+    drop((a, b));
+    db.cleanup().await;
+}
+
+/// An access token for Ada through the web app, with every claim this server's tokens have,
+/// signed by `keys` (a key in no database the server reads).
+fn forged(keys: &portcullis_server::keys::KeyRing, ada_id: &str) -> String {
+    let now = common::unix_now();
+    let claims = json!({
+        "aud": ["https://api.example.com"],
+        "azp": WEB,
+        "client_id": WEB,
+        "exp": now + 600,
+        "iat": now,
+        "iss": ISSUER,
+        "jti": format!("forged-{now}-{}", keys.active.kid()),
+        "sub": ada_id,
+        "scp": ["openid"],
+        "scope": "openid",
+        "v": "2",
+    });
+    keys.active.sign_jwt("at+jwt", &claims).unwrap()
+}
+
+async fn unknown_kids_are_refused_with_at_most_one_read_per_interval(kind: Kind) {
+    let Some(db) = SharedDb::new(kind).await else {
+        return;
+    };
+    let server = serve(&db.url, |s| {
+        s.key_reload_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let ada = server
+        .state
+        .store()
+        .user_by_email(demo::ADA)
+        .await
+        .unwrap()
+        .unwrap();
+    // Two keys no database of the server holds.
+    let elsewhere = Store::connect("sqlite::memory:").await.unwrap();
+    elsewhere.migrate().await.unwrap();
+    let foreign = KeyManager::new(elsewhere.clone(), None, SigningAlgorithm::RS256);
+    let now = common::unix_now();
+    foreign.ensure_key(now).await.unwrap();
+    let first = forged(&foreign.ring(now).await.unwrap(), &ada.id);
+    foreign
+        .rotate(now, Duration::ZERO, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let second = forged(&foreign.ring(now).await.unwrap(), &ada.id);
+    assert_ne!(kid_of(&first), kid_of(&second));
+
+    // A token of the server's own passes, and the keys are read.
+    let own = user_token(&server.url).await;
+    assert_eq!(introspect(&server.url, &own).await["active"], json!(true));
+    let keys = server.state.keys();
+    let reads = keys.key_set_reads();
+
+    // The first unknown kid: the keys are read again, and the token is refused.
+    assert_eq!(
+        introspect(&server.url, &first).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        keys.key_set_reads(),
+        reads + 1,
+        "one read for the unknown kid"
+    );
+    // Another unknown kid within the interval: refused everywhere without reading again.
+    assert_eq!(
+        introspect(&server.url, &second).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        get_with_bearer(&server.url, "/oauth2/userinfo", &second).await,
+        401
+    );
+    assert_eq!(
+        get_with_bearer(&server.url, "/api/v1/users", &second).await,
+        403
+    );
+    assert_eq!(
+        keys.key_set_reads(),
+        reads + 1,
+        "no second read within {:?}",
+        portcullis_server::keys::UNKNOWN_KID_REREAD_INTERVAL
+    );
+    // The server's own tokens still pass.
+    assert_eq!(introspect(&server.url, &own).await["active"], json!(true));
+
+    elsewhere.close().await;
+    server.state.store().close().await;
+    drop(server);
+    db.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The key ring without the database (issue 13, item 2)
+// ---------------------------------------------------------------------------------------------
+
+async fn the_key_ring_is_served_while_the_database_is_gone(kind: Kind) {
+    let Some(db) = SharedDb::new(kind).await else {
+        return;
+    };
+    let reload = Duration::from_millis(200);
+    let server = serve(&db.url, |s| s.key_reload_interval = reload).await;
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", server.url);
+        async move {
+            let response = http().get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, jwks) = get("/.well-known/jwks.json").await;
+    assert_eq!(status, 200);
+    let (status, discovery) = get("/.well-known/openid-configuration").await;
+    assert_eq!(status, 200);
+
+    // The database goes away: every query fails from now on.
+    server.state.store().close().await;
+    assert_eq!(get("/readyz").await.0, 503, "the database is really gone");
+    // Past the reload interval, the ring is due for a read, which fails; it is served still,
+    // as long as the outage lasts (several failed reads).
+    for _ in 0..3 {
+        tokio::time::sleep(reload + Duration::from_millis(100)).await;
+        assert_eq!(get("/.well-known/jwks.json").await, (200, jwks.clone()));
+        assert_eq!(
+            get("/.well-known/openid-configuration").await,
+            (200, discovery.clone())
+        );
+    }
+    drop(server);
+    db.cleanup().await;
 }

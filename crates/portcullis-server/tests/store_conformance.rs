@@ -45,6 +45,7 @@ conformance!(
     foreign_keys_cascade,
     seed_is_idempotent,
     key_manager_creates_rotates_and_seals,
+    ensure_key_creates_no_key_while_an_unretired_one_waits,
     effective_claims_follow_kinde_rules,
 );
 
@@ -352,6 +353,31 @@ async fn key_manager_creates_rotates_and_seals(url: &str) {
         !ring.jwks_json.contains(&first),
         "and is dropped after the overlap"
     );
+}
+
+async fn ensure_key_creates_no_key_while_an_unretired_one_waits(url: &str) {
+    let s = store(url).await;
+    let now = 1_800_000_000;
+    // The first key of an instance whose clock is a second ahead: another instance starting
+    // now does not add its own.
+    let ahead = KeyManager::new(s.clone(), None, SigningAlgorithm::EdDSA);
+    ahead.ensure_key(now + 1).await.unwrap();
+    let keys = KeyManager::new(s.clone(), None, SigningAlgorithm::EdDSA);
+    keys.ensure_key(now).await.unwrap();
+    assert_eq!(s.keys().await.unwrap().len(), 1);
+    // A rotation with an activation delay: the old key is retired but signs until the new one
+    // activates. An instance (re)starting meanwhile adds no key that would sign at once.
+    let next = keys
+        .rotate(now + 1, Duration::from_secs(60), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    KeyManager::new(s.clone(), None, SigningAlgorithm::EdDSA)
+        .ensure_key(now + 2)
+        .await
+        .unwrap();
+    assert_eq!(s.keys().await.unwrap().len(), 2, "no key was added");
+    let ring = keys.ring(now + 61).await.unwrap();
+    assert_eq!(ring.active.kid(), next, "the delayed key signs once active");
 }
 
 async fn effective_claims_follow_kinde_rules(url: &str) {

@@ -479,11 +479,10 @@ pub(crate) async fn authorize(
         Err(reason) => return Err(ApiError::invalid_token(reason)),
     };
     let invalid = || ApiError::invalid_token("the access token is invalid, expired or revoked");
-    let ring = state.keys().ring(crate::now()).await?;
-    let verifier = ring.verifier(state.issuer())?;
-    let claims = verifier
-        .verify_access_token(token)
-        .await
+    let claims = state
+        .keys()
+        .verify_access_token(state.issuer(), token, crate::now())
+        .await?
         .map_err(|_| invalid())?;
     if !claims.aud.contains(&audience(state.issuer())) {
         return Err(ApiError::invalid_token(

@@ -76,16 +76,23 @@ async fn verify(
         return Ok(None);
     };
     let at = now.min(exp.saturating_sub(1));
-    let ring = state.keys().ring(now).await?;
-    let verifier = portcullis::TokenVerifier::builder(state.issuer())
-        .client_id(client_id)
-        .jwks_json(ring.jwks_json.to_string())
-        .leeway(Duration::ZERO)
-        .max_token_age(None)
-        .clock(portcullis::clock::ManualClock::at_secs(at))
-        .build()
-        .map_err(|e| ServerError::Keys(format!("cannot build the hint verifier: {e}")))?;
-    Ok(verifier.verify_id_token(hint, None).await.ok())
+    // A hint signed by a key another instance created since this one read the keys is
+    // accepted too: an unknown kid makes the key set be read again.
+    let verified = state
+        .keys()
+        .verify(now, |ring| async move {
+            let verifier = portcullis::TokenVerifier::builder(state.issuer())
+                .client_id(client_id)
+                .jwks_json(ring.jwks_json.to_string())
+                .leeway(Duration::ZERO)
+                .max_token_age(None)
+                .clock(portcullis::clock::ManualClock::at_secs(at))
+                .build()
+                .map_err(|e| ServerError::Keys(format!("cannot build the hint verifier: {e}")))?;
+            Ok(verifier.verify_id_token(hint, None).await)
+        })
+        .await?;
+    Ok(verified.ok())
 }
 
 /// The JSON payload of a JWT of at most [`MAX_HINT`] bytes, without verifying anything.

@@ -383,13 +383,20 @@ impl Store {
     }
 
     /// Sets a role's permissions (by key), replacing earlier ones. Instances seeding one
-    /// database at once may run it together: a pair another has just inserted is left as it is.
+    /// database at once may run it together: the role's row is locked first, so replacements
+    /// of one role's permissions take turns (a delete and another's insert cannot deadlock),
+    /// and a pair another has just inserted is left as it is.
     pub async fn set_role_permissions(
         &self,
         role_id: &str,
         permission_keys: &[String],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // A write that changes nothing: it takes the row lock (the write lock on SQLite).
+        sqlx::query("UPDATE roles SET name = name WHERE id = $1")
+            .bind(role_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM role_permissions WHERE role_id = $1")
             .bind(role_id)
             .execute(&mut *tx)
@@ -417,7 +424,9 @@ impl Store {
     }
 
     /// Makes the user a member of the organization with exactly these roles and direct
-    /// permissions (by key). Instances seeding one database at once may run it together.
+    /// permissions (by key). Instances seeding one database at once may run it together: the
+    /// user's row is locked first, so replacements of one user's memberships take turns (a
+    /// delete and another's insert cannot deadlock).
     pub async fn set_membership(
         &self,
         org_code: &str,
@@ -426,6 +435,11 @@ impl Store {
         permission_keys: &[String],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // A write that changes nothing: it takes the row lock (the write lock on SQLite).
+        sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO org_members (org_code, user_id) VALUES ($1, $2) \
              ON CONFLICT (org_code, user_id) DO NOTHING",

@@ -334,12 +334,14 @@ impl Store {
         Ok(())
     }
 
-    /// Stores `key` unless a key already signs at `now` (active, and not retired by a
-    /// rotation). `true` when it was stored. (A first key is not retired: `key`'s retirement
-    /// fields are not stored.) Instances starting at once on a fresh database
-    /// store exactly one first key: on SQLite the statement is atomic (one writer at a time),
-    /// on PostgreSQL the check and the insert run under a transaction-scoped advisory lock.
-    pub async fn insert_first_key(&self, key: &KeyRecord, now: i64) -> Result<bool, StoreError> {
+    /// Stores `key` unless a key not retired by a rotation exists: one that signs, or one a
+    /// rotation made to sign later (the retired keys sign until then), whatever its activation
+    /// time (another instance's clock may be a second ahead). `true` when it was stored. (A
+    /// first key is not retired: `key`'s retirement fields are not stored.) Instances starting
+    /// at once on a fresh database store exactly one first key: on SQLite the statement is
+    /// atomic (one writer at a time), on PostgreSQL the check and the insert run under a
+    /// transaction-scoped advisory lock.
+    pub async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(7368238642)")
@@ -350,8 +352,8 @@ impl Store {
             "INSERT INTO signing_keys (kid, alg, private_key, sealed, public_jwk, created_at, \
              active_from, retired_at, publish_until) \
              SELECT $1, $2, $3, CAST($4 AS BIGINT), $5, CAST($6 AS BIGINT), CAST($7 AS BIGINT), \
-             NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM signing_keys \
-             WHERE active_from <= $8 AND publish_until IS NULL)",
+             NULL, NULL \
+             WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE publish_until IS NULL)",
         )
         .bind(&key.kid)
         .bind(&key.alg)
@@ -360,7 +362,6 @@ impl Store {
         .bind(&key.public_jwk)
         .bind(key.created_at)
         .bind(key.active_from)
-        .bind(now)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -433,9 +434,16 @@ impl Store {
     }
 
     /// Sets the scopes an API defines (replacing earlier ones). Instances seeding one database
-    /// at once may run it together: a scope another has just inserted is left as it is.
+    /// at once may run it together: the API's row is locked first, so replacements of one API's
+    /// scopes take turns (a delete and another's insert cannot deadlock), and a scope another
+    /// has just inserted is left as it is.
     pub async fn set_api_scopes(&self, api_id: &str, scopes: &[String]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // A write that changes nothing: it takes the row lock (the write lock on SQLite).
+        sqlx::query("UPDATE apis SET name = name WHERE id = $1")
+            .bind(api_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM api_scopes WHERE api_id = $1")
             .bind(api_id)
             .execute(&mut *tx)
