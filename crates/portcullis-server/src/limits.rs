@@ -58,6 +58,10 @@ fn buckets(ip: Option<IpAddr>, client_id: &str) -> (String, String) {
 /// database again.
 pub const CLEAN_FOR: Duration = Duration::from_secs(1);
 
+/// How long a caller last found without failures may go on while the counters cannot be read
+/// (the database is unavailable).
+const CLEAN_IF_UNAVAILABLE: Duration = Duration::from_secs(3600);
+
 /// Callers (by client and address) that had no failed authentication in the current window
 /// when last read: see the module documentation. Bounded; per server instance.
 pub(crate) struct CleanCallers(quick_cache::sync::Cache<Caller, (i64, Instant)>);
@@ -82,15 +86,24 @@ pub(crate) async fn check(
 ) -> Result<(), OAuthError> {
     let caller = Caller::new(ip, client_id);
     let start = window(now);
-    if clean
-        .0
-        .get(&caller)
-        .is_some_and(|(w, at)| w == start && at.elapsed() < CLEAN_FOR)
-    {
+    let known = clean.0.get(&caller);
+    if known.is_some_and(|(w, at)| w == start && at.elapsed() < CLEAN_FOR) {
         return Ok(());
     }
     let (by_ip, by_client) = caller.buckets();
-    let (ip_hits, client_hits) = store.rate_limit_counts(&by_ip, &by_client, start).await?;
+    let (ip_hits, client_hits) = match store.rate_limit_counts(&by_ip, &by_client, start).await {
+        Ok(counts) => counts,
+        // The counters cannot be read while the database is unavailable (nor can failures be
+        // counted): a caller this instance last saw without failures — and has not seen fail
+        // since — goes on, so machine-to-machine tokens keep being issued during an outage.
+        Err(e)
+            if e.is_unavailable()
+                && known.is_some_and(|(_, at)| at.elapsed() < CLEAN_IF_UNAVAILABLE) =>
+        {
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     if ip_hits == 0 && client_hits == 0 {
         clean.0.insert(caller, (start, Instant::now()));
         return Ok(());
