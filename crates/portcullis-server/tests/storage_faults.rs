@@ -287,23 +287,32 @@ fn assert_unavailable(what: &str, a: &Answer, code: &str) {
     assert_eq!(found, Some(code), "{what}: {:?}", a.body);
 }
 
+/// The tenant's server on `pg` with this acquire timeout: the server, its URL, an HTTP client,
+/// and a management token.
+async fn start_on(
+    pg: &PgCluster,
+    acquire_timeout: Duration,
+) -> (TestIssuer, String, reqwest::Client, String) {
+    let issuer = tenant()
+        .database_url(pg.url())
+        .store_options(StoreOptions::new().acquire_timeout(acquire_timeout))
+        .start()
+        .await
+        .unwrap();
+    let base = issuer.url().to_owned();
+    let admin = issuer
+        .management_token(ADMIN_ID, ADMIN_SECRET, None)
+        .await
+        .unwrap();
+    (issuer, base, reqwest::Client::new(), admin)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_outage_answers_503_promptly_and_recovers_within_a_second() {
     let Some(pg) = PgCluster::start() else {
         return;
     };
-    let issuer = tenant()
-        .database_url(pg.url())
-        .store_options(StoreOptions::new().acquire_timeout(Duration::from_secs(1)))
-        .start()
-        .await
-        .unwrap();
-    let base = issuer.url().to_owned();
-    let http = reqwest::Client::new();
-    let admin = issuer
-        .management_token(ADMIN_ID, ADMIN_SECRET, None)
-        .await
-        .unwrap();
+    let (issuer, base, http, admin) = start_on(&pg, Duration::from_secs(1)).await;
     assert_eq!(client_credentials(&http, &base).await.status, 200);
     let last_token = Instant::now();
     let tokens = issuer
@@ -407,18 +416,7 @@ async fn killed_connections_lose_nothing() {
     let Some(pg) = PgCluster::start() else {
         return;
     };
-    let issuer = tenant()
-        .database_url(pg.url())
-        .store_options(StoreOptions::new().acquire_timeout(Duration::from_secs(2)))
-        .start()
-        .await
-        .unwrap();
-    let base = issuer.url().to_owned();
-    let http = reqwest::Client::new();
-    let admin = issuer
-        .management_token(ADMIN_ID, ADMIN_SECRET, None)
-        .await
-        .unwrap();
+    let (issuer, base, http, admin) = start_on(&pg, Duration::from_secs(2)).await;
     let mut chains = Vec::new();
     for _ in 0..3 {
         let tokens = issuer
