@@ -293,11 +293,7 @@ impl From<ServerError> for OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        if e.is_unavailable() {
-            OAuthError::unavailable(&e)
-        } else {
-            OAuthError::server_error(&e)
-        }
+        ServerError::from(e).into()
     }
 }
 

@@ -328,11 +328,7 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if e.is_unavailable() {
-            ApiError::unavailable(&e)
-        } else {
-            ApiError::internal(&e)
-        }
+        ServerError::from(e).into()
     }
 }
 
