@@ -185,7 +185,8 @@ fn error_redirect(
     error: &str,
     description: &str,
 ) -> Response {
-    let mut params = vec![("error", error), ("error_description", description)];
+    let description = crate::error::error_description(description);
+    let mut params = vec![("error", error), ("error_description", &*description)];
     if let Some(s) = st {
         params.push(("state", s));
     }
@@ -279,13 +280,41 @@ pub(crate) async fn current_session(
 }
 
 /// The scopes of a space-separated `scope` parameter; `openid` when it is absent.
-pub(crate) fn requested_scopes(scope: Option<&str>) -> Vec<String> {
-    scope
-        .unwrap_or("openid")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+///
+/// Every scope must be an RFC 6749 §3.3 `scope-token`: printable ASCII without `"` and `\`
+/// (`%x21 / %x23-5B / %x5D-7E`). Anything else (control characters, non-ASCII, quotes) is
+/// refused rather than copied into tokens and answers. Extra spaces between scopes are
+/// tolerated.
+pub(crate) fn requested_scopes(scope: Option<&str>) -> Result<Vec<String>, InvalidScope> {
+    scope_tokens(scope.unwrap_or("openid")).map(|tokens| tokens.map(str::to_owned).collect())
+}
+
+/// The scope tokens of `scope`, split on spaces, once each is checked (see
+/// [`requested_scopes`]).
+pub(crate) fn scope_tokens(scope: &str) -> Result<impl Iterator<Item = &str>, InvalidScope> {
+    if let Some(bad) = scope.chars().find(|&c| c != ' ' && !is_scope_char(c)) {
+        return Err(InvalidScope(bad));
+    }
+    Ok(scope.split(' ').filter(|s| !s.is_empty()))
+}
+
+/// RFC 6749 §3.3 `NQCHAR`.
+fn is_scope_char(c: char) -> bool {
+    matches!(c, '\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')
+}
+
+/// A `scope` parameter with a character RFC 6749 §3.3 does not allow in a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InvalidScope(char);
+
+impl std::fmt::Display for InvalidScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "scope holds the character U+{:04X}, which RFC 6749 §3.3 does not allow",
+            u32::from(self.0)
+        )
+    }
 }
 
 /// The audiences of a space-separated `audience` parameter, if application `app_id` may use
@@ -467,7 +496,10 @@ async fn authorize_inner(
         }
         (None, None) => {}
     }
-    let scopes = requested_scopes(get("scope"));
+    let scopes = match requested_scopes(get("scope")) {
+        Ok(scopes) => scopes,
+        Err(e) => return fail("invalid_scope", &e.to_string()),
+    };
     let Some(audiences) = granted_audiences(state, &app.id, get("audience")).await? else {
         return fail(
             "invalid_target",

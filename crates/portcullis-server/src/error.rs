@@ -297,9 +297,31 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+/// `description` in the characters RFC 6749 §5.2 allows in `error_description`
+/// (`%x20-21 / %x23-5B / %x5D-7E`): `"` becomes `'`, `\` becomes `/`, anything else
+/// outside the set (control characters, non-ASCII) becomes `?`.
+pub(crate) fn error_description(description: &str) -> std::borrow::Cow<'_, str> {
+    let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E');
+    if description.chars().all(allowed) {
+        return std::borrow::Cow::Borrowed(description);
+    }
+    description
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if allowed(c) => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.code, "error_description": self.description});
+        let body = json!({
+            "error": self.code,
+            "error_description": error_description(&self.description),
+        });
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

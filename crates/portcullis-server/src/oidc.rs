@@ -500,6 +500,10 @@ async fn client_credentials_grant(
     let (scope, scopes) = match form.get("scope") {
         None => (cached.scope.as_str(), Scopes::Granted(&grant.scopes)),
         Some(requested) => {
+            // Checked first, so a refusal never echoes a control character back.
+            if let Err(e) = crate::authorize::scope_tokens(requested) {
+                return Err(OAuthError::invalid_scope(e.to_string()));
+            }
             if let Some(bad) = requested
                 .split(' ')
                 .find(|s| !grant.scopes.iter().any(|g| g == s))
