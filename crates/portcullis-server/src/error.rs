@@ -149,8 +149,17 @@ pub struct OAuthError {
     status: StatusCode,
     code: &'static str,
     description: String,
-    basic_challenge: bool,
+    challenge: Option<Challenge>,
     retry_after: Option<i64>,
+}
+
+/// The `WWW-Authenticate` challenge of a 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Challenge {
+    /// Client authentication failed (RFC 6749 §5.2).
+    Basic,
+    /// The bearer token a caller authenticated with is not valid (RFC 6750 §3.1).
+    BearerInvalidToken,
 }
 
 impl OAuthError {
@@ -159,7 +168,7 @@ impl OAuthError {
             status,
             code,
             description: description.into(),
-            basic_challenge: false,
+            challenge: None,
             retry_after: None,
         }
     }
@@ -194,11 +203,24 @@ impl OAuthError {
     /// `invalid_client` (401, with a `Basic` challenge: RFC 6749 §5.2).
     pub fn invalid_client() -> Self {
         OAuthError {
-            basic_challenge: true,
+            challenge: Some(Challenge::Basic),
             ..Self::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "client authentication failed",
+            )
+        }
+    }
+
+    /// `invalid_token` (401, with a `Bearer` challenge: RFC 7662 §2.3, RFC 6750 §3.1): the
+    /// access token a caller authenticated with is not a valid token of this server.
+    pub fn invalid_bearer() -> Self {
+        OAuthError {
+            challenge: Some(Challenge::BearerInvalidToken),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the bearer token is invalid, expired or revoked",
             )
         }
     }
@@ -331,10 +353,17 @@ impl IntoResponse for OAuthError {
         {
             headers.insert(header::RETRY_AFTER, v);
         }
-        if self.basic_challenge {
+        let challenge = match self.challenge {
+            Some(Challenge::Basic) => "Basic realm=\"portcullis\", charset=\"UTF-8\"",
+            Some(Challenge::BearerInvalidToken) => {
+                "Bearer realm=\"portcullis\", error=\"invalid_token\""
+            }
+            None => "",
+        };
+        if !challenge.is_empty() {
             headers.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"portcullis\", charset=\"UTF-8\""),
+                HeaderValue::from_static(challenge),
             );
         }
         response

@@ -36,7 +36,9 @@ pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
         "end_session_endpoint": format!("{issuer}/logout"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // RFC 8414 §2: client authentication methods or access token types (RFC 7662 §2.1).
+        "introspection_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "Bearer"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "authorization_endpoint": format!("{issuer}/oauth2/auth"),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -578,8 +580,61 @@ async fn own_token(
     }
 }
 
-/// `POST /oauth2/introspect` (RFC 7662). Client-authenticated; a client sees only its own
-/// tokens as active (security.md case 76). Resource servers verify JWT access tokens locally.
+/// The caller of an introspection request that authenticates with `Authorization: Bearer
+/// <access token>` (RFC 7662 §2.1 allows it; Kinde's SDKs do it with a `client_credentials`
+/// token): the application the token was issued to (`azp`, else `client_id`), once the token is
+/// checked like any access token of this server (signature, issuer, expiry, not revoked).
+/// `Ok(None)` when the request uses another scheme (client credentials then apply).
+async fn bearer_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Option<Arc<CachedClient>>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    if form.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not two",
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() || token.contains(' ') {
+        return Err(OAuthError::invalid_bearer());
+    }
+    let Some(claims) = own_token(state, token).await? else {
+        return Err(OAuthError::invalid_bearer());
+    };
+    let Some(client_id) = claims.authorized_party() else {
+        return Err(OAuthError::invalid_bearer());
+    };
+    if form.get("client_id").is_some_and(|id| id != client_id) {
+        return Err(OAuthError::invalid_request(
+            "client_id in the body differs from the bearer token's client",
+        ));
+    }
+    match state
+        .inner
+        .clients
+        .get(&state.inner.store, client_id)
+        .await?
+    {
+        Some(client) => Ok(Some(client)),
+        // The application was deleted after the token was issued.
+        None => Err(OAuthError::invalid_bearer()),
+    }
+}
+
+/// `POST /oauth2/introspect` (RFC 7662). The caller authenticates as a client (Basic or body
+/// credentials) or with an access token of its own ([`bearer_caller`]); either way it sees only
+/// its own tokens as active (security.md case 76). Resource servers verify JWT access tokens
+/// locally.
 pub(crate) async fn introspect(
     State(state): State<AppState>,
     Peer(peer): Peer,
@@ -587,7 +642,10 @@ pub(crate) async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = read_form(&headers, body)?;
-    let client = authenticate(&state, &headers, &form, peer).await?;
+    let client = match bearer_caller(&state, &headers, &form).await? {
+        Some(client) => client,
+        None => authenticate(&state, &headers, &form, peer).await?,
+    };
     let app = &client.app;
     let token = form
         .get("token")
@@ -643,7 +701,10 @@ pub(crate) async fn revoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = read_form(&headers, body)?;
-    let client = authenticate(&state, &headers, &form, peer).await?;
+    let client = match bearer_caller(&state, &headers, &form).await? {
+        Some(client) => client,
+        None => authenticate(&state, &headers, &form, peer).await?,
+    };
     let app = &client.app;
     let token = form
         .get("token")
