@@ -728,12 +728,12 @@ async fn issue_final_code(
 /// `POST /oauth2/auth/sign-in`: the hosted form's submission.
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
-    Peer(peer): Peer,
+    Peer(ip): Peer,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     or_server_error(
-        sign_in_inner(&state, peer, &headers, &body).await,
+        sign_in_inner(&state, ip, &headers, &body).await,
         "sign-in",
         "The server could not complete the sign-in.",
     )
@@ -961,7 +961,7 @@ pub(crate) async fn finish(
 
 async fn sign_in_inner(
     state: &AppState,
-    peer: Option<std::net::SocketAddr>,
+    ip: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ServerError> {
@@ -978,7 +978,6 @@ async fn sign_in_inner(
         |message: &str| pages::sign_in(interaction_id, &interaction.csrf, &email, Some(message));
 
     // Brute force (case 96): limits per address and per (account, address).
-    let ip = peer.map(|p| p.ip());
     if let Err(limited) = crate::limits::check_sign_in(store, ip, &email, now).await {
         return Ok(limited);
     }

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -291,21 +291,32 @@ pub(crate) async fn token_method_not_allowed() -> Response {
     response
 }
 
-/// The caller's socket address, when the server was started with connection info (as
-/// [`crate::run`] does); `None` otherwise (e.g. a router driven directly in tests).
-pub(crate) struct Peer(pub(crate) Option<SocketAddr>);
+/// The client's address: the TCP peer, or the address a trusted reverse proxy forwarded
+/// ([`crate::proxies`]). `None` when the server was started without connection info (e.g. a
+/// router driven directly in tests).
+pub(crate) struct Peer(pub(crate) Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
+impl FromRequestParts<AppState> for Peer {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(client_addr(state, parts)))
     }
+}
+
+/// See [`Peer`].
+fn client_addr(state: &AppState, parts: &Parts) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    Some(
+        state
+            .inner
+            .settings
+            .trusted_proxies
+            .client_addr(peer, &parts.headers),
+    )
 }
 
 /// Reads a form body. A body over the limit (or one that cannot be read) is answered like every
@@ -326,10 +337,9 @@ async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &Form,
-    peer: Option<SocketAddr>,
+    ip: Option<IpAddr>,
 ) -> Result<Arc<CachedClient>, OAuthError> {
     let (client_id, secret) = client_credentials(headers, form)?;
-    let ip = peer.map(|p| p.ip());
     let now = crate::now();
     let clean = &state.inner.clean_callers;
     limits::check(&state.inner.store, clean, ip, &client_id, now).await?;
@@ -350,7 +360,7 @@ async fn authenticate_user_client(
     state: &AppState,
     headers: &HeaderMap,
     form: &Form,
-    peer: Option<SocketAddr>,
+    peer: Option<IpAddr>,
 ) -> Result<Arc<CachedClient>, OAuthError> {
     let (id, secret) = client_credentials(headers, form)?;
     if secret.is_none()
@@ -371,11 +381,8 @@ pub(crate) async fn token(
     request: Request,
 ) -> Result<Response, OAuthError> {
     let (mut parts, body) = request.into_parts();
+    let peer = client_addr(&state, &parts);
     let headers = std::mem::take(&mut parts.headers);
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
     // The body limit (`DefaultBodyLimit`) travels in the extensions, which stay with the body.
     let body = Bytes::from_request(Request::from_parts(parts, body), &()).await;
     let result = async {
@@ -401,7 +408,7 @@ pub(crate) async fn token(
             "password" => {
                 // Confidential applications only: the secret is required.
                 let client = authenticate(&state, &headers, &form, peer).await?;
-                crate::tokens::password_grant(&state, &client.app, &form, peer.map(|p| p.ip()))
+                crate::tokens::password_grant(&state, &client.app, &form, peer)
                     .await
             }
             _ => Err(OAuthError::unsupported_grant_type(
