@@ -294,7 +294,7 @@ fn flow_failure(e: &Error) -> Failure {
             let status = o.http_status();
             let code = match o {
                 OAuthError::StateMismatch(_) => "invalid_state",
-                OAuthError::IssuerMismatch => "invalid_issuer",
+                OAuthError::IssuerMismatch | OAuthError::MissingIssuer => "invalid_issuer",
                 OAuthError::MalformedCallback(_) => "invalid_request",
                 OAuthError::LoginExpired => "login_expired",
                 other => other.error_code().unwrap_or("server_error"),
