@@ -324,11 +324,23 @@ async fn case_38_39_42_missing_malformed_and_misplaced_credentials() {
         "Bearer".to_owned(),
         "Bearer ".to_owned(),
         "Bearer a b".to_owned(),
-        "Basic xyz".to_owned(),
-        format!("Token {access}"),
     ] {
         for path in PROFILE_PATHS {
             invalid_request(&get_with(&issuer, path, &bad).await, &bad);
+        }
+    }
+    // Another scheme is an unsupported authentication method: 401 with a bare challenge and
+    // no error code, like no credentials (RFC 6750 §3.1).
+    for other in [
+        "Basic xyz".to_owned(),
+        format!("Token {access}"),
+        "Bearerabc".to_owned(),
+    ] {
+        for path in PROFILE_PATHS {
+            let a = get_with(&issuer, path, &other).await;
+            assert_eq!(a.status, 401, "{path} {}", &other[..other.len().min(12)]);
+            assert_eq!(a.challenge.as_deref(), Some("Bearer realm=\"portcullis\""));
+            assert!(a.body.get("error").is_none(), "{}", a.body);
         }
     }
     // Two Authorization headers.
