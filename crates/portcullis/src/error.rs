@@ -211,9 +211,9 @@ pub enum Reason {
     WrongAudience,
     /// `azp` is present and is not this client, or is missing when there are several audiences.
     WrongAuthorizedParty,
-    /// A required claim is absent. [`TokenError::claim`] names it.
+    /// A required claim is absent. [`TokenError::claim_name`] names it.
     MissingClaim,
-    /// A claim has an invalid value (e.g. an empty `sub`). [`TokenError::claim`] names it.
+    /// A claim has an invalid value (e.g. an empty `sub`). [`TokenError::claim_name`] names it.
     InvalidClaim,
     /// The ID token's `nonce` is not the one sent in the authorization request.
     NonceMismatch,

@@ -362,7 +362,7 @@ impl Params {
 
 impl WebAuth {
     /// The answer of the sign-in route `route` to a request with `session` (`None` when the
-    /// app has no session layer) — see the [module docs](self). Every answer is
+    /// app has no session layer) — see [`AuthRoutes`] for the routes. Every answer is
     /// `Cache-Control: no-store`.
     pub async fn answer<S: AuthSession + ?Sized>(
         &self,

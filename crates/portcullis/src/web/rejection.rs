@@ -77,7 +77,7 @@ impl fmt::Display for Requirement {
     }
 }
 
-/// Why a request was refused by an extractor or a guard. See the [module docs](self) for the
+/// Why a request was refused by an extractor or a guard. See the [`web`](crate::web) module docs for the
 /// answers; [`AuthRejection::response`] builds one.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
