@@ -559,7 +559,7 @@ async fn authorize_inner(
             "prompt=none cannot be combined with sign-up",
         );
     }
-    let now = crate::now();
+    let now = state.now();
     let hinted_user = match get("id_token_hint") {
         None => None,
         Some(h) => match hint::subject(state, client_id, h, now).await? {
@@ -699,7 +699,7 @@ async fn issue_code(
         .create_code(
             &hash_secret(&code),
             &data,
-            crate::now() + state.inner.settings.code_ttl,
+            state.now() + state.inner.settings.code_ttl,
         )
         .await?;
     let mut params = vec![("code", code.as_str())];
@@ -799,7 +799,7 @@ pub(crate) async fn bound_interaction(
 ) -> Result<Result<InteractionRecord, Refusal>, ServerError> {
     let Some(interaction) = state
         .store()
-        .interaction(&hash_secret(interaction_id), crate::now())
+        .interaction(&hash_secret(interaction_id), state.now())
         .await?
     else {
         return Ok(Err(Refusal::Expired));
@@ -970,7 +970,7 @@ async fn sign_in_inner(
         Err(refusal) => return Ok(refusal),
     };
     let store = state.store();
-    let now = crate::now();
+    let now = state.now();
     let interaction_id = form.get("interaction").unwrap_or("");
     let email = form.get("email").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("");

@@ -41,6 +41,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use portcullis::clock::{Clock, SystemClock};
 
 use crate::error::ServerError;
 use crate::keys::{KeyManager, MasterKey, SigningAlgorithm};
@@ -101,6 +102,10 @@ pub struct Settings {
     /// sign-ins and client authentications are counted under ([`proxies`]). Default: none, and
     /// the client address is the TCP peer.
     pub trusted_proxies: proxies::TrustedProxies,
+    /// Where the server reads the time: every expiry, lifetime, grace period, rate-limit window
+    /// and `max_age` is measured on it. Default the system clock; tests pass a
+    /// [`ManualClock`](portcullis::clock::ManualClock) and move time instead of sleeping.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Settings {
@@ -119,6 +124,7 @@ impl Settings {
             refresh_reuse_grace: 30,
             client_cache_ttl: clients::CLIENT_CACHE_TTL,
             trusted_proxies: proxies::TrustedProxies::none(),
+            clock: Arc::new(SystemClock),
             key_reload_interval: keys::KEY_RELOAD_INTERVAL,
             metrics_token: None,
         }
@@ -190,7 +196,7 @@ impl AppState {
             settings.signing_algorithm,
             settings.key_reload_interval,
         );
-        keys.ensure_key(now()).await?;
+        keys.ensure_key(settings.clock.now_secs()).await?;
         api::register(&store, &settings.issuer).await?;
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -203,6 +209,11 @@ impl AppState {
                 metrics: Arc::new(metrics::Metrics::new()),
             }),
         })
+    }
+
+    /// Unix seconds now, on [`Settings::clock`].
+    pub fn now(&self) -> i64 {
+        self.inner.settings.clock.now_secs()
     }
 
     /// The issuer URL.
@@ -333,7 +344,7 @@ async fn janitor(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
     loop {
         tick.tick().await;
-        let now = now();
+        let now = state.now();
         let store = state.store();
         let result = async {
             store.purge_flows(now).await?;
@@ -347,12 +358,4 @@ async fn janitor(state: AppState) {
             tracing::warn!(error = %e, "cleanup of expired data failed");
         }
     }
-}
-
-/// Unix seconds now.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -121,7 +121,7 @@ pub(crate) async fn end_session(
     };
     let store = state.store();
     let id_sha256 = hash_secret(&id);
-    let live = store.session(&id_sha256, crate::now()).await?.is_some();
+    let live = store.session(&id_sha256, state.now()).await?.is_some();
     store.delete_session(&id_sha256).await?;
     Ok(live)
 }
@@ -131,7 +131,7 @@ async fn logout_inner(
     headers: &HeaderMap,
     params: Result<&str, &'static str>,
 ) -> Result<Response, ServerError> {
-    let now = crate::now();
+    let now = state.now();
     // 1. End the session first: nothing below can keep the user signed in.
     let ended = end_session(state, headers).await?;
     if ended {

@@ -221,13 +221,10 @@ fn check_issuer(issuer: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Unix seconds now.
+/// Unix seconds now: the command line runs on the system clock.
 fn unix_now() -> anyhow::Result<i64> {
-    Ok(i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs(),
-    )?)
+    use portcullis::clock::Clock as _;
+    Ok(portcullis::clock::SystemClock.now_secs())
 }
 
 /// Reads and checks a seed file, before anything touches the database.

@@ -66,7 +66,7 @@ pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
 
 /// `GET /.well-known/jwks.json` and `/.well-known/jwks`.
 pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
-    match state.inner.keys.ring(crate::now()).await {
+    match state.inner.keys.ring(state.now()).await {
         Ok(ring) => (
             [
                 (
@@ -340,7 +340,7 @@ async fn authenticate(
     ip: Option<IpAddr>,
 ) -> Result<Arc<CachedClient>, OAuthError> {
     let (client_id, secret) = client_credentials(headers, form)?;
-    let now = crate::now();
+    let now = state.now();
     let clean = &state.inner.clean_callers;
     limits::check(&state.inner.store, clean, ip, &client_id, now).await?;
     match authenticate_client(state, &client_id, secret.as_deref()).await {
@@ -525,7 +525,7 @@ async fn client_credentials_grant(
             (requested, Scopes::Requested(requested))
         }
     };
-    let now = crate::now();
+    let now = state.now();
     let ttl = app
         .access_token_ttl
         .unwrap_or(state.inner.settings.access_token_ttl);
@@ -576,7 +576,7 @@ async fn own_token(
     let verified = state
         .inner
         .keys
-        .verify_access_token(state.issuer(), token, crate::now())
+        .verify_access_token(state.issuer(), token, state.now())
         .await?;
     let Ok(claims) = verified else {
         return Ok(None);
@@ -659,7 +659,7 @@ pub(crate) async fn introspect(
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let inactive = || no_store(axum::Json(json!({"active": false})).into_response());
     if let Some(refresh) = state.inner.store.refresh(&hash_secret(token)).await? {
-        let now = crate::now();
+        let now = state.now();
         let usable = !refresh.revoked && refresh.expires_at > now && refresh.rotated_at.is_none();
         if !usable || refresh.client_id != app.client_id {
             return Ok(inactive());
@@ -729,7 +729,7 @@ pub(crate) async fn revoke(
         state
             .inner
             .store
-            .revoke_family(&refresh.family_id, crate::now())
+            .revoke_family(&refresh.family_id, state.now())
             .await?;
         tracing::info!(client_id = %app.client_id, "refresh token family revoked");
         return Ok(ok());

@@ -410,8 +410,16 @@ impl Seed {
         Ok(())
     }
 
-    /// Writes the seed into the store (idempotent).
+    /// Writes the seed into the store (idempotent), timestamped by the system clock.
     pub async fn apply(&self, store: &Store) -> Result<(), ServerError> {
+        use portcullis::clock::Clock as _;
+        self.apply_at(store, portcullis::clock::SystemClock.now_secs())
+            .await
+    }
+
+    /// [`Seed::apply`] at `now` (Unix seconds): what a server with its own
+    /// [`Settings::clock`](crate::Settings::clock) uses.
+    pub async fn apply_at(&self, store: &Store, now: i64) -> Result<(), ServerError> {
         self.validate()?;
         for api in &self.apis {
             let id = store
@@ -455,7 +463,6 @@ impl Seed {
                 .set_application_urls(&id, "logout", &app.logout_urls)
                 .await?;
         }
-        let now = crate::now();
         for p in &self.permissions {
             store
                 .upsert_permission(&new_id("perm"), &p.key, p.name.as_deref().unwrap_or(&p.key))

@@ -98,6 +98,7 @@ pub struct TestIssuerBuilder {
     signing_algorithm: SigningAlgorithm,
     access_token_ttl: Option<i64>,
     refresh_reuse_grace: Option<i64>,
+    clock: Option<std::sync::Arc<dyn portcullis::clock::Clock>>,
 }
 
 impl fmt::Debug for TestIssuerBuilder {
@@ -326,6 +327,15 @@ impl TestIssuerBuilder {
         self
     }
 
+    /// The server's clock ([`Settings::clock`]): pass a
+    /// [`ManualClock`](portcullis::clock::ManualClock) and move it to test expiry, grace
+    /// periods and rate-limit windows without sleeping. Tokens the server issues are stamped with
+    /// its time, so a verifier checking them should read the same clock.
+    pub fn clock(mut self, clock: impl portcullis::clock::Clock) -> Self {
+        self.clock = Some(std::sync::Arc::new(clock));
+        self
+    }
+
     /// Seconds a rotated refresh token may still be used (default 30; 0 makes any reuse
     /// revoke the family at once).
     pub fn refresh_reuse_grace(mut self, secs: i64) -> Self {
@@ -409,8 +419,11 @@ impl TestIssuerBuilder {
         if let Some(grace) = self.refresh_reuse_grace {
             settings.refresh_reuse_grace = grace;
         }
+        if let Some(clock) = self.clock.clone() {
+            settings.clock = clock;
+        }
         let state = AppState::new(store, settings).await?;
-        self.seed.apply(state.store()).await?;
+        self.seed.apply_at(state.store(), state.now()).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(crate::run(listener, state.clone(), async move {
             let _ = stopped.await;
@@ -997,6 +1010,7 @@ impl TestIssuer {
             signing_algorithm: SigningAlgorithm::RS256,
             access_token_ttl: None,
             refresh_reuse_grace: None,
+            clock: None,
         }
     }
 

@@ -66,7 +66,7 @@ pub(crate) async fn authorization_code_grant(
         .get("redirect_uri")
         .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
     let store = state.store();
-    let now = crate::now();
+    let now = state.now();
     let code_sha256 = hash_secret(code);
     let request: AuthRequest = match store.use_code(&code_sha256, now).await? {
         CodeUse::Fresh(data) => {
@@ -306,7 +306,7 @@ pub(crate) async fn refresh_token_grant(
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     let store = state.store();
-    let now = crate::now();
+    let now = state.now();
     let token_sha256 = hash_secret(presented);
     let Some(record) = store.refresh(&token_sha256).await? else {
         return Err(OAuthError::invalid_grant("the refresh token is invalid"));
@@ -418,7 +418,7 @@ pub(crate) async fn password_grant(
             "the application may not use that audience",
         ));
     };
-    let now = crate::now();
+    let now = state.now();
     if let Some(retry_after) = crate::limits::sign_in_retry_after(store, ip, username, now).await? {
         return Err(OAuthError::too_many_attempts(retry_after));
     }

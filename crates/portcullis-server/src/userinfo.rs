@@ -242,7 +242,7 @@ async fn authenticate(
     let invalid = || BearerError::InvalidToken("the access token is invalid, expired or revoked");
     let claims = state
         .keys()
-        .verify_access_token(state.issuer(), token, crate::now())
+        .verify_access_token(state.issuer(), token, state.now())
         .await?
         .map_err(|_| invalid())?;
     let Some(jti) = claims.jti.as_deref() else {

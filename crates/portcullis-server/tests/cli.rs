@@ -46,12 +46,6 @@ fn unique_name(prefix: &str, ext: &str) -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
     format!("{prefix}-{:016x}.{ext}", h.finish())
 }
 

@@ -5,21 +5,22 @@ mod common;
 
 use portcullis::TokenVerifier;
 use portcullis_server::limits::{PER_ADDRESS, PER_CLIENT};
-use portcullis_server::testing::TestIssuer;
+use portcullis_server::testing::{TestIssuer, TestIssuerBuilder};
 use serde_json::{Value, json};
 
 const AUD: &str = "https://api.example.com";
 const WORKER_SECRET: &str = "worker-secret-0123456789abcdefghijklmnop";
 const OTHER_SECRET: &str = "other-secret-0123456789abcdefghijklmnopq";
 
-async fn start() -> TestIssuer {
+fn tenant() -> TestIssuerBuilder {
     TestIssuer::builder()
         .api(AUD, &["read:todos"])
         .m2m_app("worker", WORKER_SECRET, AUD, &["read:todos"])
         .m2m_app("other", OTHER_SECRET, AUD, &["read:todos"])
-        .start()
-        .await
-        .unwrap()
+}
+
+async fn start() -> TestIssuer {
+    tenant().start().await.unwrap()
 }
 
 struct Answer {
@@ -365,8 +366,11 @@ async fn case_77_revocation() {
 
 #[tokio::test]
 async fn case_97_client_secret_guessing_is_rate_limited() {
-    common::clear_of_a_window_end(20).await;
-    let issuer = start().await;
+    let issuer = tenant()
+        .clock(common::clock_at_window_start())
+        .start()
+        .await
+        .unwrap();
     let form = [("grant_type", "client_credentials"), ("audience", AUD)];
     let guess = |n: usize| format!("guess-{n}");
     for n in 0..PER_CLIENT as usize {

@@ -242,10 +242,8 @@ fn thumbprint(jwk: &Value) -> String {
 }
 
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    use portcullis::clock::Clock as _;
+    portcullis::clock::SystemClock.now_secs()
 }
 
 fn random_hex(n: usize) -> String {

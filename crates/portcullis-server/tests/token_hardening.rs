@@ -3,10 +3,12 @@
 //! default audience of user tokens.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis::clock::ManualClock;
 use portcullis::{IdTokenChecks, Reason, TokenVerifier};
 use portcullis_server::keys::SigningAlgorithm;
 use portcullis_server::seed::hash_secret;
@@ -27,16 +29,22 @@ use tenant::{refresh, start, start_on};
 
 #[tokio::test]
 async fn case_65_expired_code_is_invalid_grant() {
-    let tenant = start(|s| s.code_ttl = 1).await;
+    let clock = ManualClock::now();
+    let tenant = start(|s| {
+        s.code_ttl = 60;
+        s.clock = Arc::new(clock.clone());
+    })
+    .await;
     let mut browser = Browser::default();
     let (code, verifier) = ada_code(&mut browser, &tenant, "openid", &[]).await;
-    // Codes live 1 s here; the clock counts whole seconds, so 2.1 s is past it for sure.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The server's clock moves past the code's 60 s lifetime; nothing sleeps.
+    clock.advance(Duration::from_secs(61));
     let answer = redeem(&tenant, &code, &verifier).await;
     assert_eq!(error_of(&answer), (400, "invalid_grant"), "{}", answer.1);
 
-    // A code redeemed within its lifetime works (the same flow, no sleep).
+    // A code redeemed in the last second of its lifetime still works.
     let (code, verifier) = ada_code(&mut Browser::default(), &tenant, "openid", &[]).await;
+    clock.advance(Duration::from_secs(59));
     let (status, body) = redeem(&tenant, &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
 }
@@ -207,7 +215,12 @@ async fn case_72_refresh_tokens_expire_at_the_family_lifetime_despite_rotation()
         Settings::new("http://localhost").refresh_token_ttl,
         30 * 86_400
     );
-    let tenant = start(|s| s.refresh_token_ttl = 3).await;
+    let clock = ManualClock::now();
+    let tenant = start(|s| {
+        s.refresh_token_ttl = 3600;
+        s.clock = Arc::new(clock.clone());
+    })
+    .await;
     let tokens = ada_tokens(&tenant, "openid offline", &[]).await;
     let r1 = tokens["refresh_token"].as_str().unwrap();
     let born = introspect(&tenant, r1).await["exp"].as_i64().unwrap();
@@ -218,8 +231,9 @@ async fn case_72_refresh_tokens_expire_at_the_family_lifetime_despite_rotation()
     let r2 = second["refresh_token"].as_str().unwrap();
     assert_eq!(introspect(&tenant, r2).await["exp"].as_i64(), Some(born));
 
-    // Past the family's lifetime the newest token is refused too.
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    // Past the family's lifetime (an hour, on the server's clock) the newest token is refused
+    // too.
+    clock.advance(Duration::from_secs(3601));
     let answer = refresh(&tenant, r2, None).await;
     assert_eq!(error_of(&answer), (400, "invalid_grant"), "{}", answer.1);
     assert_eq!(introspect(&tenant, r2).await, json!({"active": false}));

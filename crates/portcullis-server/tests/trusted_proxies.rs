@@ -2,6 +2,8 @@
 //! authentications are counted per forwarded client address when the peer is a trusted proxy,
 //! and per peer otherwise, whatever forwarding headers it sends.
 
+use std::sync::Arc;
+
 use portcullis_server::limits::PER_CLIENT;
 use portcullis_server::proxies::{ProxyHeader, TrustedProxies};
 
@@ -41,9 +43,12 @@ async fn lock_out(tenant: &Tenant, header: &str, value: &str) {
 
 #[tokio::test]
 async fn a_trusted_proxys_clients_are_limited_one_by_one() {
-    common::clear_of_a_window_end(20).await;
     // The test's requests come from 127.0.0.1: here, the proxy.
-    let tenant = start(|s| s.trusted_proxies = "127.0.0.0/8, ::1".parse().unwrap()).await;
+    let tenant = start(|s| {
+        s.trusted_proxies = "127.0.0.0/8, ::1".parse().unwrap();
+        s.clock = Arc::new(common::clock_at_window_start());
+    })
+    .await;
     let xff = "x-forwarded-for";
     lock_out(&tenant, xff, "198.51.100.1").await;
 
@@ -88,12 +93,12 @@ async fn a_trusted_proxys_clients_are_limited_one_by_one() {
 
 #[tokio::test]
 async fn a_proxy_writing_forwarded() {
-    common::clear_of_a_window_end(20).await;
     let tenant = start(|s| {
         s.trusted_proxies = "127.0.0.1"
             .parse::<TrustedProxies>()
             .unwrap()
             .header(ProxyHeader::Forwarded);
+        s.clock = Arc::new(common::clock_at_window_start());
     })
     .await;
     lock_out(
@@ -129,9 +134,12 @@ async fn a_proxy_writing_forwarded() {
 
 #[tokio::test]
 async fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
-    common::clear_of_a_window_end(20).await;
     // A proxy is trusted, but not the test's address.
-    let tenant = start(|s| s.trusted_proxies = "10.0.0.0/8".parse().unwrap()).await;
+    let tenant = start(|s| {
+        s.trusted_proxies = "10.0.0.0/8".parse().unwrap();
+        s.clock = Arc::new(common::clock_at_window_start());
+    })
+    .await;
     // Each failure claims another address; all of them count against the peer.
     for n in 0..PER_CLIENT {
         let claimed = format!("198.51.100.{n}");
@@ -148,7 +156,7 @@ async fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
         429
     );
     // And by default no proxy is trusted at all.
-    let default = start(|_| {}).await;
+    let default = start(|s| s.clock = Arc::new(common::clock_at_window_start())).await;
     for n in 0..PER_CLIENT {
         let claimed = format!("198.51.100.{n}");
         assert_eq!(

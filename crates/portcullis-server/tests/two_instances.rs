@@ -111,10 +111,7 @@ apis = [{{ audience = "{AUD}", scopes = ["read:todos"] }}]
     verifier.verify_access_token(&from_b).await.unwrap();
 
     // Rotate through B: A publishes the new key and signs with it once it re-reads the keys.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = b.now();
     let new_kid = b
         .keys()
         .rotate(now, Duration::ZERO, Duration::from_secs(3600))

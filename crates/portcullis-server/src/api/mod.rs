@@ -477,7 +477,7 @@ pub(crate) async fn authorize(
     let invalid = || ApiError::invalid_token("the access token is invalid, expired or revoked");
     let claims = state
         .keys()
-        .verify_access_token(state.issuer(), token, crate::now())
+        .verify_access_token(state.issuer(), token, state.now())
         .await?
         .map_err(|_| invalid())?;
     if !claims.aud.contains(&audience(state.issuer())) {

@@ -426,7 +426,7 @@ async fn create_organization(
                 handle: handle.as_deref(),
                 is_allow_registrations: body.is_allow_registrations.unwrap_or(false),
             },
-            crate::now(),
+            state.now(),
         )
         .await?;
     failure(outcome, Refs::Body)?;

@@ -454,7 +454,7 @@ async fn create_user(
                 provided_id: provided_id.as_deref(),
                 organization_code: body.organization_code.as_deref(),
             },
-            crate::now(),
+            state.now(),
         )
         .await?;
     match outcome {
@@ -572,7 +572,7 @@ async fn update_user(
     };
     let user = state
         .store()
-        .admin_update_user(id, &patch, crate::now())
+        .admin_update_user(id, &patch, state.now())
         .await?
         .ok_or_else(user_not_found)?;
     Ok(ok(UpdateUserResponse {
@@ -615,7 +615,7 @@ async fn delete_user(
     authorize(&state, &headers, "delete:users").await?;
     let _ = q.is_delete_profile;
     let id = user_id(&q.id)?;
-    if !state.store().delete_user(id, crate::now()).await? {
+    if !state.store().delete_user(id, state.now()).await? {
         return Err(user_not_found());
     }
     Ok(ok(Success::ok()))
@@ -689,7 +689,7 @@ async fn set_user_password(
     };
     if !state
         .store()
-        .admin_set_password(id, &hash, crate::now())
+        .admin_set_password(id, &hash, state.now())
         .await?
     {
         return Err(user_not_found());
@@ -820,7 +820,7 @@ async fn get_user_sessions(
         return Err(user_not_found());
     }
     let sessions = store
-        .user_sessions(id, crate::now())
+        .user_sessions(id, state.now())
         .await?
         .into_iter()
         .map(|s| SessionItem {

@@ -193,7 +193,7 @@ pub(crate) async fn choose_org_page(
             Ok(found) => found,
             Err(refusal) => return Ok(refusal),
         };
-        match pending(&state, &headers, &interaction, crate::now()).await? {
+        match pending(&state, &headers, &interaction, state.now()).await? {
             Some((request, _)) => {
                 chooser(
                     &state,
@@ -238,7 +238,7 @@ async fn choose_org_inner(
         Ok(posted) => posted,
         Err(refusal) => return Ok(refusal),
     };
-    let now = crate::now();
+    let now = state.now();
     let interaction_id = form.get("interaction").unwrap_or("");
     let Some((mut request, session)) = pending(state, headers, &interaction, now).await? else {
         return Ok(signed_out());

@@ -114,7 +114,7 @@ pub(crate) async fn create_org_page(
             Err(refusal) => return Ok(refusal),
         };
         Ok(
-            match pending(&state, &headers, &interaction, crate::now()).await? {
+            match pending(&state, &headers, &interaction, state.now()).await? {
                 Some(_) => pages::create_org(StatusCode::OK, &id, &interaction.csrf, "", None),
                 None => signed_out(),
             },
@@ -150,7 +150,7 @@ async fn create_org_inner(
         Ok(posted) => posted,
         Err(refusal) => return Ok(refusal),
     };
-    let now = crate::now();
+    let now = state.now();
     let interaction_id = form.get("interaction").unwrap_or("");
     let Some((mut request, session)) = pending(state, headers, &interaction, now).await? else {
         return Ok(signed_out());

@@ -157,7 +157,7 @@ async fn sign_up_inner(
         Err(refusal) => return Ok(refusal),
     };
     let store = state.store();
-    let now = crate::now();
+    let now = state.now();
     let interaction_id = form.get("interaction").unwrap_or("");
     if let Err(limited) = crate::limits::check_sign_up(store, ip, now).await {
         return Ok(limited);

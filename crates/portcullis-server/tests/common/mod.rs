@@ -18,12 +18,11 @@ pub struct TestDb {
     schema: Option<(String, String)>,
 }
 
-/// The current time in Unix seconds.
+/// The current time in Unix seconds, on the system clock (a server started without a clock of
+/// its own reads the same).
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    use portcullis::clock::Clock as _;
+    portcullis::clock::SystemClock.now_secs()
 }
 
 /// Waits, when fewer than `needed` seconds are left in the current rate-limit window, for the
@@ -36,6 +35,14 @@ pub async fn clear_of_a_window_end(needed: i64) {
     if left < needed {
         tokio::time::sleep(std::time::Duration::from_secs(left as u64 + 1)).await;
     }
+}
+
+/// A server clock stopped at the start of the current rate-limit window
+/// (`portcullis_server::limits::WINDOW`), a few minutes at most before the system clock: a test
+/// that fills a counter runs inside one window however long it takes, with no waiting.
+pub fn clock_at_window_start() -> portcullis::clock::ManualClock {
+    let now = unix_now();
+    portcullis::clock::ManualClock::at_secs(now - now.rem_euclid(portcullis_server::limits::WINDOW))
 }
 
 impl TestDb {
