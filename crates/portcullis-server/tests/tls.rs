@@ -454,7 +454,9 @@ async fn a_bad_new_pair_keeps_the_certificate_in_use() {
 
     let cert_name = cert.display().to_string();
     let key_name = key.display().to_string();
-    let cases: [(&str, &str, &dyn Fn(&TlsError) -> bool, &str); 5] = [
+    // (certificate file, key file, the error expected, what its message names)
+    type Case<'a> = (&'a str, &'a str, &'a dyn Fn(&TlsError) -> bool, &'a str);
+    let cases: [Case; 5] = [
         (
             "garbage",
             &first.key_pem,
