@@ -855,3 +855,41 @@ async fn serve_with_tls_flags_answers_https_and_reloads_on_sighup() {
 
     server.signal("TERM");
 }
+
+#[tokio::test]
+async fn an_https_issuer_without_tls_flags_speaks_plain_http_to_a_terminating_proxy() {
+    // What a proxy that terminates TLS sees: plain HTTP, and an https issuer in every document.
+    let port = free_port();
+    let issuer = "https://id.example.com";
+    let server = Server::start(portcullis(&[
+        "serve",
+        "--issuer",
+        issuer,
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ]));
+    let http = reqwest::Client::new();
+    let discovery = format!("http://127.0.0.1:{port}/.well-known/openid-configuration");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let response = loop {
+        if let Ok(r) = http.get(&discovery).send().await {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not serving: {}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("strict-transport-security"));
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(doc["issuer"], issuer);
+    assert_eq!(
+        doc["token_endpoint"],
+        format!("{issuer}/oauth2/token").as_str()
+    );
+    assert!(server.stderr().contains("tls=false"), "{}", server.stderr());
+    server.signal("TERM");
+}
