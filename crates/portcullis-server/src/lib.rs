@@ -61,8 +61,8 @@ pub struct Settings {
     /// that started it. Rotation hands out new tokens but never extends it: after it the user
     /// signs in again (security.md case 72). Default 30 days.
     pub refresh_token_ttl: i64,
-    /// How long a client may take to send a request line and its headers, and how long an idle
-    /// keep-alive connection stays open. Slower connections are closed, so a client that drips
+    /// How long a client may take to send a request line and its headers (and, over TLS, to
+    /// finish the handshake), and how long an idle keep-alive connection stays open. Slower connections are closed, so a client that drips
     /// bytes cannot hold a connection forever (security.md case 93). Default 10 seconds.
     pub header_read_timeout: std::time::Duration,
     /// How long a handler may take to receive a whole request body, counted from when it starts

@@ -54,12 +54,14 @@ struct Inner {
     provider: Arc<CryptoProvider>,
 }
 
-/// Where a reloadable certificate comes from, and a digest of the bytes last tried (so an
-/// unchanged file is not parsed again, and a bad one is reported once, not at every poll).
+/// Where a reloadable certificate comes from, with digests of the files' bytes: those of the
+/// pair in use (unchanged files are not parsed again) and those the polling tried last (so a
+/// bad pair is reported once, not at every poll).
 struct Files {
     cert: PathBuf,
     key: PathBuf,
-    last_tried: Mutex<[u8; 32]>,
+    in_use: Mutex<[u8; 32]>,
+    polled: Mutex<[u8; 32]>,
 }
 
 impl std::fmt::Debug for ServerCertificate {
@@ -158,7 +160,8 @@ impl ServerCertificate {
             &key.display().to_string(),
         )?;
         let files = Files {
-            last_tried: Mutex::new(digest(&cert_pem, &key_pem)),
+            in_use: Mutex::new(digest(&cert_pem, &key_pem)),
+            polled: Mutex::new(digest(&cert_pem, &key_pem)),
             cert,
             key,
         };
@@ -185,37 +188,20 @@ impl ServerCertificate {
         self
     }
 
-    /// Re-reads the files now. `Ok(true)` when a new pair is in use (for new connections),
-    /// `Ok(false)` when the files are unchanged since they were last read (or the certificate
-    /// was not made from files). An error leaves the pair in use in place; the same bad pair is
-    /// reported only once.
+    /// Re-reads the files now (the binary calls this on SIGHUP). `Ok(true)` when a new pair is
+    /// in use (for new connections), `Ok(false)` when the files hold the pair in use already (or
+    /// the certificate was not made from files). An error leaves the pair in use in place.
     pub fn reload(&self) -> Result<bool, TlsError> {
-        let Some(files) = &self.inner.files else {
-            return Ok(false);
-        };
-        let (cert_pem, key_pem) = read_pair(&files.cert, &files.key)?;
-        let digest = digest(&cert_pem, &key_pem);
-        {
-            let mut last = files.last_tried.lock().unwrap_or_else(|p| p.into_inner());
-            if *last == digest {
-                return Ok(false);
-            }
-            *last = digest;
-        }
-        let key = certified_key(
-            &self.inner.provider,
-            &cert_pem,
-            &key_pem,
-            &files.cert.display().to_string(),
-            &files.key.display().to_string(),
-        )?;
-        self.inner.current.store(Arc::new(key));
-        Ok(true)
+        self.load_if_changed(Trigger::Request)
     }
 
-    /// [`ServerCertificate::reload`], logging the outcome.
+    /// [`ServerCertificate::reload`], logging the outcome (never the key).
     pub fn reload_and_log(&self) {
-        match self.reload() {
+        self.log(self.reload());
+    }
+
+    fn log(&self, outcome: Result<bool, TlsError>) {
+        match outcome {
             Ok(true) => {
                 tracing::info!(
                     chain_len = self.inner.current.load().cert.len(),
@@ -227,6 +213,35 @@ impl ServerCertificate {
                 tracing::warn!(error = %e, "TLS certificate not reloaded: keeping the certificate in use");
             }
         }
+    }
+
+    fn load_if_changed(&self, trigger: Trigger) -> Result<bool, TlsError> {
+        let Some(files) = &self.inner.files else {
+            return Ok(false);
+        };
+        let (cert_pem, key_pem) = read_pair(&files.cert, &files.key)?;
+        let digest = digest(&cert_pem, &key_pem);
+        let lock = |m: &Mutex<[u8; 32]>| *m.lock().unwrap_or_else(|p| p.into_inner());
+        if lock(&files.in_use) == digest {
+            return Ok(false);
+        }
+        if trigger == Trigger::Poll {
+            let mut polled = files.polled.lock().unwrap_or_else(|p| p.into_inner());
+            if *polled == digest {
+                return Ok(false);
+            }
+            *polled = digest;
+        }
+        let key = certified_key(
+            &self.inner.provider,
+            &cert_pem,
+            &key_pem,
+            &files.cert.display().to_string(),
+            &files.key.display().to_string(),
+        )?;
+        self.inner.current.store(Arc::new(key));
+        *files.in_use.lock().unwrap_or_else(|p| p.into_inner()) = digest;
+        Ok(true)
     }
 
     /// Checks the files every [`ServerCertificate::reload_interval`] until dropped (a no-op for
@@ -242,7 +257,10 @@ impl ServerCertificate {
             tick.tick().await;
             let this = self.clone();
             // File reads and key parsing are blocking work.
-            let _ = tokio::task::spawn_blocking(move || this.reload_and_log()).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                this.log(this.load_if_changed(Trigger::Poll));
+            })
+            .await;
         }
     }
 
@@ -257,6 +275,15 @@ impl ServerCertificate {
         config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
     }
+}
+
+/// What asked for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// The periodic check: a bad pair already reported is not reported again.
+    Poll,
+    /// [`ServerCertificate::reload`] (SIGHUP): always answered.
+    Request,
 }
 
 /// Hands every handshake the pair in use at that moment.

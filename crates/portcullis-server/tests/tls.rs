@@ -503,6 +503,11 @@ async fn a_bad_new_pair_keeps_the_certificate_in_use() {
             "still the first certificate"
         );
     }
+    // Asked again (another SIGHUP), the same bad pair is reported again.
+    assert!(matches!(
+        certificate.reload(),
+        Err(TlsError::NoPrivateKey { .. })
+    ));
     std::fs::remove_file(&key).unwrap();
     assert!(matches!(certificate.reload(), Err(TlsError::Read { .. })));
     assert_eq!(connect(&connector, port).await.1, first.der);
