@@ -17,7 +17,7 @@
 //!
 //! A guard authenticates the request (bearer token, else the session), checks its
 //! requirement, and answers the [`AuthRejection`](crate::AuthRejection) itself when either fails; when both pass,
-//! the service runs, and an [`Authenticated`](crate::Authenticated) extractor in it reuses the guard's result instead
+//! the service runs, and an [`Authenticated`] extractor in it reuses the guard's result instead
 //! of verifying the token again.
 //!
 //! Why a `Transform` rather than an actix-web routing `Guard`: a routing guard can only say

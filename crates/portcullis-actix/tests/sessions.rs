@@ -444,6 +444,64 @@ async fn register_and_create_org_open_the_hosted_pages() {
     );
 }
 
+#[tokio::test]
+async fn a_callback_without_the_providers_issuer_is_refused() {
+    let issuer = issuer().await;
+    let base = serve_on(Backend::Memory, &issuer).await;
+    // RFC 9207 §2.4: the provider says it always sends `iss`, so a callback without it (or
+    // with an empty or foreign one) is refused before the code is exchanged. A refused
+    // callback ends its sign-in, so each case starts one.
+    for (iss, what) in [
+        (None, "missing"),
+        (Some(""), "empty"),
+        (Some("https://evil.example"), "foreign"),
+    ] {
+        let mut browser = Browser::new(&base);
+        let authorize = start(&mut browser, "").await;
+        let callback = provider_sign_in(&issuer, &authorize, ADA).await;
+        assert!(callback.contains("iss="), "{callback}");
+        let (status, body) = json_of(browser.get(&with_iss(&callback, iss)).await).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_issuer")),
+            "{what} iss: {body}"
+        );
+        assert_eq!(browser.get("/user").await.status(), 401, "not signed in");
+    }
+    // The genuine callback signs in.
+    let mut browser = Browser::new(&base);
+    let authorize = start(&mut browser, "").await;
+    let callback = provider_sign_in(&issuer, &authorize, ADA).await;
+    assert_eq!(browser.get(&callback).await.status(), 303);
+    assert_eq!(browser.get("/user").await.status(), 200);
+}
+
+/// `issuer`'s identifier as a callback's `iss` carries it (RFC 9207), URL-encoded.
+fn iss_of(issuer: &TestIssuer) -> String {
+    url::form_urlencoded::byte_serialize(issuer.issuer().as_bytes()).collect()
+}
+
+/// The app-relative `callback` with its `iss` removed (`None`) or set to `value`.
+fn with_iss(callback: &str, value: Option<&str>) -> String {
+    let mut url = url::Url::parse(&format!("http://app.test{callback}")).unwrap();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "iss")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    {
+        let mut q = url.query_pairs_mut();
+        q.clear();
+        for (k, v) in &kept {
+            q.append_pair(k, v);
+        }
+        if let Some(value) = value {
+            q.append_pair("iss", value);
+        }
+    }
+    format!("{}?{}", url.path(), url.query().unwrap_or(""))
+}
+
 async fn case_27_forged_replayed_and_foreign_states_are_refused(backend: Backend) {
     let issuer = issuer().await;
     let base = serve_on(backend, &issuer).await;
@@ -518,7 +576,10 @@ async fn concurrent_sign_ins_in_one_browser_keep_their_own_state(backend: Backen
         // provider), a dropped one is refused at once.
         let (status, body) = json_of(
             browser
-                .get(&format!("/callback?code=x&state={state}"))
+                .get(&format!(
+                    "/callback?code=x&state={state}&iss={}",
+                    iss_of(&issuer)
+                ))
                 .await,
         )
         .await;
@@ -683,7 +744,8 @@ async fn callback_errors_are_pages_for_browsers_and_logout_answers_post() {
     // A browser's navigation to a failed callback gets a page: the provider's text escaped,
     // not cached.
     let denied = format!(
-        "{base}/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}"
+        "{base}/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}&iss={}",
+        iss_of(&issuer)
     );
     let r = http()
         .get(&denied)
@@ -735,7 +797,10 @@ async fn callback_errors_are_clear_and_end_that_sign_in() {
     let base = serve_on(Backend::Memory, &issuer).await;
     let mut browser = Browser::new(&base);
     let state = state_of(&start(&mut browser, "").await);
-    let denied = format!("/callback?error=access_denied&error_description=no&state={state}");
+    let denied = format!(
+        "/callback?error=access_denied&error_description=no&state={state}&iss={}",
+        iss_of(&issuer)
+    );
     let (status, body) = json_of(browser.get(&denied).await).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -744,7 +809,10 @@ async fn callback_errors_are_clear_and_end_that_sign_in() {
     // That sign-in is over.
     let (status, body) = json_of(
         browser
-            .get(&format!("/callback?code=x&state={state}"))
+            .get(&format!(
+                "/callback?code=x&state={state}&iss={}",
+                iss_of(&issuer)
+            ))
             .await,
     )
     .await;

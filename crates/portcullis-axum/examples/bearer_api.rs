@@ -14,8 +14,16 @@
 //! | `GET /api/todos` | the permission `read:todos` (a typed extractor) |
 //! | `POST /api/todos` `{"title": "…"}` | the permission `create:todos` |
 //!
-//! A missing or bad token gets 401 with `WWW-Authenticate: Bearer …` (RFC 6750), a valid token
-//! without the right 403 `insufficient_scope`. Environment: `PORTCULLIS_ISSUER` (or
+//! Refusals follow RFC 6750 §3.1:
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | no `Authorization` header, or another scheme (`Basic …`, `Token …`) | 401, bare `WWW-Authenticate: Bearer realm="api"` |
+//! | a malformed `Bearer` credential (`Bearer`, `Bearer a b`), two headers, or a header and `?access_token=` | 400 `invalid_request` |
+//! | a token that fails verification (expired, wrong audience, bad signature, …) | 401 `invalid_token` |
+//! | a valid token without the route's role or permission | 403 `insufficient_scope` |
+//!
+//! Environment: `PORTCULLIS_ISSUER` (or
 //! `KINDE_DOMAIN`), `PORTCULLIS_AUDIENCE`, `PORT` (default 8000), `HOST` (default 127.0.0.1),
 //! and `PORTCULLIS_SPA_ORIGIN`: the single-page app's origin, allowed by CORS (none when unset).
 //!

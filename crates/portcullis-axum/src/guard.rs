@@ -3,7 +3,7 @@
 //! [`Auth::require_organization`] and [`Auth::require_feature_flag`].
 //!
 //! A guard authenticates the request (bearer token, else the session), checks its requirement,
-//! and answers the [`AuthRejection`] itself when either fails; when both pass, the handler runs,
+//! and answers the [`AuthRejection`](portcullis::web::AuthRejection) itself when either fails; when both pass, the handler runs,
 //! and an [`Authenticated`] extractor in it reuses the guard's result instead of verifying the
 //! token again.
 

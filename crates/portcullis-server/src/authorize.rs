@@ -185,7 +185,8 @@ fn error_redirect(
     error: &str,
     description: &str,
 ) -> Response {
-    let mut params = vec![("error", error), ("error_description", description)];
+    let description = crate::error::error_description(description);
+    let mut params = vec![("error", error), ("error_description", &*description)];
     if let Some(s) = st {
         params.push(("state", s));
     }
@@ -279,13 +280,41 @@ pub(crate) async fn current_session(
 }
 
 /// The scopes of a space-separated `scope` parameter; `openid` when it is absent.
-pub(crate) fn requested_scopes(scope: Option<&str>) -> Vec<String> {
-    scope
-        .unwrap_or("openid")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+///
+/// Every scope must be an RFC 6749 §3.3 `scope-token`: printable ASCII without `"` and `\`
+/// (`%x21 / %x23-5B / %x5D-7E`). Anything else (control characters, non-ASCII, quotes) is
+/// refused rather than copied into tokens and answers. Extra spaces between scopes are
+/// tolerated.
+pub(crate) fn requested_scopes(scope: Option<&str>) -> Result<Vec<String>, InvalidScope> {
+    scope_tokens(scope.unwrap_or("openid")).map(|tokens| tokens.map(str::to_owned).collect())
+}
+
+/// The scope tokens of `scope`, split on spaces, once each is checked (see
+/// [`requested_scopes`]).
+pub(crate) fn scope_tokens(scope: &str) -> Result<impl Iterator<Item = &str>, InvalidScope> {
+    if let Some(bad) = scope.chars().find(|&c| c != ' ' && !is_scope_char(c)) {
+        return Err(InvalidScope(bad));
+    }
+    Ok(scope.split(' ').filter(|s| !s.is_empty()))
+}
+
+/// RFC 6749 §3.3 `NQCHAR`.
+fn is_scope_char(c: char) -> bool {
+    matches!(c, '\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')
+}
+
+/// A `scope` parameter with a character RFC 6749 §3.3 does not allow in a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InvalidScope(char);
+
+impl std::fmt::Display for InvalidScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "scope holds the character U+{:04X}, which RFC 6749 §3.3 does not allow",
+            u32::from(self.0)
+        )
+    }
 }
 
 /// The audiences of a space-separated `audience` parameter, if application `app_id` may use
@@ -467,7 +496,10 @@ async fn authorize_inner(
         }
         (None, None) => {}
     }
-    let scopes = requested_scopes(get("scope"));
+    let scopes = match requested_scopes(get("scope")) {
+        Ok(scopes) => scopes,
+        Err(e) => return fail("invalid_scope", &e.to_string()),
+    };
     let Some(audiences) = granted_audiences(state, &app.id, get("audience")).await? else {
         return fail(
             "invalid_target",
@@ -696,12 +728,12 @@ async fn issue_final_code(
 /// `POST /oauth2/auth/sign-in`: the hosted form's submission.
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
-    Peer(peer): Peer,
+    Peer(ip): Peer,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     or_server_error(
-        sign_in_inner(&state, peer, &headers, &body).await,
+        sign_in_inner(&state, ip, &headers, &body).await,
         "sign-in",
         "The server could not complete the sign-in.",
     )
@@ -929,7 +961,7 @@ pub(crate) async fn finish(
 
 async fn sign_in_inner(
     state: &AppState,
-    peer: Option<std::net::SocketAddr>,
+    ip: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ServerError> {
@@ -946,7 +978,6 @@ async fn sign_in_inner(
         |message: &str| pages::sign_in(interaction_id, &interaction.csrf, &email, Some(message));
 
     // Brute force (case 96): limits per address and per (account, address).
-    let ip = peer.map(|p| p.ip());
     if let Err(limited) = crate::limits::check_sign_in(store, ip, &email, now).await {
         return Ok(limited);
     }

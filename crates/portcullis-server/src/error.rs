@@ -149,8 +149,17 @@ pub struct OAuthError {
     status: StatusCode,
     code: &'static str,
     description: String,
-    basic_challenge: bool,
+    challenge: Option<Challenge>,
     retry_after: Option<i64>,
+}
+
+/// The `WWW-Authenticate` challenge of a 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Challenge {
+    /// Client authentication failed (RFC 6749 §5.2).
+    Basic,
+    /// The bearer token a caller authenticated with is not valid (RFC 6750 §3.1).
+    BearerInvalidToken,
 }
 
 impl OAuthError {
@@ -159,7 +168,7 @@ impl OAuthError {
             status,
             code,
             description: description.into(),
-            basic_challenge: false,
+            challenge: None,
             retry_after: None,
         }
     }
@@ -194,11 +203,24 @@ impl OAuthError {
     /// `invalid_client` (401, with a `Basic` challenge: RFC 6749 §5.2).
     pub fn invalid_client() -> Self {
         OAuthError {
-            basic_challenge: true,
+            challenge: Some(Challenge::Basic),
             ..Self::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "client authentication failed",
+            )
+        }
+    }
+
+    /// `invalid_token` (401, with a `Bearer` challenge: RFC 7662 §2.3, RFC 6750 §3.1): the
+    /// access token a caller authenticated with is not a valid token of this server.
+    pub fn invalid_bearer() -> Self {
+        OAuthError {
+            challenge: Some(Challenge::BearerInvalidToken),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the bearer token is invalid, expired or revoked",
             )
         }
     }
@@ -297,9 +319,31 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+/// `description` in the characters RFC 6749 §5.2 allows in `error_description`
+/// (`%x20-21 / %x23-5B / %x5D-7E`): `"` becomes `'`, `\` becomes `/`, anything else
+/// outside the set (control characters, non-ASCII) becomes `?`.
+pub(crate) fn error_description(description: &str) -> std::borrow::Cow<'_, str> {
+    let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E');
+    if description.chars().all(allowed) {
+        return std::borrow::Cow::Borrowed(description);
+    }
+    description
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if allowed(c) => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.code, "error_description": self.description});
+        let body = json!({
+            "error": self.code,
+            "error_description": error_description(&self.description),
+        });
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -309,10 +353,17 @@ impl IntoResponse for OAuthError {
         {
             headers.insert(header::RETRY_AFTER, v);
         }
-        if self.basic_challenge {
+        let challenge = match self.challenge {
+            Some(Challenge::Basic) => "Basic realm=\"portcullis\", charset=\"UTF-8\"",
+            Some(Challenge::BearerInvalidToken) => {
+                "Bearer realm=\"portcullis\", error=\"invalid_token\""
+            }
+            None => "",
+        };
+        if !challenge.is_empty() {
             headers.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"portcullis\", charset=\"UTF-8\""),
+                HeaderValue::from_static(challenge),
             );
         }
         response

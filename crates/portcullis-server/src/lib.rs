@@ -25,6 +25,7 @@ pub mod metrics;
 mod oidc;
 mod pages;
 pub mod passwords;
+pub mod proxies;
 mod random;
 pub mod seed;
 mod serve;
@@ -97,6 +98,10 @@ pub struct Settings {
     /// (Prometheus: `authorization: { credentials: … }`); otherwise it is open, for a server
     /// whose port only the scraper can reach. Default unset.
     pub metrics_token: Option<String>,
+    /// The reverse proxies whose forwarding header gives the client address that failed
+    /// sign-ins and client authentications are counted under ([`proxies`]). Default: none, and
+    /// the client address is the TCP peer.
+    pub trusted_proxies: proxies::TrustedProxies,
 }
 
 impl Settings {
@@ -114,6 +119,7 @@ impl Settings {
             master_key: None,
             refresh_reuse_grace: 30,
             client_cache_ttl: clients::CLIENT_CACHE_TTL,
+            trusted_proxies: proxies::TrustedProxies::none(),
             key_reload_interval: keys::KEY_RELOAD_INTERVAL,
             metrics_token: None,
         }

@@ -8,7 +8,7 @@
 //!
 //! Reading the counters on every token request cost ~10 % of the token endpoint's throughput,
 //! so an instance remembers, for [`CLEAN_FOR`], that a caller had no failures in the current
-//! window ([`CleanCallers`]), and skips the read meanwhile. A failure through this instance
+//! window (`CleanCallers`), and skips the read meanwhile. A failure through this instance
 //! forgets it at once; failures through other instances are seen within [`CLEAN_FOR`].
 
 use std::net::IpAddr;

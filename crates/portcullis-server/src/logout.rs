@@ -1,7 +1,8 @@
-//! `GET /logout` and `POST /logout`: Kinde's `?redirect=<url>` and OpenID Connect RP-Initiated
-//! Logout 1.0 (`post_logout_redirect_uri`, `client_id`, `id_token_hint`, `state`). GET reads the
-//! parameters from the query, POST from a form-encoded body (RP-Initiated Logout §2: both
-//! methods). `HEAD /logout` is refused with 405 and ends nothing: link checkers and prefetchers
+//! `GET /logout` and `POST /logout`: Kinde's `?redirect=<url>` (its 2.x SDKs send
+//! `redirect_uri`) and OpenID Connect RP-Initiated Logout 1.0 (`post_logout_redirect_uri`,
+//! `client_id`, `id_token_hint`, `state`); when more than one names the target, they must agree.
+//! GET reads the parameters from the query, POST from a form-encoded body (RP-Initiated
+//! Logout §2: both methods). `HEAD /logout` is refused with 405 and ends nothing: link checkers and prefetchers
 //! send HEAD, and must not sign anyone out.
 //!
 //! Rules (security.md cases 47, 78, 89):
@@ -13,9 +14,9 @@
 //!   publishes, for this issuer; it may have expired (OIDC RP-Initiated Logout §2: "even when the
 //!   exp time has passed"). When both are given they must name the same client.
 //! - The redirect target must exactly equal one of that client's registered logout URLs. With no
-//!   client named, Kinde's `redirect` form may return to a URL *some* application registered as
-//!   a logout URL (Kinde's SDKs send no client id); the OIDC `post_logout_redirect_uri` form
-//!   needs the client named.
+//!   client named, Kinde's `redirect`/`redirect_uri` form may return to a URL *some* application
+//!   registered as a logout URL (Kinde's 1.x SDKs send no client id); the OIDC
+//!   `post_logout_redirect_uri` form needs the client named.
 //! - Anything else is never redirected to: the answer is a signed-out page, 400 when the request
 //!   was wrong (unregistered target, bad or mismatched hint, unknown client, repeated parameter),
 //!   200 when there was simply nowhere to go. `state` is appended to a successful redirect.
@@ -169,16 +170,24 @@ async fn target(
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    let wanted = match (get("post_logout_redirect_uri"), get("redirect")) {
-        (Some(a), Some(b)) if a != b => {
-            return Ok(Err(
-                "post_logout_redirect_uri and redirect name different URLs",
-            ));
+    // Kinde's 1.x SDKs send `redirect`, its 2.x SDKs `redirect_uri`, OIDC relying parties
+    // `post_logout_redirect_uri`: one target, however many of them name it.
+    let mut wanted: Option<(&str, Form)> = None;
+    for (name, form) in [
+        ("post_logout_redirect_uri", Form::Oidc),
+        ("redirect", Form::Kinde),
+        ("redirect_uri", Form::Kinde),
+    ] {
+        match (get(name), wanted) {
+            (Some(url), Some((seen, _))) if url != seen => {
+                return Ok(Err(
+                    "post_logout_redirect_uri, redirect and redirect_uri name different URLs",
+                ));
+            }
+            (Some(url), None) => wanted = Some((url, form)),
+            _ => {}
         }
-        (Some(a), _) => Some((a, Form::Oidc)),
-        (None, Some(b)) => Some((b, Form::Kinde)),
-        (None, None) => None,
-    };
+    }
 
     // The client: named, or the one the hint was issued to (and then both must agree).
     let hinted = match get("id_token_hint") {

@@ -96,7 +96,8 @@ struct RotateArgs {
 struct ServeArgs {
     /// A TOML file with any of: issuer, bind, database, seed, access_token_ttl, signing_alg,
     /// code_ttl, refresh_token_ttl, metrics_token, database_acquire_timeout,
-    /// body_read_timeout, shutdown_timeout, tls_cert, tls_key, tls_reload_interval.
+    /// body_read_timeout, shutdown_timeout, trusted_proxies, proxy_header, tls_cert, tls_key,
+    /// tls_reload_interval.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     config: Option<PathBuf>,
     /// The issuer URL, exactly as tokens will carry it in `iss`.
@@ -138,6 +139,14 @@ struct ServeArgs {
     /// remaining connections are closed (0 to 3600; default 25).
     #[arg(long, env = "PORTCULLIS_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Option<u64>,
+    /// Reverse proxies (comma-separated CIDR blocks or addresses, e.g. 10.0.0.0/8,::1) whose
+    /// forwarding header gives the client address used by rate limits and logs: the
+    /// right-most address in it that is not one of these. Default: none (the TCP peer).
+    #[arg(long, env = "PORTCULLIS_TRUSTED_PROXIES")]
+    trusted_proxies: Option<String>,
+    /// The header those proxies write: x-forwarded-for (default) or forwarded (RFC 7239).
+    #[arg(long, env = "PORTCULLIS_PROXY_HEADER")]
+    proxy_header: Option<String>,
     /// Serve HTTPS with this certificate chain (PEM: the server's certificate first, then its
     /// intermediates). Re-read when it changes or on SIGHUP. Without it the server speaks
     /// plain HTTP (behind a proxy that terminates TLS).
@@ -181,6 +190,8 @@ struct FileConfig {
     database_acquire_timeout: Option<u64>,
     body_read_timeout: Option<u64>,
     shutdown_timeout: Option<u64>,
+    trusted_proxies: Option<String>,
+    proxy_header: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_reload_interval: Option<u64>,
@@ -364,6 +375,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bail!("shutdown_timeout must be between 0 and 3600 seconds");
         }
         settings.shutdown_timeout = Duration::from_secs(seconds);
+    }
+    if let Some(proxies) = args.trusted_proxies.or(file.trusted_proxies) {
+        settings.trusted_proxies = proxies.parse().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(header) = args.proxy_header.or(file.proxy_header) {
+        let header = header.parse().map_err(anyhow::Error::msg)?;
+        settings.trusted_proxies = settings.trusted_proxies.header(header);
     }
     settings.metrics_token = args
         .metrics_token

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -36,7 +36,9 @@ pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
         "end_session_endpoint": format!("{issuer}/logout"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // RFC 8414 §2: client authentication methods or access token types (RFC 7662 §2.1).
+        "introspection_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "Bearer"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "authorization_endpoint": format!("{issuer}/oauth2/auth"),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -289,21 +291,32 @@ pub(crate) async fn token_method_not_allowed() -> Response {
     response
 }
 
-/// The caller's socket address, when the server was started with connection info (as
-/// [`crate::run`] does); `None` otherwise (e.g. a router driven directly in tests).
-pub(crate) struct Peer(pub(crate) Option<SocketAddr>);
+/// The client's address: the TCP peer, or the address a trusted reverse proxy forwarded
+/// ([`crate::proxies`]). `None` when the server was started without connection info (e.g. a
+/// router driven directly in tests).
+pub(crate) struct Peer(pub(crate) Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
+impl FromRequestParts<AppState> for Peer {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(client_addr(state, parts)))
     }
+}
+
+/// See [`Peer`].
+fn client_addr(state: &AppState, parts: &Parts) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    Some(
+        state
+            .inner
+            .settings
+            .trusted_proxies
+            .client_addr(peer, &parts.headers),
+    )
 }
 
 /// Reads a form body. A body over the limit (or one that cannot be read) is answered like every
@@ -324,10 +337,9 @@ async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &Form,
-    peer: Option<SocketAddr>,
+    ip: Option<IpAddr>,
 ) -> Result<Arc<CachedClient>, OAuthError> {
     let (client_id, secret) = client_credentials(headers, form)?;
-    let ip = peer.map(|p| p.ip());
     let now = crate::now();
     let clean = &state.inner.clean_callers;
     limits::check(&state.inner.store, clean, ip, &client_id, now).await?;
@@ -348,7 +360,7 @@ async fn authenticate_user_client(
     state: &AppState,
     headers: &HeaderMap,
     form: &Form,
-    peer: Option<SocketAddr>,
+    peer: Option<IpAddr>,
 ) -> Result<Arc<CachedClient>, OAuthError> {
     let (id, secret) = client_credentials(headers, form)?;
     if secret.is_none()
@@ -369,11 +381,8 @@ pub(crate) async fn token(
     request: Request,
 ) -> Result<Response, OAuthError> {
     let (mut parts, body) = request.into_parts();
+    let peer = client_addr(&state, &parts);
     let headers = std::mem::take(&mut parts.headers);
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
     // The body limit (`DefaultBodyLimit`) travels in the extensions, which stay with the body.
     let body = Bytes::from_request(Request::from_parts(parts, body), &()).await;
     let result = async {
@@ -399,7 +408,7 @@ pub(crate) async fn token(
             "password" => {
                 // Confidential applications only: the secret is required.
                 let client = authenticate(&state, &headers, &form, peer).await?;
-                crate::tokens::password_grant(&state, &client.app, &form, peer.map(|p| p.ip()))
+                crate::tokens::password_grant(&state, &client.app, &form, peer)
                     .await
             }
             _ => Err(OAuthError::unsupported_grant_type(
@@ -500,6 +509,10 @@ async fn client_credentials_grant(
     let (scope, scopes) = match form.get("scope") {
         None => (cached.scope.as_str(), Scopes::Granted(&grant.scopes)),
         Some(requested) => {
+            // Checked first, so a refusal never echoes a control character back.
+            if let Err(e) = crate::authorize::scope_tokens(requested) {
+                return Err(OAuthError::invalid_scope(e.to_string()));
+            }
             if let Some(bad) = requested
                 .split(' ')
                 .find(|s| !grant.scopes.iter().any(|g| g == s))
@@ -574,8 +587,61 @@ async fn own_token(
     }
 }
 
-/// `POST /oauth2/introspect` (RFC 7662). Client-authenticated; a client sees only its own
-/// tokens as active (security.md case 76). Resource servers verify JWT access tokens locally.
+/// The caller of an introspection request that authenticates with `Authorization: Bearer
+/// <access token>` (RFC 7662 §2.1 allows it; Kinde's SDKs do it with a `client_credentials`
+/// token): the application the token was issued to (`azp`, else `client_id`), once the token is
+/// checked like any access token of this server (signature, issuer, expiry, not revoked).
+/// `Ok(None)` when the request uses another scheme (client credentials then apply).
+async fn bearer_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Option<Arc<CachedClient>>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    if form.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not two",
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() || token.contains(' ') {
+        return Err(OAuthError::invalid_bearer());
+    }
+    let Some(claims) = own_token(state, token).await? else {
+        return Err(OAuthError::invalid_bearer());
+    };
+    let Some(client_id) = claims.authorized_party() else {
+        return Err(OAuthError::invalid_bearer());
+    };
+    if form.get("client_id").is_some_and(|id| id != client_id) {
+        return Err(OAuthError::invalid_request(
+            "client_id in the body differs from the bearer token's client",
+        ));
+    }
+    match state
+        .inner
+        .clients
+        .get(&state.inner.store, client_id)
+        .await?
+    {
+        Some(client) => Ok(Some(client)),
+        // The application was deleted after the token was issued.
+        None => Err(OAuthError::invalid_bearer()),
+    }
+}
+
+/// `POST /oauth2/introspect` (RFC 7662). The caller authenticates as a client (Basic or body
+/// credentials) or with an access token of its own ([`bearer_caller`]); either way it sees only
+/// its own tokens as active (security.md case 76). Resource servers verify JWT access tokens
+/// locally.
 pub(crate) async fn introspect(
     State(state): State<AppState>,
     Peer(peer): Peer,
@@ -583,7 +649,10 @@ pub(crate) async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = read_form(&headers, body)?;
-    let client = authenticate(&state, &headers, &form, peer).await?;
+    let client = match bearer_caller(&state, &headers, &form).await? {
+        Some(client) => client,
+        None => authenticate(&state, &headers, &form, peer).await?,
+    };
     let app = &client.app;
     let token = form
         .get("token")
@@ -639,7 +708,10 @@ pub(crate) async fn revoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = read_form(&headers, body)?;
-    let client = authenticate(&state, &headers, &form, peer).await?;
+    let client = match bearer_caller(&state, &headers, &form).await? {
+        Some(client) => client,
+        None => authenticate(&state, &headers, &form, peer).await?,
+    };
     let app = &client.app;
     let token = form
         .get("token")

@@ -24,7 +24,9 @@ use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::authorize::{AuthRequest, granted_audiences, is_pkce_value, requested_scopes};
+use crate::authorize::{
+    AuthRequest, granted_audiences, is_pkce_value, requested_scopes, scope_tokens,
+};
 use crate::error::OAuthError;
 use crate::keys::SigningAlgorithm;
 use crate::oidc::Form;
@@ -326,9 +328,8 @@ pub(crate) async fn refresh_token_grant(
     let scopes: Vec<String> = match form.get("scope") {
         None => request.scopes.clone(),
         Some(scope) => {
-            let asked: Vec<String> = scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
+            let asked: Vec<String> = scope_tokens(scope)
+                .map_err(|e| OAuthError::invalid_scope(e.to_string()))?
                 .map(str::to_owned)
                 .collect();
             if let Some(bad) = asked.iter().find(|s| !request.scopes.contains(s)) {
@@ -410,7 +411,8 @@ pub(crate) async fn password_grant(
         .get("password")
         .ok_or_else(|| OAuthError::invalid_request("password is missing"))?;
     let store = state.store();
-    let scopes = requested_scopes(form.get("scope"));
+    let scopes = requested_scopes(form.get("scope"))
+        .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let Some(audiences) = granted_audiences(state, &app.id, form.get("audience")).await? else {
         return Err(OAuthError::invalid_target(
             "the application may not use that audience",

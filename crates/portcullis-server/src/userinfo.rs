@@ -159,9 +159,11 @@ fn header_token(headers: &HeaderMap) -> Result<Option<String>, BearerError> {
     }
     let malformed = || BearerError::InvalidRequest("invalid authorization header value format");
     let value = value.to_str().map_err(|_| malformed())?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(malformed());
+        // Another authentication method (`Basic …`): RFC 6750 §3.1 answers it like no
+        // credentials, with a bare challenge (security.md case 39).
+        return Ok(None);
     }
     let token = token.trim_start_matches(' ');
     if !is_b64token(token) {
@@ -430,8 +432,6 @@ mod tests {
             "Bearer",
             "Bearer ",
             "Bearer a b",
-            "Basic xyz",
-            "Bearerabc",
             "Bearer =abc",
             "Bearer a\"b",
         ] {
@@ -448,6 +448,12 @@ mod tests {
             Err(BearerError::InvalidRequest(_))
         ));
         assert!(matches!(header_token(&HeaderMap::new()), Ok(None)));
+        for other in ["Basic xyz", "Token abc", "Bearerabc", ""] {
+            assert!(
+                matches!(header_token(&headers(&[other])), Ok(None)),
+                "{other:?}"
+            );
+        }
     }
 
     #[test]

@@ -848,6 +848,24 @@ fn bad_configuration_is_refused_with_a_message_naming_the_problem() {
         toml_str(&url)
     ));
     run_err(cmd, &["shutdown_timeout must be between 0 and 3600"]);
+    // Trusted proxies: not an address, or an unknown header.
+    run_err(
+        serve(&[
+            "--issuer",
+            "https://id.example.com",
+            "--database",
+            &url,
+            "--trusted-proxies",
+            "10.0.0.0/8,proxy.internal",
+        ]),
+        &["\"proxy.internal\" is not an IP address or CIDR block"],
+    );
+    let (cmd, _config) = with_config(&format!(
+        "issuer = \"https://id.example.com\"\ndatabase = {}\ntrusted_proxies = \"10.0.0.1\"\n\
+         proxy_header = \"x-real-ip\"\n",
+        toml_str(&url)
+    ));
+    run_err(cmd, &["unknown proxy header \"x-real-ip\""]);
     // Unknown flags and subcommands (clap).
     run_err(portcullis(["serve", "--isuer", "x"]), &["--isuer"]);
     run_err(portcullis(["frobnicate"]), &["frobnicate"]);

@@ -151,6 +151,146 @@ async fn case_76_introspection() {
     assert_eq!(a.cache_control.as_deref(), Some("no-store"));
 }
 
+/// `POST /oauth2/introspect` with `Authorization: Bearer <token>` and `form`.
+async fn introspect_as_bearer(
+    issuer: &TestIssuer,
+    bearer: &str,
+    form: &[(&str, &str)],
+) -> BearerAnswer {
+    let response = reqwest::Client::new()
+        .post(format!("{}/oauth2/introspect", issuer.url()))
+        .header("authorization", format!("Bearer {bearer}"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    BearerAnswer {
+        status: response.status().as_u16(),
+        challenge: response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        body: response.json().await.unwrap_or(Value::Null),
+    }
+}
+
+struct BearerAnswer {
+    status: u16,
+    challenge: Option<String>,
+    body: Value,
+}
+
+/// Kinde's SDKs (`validate_and_set_via_introspection`) authenticate introspection with an
+/// access token of the application instead of its credentials.
+#[tokio::test]
+async fn introspection_accepts_an_access_token_of_the_caller() {
+    let issuer = start().await;
+    let caller = token(&issuer, "worker", WORKER_SECRET).await;
+    let second = token(&issuer, "worker", WORKER_SECRET).await;
+    let theirs = token(&issuer, "other", OTHER_SECRET).await;
+
+    // The caller is the application the bearer token was issued to; it sees its own tokens.
+    for t in [&caller, &second] {
+        let a = introspect_as_bearer(&issuer, &caller, &[("token", t)]).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["active"], true);
+        assert_eq!(a.body["client_id"], "worker");
+    }
+    // The "own tokens only" rule is unchanged: another client's token is inactive.
+    let a = introspect_as_bearer(&issuer, &caller, &[("token", &theirs)]).await;
+    assert_eq!((a.status, a.body.clone()), (200, json!({"active": false})));
+    // client_id in the body may repeat the token's client, not name another; a secret as
+    // well is two authentication methods.
+    let a = introspect_as_bearer(
+        &issuer,
+        &caller,
+        &[("token", &second), ("client_id", "worker")],
+    )
+    .await;
+    assert_eq!(a.body["active"], true);
+    for extra in [("client_id", "other"), ("client_secret", WORKER_SECRET)] {
+        let a = introspect_as_bearer(&issuer, &caller, &[("token", &second), extra]).await;
+        assert_eq!(
+            (a.status, a.body["error"].clone()),
+            (400, json!("invalid_request")),
+            "{extra:?}"
+        );
+    }
+
+    // A bearer token that is not a valid access token of this server: 401 with a Bearer
+    // challenge (RFC 7662 §2.3, RFC 6750 §3.1), and nothing about the token asked after.
+    let now = common::unix_now();
+    let ring = issuer.state().keys().ring(now).await.unwrap();
+    let claims = |iss: &str, exp: i64| {
+        json!({
+            "iss": iss, "aud": [AUD], "azp": "worker", "client_id": "worker",
+            "sub": "worker", "iat": exp - 600, "exp": exp, "jti": format!("j-{exp}-{iss}"),
+            "scope": "read:todos",
+        })
+    };
+    let expired = ring
+        .active
+        .sign_jwt("at+jwt", &claims(issuer.url(), now - 60))
+        .unwrap();
+    let foreign_issuer = ring
+        .active
+        .sign_jwt("at+jwt", &claims("https://evil.example", now + 600))
+        .unwrap();
+    let mut tampered = caller.clone();
+    tampered.pop();
+    tampered.push(if caller.ends_with('A') { 'B' } else { 'A' });
+    let revoked = token(&issuer, "worker", WORKER_SECRET).await;
+    let r = post(
+        &issuer,
+        "/oauth2/revoke",
+        Some(("worker", WORKER_SECRET)),
+        &[("token", &revoked)],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let refresh_like = "x".repeat(43);
+    for bad in [
+        "garbage",
+        tampered.as_str(),
+        expired.as_str(),
+        foreign_issuer.as_str(),
+        revoked.as_str(),
+        refresh_like.as_str(),
+        "two words",
+    ] {
+        let a = introspect_as_bearer(&issuer, bad, &[("token", &second)]).await;
+        assert_eq!(a.status, 401, "{bad}: {}", a.body);
+        assert_eq!(a.body["error"], "invalid_token", "{bad}");
+        assert_eq!(
+            a.challenge.as_deref(),
+            Some("Bearer realm=\"portcullis\", error=\"invalid_token\""),
+            "{bad}"
+        );
+        assert!(a.body.get("active").is_none(), "{bad}");
+    }
+
+    // Basic credentials keep working, and discovery says Bearer is accepted (RFC 8414 §2).
+    let a = post(
+        &issuer,
+        "/oauth2/introspect",
+        Some(("worker", WORKER_SECRET)),
+        &[("token", &second)],
+    )
+    .await;
+    assert_eq!(a.json()["active"], true);
+    let discovery: Value =
+        reqwest::get(format!("{}/.well-known/openid-configuration", issuer.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        discovery["introspection_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "Bearer"])
+    );
+}
+
 #[tokio::test]
 async fn case_77_revocation() {
     let issuer = start().await;

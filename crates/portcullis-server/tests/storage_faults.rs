@@ -427,7 +427,7 @@ async fn killed_connections_lose_nothing() {
     }
 
     // Every 20 ms, every connection of the server's is killed, while three clients refresh
-    // their tokens and create users.
+    // their tokens, create, list and update users.
     let killing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let killer = tokio::spawn({
         let url = pg.url();
@@ -451,26 +451,60 @@ async fn killed_connections_lose_nothing() {
             kills
         }
     });
+    let ada_id = answer(
+        http.get(format!("{base}/api/v1/users?email=ada@example.com"))
+            .bearer_auth(&admin),
+    )
+    .await
+    .body["users"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut clients = Vec::new();
     for (c, chain) in chains.into_iter().enumerate() {
         let http = http.clone();
         let base = base.clone();
         let admin = admin.clone();
+        let ada_id = ada_id.clone();
         clients.push(tokio::spawn(async move {
             let mut token = chain;
-            let (mut acknowledged, mut unavailable) = (Vec::new(), 0);
+            let mut acknowledged = Vec::new();
+            // 503s of: refresh (a transaction), user creation (a transaction), a management
+            // list (a read), a user update (a read-modify-write transaction).
+            let mut unavailable = [0u32; 4];
             for i in 0..40 {
                 let a = refresh(&http, &base, &token).await;
                 match a.status {
                     200 => token = a.body["refresh_token"].as_str().unwrap().to_owned(),
-                    503 => unavailable += 1,
+                    503 => unavailable[0] += 1,
                     s => panic!("a refresh while connections die answered {s}: {:?}", a.body),
                 }
                 let email = format!("c{c}-{i}@example.com");
                 match create_user(&http, &base, &admin, &email).await {
                     (200, _) => acknowledged.push(email),
-                    (503, true) => unavailable += 1,
+                    (503, true) => unavailable[1] += 1,
                     (s, _) => panic!("creating a user while connections die answered {s}"),
+                }
+                let a = answer(
+                    http.get(format!("{base}/api/v1/users?page_size=5"))
+                        .bearer_auth(&admin),
+                )
+                .await;
+                match (a.status, a.retry_after) {
+                    (200, _) => assert!(a.body["users"].is_array(), "{:?}", a.body),
+                    (503, true) => unavailable[2] += 1,
+                    (s, _) => panic!("listing users while connections die answered {s}"),
+                }
+                let a = answer(
+                    http.patch(format!("{base}/api/v1/user?id={ada_id}"))
+                        .bearer_auth(&admin)
+                        .json(&json!({"given_name": format!("Ada {c}-{i}")})),
+                )
+                .await;
+                match (a.status, a.retry_after) {
+                    (200, _) => {}
+                    (503, true) => unavailable[3] += 1,
+                    (s, _) => panic!("updating a user while connections die answered {s}"),
                 }
             }
             (token, acknowledged, unavailable)
@@ -482,8 +516,17 @@ async fn killed_connections_lose_nothing() {
     }
     killing.store(false, std::sync::atomic::Ordering::Relaxed);
     let kills = killer.await.unwrap();
-    let unavailable: u32 = results.iter().map(|r| r.2).sum();
-    eprintln!("{kills} connections killed; {unavailable} answers of 480 were 503");
+    let mut unavailable = [0u32; 4];
+    for r in &results {
+        for (total, n) in unavailable.iter_mut().zip(r.2) {
+            *total += n;
+        }
+    }
+    eprintln!(
+        "{kills} connections killed; 503 answers of 120 each: refresh {}, create user {}, \
+         list users {}, update user {}",
+        unavailable[0], unavailable[1], unavailable[2], unavailable[3]
+    );
     assert!(kills > 0, "no connection was killed");
 
     // Nothing lost: each chain's newest refresh token works, and every acknowledged user is

@@ -423,3 +423,120 @@ async fn access_tokens_without_an_audience_are_for_every_granted_api() {
         "{refused}"
     );
 }
+
+/// Scope values that RFC 6749 §3.3 does not allow: control characters, DEL, a tab instead of
+/// a space, NEL (U+0085), and the two printable characters it leaves out.
+const BAD_SCOPES: &[&str] = &[
+    "openid\0profile",
+    "openid\rprofile",
+    "openid\nprofile",
+    "openid\x1bprofile",
+    "openid\x7fprofile",
+    "openid\tprofile",
+    "openid\u{85}profile",
+    "openid \"profile\"",
+    "openid pro\\file",
+    "openid prófile",
+];
+
+/// RFC 6749 §5.2: `error_description` holds only `%x20-21 / %x23-5B / %x5D-7E`.
+#[track_caller]
+fn assert_plain_description(description: &str) {
+    assert!(
+        description
+            .chars()
+            .all(|c| matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')),
+        "error_description {description:?}"
+    );
+}
+
+#[tokio::test]
+async fn scopes_outside_rfc_6749_syntax_are_invalid_scope_on_every_grant() {
+    let tenant = start(|_| {}).await;
+
+    // The password grant, once the web app may use it (changed before the web app's first
+    // request, so no cached copy of it is older).
+    let store = tenant.store();
+    let mut web = store.application_by_client_id(WEB).await.unwrap().unwrap();
+    web.password_grant = true;
+    store.upsert_application(&web).await.unwrap();
+    for bad in BAD_SCOPES {
+        let answer = exchange(
+            &tenant,
+            Some((WEB, common::demo::WEB_SECRET)),
+            &[
+                ("grant_type", "password"),
+                ("username", ADA),
+                ("password", ADA_PASSWORD),
+                ("scope", bad),
+            ],
+        )
+        .await;
+        assert_eq!(error_of(&answer), (400, "invalid_scope"), "{bad:?}");
+    }
+    // The same requests with well-formed scopes succeed, so the refusals above were the
+    // scopes'.
+    let answer = exchange(
+        &tenant,
+        Some((WEB, common::demo::WEB_SECRET)),
+        &[
+            ("grant_type", "password"),
+            ("username", ADA),
+            ("password", ADA_PASSWORD),
+            ("scope", "openid  profile"),
+        ],
+    )
+    .await;
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(answer.1["scope"], "openid profile");
+    // Authorization requests: an error redirect to the (valid) redirect URI.
+    for bad in BAD_SCOPES {
+        let (_, challenge) = pkce();
+        let page = Browser::default()
+            .authorize(&tenant, &web_params(&challenge, bad, &[]))
+            .await;
+        assert_eq!(page.status, 303, "{bad:?}: {}", page.body);
+        assert!(
+            page.location
+                .as_deref()
+                .is_some_and(|l| l.starts_with(WEB_CALLBACK)),
+            "{bad:?}: {:?}",
+            page.location
+        );
+        assert_eq!(
+            page.param("error").as_deref(),
+            Some("invalid_scope"),
+            "{bad:?}"
+        );
+        assert_plain_description(&page.param("error_description").unwrap());
+    }
+
+    // Refresh: even a narrowing request is refused, and the token is not spent.
+    let tokens = ada_tokens(&tenant, "openid profile offline", &[]).await;
+    let r1 = tokens["refresh_token"].as_str().unwrap();
+    for bad in BAD_SCOPES {
+        let answer = refresh(&tenant, r1, Some(bad)).await;
+        assert_eq!(error_of(&answer), (400, "invalid_scope"), "{bad:?}");
+        assert_plain_description(answer.1["error_description"].as_str().unwrap());
+    }
+    assert_eq!(introspect(&tenant, r1).await["active"], true);
+
+    // Client credentials.
+    for bad in BAD_SCOPES.iter().chain(&["read:todos\0"]) {
+        let answer = exchange(
+            &tenant,
+            Some(("report-job", "replace-me-with-32-random-bytes-in-base64")),
+            &[
+                ("grant_type", "client_credentials"),
+                ("audience", API),
+                ("scope", bad),
+            ],
+        )
+        .await;
+        assert_eq!(error_of(&answer), (400, "invalid_scope"), "{bad:?}");
+        assert_plain_description(answer.1["error_description"].as_str().unwrap());
+    }
+
+    // A narrowing refresh with a well-formed scope still works.
+    assert_eq!(refresh(&tenant, r1, Some("openid")).await.0, 200);
+}

@@ -324,11 +324,23 @@ async fn case_38_39_42_missing_malformed_and_misplaced_credentials() {
         "Bearer".to_owned(),
         "Bearer ".to_owned(),
         "Bearer a b".to_owned(),
-        "Basic xyz".to_owned(),
-        format!("Token {access}"),
     ] {
         for path in PROFILE_PATHS {
             invalid_request(&get_with(&issuer, path, &bad).await, &bad);
+        }
+    }
+    // Another scheme is an unsupported authentication method: 401 with a bare challenge and
+    // no error code, like no credentials (RFC 6750 §3.1).
+    for other in [
+        "Basic xyz".to_owned(),
+        format!("Token {access}"),
+        "Bearerabc".to_owned(),
+    ] {
+        for path in PROFILE_PATHS {
+            let a = get_with(&issuer, path, &other).await;
+            assert_eq!(a.status, 401, "{path} {}", &other[..other.len().min(12)]);
+            assert_eq!(a.challenge.as_deref(), Some("Bearer realm=\"portcullis\""));
+            assert!(a.body.get("error").is_none(), "{}", a.body);
         }
     }
     // Two Authorization headers.
@@ -533,6 +545,37 @@ async fn case_47_78_logout_to_a_registered_url_ends_the_session() {
         Some("login_required")
     );
 
+    // Kinde's 2.x SDKs: redirect_uri with client_id and id_token_hint (and the same URL under
+    // another name too).
+    let tokens = browser.tokens(&issuer, "openid").await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    for extra in [
+        None,
+        Some(("redirect", WEB_LOGOUT)),
+        Some(("post_logout_redirect_uri", WEB_LOGOUT)),
+    ] {
+        browser.tokens(&issuer, "openid").await;
+        let mut params = vec![
+            ("redirect_uri", WEB_LOGOUT),
+            ("client_id", WEB),
+            ("id_token_hint", hint),
+        ];
+        params.extend(extra);
+        let page = browser.get(&issuer, "/logout", &params).await;
+        assert_eq!(page.status, 303, "{params:?}: {}", page.body);
+        assert_eq!(page.location.as_deref(), Some(WEB_LOGOUT));
+        assert_eq!(
+            browser.silent(&issuer).await.as_deref(),
+            Some("login_required")
+        );
+    }
+    // And without a client, like `redirect`.
+    browser.tokens(&issuer, "openid").await;
+    let page = browser
+        .get(&issuer, "/logout", &[("redirect_uri", SPA_LOGOUT)])
+        .await;
+    assert_eq!(page.location.as_deref(), Some(SPA_LOGOUT));
+
     // Kinde's form without a client: a logout URL some application registered is accepted.
     browser.tokens(&issuer, "openid").await;
     let page = browser
@@ -614,6 +657,21 @@ async fn case_78_89_bad_targets_and_hints_never_redirect_but_still_sign_out() {
             ("post_logout_redirect_uri", SPA_LOGOUT),
         ],
         vec![("redirect", WEB_LOGOUT), ("redirect", WEB_LOGOUT)],
+        vec![("redirect_uri", WEB_LOGOUT), ("redirect", SPA_LOGOUT)],
+        vec![
+            ("client_id", WEB),
+            ("redirect_uri", WEB_LOGOUT),
+            ("post_logout_redirect_uri", SPA_LOGOUT),
+        ],
+        vec![
+            ("redirect", WEB_LOGOUT),
+            ("post_logout_redirect_uri", WEB_LOGOUT),
+            ("redirect_uri", SPA_LOGOUT),
+        ],
+        // redirect_uri is held to the same exact match.
+        vec![("redirect_uri", "https://evil.example")],
+        vec![("client_id", WEB), ("redirect_uri", SPA_LOGOUT)],
+        vec![("client_id", WEB), ("redirect_uri", WEB_CALLBACK)],
     ];
     for params in cases {
         browser.tokens(&issuer, "openid").await;

@@ -55,6 +55,10 @@ pub struct ProviderMetadata {
     /// PKCE methods supported.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub code_challenge_methods_supported: Vec<String>,
+    /// Whether every authorization response carries `iss` (RFC 9207). When `true`, a sign-in
+    /// callback without it is refused as a possible mix-up attack (RFC 9207 §2.4).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authorization_response_iss_parameter_supported: bool,
     /// Every other member of the document.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -81,6 +85,7 @@ impl ProviderMetadata {
             id_token_signing_alg_values_supported: vec!["RS256".to_owned()],
             token_endpoint_auth_methods_supported: Vec::new(),
             code_challenge_methods_supported: vec!["S256".to_owned()],
+            authorization_response_iss_parameter_supported: false,
             other: BTreeMap::new(),
         }
     }

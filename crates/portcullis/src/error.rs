@@ -109,6 +109,11 @@ pub enum OAuthError {
     /// was sent.
     #[error("the sign-in callback comes from another issuer")]
     IssuerMismatch,
+    /// The callback has no `iss` although the provider's metadata says every authorization
+    /// response carries it (`authorization_response_iss_parameter_supported`, RFC 9207 §2.4):
+    /// it may come from another provider (a mix-up attack). No token request was sent.
+    #[error("the sign-in callback has no iss, which this provider always sends")]
+    MissingIssuer,
     /// The callback carried neither `code` nor `error`, or a parameter twice.
     #[error("the sign-in callback is malformed: {0}")]
     MalformedCallback(&'static str),
@@ -162,6 +167,7 @@ impl OAuthError {
             OAuthError::Callback { .. }
             | OAuthError::StateMismatch(_)
             | OAuthError::IssuerMismatch
+            | OAuthError::MissingIssuer
             | OAuthError::MalformedCallback(_)
             | OAuthError::LoginExpired => 400,
             OAuthError::Provider { error, .. } if error == "invalid_grant" => 401,
@@ -209,9 +215,9 @@ pub enum Reason {
     WrongAudience,
     /// `azp` is present and is not this client, or is missing when there are several audiences.
     WrongAuthorizedParty,
-    /// A required claim is absent. [`TokenError::claim`] names it.
+    /// A required claim is absent. [`TokenError::claim_name`] names it.
     MissingClaim,
-    /// A claim has an invalid value (e.g. an empty `sub`). [`TokenError::claim`] names it.
+    /// A claim has an invalid value (e.g. an empty `sub`). [`TokenError::claim_name`] names it.
     InvalidClaim,
     /// The ID token's `nonce` is not the one sent in the authorization request.
     NonceMismatch,

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::error::{Reason, TokenError};
@@ -219,28 +220,172 @@ pub(crate) fn b64(segment: &str, what: &'static str) -> Result<Vec<u8>, TokenErr
 
 /// The JOSE header members the verifier looks at. Everything else is ignored; in particular
 /// `jku`, `x5u`, `x5c` and `jwk` are never used to find or fetch keys (RFC 8725 §3.10).
-#[derive(Debug, Deserialize)]
+///
+/// "Ignored" members are still parsed under the limits the payload is parsed under (nesting
+/// depth, number range: [`Limited`]), and a member may appear once: a validly signed header
+/// cannot carry what a payload could not.
+#[derive(Debug, Default)]
 pub(crate) struct Header<'a> {
-    #[serde(borrow, default)]
     pub alg: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     pub kid: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     pub typ: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     pub cty: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "present")]
     pub crit: bool,
-    #[serde(default, deserialize_with = "present")]
     pub enc: bool,
-    #[serde(default, deserialize_with = "present")]
     pub zip: bool,
-    #[serde(default, deserialize_with = "present")]
     pub b64: bool,
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+impl<'de: 'a, 'a> Deserialize<'de> for Header<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(HeaderVisitor(std::marker::PhantomData))
+    }
+}
+
+struct HeaderVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for HeaderVisitor<'a> {
+    type Value = Header<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header<'a>, A::Error> {
+        fn text<'de, A: MapAccess<'de>>(
+            map: &mut A,
+            slot: &mut Option<Cow<'de, str>>,
+            seen: &mut bool,
+        ) -> Result<(), A::Error> {
+            if std::mem::replace(seen, true) {
+                return Err(de::Error::custom("duplicate header member"));
+            }
+            *slot = map.next_value::<Option<CowStr<'de>>>()?.map(|s| s.0);
+            Ok(())
+        }
+        fn present<'de, A: MapAccess<'de>>(map: &mut A, slot: &mut bool) -> Result<(), A::Error> {
+            if *slot {
+                return Err(de::Error::custom("duplicate header member"));
+            }
+            map.next_value::<Limited>()?;
+            *slot = true;
+            Ok(())
+        }
+        let mut h = Header::default();
+        let mut seen = [false; 4];
+        // Names of other members, kept only when there are some (rare), to refuse repeats.
+        let mut others: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<CowStr<'de>>()? {
+            match key.0.as_ref() {
+                "alg" => text(&mut map, &mut h.alg, &mut seen[0])?,
+                "kid" => text(&mut map, &mut h.kid, &mut seen[1])?,
+                "typ" => text(&mut map, &mut h.typ, &mut seen[2])?,
+                "cty" => text(&mut map, &mut h.cty, &mut seen[3])?,
+                "crit" => present(&mut map, &mut h.crit)?,
+                "enc" => present(&mut map, &mut h.enc)?,
+                "zip" => present(&mut map, &mut h.zip)?,
+                "b64" => present(&mut map, &mut h.b64)?,
+                other => {
+                    if others.iter().any(|seen| seen == other) {
+                        return Err(de::Error::custom("duplicate header member"));
+                    }
+                    map.next_value::<Limited>()?;
+                    others.push(key.0.into_owned());
+                }
+            }
+        }
+        Ok(h)
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<CowStr<'de>, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CowStr<'de>, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<CowStr<'de>, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Any JSON value, walked and dropped without being kept, under the limits a parsed
+/// `serde_json::Value` has: nesting at most 128 deep, numbers within `f64` range. (serde's
+/// `IgnoredAny` skips a value without either check.)
+pub(crate) struct Limited;
+
+impl<'de> Deserialize<'de> for Limited {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LimitedVisitor)
+    }
+}
+
+struct LimitedVisitor;
+
+impl<'de> Visitor<'de> for LimitedVisitor {
+    type Value = Limited;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Limited, E> {
+        Ok(Limited)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Limited, E> {
+        Ok(Limited)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Limited, E> {
+        Ok(Limited)
+    }
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Limited, E> {
+        Ok(Limited)
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Limited, E> {
+        Ok(Limited)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Limited, E> {
+        if v.is_finite() {
+            Ok(Limited)
+        } else {
+            Err(E::custom("number out of range"))
+        }
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Limited, E> {
+        Ok(Limited)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Limited, E> {
+        Ok(Limited)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Limited, E> {
+        Ok(Limited)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Limited, D::Error> {
+        Limited::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Limited, A::Error> {
+        while seq.next_element::<Limited>()?.is_some() {}
+        Ok(Limited)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Limited, A::Error> {
+        while map.next_key::<de::IgnoredAny>()?.is_some() {
+            map.next_value::<Limited>()?;
+        }
+        Ok(Limited)
+    }
 }
 
 /// Decodes and checks the header: a JSON object, no `crit`, not a JWE or nested JWT, and an `alg`
@@ -342,7 +487,51 @@ mod tests {
 
     #[test]
     fn duplicate_header_members_are_refused() {
-        assert!(parse_header(br#"{"alg":"RS256","alg":"HS256"}"#).is_err());
+        for json in [
+            &br#"{"alg":"RS256","alg":"HS256"}"#[..],
+            br#"{"alg":"RS256","kid":"a","kid":"a"}"#,
+            br#"{"alg":"RS256","x":1,"x":1}"#,
+            br#"{"alg":"RS256","crit":["a"],"crit":["a"]}"#,
+        ] {
+            assert!(
+                parse_header(json).is_err(),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+    }
+
+    #[test]
+    fn other_members_are_parsed_under_the_payloads_limits() {
+        // Accepted and ignored: any JSON within the limits, escapes in known members too.
+        let ok = br#"{"alg":"RS256","k\u0069d":"k\u00e9","x":[1,-2,3.5e300,{"a":null}],"y":"s"}"#;
+        let (header, alg) = parse_header(ok).unwrap();
+        assert_eq!(alg, Algorithm::RS256);
+        assert_eq!(header.kid.as_deref(), Some("k\u{e9}"));
+        let nested = |depth: usize| {
+            format!(
+                r#"{{"alg":"RS256","x":{}1{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        assert!(parse_header(nested(100).as_bytes()).is_ok());
+        for json in [
+            nested(5000),
+            nested(200),
+            r#"{"alg":"RS256","x":1e400}"#.to_owned(),
+            r#"{"alg":"RS256","x":[-1e400]}"#.to_owned(),
+            r#"{"alg":"RS256","x":{"a":1e999}}"#.to_owned(),
+            r#"{"alg":"RS256","crit":1e400}"#.to_owned(),
+        ] {
+            let e = parse_header(json.as_bytes()).unwrap_err();
+            assert_eq!(
+                e.reason(),
+                Reason::Malformed,
+                "{}",
+                &json[..json.len().min(60)]
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!   flood of random `kid`s cannot become a flood of fetches (security.md cases 99, 101).
 //! - When the issuer is unreachable, cached keys keep working for up to
 //!   [`JwksOptions::max_staleness`] past their expiry; after that, verification fails with
-//!   [`Reason::KeysUnavailable`](crate::Reason::KeysUnavailable) (case 103).
+//!   [`Reason::KeysUnavailable`] (case 103).
 //! - A key that is unusable (weak RSA modulus, small exponent, `use: enc`, unknown `kty` or curve,
 //!   an `alg` that does not fit the key) is skipped; one bad key never fails the whole set
 //!   (case 10). Symmetric (`oct`) keys from a key set are never used (case 3). At most 100 keys

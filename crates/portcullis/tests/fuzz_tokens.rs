@@ -559,19 +559,11 @@ proptest! {
         } else {
             &fx().verifier
         };
-        if shape >= 2 && closed {
-            // Well-formed JSON nested in a member the verifier ignores: serde_json skips it
-            // iteratively (no recursion, so no stack exhaustion), and the otherwise valid,
-            // correctly signed token stands. What matters is that this terminates, promptly.
-            let started = Instant::now();
-            let r = fx().rt.block_on(verifier.verify_access_token(&token));
-            prop_assert!(started.elapsed() < Duration::from_secs(2));
-            if let Err(e) = r {
-                prop_assert_eq!(e.reason(), Some(Reason::Malformed));
-            }
-        } else {
-            prop_assert_eq!(rejected_by(verifier, &token), Reason::Malformed);
-        }
+        // Too deep, in the header itself or in a member the verifier otherwise ignores: the
+        // header is parsed under the payload's limits, so both are malformed.
+        let started = Instant::now();
+        prop_assert_eq!(rejected_by(verifier, &token), Reason::Malformed);
+        prop_assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]

@@ -171,7 +171,10 @@ async fn callback_errors_issuer_mix_up_and_expired_logins() {
     let request = client.login_url(&AuthorizeOptions::new()).await.unwrap();
     let state = request.pending.state().to_owned();
 
-    let denied = format!("{CALLBACK}?error=access_denied&error_description=no&state={state}");
+    // The server says it always sends `iss` (RFC 9207), in error responses too.
+    let iss = url::form_urlencoded::byte_serialize(issuer.issuer().as_bytes()).collect::<String>();
+    let denied =
+        format!("{CALLBACK}?error=access_denied&error_description=no&state={state}&iss={iss}");
     let e = oauth_error(client.handle_callback(&denied, &request.pending).await);
     assert_eq!(e.error_code(), Some("access_denied"));
     assert_eq!(e.http_status(), 400);
@@ -180,14 +183,90 @@ async fn callback_errors_issuer_mix_up_and_expired_logins() {
     let e = oauth_error(client.handle_callback(&mixed, &request.pending).await);
     assert_eq!(e, OAuthError::IssuerMismatch);
 
-    let no_code = format!("{CALLBACK}?state={state}");
+    let no_code = format!("{CALLBACK}?state={state}&iss={iss}");
     let e = oauth_error(client.handle_callback(&no_code, &request.pending).await);
     assert!(matches!(e, OAuthError::MalformedCallback(_)));
 
     clock.advance(Duration::from_secs(11 * 60));
-    let late = format!("{CALLBACK}?code=abc&state={state}");
+    let late = format!("{CALLBACK}?code=abc&state={state}&iss={iss}");
     let e = oauth_error(client.handle_callback(&late, &request.pending).await);
     assert_eq!(e, OAuthError::LoginExpired);
+}
+
+/// `callback` with its `iss` parameter removed (`None`) or set to `value`.
+fn with_iss(callback: &str, value: Option<&str>) -> String {
+    let mut url = url::Url::parse(callback).unwrap();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "iss")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    {
+        let mut q = url.query_pairs_mut();
+        q.clear();
+        for (k, v) in &kept {
+            q.append_pair(k, v);
+        }
+        if let Some(value) = value {
+            q.append_pair("iss", value);
+        }
+    }
+    url.to_string()
+}
+
+/// RFC 9207 §2.4: the server's metadata says `authorization_response_iss_parameter_supported`,
+/// so a callback without `iss`, or with an empty or foreign one, is refused before the code is
+/// exchanged; the code stays unspent.
+#[tokio::test]
+async fn a_callback_without_the_issuer_is_refused_when_the_provider_always_sends_it() {
+    let issuer = issuer().await;
+    let client = AuthClient::new(&web_config(&issuer)).unwrap();
+    assert!(
+        client
+            .metadata()
+            .await
+            .unwrap()
+            .authorization_response_iss_parameter_supported
+    );
+    let request = client.login_url(&AuthorizeOptions::new()).await.unwrap();
+    let callback = sign_in(&issuer, &request.url).await;
+    assert!(callback.contains("iss="), "{callback}");
+
+    let e = oauth_error(
+        client
+            .handle_callback(&with_iss(&callback, None), &request.pending)
+            .await,
+    );
+    assert_eq!(e, OAuthError::MissingIssuer);
+    assert_eq!(e.http_status(), 400);
+    for bad in ["", "https://evil.example", &format!("{}/", issuer.issuer())] {
+        let e = oauth_error(
+            client
+                .handle_callback(&with_iss(&callback, Some(bad)), &request.pending)
+                .await,
+        );
+        assert_eq!(e, OAuthError::IssuerMismatch, "iss={bad:?}");
+    }
+    // Nothing was sent to the token endpoint: the genuine callback still works.
+    let tokens = client
+        .handle_callback(&callback, &request.pending)
+        .await
+        .unwrap();
+    assert!(tokens.id_token_claims.is_some());
+
+    // A provider that does not say so may leave `iss` out.
+    let mut metadata = (*client.metadata().await.unwrap()).clone();
+    metadata.authorization_response_iss_parameter_supported = false;
+    let lenient = AuthClient::builder(web_config(&issuer))
+        .metadata(metadata)
+        .build()
+        .unwrap();
+    let request = lenient.login_url(&AuthorizeOptions::new()).await.unwrap();
+    let callback = sign_in(&issuer, &request.url).await;
+    lenient
+        .handle_callback(&with_iss(&callback, None), &request.pending)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

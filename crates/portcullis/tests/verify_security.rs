@@ -656,6 +656,61 @@ async fn case_05_embedded_jwk_header_is_ignored() {
     assert_eq!(server.other_hits(), 0);
 }
 
+/// A validly signed token whose header carries, in a member the verifier otherwise ignores,
+/// what the payload may not carry (a 5,000-deep array, a number beyond `f64`): refused like the
+/// same content in the payload, and promptly. Within the limits, such members are ignored.
+#[tokio::test]
+async fn header_members_are_parsed_under_the_payloads_limits() {
+    let rsa = TestKey::rsa("k1");
+    let server = TestIssuerServer::start(&[&rsa]).await;
+    let verifier = server.verifier().build().unwrap();
+    let claims = kinde_claims(&server.issuer);
+    let base = String::from_utf8(json_bytes(&rsa.header())).unwrap();
+    let with_member = |value: &str| format!("{},\"x-extra\":{value}}}", base.trim_end_matches('}'));
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let payload = json_bytes(&claims);
+    for (what, value) in [
+        ("5,000-deep array", deep.as_str()),
+        ("1e400", "1e400"),
+        ("-1e400 in an array", "[1,-1e400]"),
+        ("1e400 in an object", "{\"a\":1e400}"),
+    ] {
+        let token = sign_raw(&rsa, "RS256", with_member(value).as_bytes(), &payload);
+        let started = std::time::Instant::now();
+        let r = verifier.verify_access_token(&token).await;
+        assert_eq!(
+            rejected(r, &token),
+            Reason::Malformed,
+            "{what} in the header"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{what}"
+        );
+        // The same content in the payload is refused too.
+        let mut in_payload = claims.clone();
+        in_payload["x-extra"] = json!(null);
+        let body = String::from_utf8(json_bytes(&in_payload))
+            .unwrap()
+            .replace("\"x-extra\":null", &format!("\"x-extra\":{value}"));
+        let token = sign_raw(&rsa, "RS256", base.as_bytes(), body.as_bytes());
+        let r = verifier.verify_access_token(&token).await;
+        assert_eq!(
+            rejected(r, &token),
+            Reason::Malformed,
+            "{what} in the payload"
+        );
+    }
+    // Unknown members within the limits are still ignored.
+    for value in ["[[[1]]]", "1e300", "{\"a\":[null,true,\"s\"]}", "\"x5u\""] {
+        let token = sign_raw(&rsa, "RS256", with_member(value).as_bytes(), &payload);
+        verifier
+            .verify_access_token(&token)
+            .await
+            .unwrap_or_else(|e| panic!("{value}: {e}"));
+    }
+}
+
 #[tokio::test]
 async fn case_07_kid_injection() {
     let k1 = TestKey::rsa("k1");

@@ -542,7 +542,6 @@ pub(crate) fn ok<T: Serialize>(body: T) -> Response {
 }
 
 /// `201` with `body`.
-#[allow(dead_code)]
 pub(crate) fn created<T: Serialize>(body: T) -> Response {
     no_store((StatusCode::CREATED, axum::Json(body)).into_response())
 }

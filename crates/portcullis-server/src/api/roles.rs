@@ -255,7 +255,7 @@ pub(crate) struct UpdateRoleRequest {
     params(("role_id" = String, Path, description = "The role's id")),
     request_body = UpdateRoleRequest,
     responses(
-        (status = 200, description = "Updated", body = Success),
+        (status = 201, description = "Updated (201, as in Kinde's specification)", body = Success),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such role", body = ErrorBody),
@@ -290,7 +290,7 @@ async fn update_role(
         .admin_update_role(id, &patch, body.is_default_role)
         .await?
     {
-        KeyedWrite::Done => Ok(ok(Success::ok())),
+        KeyedWrite::Done => Ok(created(Success::ok())),
         KeyedWrite::NotFound => Err(role_not_found()),
         KeyedWrite::KeyTaken => Err(key_taken()),
     }

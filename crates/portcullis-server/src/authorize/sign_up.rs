@@ -135,12 +135,12 @@ pub(crate) async fn sign_up_page(
 /// `POST /oauth2/auth/sign-up`: the sign-up form's submission.
 pub(crate) async fn sign_up(
     State(state): State<AppState>,
-    Peer(peer): Peer,
+    Peer(ip): Peer,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     or_server_error(
-        sign_up_inner(&state, peer, &headers, &body).await,
+        sign_up_inner(&state, ip, &headers, &body).await,
         "sign-up",
         "The server could not complete the sign-up.",
     )
@@ -148,7 +148,7 @@ pub(crate) async fn sign_up(
 
 async fn sign_up_inner(
     state: &AppState,
-    peer: Option<std::net::SocketAddr>,
+    ip: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ServerError> {
@@ -159,7 +159,6 @@ async fn sign_up_inner(
     let store = state.store();
     let now = crate::now();
     let interaction_id = form.get("interaction").unwrap_or("");
-    let ip = peer.map(|p| p.ip());
     if let Err(limited) = crate::limits::check_sign_up(store, ip, now).await {
         return Ok(limited);
     }

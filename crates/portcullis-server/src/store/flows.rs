@@ -210,15 +210,18 @@ impl Store {
     /// The audiences of every API an application is granted, sorted: what a user token is for
     /// when the authorization request named no `audience`.
     pub async fn granted_audiences(&self, application_id: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT apis.audience FROM application_apis \
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query(
+                "SELECT apis.audience FROM application_apis \
              JOIN apis ON apis.id = application_apis.api_id \
              WHERE application_apis.application_id = $1 ORDER BY apis.audience",
-        )
-        .bind(application_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+            )
+            .bind(application_id)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        })
+        .await
     }
 
     /// Forgets expired sessions, interactions and codes.

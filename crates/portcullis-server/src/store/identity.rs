@@ -191,86 +191,89 @@ impl Store {
     /// the access tokens it issued, and their memberships and flag overrides go. One
     /// transaction. `Ok(false)` when there was no such user.
     pub async fn delete_user(&self, user_id: &str, now: i64) -> Result<bool, StoreError> {
-        // Refresh tokens carry the user inside their grant (JSON): find them with a LIKE
-        // prefilter (where `_` and `%` only widen the match), then confirm by parsing.
-        let needle = serde_json::to_string(user_id)
-            .map_err(|e| StoreError::Config(format!("cannot encode a user id: {e}")))?;
-        let pattern = format!("%\"user_id\":{needle}%");
-        let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
-            "SELECT family_id, grant_data FROM refresh_tokens \
+        crate::store::retry_once(|| async move {
+            // Refresh tokens carry the user inside their grant (JSON): find them with a LIKE
+            // prefilter (where `_` and `%` only widen the match), then confirm by parsing.
+            let needle = serde_json::to_string(user_id)
+                .map_err(|e| StoreError::Config(format!("cannot encode a user id: {e}")))?;
+            let pattern = format!("%\"user_id\":{needle}%");
+            let mut tx = self.pool.begin().await?;
+            let rows = sqlx::query(
+                "SELECT family_id, grant_data FROM refresh_tokens \
              WHERE revoked = 0 AND grant_data LIKE $1",
-        )
-        .bind(&pattern)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut families = BTreeSet::new();
-        for r in &rows {
-            let grant: String = r.try_get(1)?;
-            if owner(&grant).as_deref() == Some(user_id) {
-                families.insert(r.try_get::<String, _>(0)?);
+            )
+            .bind(&pattern)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut families = BTreeSet::new();
+            for r in &rows {
+                let grant: String = r.try_get(1)?;
+                if owner(&grant).as_deref() == Some(user_id) {
+                    families.insert(r.try_get::<String, _>(0)?);
+                }
             }
-        }
-        for family in &families {
-            sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
-                .bind(family)
-                .execute(&mut *tx)
-                .await?;
-            // Access tokens live at most 30 days: keep their revocation that long.
-            sqlx::query(
-                "INSERT INTO revoked_tokens (jti, expires_at) \
+            for family in &families {
+                sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
+                    .bind(family)
+                    .execute(&mut *tx)
+                    .await?;
+                // Access tokens live at most 30 days: keep their revocation that long.
+                sqlx::query(
+                    "INSERT INTO revoked_tokens (jti, expires_at) \
                  SELECT DISTINCT access_jti, CAST($2 AS BIGINT) FROM refresh_tokens \
                  WHERE family_id = $1 AND access_jti IS NOT NULL \
                  ON CONFLICT (jti) DO NOTHING",
-            )
-            .bind(family)
-            .bind(now + 30 * 86_400)
-            .execute(&mut *tx)
-            .await?;
-        }
-        // Access tokens from code exchanges without a refresh token (codes are kept a day
-        // past expiry, longer than the default access-token lifetime).
-        let rows = sqlx::query(
-            "SELECT issued_jti, grant_data FROM auth_codes \
-             WHERE issued_jti IS NOT NULL AND grant_data LIKE $1",
-        )
-        .bind(&pattern)
-        .fetch_all(&mut *tx)
-        .await?;
-        for r in &rows {
-            let grant: String = r.try_get(1)?;
-            if owner(&grant).as_deref() == Some(user_id) {
-                sqlx::query(
-                    "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) \
-                     ON CONFLICT (jti) DO NOTHING",
                 )
-                .bind(r.try_get::<String, _>(0)?)
+                .bind(family)
                 .bind(now + 30 * 86_400)
                 .execute(&mut *tx)
                 .await?;
             }
-        }
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
+            // Access tokens from code exchanges without a refresh token (codes are kept a day
+            // past expiry, longer than the default access-token lifetime).
+            let rows = sqlx::query(
+                "SELECT issued_jti, grant_data FROM auth_codes \
+             WHERE issued_jti IS NOT NULL AND grant_data LIKE $1",
+            )
+            .bind(&pattern)
+            .fetch_all(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM flag_overrides WHERE level = 'usr' AND subject = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        // Memberships, their roles and permissions cascade.
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if !families.is_empty() {
-            tracing::info!(
-                families = families.len(),
-                "refresh tokens of a deleted user revoked"
-            );
-        }
-        Ok(done.rows_affected() == 1)
+            for r in &rows {
+                let grant: String = r.try_get(1)?;
+                if owner(&grant).as_deref() == Some(user_id) {
+                    sqlx::query(
+                        "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (jti) DO NOTHING",
+                    )
+                    .bind(r.try_get::<String, _>(0)?)
+                    .bind(now + 30 * 86_400)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM flag_overrides WHERE level = 'usr' AND subject = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            // Memberships, their roles and permissions cascade.
+            let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            crate::store::commit(tx).await?;
+            if !families.is_empty() {
+                tracing::info!(
+                    families = families.len(),
+                    "refresh tokens of a deleted user revoked"
+                );
+            }
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
     /// The user with this email (compared lower-cased).
@@ -391,36 +394,39 @@ impl Store {
         role_id: &str,
         permission_keys: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // A write that changes nothing: it takes the row lock (the write lock on SQLite).
-        sqlx::query("UPDATE roles SET name = name WHERE id = $1")
-            .bind(role_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM role_permissions WHERE role_id = $1")
-            .bind(role_id)
-            .execute(&mut *tx)
-            .await?;
-        for key in permission_keys {
-            let permission: Option<String> =
-                sqlx::query_scalar("SELECT id FROM permissions WHERE key = $1")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some(permission) = permission else {
-                return Err(StoreError::Config(format!("unknown permission {key:?}")));
-            };
-            sqlx::query(
-                "INSERT INTO role_permissions (role_id, permission_id) VALUES ($1, $2) \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            // A write that changes nothing: it takes the row lock (the write lock on SQLite).
+            sqlx::query("UPDATE roles SET name = name WHERE id = $1")
+                .bind(role_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM role_permissions WHERE role_id = $1")
+                .bind(role_id)
+                .execute(&mut *tx)
+                .await?;
+            for key in permission_keys {
+                let permission: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM permissions WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(permission) = permission else {
+                    return Err(StoreError::Config(format!("unknown permission {key:?}")));
+                };
+                sqlx::query(
+                    "INSERT INTO role_permissions (role_id, permission_id) VALUES ($1, $2) \
                  ON CONFLICT (role_id, permission_id) DO NOTHING",
-            )
-            .bind(role_id)
-            .bind(permission)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                )
+                .bind(role_id)
+                .bind(permission)
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::store::commit(tx).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Makes the user a member of the organization with exactly these roles and direct
@@ -434,60 +440,63 @@ impl Store {
         role_keys: &[String],
         permission_keys: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // A write that changes nothing: it takes the row lock (the write lock on SQLite).
-        sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO org_members (org_code, user_id) VALUES ($1, $2) \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            // A write that changes nothing: it takes the row lock (the write lock on SQLite).
+            sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO org_members (org_code, user_id) VALUES ($1, $2) \
              ON CONFLICT (org_code, user_id) DO NOTHING",
-        )
-        .bind(org_code)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        for table in ["member_roles", "member_permissions"] {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2"
-            ))
+            )
             .bind(org_code)
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        }
-        for (table, column, source, keys) in [
-            ("member_roles", "role_id", "roles", role_keys),
-            (
-                "member_permissions",
-                "permission_id",
-                "permissions",
-                permission_keys,
-            ),
-        ] {
-            for key in keys {
-                let id: Option<String> =
-                    sqlx::query_scalar(&format!("SELECT id FROM {source} WHERE key = $1"))
-                        .bind(key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let Some(id) = id else {
-                    return Err(StoreError::Config(format!("unknown {source} key {key:?}")));
-                };
+            for table in ["member_roles", "member_permissions"] {
                 sqlx::query(&format!(
-                    "INSERT INTO {table} (org_code, user_id, {column}) VALUES ($1, $2, $3) \
-                     ON CONFLICT (org_code, user_id, {column}) DO NOTHING"
+                    "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2"
                 ))
                 .bind(org_code)
                 .bind(user_id)
-                .bind(id)
                 .execute(&mut *tx)
                 .await?;
             }
-        }
-        tx.commit().await?;
-        Ok(())
+            for (table, column, source, keys) in [
+                ("member_roles", "role_id", "roles", role_keys),
+                (
+                    "member_permissions",
+                    "permission_id",
+                    "permissions",
+                    permission_keys,
+                ),
+            ] {
+                for key in keys {
+                    let id: Option<String> =
+                        sqlx::query_scalar(&format!("SELECT id FROM {source} WHERE key = $1"))
+                            .bind(key)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    let Some(id) = id else {
+                        return Err(StoreError::Config(format!("unknown {source} key {key:?}")));
+                    };
+                    sqlx::query(&format!(
+                        "INSERT INTO {table} (org_code, user_id, {column}) VALUES ($1, $2, $3) \
+                     ON CONFLICT (org_code, user_id, {column}) DO NOTHING"
+                    ))
+                    .bind(org_code)
+                    .bind(user_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            crate::store::commit(tx).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The organizations a user belongs to (codes, sorted).

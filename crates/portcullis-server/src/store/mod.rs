@@ -305,13 +305,16 @@ impl Store {
 
     /// Every stored key, oldest first.
     pub async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kid, alg, private_key, sealed, public_jwk, created_at, active_from, \
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query(
+                "SELECT kid, alg, private_key, sealed, public_jwk, created_at, active_from, \
              retired_at, publish_until FROM signing_keys ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(key_from_row).collect()
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(key_from_row).collect()
+        })
+        .await
     }
 
     /// Stores a new key.
@@ -342,30 +345,33 @@ impl Store {
     /// atomic (one writer at a time), on PostgreSQL the check and the insert run under a
     /// transaction-scoped advisory lock.
     pub async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7368238642)")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let done = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key, sealed, public_jwk, created_at, \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if self.dialect == Dialect::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(7368238642)")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let done = sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_key, sealed, public_jwk, created_at, \
              active_from, retired_at, publish_until) \
              SELECT $1, $2, $3, CAST($4 AS BIGINT), $5, CAST($6 AS BIGINT), CAST($7 AS BIGINT), \
              NULL, NULL \
              WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE publish_until IS NULL)",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.private_key)
-        .bind(i64::from(key.sealed))
-        .bind(&key.public_jwk)
-        .bind(key.created_at)
-        .bind(key.active_from)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+            )
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.private_key)
+            .bind(i64::from(key.sealed))
+            .bind(&key.public_jwk)
+            .bind(key.created_at)
+            .bind(key.active_from)
+            .execute(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
     /// Marks every key active before `new_kid` as retired at `at`, published until
@@ -426,11 +432,14 @@ impl Store {
 
     /// The API with this audience.
     pub async fn api_by_audience(&self, audience: &str) -> Result<Option<ApiRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, name, audience FROM apis WHERE audience = $1")
-            .bind(audience)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| api_from_row(&r)).transpose()
+        crate::store::retry_once(|| async move {
+            let row = sqlx::query("SELECT id, name, audience FROM apis WHERE audience = $1")
+                .bind(audience)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| api_from_row(&r)).transpose()
+        })
+        .await
     }
 
     /// Sets the scopes an API defines (replacing earlier ones). Instances seeding one database
@@ -438,39 +447,45 @@ impl Store {
     /// scopes take turns (a delete and another's insert cannot deadlock), and a scope another
     /// has just inserted is left as it is.
     pub async fn set_api_scopes(&self, api_id: &str, scopes: &[String]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // A write that changes nothing: it takes the row lock (the write lock on SQLite).
-        sqlx::query("UPDATE apis SET name = name WHERE id = $1")
-            .bind(api_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM api_scopes WHERE api_id = $1")
-            .bind(api_id)
-            .execute(&mut *tx)
-            .await?;
-        for scope in scopes {
-            sqlx::query(
-                "INSERT INTO api_scopes (api_id, scope) VALUES ($1, $2) \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            // A write that changes nothing: it takes the row lock (the write lock on SQLite).
+            sqlx::query("UPDATE apis SET name = name WHERE id = $1")
+                .bind(api_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM api_scopes WHERE api_id = $1")
+                .bind(api_id)
+                .execute(&mut *tx)
+                .await?;
+            for scope in scopes {
+                sqlx::query(
+                    "INSERT INTO api_scopes (api_id, scope) VALUES ($1, $2) \
                  ON CONFLICT (api_id, scope) DO NOTHING",
-            )
-            .bind(api_id)
-            .bind(scope)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                )
+                .bind(api_id)
+                .bind(scope)
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::store::commit(tx).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The scopes an API defines.
     pub async fn api_scopes(&self, api_id: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT scope FROM api_scopes WHERE api_id = $1 ORDER BY scope")
-            .bind(api_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
-            .collect()
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query("SELECT scope FROM api_scopes WHERE api_id = $1 ORDER BY scope")
+                .bind(api_id)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+                .collect()
+        })
+        .await
     }
 
     // ---- applications ----
@@ -541,38 +556,44 @@ impl Store {
         kind: &str,
         urls: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM application_urls WHERE application_id = $1 AND kind = $2")
-            .bind(application_id)
-            .bind(kind)
-            .execute(&mut *tx)
-            .await?;
-        for url in urls {
-            sqlx::query(
-                "INSERT INTO application_urls (application_id, kind, url) VALUES ($1, $2, $3) \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM application_urls WHERE application_id = $1 AND kind = $2")
+                .bind(application_id)
+                .bind(kind)
+                .execute(&mut *tx)
+                .await?;
+            for url in urls {
+                sqlx::query(
+                    "INSERT INTO application_urls (application_id, kind, url) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
-            )
-            .bind(application_id)
-            .bind(kind)
-            .bind(url)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                )
+                .bind(application_id)
+                .bind(kind)
+                .bind(url)
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::store::commit(tx).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Every callback URL registered by a single-page application (their origins may call the
     /// token, userinfo and revocation endpoints from the browser).
     pub async fn spa_redirect_urls(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT application_urls.url FROM application_urls \
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query(
+                "SELECT application_urls.url FROM application_urls \
              JOIN applications ON applications.id = application_urls.application_id \
              WHERE applications.app_type = 'spa' AND application_urls.kind = 'login'",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        })
+        .await
     }
 
     /// An application's registered URLs of one kind, sorted.
@@ -581,14 +602,17 @@ impl Store {
         application_id: &str,
         kind: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query(
             "SELECT url FROM application_urls WHERE application_id = $1 AND kind = $2 ORDER BY url",
         )
         .bind(application_id)
         .bind(kind)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+            rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        })
+        .await
     }
 
     /// Lets an application get tokens for an API with these scopes (replacing an earlier grant).
@@ -647,23 +671,26 @@ impl Store {
         application_id: &str,
         audience: &str,
     ) -> Result<Option<ApiGrant>, StoreError> {
-        let row = sqlx::query(
-            "SELECT apis.id, apis.name, apis.audience, application_apis.scopes \
+        crate::store::retry_once(|| async move {
+            let row = sqlx::query(
+                "SELECT apis.id, apis.name, apis.audience, application_apis.scopes \
              FROM application_apis JOIN apis ON apis.id = application_apis.api_id \
              WHERE application_apis.application_id = $1 AND apis.audience = $2",
-        )
-        .bind(application_id)
-        .bind(audience)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            let scopes: String = r.try_get(3)?;
-            Ok(ApiGrant {
-                api: api_from_row(&r)?,
-                scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+            )
+            .bind(application_id)
+            .bind(audience)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|r| {
+                let scopes: String = r.try_get(3)?;
+                Ok(ApiGrant {
+                    api: api_from_row(&r)?,
+                    scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+                })
             })
+            .transpose()
         })
-        .transpose()
+        .await
     }
 }
 
@@ -694,16 +721,19 @@ impl Store {
         bucket: &str,
         window_start: i64,
     ) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT hits FROM rate_limits WHERE bucket = $1 AND window_start = $2")
-                .bind(bucket)
-                .bind(window_start)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match row {
-            Some(r) => r.try_get(0)?,
-            None => 0,
+        crate::store::retry_once(|| async move {
+            let row =
+                sqlx::query("SELECT hits FROM rate_limits WHERE bucket = $1 AND window_start = $2")
+                    .bind(bucket)
+                    .bind(window_start)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(match row {
+                Some(r) => r.try_get(0)?,
+                None => 0,
+            })
         })
+        .await
     }
 
     /// The hits of two buckets in the window starting at `window_start`, in one query (the
@@ -714,7 +744,8 @@ impl Store {
         second: &str,
         window_start: i64,
     ) -> Result<(i64, i64), StoreError> {
-        let rows = sqlx::query(
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query(
             "SELECT bucket, hits FROM rate_limits WHERE bucket IN ($1, $2) AND window_start = $3",
         )
         .bind(first)
@@ -722,17 +753,19 @@ impl Store {
         .bind(window_start)
         .fetch_all(&self.pool)
         .await?;
-        let mut counts = (0, 0);
-        for r in &rows {
-            let bucket: String = r.try_get(0)?;
-            let hits: i64 = r.try_get(1)?;
-            if bucket == first {
-                counts.0 = hits;
-            } else {
-                counts.1 = hits;
+            let mut counts = (0, 0);
+            for r in &rows {
+                let bucket: String = r.try_get(0)?;
+                let hits: i64 = r.try_get(1)?;
+                if bucket == first {
+                    counts.0 = hits;
+                } else {
+                    counts.1 = hits;
+                }
             }
-        }
-        Ok(counts)
+            Ok(counts)
+        })
+        .await
     }
 
     /// Forgets counters of windows that started before `before`.

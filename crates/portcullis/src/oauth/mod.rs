@@ -528,7 +528,8 @@ impl AuthClient {
     ///
     /// Checks, in order and before any token request: one `state`, equal to the pending login's
     /// (constant time); the pending login is not too old; `iss` (RFC 9207), when present, is the
-    /// issuer; no `error=`; one `code`. Then exchanges the code with the PKCE verifier (and the
+    /// issuer, and is present when the provider's metadata says it always sends it
+    /// (`authorization_response_iss_parameter_supported`); no `error=`; one `code`. Then exchanges the code with the PKCE verifier (and the
     /// request's RFC 8707 `resource` when it named exactly one) and verifies the ID token (signature, `iss`, `aud`, `exp`, `nonce`, `at_hash`, `auth_time`
     /// against `max_age`).
     pub async fn handle_callback(
@@ -559,10 +560,25 @@ impl AuthClient {
         if age < -60 || age > inner.pending_login_ttl.as_secs() as i64 {
             return Err(OAuthError::LoginExpired.into());
         }
-        if let Some(iss) = one("iss")?
-            && iss != inner.config.issuer()
-        {
-            return Err(OAuthError::IssuerMismatch.into());
+        // RFC 9207: an `iss` that is present must be the issuer (an empty one is not); a
+        // provider that says it always sends one must have sent one.
+        match one("iss")? {
+            Some(iss) if iss != inner.config.issuer() => {
+                return Err(OAuthError::IssuerMismatch.into());
+            }
+            Some(_) => {}
+            None if params.iter().any(|(k, _)| k == "iss") => {
+                return Err(OAuthError::IssuerMismatch.into());
+            }
+            None => {
+                if self
+                    .metadata()
+                    .await?
+                    .authorization_response_iss_parameter_supported
+                {
+                    return Err(OAuthError::MissingIssuer.into());
+                }
+            }
         }
         if let Some(error) = one("error")? {
             return Err(OAuthError::Callback {

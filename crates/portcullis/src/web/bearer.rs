@@ -8,10 +8,13 @@ pub const MAX_AUTHORIZATION_LEN: usize = 16 * 1024;
 ///
 /// - no `Authorization` header: `Ok(None)` — a token in the query string is never read
 ///   (RFC 9700 §4.3.2, security.md case 42);
+/// - one header with another scheme (`Basic …`, `Token …`): `Ok(None)` too. RFC 6750 §3.1
+///   treats an unsupported authentication method like no credentials: a 401 with a bare
+///   `Bearer` challenge, no error code (security.md case 39);
 /// - exactly one header `Bearer <b64token>` (scheme case-insensitive): the token;
-/// - anything else — two headers, another scheme, no token, two tokens, characters outside
-///   RFC 6750's `b64token`, a header plus `?access_token=` (case 39) — `Err` with the
-///   `invalid_request` description.
+/// - a malformed `Bearer` credential — no token, two tokens, characters outside RFC 6750's
+///   `b64token` — two headers, or a header plus `?access_token=` (case 39): `Err` with the
+///   `invalid_request` description (a 400).
 pub fn bearer_token<'a, I>(
     authorization: I,
     query: Option<&str>,
@@ -50,15 +53,19 @@ where
         return Err("the authorization header is too large");
     }
     let value = std::str::from_utf8(value).map_err(|_| MALFORMED)?;
-    // credentials = auth-scheme 1*SP token68 (RFC 9110 §11.4, RFC 6750 §2.1).
-    let (scheme, rest) = value.split_once(' ').ok_or(MALFORMED)?;
+    // credentials = auth-scheme [ 1*SP token68 ] (RFC 9110 §11.4, RFC 6750 §2.1).
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(MALFORMED);
+        // Not ours to judge: an unsupported method, answered like no credentials.
+        return Ok(None);
     }
     if has_query_token(query) {
         return Err(ONE_MECHANISM);
     }
-    Ok(Some(rest.trim_start_matches(' ')))
+    match rest.trim_start_matches(' ') {
+        "" => Err(MALFORMED),
+        token => Ok(Some(token)),
+    }
 }
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
@@ -131,16 +138,32 @@ mod tests {
         for h in [
             "Bearer",
             "Bearer ",
+            "bearer  ",
             "Bearer a b",
-            "Basic eHl6",
             "Bearer a\tb",
             "Bearer =",
-            "Bearera",
             "Bearer a=b",
             "Bearer a\0b",
         ] {
             assert!(bearer(&[h], None).is_err(), "{h:?}");
         }
+        // Another scheme is no bearer credential at all (RFC 6750 §3.1: a bare 401), even
+        // with a query token, which is never read.
+        for h in [
+            "Basic eHl6",
+            "Token abc",
+            "Bearera",
+            "Negotiate",
+            "",
+            "DPoP abc",
+        ] {
+            assert_eq!(bearer(&[h], None), Ok(None), "{h:?}");
+            assert_eq!(bearer(&[h], Some("access_token=a")), Ok(None), "{h:?}");
+        }
+        assert!(
+            bearer(&["Basic eHl6", "Bearer a"], None).is_err(),
+            "two headers"
+        );
         assert!(bearer(&["Bearer a", "Bearer a"], None).is_err());
         assert!(bearer(&["Bearer a"], Some("access_token=a")).is_err());
         let long = format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION_LEN));

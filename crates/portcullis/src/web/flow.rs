@@ -294,7 +294,7 @@ fn flow_failure(e: &Error) -> Failure {
             let status = o.http_status();
             let code = match o {
                 OAuthError::StateMismatch(_) => "invalid_state",
-                OAuthError::IssuerMismatch => "invalid_issuer",
+                OAuthError::IssuerMismatch | OAuthError::MissingIssuer => "invalid_issuer",
                 OAuthError::MalformedCallback(_) => "invalid_request",
                 OAuthError::LoginExpired => "login_expired",
                 other => other.error_code().unwrap_or("server_error"),
@@ -362,7 +362,7 @@ impl Params {
 
 impl WebAuth {
     /// The answer of the sign-in route `route` to a request with `session` (`None` when the
-    /// app has no session layer) — see the [module docs](self). Every answer is
+    /// app has no session layer) — see [`AuthRoutes`] for the routes. Every answer is
     /// `Cache-Control: no-store`.
     pub async fn answer<S: AuthSession + ?Sized>(
         &self,

@@ -21,7 +21,8 @@
 //! use portcullis::web::{bearer_token, safe_return_to};
 //!
 //! assert_eq!(bearer_token([&b"Bearer abc"[..]], None), Ok(Some("abc")));
-//! assert!(bearer_token([&b"Basic eHl6"[..]], None).is_err());
+//! assert!(bearer_token([&b"Bearer a b"[..]], None).is_err());
+//! assert_eq!(bearer_token([&b"Basic eHl6"[..]], None), Ok(None));
 //! assert_eq!(safe_return_to(Some("//evil.example")), "/");
 //! ```
 

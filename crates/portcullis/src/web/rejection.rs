@@ -3,8 +3,8 @@
 //!
 //! | case | status | `WWW-Authenticate` |
 //! | --- | --- | --- |
-//! | no credentials (security.md case 38) | 401 | `Bearer realm="…"` (no `error`) |
-//! | malformed or duplicated credentials (case 39) | 400 | `Bearer realm="…", error="invalid_request", …` |
+//! | no credentials (security.md case 38), or another scheme (`Basic …`, case 39) | 401 | `Bearer realm="…"` (no `error`) |
+//! | a malformed `Bearer` credential, two headers, header and query token (case 39) | 400 | `Bearer realm="…", error="invalid_request", …` |
 //! | invalid token (case 40) | 401 | `Bearer realm="…", error="invalid_token", error_description="<reason code>"` |
 //! | the session's sign-in has ended | 401 | `Bearer realm="…", error="invalid_token", error_description="session_expired"` |
 //! | missing permission / role / organization / flag (case 41) | 403 | `Bearer realm="…", error="insufficient_scope", …` |
@@ -77,13 +77,14 @@ impl fmt::Display for Requirement {
     }
 }
 
-/// Why a request was refused by an extractor or a guard. See the [module docs](self) for the
+/// Why a request was refused by an extractor or a guard. See the [`web`](crate::web) module docs for the
 /// answers; [`AuthRejection::response`] builds one.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum AuthRejection {
-    /// No credentials: no `Authorization` header and no signed-in session. A token in the
-    /// query string does not count (security.md case 42).
+    /// No credentials: no `Authorization` header (or one of another scheme than `Bearer`,
+    /// RFC 6750 §3.1) and no signed-in session. A token in the query string does not count
+    /// (security.md case 42).
     MissingCredentials,
     /// The `Authorization` header is malformed or ambiguous (RFC 6750 §3.1 `invalid_request`).
     InvalidRequest(&'static str),

@@ -69,7 +69,7 @@ impl std::fmt::Debug for Refreshes {
 impl Refreshes {
     /// `previous` with new tokens for `refresh_token` (its own): one request to the provider for all
     /// callers with the same refresh token; the previous ID token is kept when the provider
-    /// sends none. A failure that is not the end of the sign-in ([`ends_sign_in`]) is
+    /// sends none. A failure that is not the end of the sign-in (a provider that cannot be reached) is
     /// forgotten, so the next caller tries again.
     pub async fn refresh(
         &self,

@@ -70,24 +70,30 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ApiRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, name, audience FROM apis WHERE ($1 IS NULL OR id > $1) \
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query(
+                "SELECT id, name, audience FROM apis WHERE ($1 IS NULL OR id > $1) \
              ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(api_record).collect()
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(api_record).collect()
+        })
+        .await
     }
 
     /// One API.
     pub async fn admin_api(&self, id: &str) -> Result<Option<ApiRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, name, audience FROM apis WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(api_record).transpose()
+        crate::store::retry_once(|| async move {
+            let row = sqlx::query("SELECT id, name, audience FROM apis WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(api_record).transpose()
+        })
+        .await
     }
 
     /// Creates an API. `false` when the audience (or id) is taken: nothing was written.
@@ -129,13 +135,16 @@ impl Store {
 
     /// The scopes an API defines, sorted; `None` when there is no such API.
     pub async fn admin_api_scopes(&self, id: &str) -> Result<Option<Vec<String>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !api_exists(&mut tx, id).await? {
-            return Ok(None);
-        }
-        let scopes = scopes_of(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(Some(scopes))
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !api_exists(&mut tx, id).await? {
+                return Ok(None);
+            }
+            let scopes = scopes_of(&mut tx, id).await?;
+            crate::store::commit(tx).await?;
+            Ok(Some(scopes))
+        })
+        .await
     }
 
     /// The scopes an API defines with their descriptions, sorted by key; `None` when there is
@@ -144,26 +153,29 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<Vec<AdminApiScope>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !api_exists(&mut tx, id).await? {
-            return Ok(None);
-        }
-        let rows = sqlx::query(
-            "SELECT scope, description FROM api_scopes WHERE api_id = $1 ORDER BY scope",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AdminApiScope {
-                    key: r.try_get(0)?,
-                    description: r.try_get(1)?,
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !api_exists(&mut tx, id).await? {
+                return Ok(None);
+            }
+            let rows = sqlx::query(
+                "SELECT scope, description FROM api_scopes WHERE api_id = $1 ORDER BY scope",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AdminApiScope {
+                        key: r.try_get(0)?,
+                        description: r.try_get(1)?,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()
-            .map(Some)
+                .collect::<Result<Vec<_>, StoreError>>()
+                .map(Some)
+        })
+        .await
     }
 
     /// Adds a scope to an API. Refuses the management API.
@@ -182,30 +194,33 @@ impl Store {
         key: &str,
         description: Option<&str>,
     ) -> Result<ApiChangeOutcome, StoreError> {
-        if id == MANAGEMENT_API_ID {
-            return Ok(ApiChangeOutcome::ManagementApi);
-        }
-        let mut tx = self.pool.begin().await?;
-        if !api_exists(&mut tx, id).await? {
-            return Ok(ApiChangeOutcome::NoApi);
-        }
-        let done = sqlx::query(
-            "INSERT INTO api_scopes (api_id, scope, description) VALUES ($1, $2, $3) \
+        crate::store::retry_once(|| async move {
+            if id == MANAGEMENT_API_ID {
+                return Ok(ApiChangeOutcome::ManagementApi);
+            }
+            let mut tx = self.pool.begin().await?;
+            if !api_exists(&mut tx, id).await? {
+                return Ok(ApiChangeOutcome::NoApi);
+            }
+            let done = sqlx::query(
+                "INSERT INTO api_scopes (api_id, scope, description) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(key)
-        .bind(description)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(ApiChangeOutcome::Exists);
-        }
-        tx.commit().await?;
-        Ok(ApiChangeOutcome::Done {
-            authorized: Vec::new(),
-            deauthorized: Vec::new(),
+            )
+            .bind(id)
+            .bind(key)
+            .bind(description)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(ApiChangeOutcome::Exists);
+            }
+            crate::store::commit(tx).await?;
+            Ok(ApiChangeOutcome::Done {
+                authorized: Vec::new(),
+                deauthorized: Vec::new(),
+            })
         })
+        .await
     }
 
     /// The applications authorized for an API, ordered by id.
@@ -213,33 +228,36 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Vec<ApiApplication>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT applications.id, applications.name, applications.app_type, \
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query(
+                "SELECT applications.id, applications.name, applications.app_type, \
              applications.client_id, application_apis.scopes, applications.login_uri, \
              applications.homepage_uri \
              FROM application_apis JOIN applications \
              ON applications.id = application_apis.application_id \
              WHERE application_apis.api_id = $1 ORDER BY applications.id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let scopes: String = r.try_get(4)?;
-                Ok(ApiApplication {
-                    application: AdminApplication {
-                        id: r.try_get(0)?,
-                        name: r.try_get(1)?,
-                        app_type: r.try_get(2)?,
-                        client_id: r.try_get(3)?,
-                        login_uri: r.try_get(5)?,
-                        homepage_uri: r.try_get(6)?,
-                    },
-                    scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let scopes: String = r.try_get(4)?;
+                    Ok(ApiApplication {
+                        application: AdminApplication {
+                            id: r.try_get(0)?,
+                            name: r.try_get(1)?,
+                            app_type: r.try_get(2)?,
+                            client_id: r.try_get(3)?,
+                            login_uri: r.try_get(5)?,
+                            homepage_uri: r.try_get(6)?,
+                        },
+                        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 
     /// Authorizes and deauthorizes applications for an API, in order, in one transaction.
@@ -249,66 +267,69 @@ impl Store {
         id: &str,
         changes: &[ApiApplicationChange],
     ) -> Result<ApiChangeOutcome, StoreError> {
-        if id == MANAGEMENT_API_ID {
-            return Ok(ApiChangeOutcome::ManagementApi);
-        }
-        let mut tx = self.pool.begin().await?;
-        if !api_exists(&mut tx, id).await? {
-            return Ok(ApiChangeOutcome::NoApi);
-        }
-        let defined = scopes_of(&mut tx, id).await?;
-        let mut authorized = Vec::new();
-        let mut deauthorized = Vec::new();
-        for change in changes {
-            let exists = sqlx::query("SELECT 1 FROM applications WHERE id = $1")
-                .bind(&change.application_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Ok(ApiChangeOutcome::UnknownApplication(
-                    change.application_id.clone(),
-                ));
+        crate::store::retry_once(|| async move {
+            if id == MANAGEMENT_API_ID {
+                return Ok(ApiChangeOutcome::ManagementApi);
             }
-            if !change.authorize {
+            let mut tx = self.pool.begin().await?;
+            if !api_exists(&mut tx, id).await? {
+                return Ok(ApiChangeOutcome::NoApi);
+            }
+            let defined = scopes_of(&mut tx, id).await?;
+            let mut authorized = Vec::new();
+            let mut deauthorized = Vec::new();
+            for change in changes {
+                let exists = sqlx::query("SELECT 1 FROM applications WHERE id = $1")
+                    .bind(&change.application_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Ok(ApiChangeOutcome::UnknownApplication(
+                        change.application_id.clone(),
+                    ));
+                }
+                if !change.authorize {
+                    sqlx::query(
+                        "DELETE FROM application_apis WHERE application_id = $1 AND api_id = $2",
+                    )
+                    .bind(&change.application_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    deauthorized.push(change.application_id.clone());
+                    continue;
+                }
+                let scopes = match &change.scopes {
+                    None => defined.clone(),
+                    Some(scopes) => {
+                        if let Some(bad) = scopes.iter().find(|s| !defined.contains(s)) {
+                            return Ok(ApiChangeOutcome::UnknownScope(bad.clone()));
+                        }
+                        let mut scopes = scopes.clone();
+                        scopes.sort();
+                        scopes.dedup();
+                        scopes
+                    }
+                };
                 sqlx::query(
-                    "DELETE FROM application_apis WHERE application_id = $1 AND api_id = $2",
+                    "INSERT INTO application_apis (application_id, api_id, scopes) \
+                 VALUES ($1, $2, $3) \
+                 ON CONFLICT (application_id, api_id) DO UPDATE SET scopes = excluded.scopes",
                 )
                 .bind(&change.application_id)
                 .bind(id)
+                .bind(scopes.join(" "))
                 .execute(&mut *tx)
                 .await?;
-                deauthorized.push(change.application_id.clone());
-                continue;
+                authorized.push(change.application_id.clone());
             }
-            let scopes = match &change.scopes {
-                None => defined.clone(),
-                Some(scopes) => {
-                    if let Some(bad) = scopes.iter().find(|s| !defined.contains(s)) {
-                        return Ok(ApiChangeOutcome::UnknownScope(bad.clone()));
-                    }
-                    let mut scopes = scopes.clone();
-                    scopes.sort();
-                    scopes.dedup();
-                    scopes
-                }
-            };
-            sqlx::query(
-                "INSERT INTO application_apis (application_id, api_id, scopes) \
-                 VALUES ($1, $2, $3) \
-                 ON CONFLICT (application_id, api_id) DO UPDATE SET scopes = excluded.scopes",
-            )
-            .bind(&change.application_id)
-            .bind(id)
-            .bind(scopes.join(" "))
-            .execute(&mut *tx)
-            .await?;
-            authorized.push(change.application_id.clone());
-        }
-        tx.commit().await?;
-        Ok(ApiChangeOutcome::Done {
-            authorized,
-            deauthorized,
+            crate::store::commit(tx).await?;
+            Ok(ApiChangeOutcome::Done {
+                authorized,
+                deauthorized,
+            })
         })
+        .await
     }
 }
 

@@ -128,12 +128,14 @@ impl Store {
         after: Option<&After>,
         limit: i64,
     ) -> Result<Vec<AdminApplication>, StoreError> {
-        let expr = match order.by {
-            SortBy::Name => "name",
-            SortBy::Key | SortBy::Email => "id",
-        };
-        let (condition, order_by) = keyset(expr, "id", order, after.is_some(), 1, 2, self.dialect);
-        let rows = sqlx::query(&format!(
+        crate::store::retry_once(|| async move {
+            let expr = match order.by {
+                SortBy::Name => "name",
+                SortBy::Key | SortBy::Email => "id",
+            };
+            let (condition, order_by) =
+                keyset(expr, "id", order, after.is_some(), 1, 2, self.dialect);
+            let rows = sqlx::query(&format!(
             "SELECT {APP_COLUMNS} FROM applications WHERE {condition} ORDER BY {order_by} LIMIT $3"
         ))
         .bind(after.map(|a| a.value.as_str()))
@@ -141,7 +143,9 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(admin_application).collect()
+            rows.iter().map(admin_application).collect()
+        })
+        .await
     }
 
     /// One application.
@@ -149,13 +153,16 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<AdminApplication>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {APP_COLUMNS} FROM applications WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(admin_application).transpose()
+        crate::store::retry_once(|| async move {
+            let row = sqlx::query(&format!(
+                "SELECT {APP_COLUMNS} FROM applications WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref().map(admin_application).transpose()
+        })
+        .await
     }
 
     /// Creates an application. `false` when its id or client id is taken (nothing written).
@@ -185,71 +192,79 @@ impl Store {
         id: &str,
         patch: &ApplicationPatch,
     ) -> Result<Option<AdminApplication>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {APP_COLUMNS} FROM applications WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut app = admin_application(&row)?;
-        if let Some(name) = &patch.name {
-            sqlx::query("UPDATE applications SET name = $2 WHERE id = $1")
-                .bind(id)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            app.name.clone_from(name);
-        }
-        if patch.login_uri.is_some() || patch.homepage_uri.is_some() {
-            if let Some(uri) = &patch.login_uri {
-                app.login_uri.clone_from(uri);
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query(&format!(
+                "SELECT {APP_COLUMNS} FROM applications WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let mut app = admin_application(&row)?;
+            if let Some(name) = &patch.name {
+                sqlx::query("UPDATE applications SET name = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                app.name.clone_from(name);
             }
-            if let Some(uri) = &patch.homepage_uri {
-                app.homepage_uri.clone_from(uri);
-            }
-            sqlx::query("UPDATE applications SET login_uri = $2, homepage_uri = $3 WHERE id = $1")
+            if patch.login_uri.is_some() || patch.homepage_uri.is_some() {
+                if let Some(uri) = &patch.login_uri {
+                    app.login_uri.clone_from(uri);
+                }
+                if let Some(uri) = &patch.homepage_uri {
+                    app.homepage_uri.clone_from(uri);
+                }
+                sqlx::query(
+                    "UPDATE applications SET login_uri = $2, homepage_uri = $3 WHERE id = $1",
+                )
                 .bind(id)
                 .bind(&app.login_uri)
                 .bind(&app.homepage_uri)
                 .execute(&mut *tx)
                 .await?;
-        }
-        for (kind, urls) in [
-            (UrlKind::Redirect, &patch.redirect_urls),
-            (UrlKind::Logout, &patch.logout_urls),
-        ] {
-            if let Some(urls) = urls {
-                replace_urls(&mut tx, id, kind, urls).await?;
             }
-        }
-        tx.commit().await?;
-        Ok(Some(app))
+            for (kind, urls) in [
+                (UrlKind::Redirect, &patch.redirect_urls),
+                (UrlKind::Logout, &patch.logout_urls),
+            ] {
+                if let Some(urls) = urls {
+                    replace_urls(&mut tx, id, kind, urls).await?;
+                }
+            }
+            crate::store::commit(tx).await?;
+            Ok(Some(app))
+        })
+        .await
     }
 
     /// Deletes an application: its refresh tokens are revoked, its grants and URLs go with
     /// it. One transaction. `false` when there was no such application.
     pub async fn admin_delete_application(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT client_id FROM applications WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else { return Ok(false) };
-        let client_id: String = row.try_get(0)?;
-        // Refresh tokens stay (revoked) so a replay is still recognised as one.
-        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE client_id = $1")
-            .bind(&client_id)
-            .execute(&mut *tx)
-            .await?;
-        // Grants and URLs cascade.
-        sqlx::query("DELETE FROM applications WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query("SELECT client_id FROM applications WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else { return Ok(false) };
+            let client_id: String = row.try_get(0)?;
+            // Refresh tokens stay (revoked) so a replay is still recognised as one.
+            sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE client_id = $1")
+                .bind(&client_id)
+                .execute(&mut *tx)
+                .await?;
+            // Grants and URLs cascade.
+            sqlx::query("DELETE FROM applications WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            crate::store::commit(tx).await?;
+            Ok(true)
+        })
+        .await
     }
 
     /// An application's registered URLs of one kind, sorted; `None` when there is no such
@@ -259,22 +274,25 @@ impl Store {
         id: &str,
         kind: UrlKind,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !application_exists(&mut tx, id).await? {
-            return Ok(None);
-        }
-        let rows = sqlx::query(
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !application_exists(&mut tx, id).await? {
+                return Ok(None);
+            }
+            let rows = sqlx::query(
             "SELECT url FROM application_urls WHERE application_id = $1 AND kind = $2 ORDER BY url",
         )
         .bind(id)
         .bind(kind.column_value())
         .fetch_all(&mut *tx)
         .await?;
-        tx.commit().await?;
-        rows.iter()
-            .map(|r| r.try_get(0).map_err(StoreError::from))
-            .collect::<Result<Vec<String>, _>>()
-            .map(Some)
+            crate::store::commit(tx).await?;
+            rows.iter()
+                .map(|r| r.try_get(0).map_err(StoreError::from))
+                .collect::<Result<Vec<String>, _>>()
+                .map(Some)
+        })
+        .await
     }
 
     /// Adds URLs of one kind (those already registered are left as they are), keeping at most
@@ -286,35 +304,38 @@ impl Store {
         urls: &[String],
         max: usize,
     ) -> Result<UrlsOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !application_exists(&mut tx, id).await? {
-            return Ok(UrlsOutcome::NoApplication);
-        }
-        for url in urls {
-            sqlx::query(
-                "INSERT INTO application_urls (application_id, kind, url) VALUES ($1, $2, $3) \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !application_exists(&mut tx, id).await? {
+                return Ok(UrlsOutcome::NoApplication);
+            }
+            for url in urls {
+                sqlx::query(
+                    "INSERT INTO application_urls (application_id, kind, url) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(kind.column_value())
+                .bind(url)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let count: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM application_urls WHERE application_id = $1 AND kind = $2",
             )
             .bind(id)
             .bind(kind.column_value())
-            .bind(url)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let count: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM application_urls WHERE application_id = $1 AND kind = $2",
-        )
-        .bind(id)
-        .bind(kind.column_value())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        if usize::try_from(count).unwrap_or(usize::MAX) > max {
-            // Dropping the transaction rolls it back.
-            return Ok(UrlsOutcome::TooMany);
-        }
-        tx.commit().await?;
-        Ok(UrlsOutcome::Done)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            if usize::try_from(count).unwrap_or(usize::MAX) > max {
+                // Dropping the transaction rolls it back.
+                return Ok(UrlsOutcome::TooMany);
+            }
+            crate::store::commit(tx).await?;
+            Ok(UrlsOutcome::Done)
+        })
+        .await
     }
 
     /// Replaces the URLs of one kind.
@@ -324,13 +345,16 @@ impl Store {
         kind: UrlKind,
         urls: &[String],
     ) -> Result<UrlsOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !application_exists(&mut tx, id).await? {
-            return Ok(UrlsOutcome::NoApplication);
-        }
-        replace_urls(&mut tx, id, kind, urls).await?;
-        tx.commit().await?;
-        Ok(UrlsOutcome::Done)
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !application_exists(&mut tx, id).await? {
+                return Ok(UrlsOutcome::NoApplication);
+            }
+            replace_urls(&mut tx, id, kind, urls).await?;
+            crate::store::commit(tx).await?;
+            Ok(UrlsOutcome::Done)
+        })
+        .await
     }
 
     /// Removes URLs of one kind (URLs not registered are ignored).
@@ -340,23 +364,26 @@ impl Store {
         kind: UrlKind,
         urls: &[String],
     ) -> Result<UrlsOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !application_exists(&mut tx, id).await? {
-            return Ok(UrlsOutcome::NoApplication);
-        }
-        for url in urls {
-            sqlx::query(
-                "DELETE FROM application_urls WHERE application_id = $1 AND kind = $2 \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !application_exists(&mut tx, id).await? {
+                return Ok(UrlsOutcome::NoApplication);
+            }
+            for url in urls {
+                sqlx::query(
+                    "DELETE FROM application_urls WHERE application_id = $1 AND kind = $2 \
                  AND url = $3",
-            )
-            .bind(id)
-            .bind(kind.column_value())
-            .bind(url)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(UrlsOutcome::Done)
+                )
+                .bind(id)
+                .bind(kind.column_value())
+                .bind(url)
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::store::commit(tx).await?;
+            Ok(UrlsOutcome::Done)
+        })
+        .await
     }
 }
 

@@ -116,15 +116,18 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AdminFlag>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {FLAG_COLUMNS} FROM feature_flags \
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query(&format!(
+                "SELECT {FLAG_COLUMNS} FROM feature_flags \
              WHERE ($1 IS NULL OR key > $1) ORDER BY key LIMIT $2"
-        ))
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(admin_flag).collect()
+            ))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(admin_flag).collect()
+        })
+        .await
     }
 
     /// Creates a flag; `false` (nothing written) when the key is in use.
@@ -160,89 +163,98 @@ impl Store {
         key: &str,
         flag: &FlagDefinition<'_>,
     ) -> Result<FlagPut, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Ok(FlagPut::NotFound);
-        };
-        let old_type: String = row.try_get(0)?;
-        let mut overrides_removed = 0;
-        if old_type != flag.flag_type {
-            overrides_removed = sqlx::query("DELETE FROM flag_overrides WHERE flag_key = $1")
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
                 .bind(key)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        } else {
-            // Overrides below the new `allow_override_level` no longer apply: they go.
-            for (level, at) in [("org", OverrideLevel::Org), ("usr", OverrideLevel::User)] {
-                if !override_allowed(flag.allow_override_level, at) {
-                    overrides_removed += sqlx::query(
-                        "DELETE FROM flag_overrides WHERE flag_key = $1 AND level = $2",
-                    )
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(FlagPut::NotFound);
+            };
+            let old_type: String = row.try_get(0)?;
+            let mut overrides_removed = 0;
+            if old_type != flag.flag_type {
+                overrides_removed = sqlx::query("DELETE FROM flag_overrides WHERE flag_key = $1")
                     .bind(key)
-                    .bind(level)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+            } else {
+                // Overrides below the new `allow_override_level` no longer apply: they go.
+                for (level, at) in [("org", OverrideLevel::Org), ("usr", OverrideLevel::User)] {
+                    if !override_allowed(flag.allow_override_level, at) {
+                        overrides_removed += sqlx::query(
+                            "DELETE FROM flag_overrides WHERE flag_key = $1 AND level = $2",
+                        )
+                        .bind(key)
+                        .bind(level)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
                 }
             }
-        }
-        sqlx::query(
-            "UPDATE feature_flags SET name = $2, description = $3, flag_type = $4, \
+            sqlx::query(
+                "UPDATE feature_flags SET name = $2, description = $3, flag_type = $4, \
              allow_override_level = $5, default_value = $6 WHERE key = $1",
-        )
-        .bind(key)
-        .bind(flag.name)
-        .bind(flag.description)
-        .bind(flag.flag_type)
-        .bind(flag.allow_override_level)
-        .bind(flag.default_value)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(FlagPut::Updated { overrides_removed })
+            )
+            .bind(key)
+            .bind(flag.name)
+            .bind(flag.description)
+            .bind(flag.flag_type)
+            .bind(flag.allow_override_level)
+            .bind(flag.default_value)
+            .execute(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            Ok(FlagPut::Updated { overrides_removed })
+        })
+        .await
     }
 
     /// Deletes a flag and all its overrides; `false` when there is no such flag.
     pub async fn admin_delete_flag(&self, key: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM flag_overrides WHERE flag_key = $1")
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM feature_flags WHERE key = $1")
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        tx.commit().await?;
-        Ok(true)
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM flag_overrides WHERE flag_key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query("DELETE FROM feature_flags WHERE key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            crate::store::commit(tx).await?;
+            Ok(true)
+        })
+        .await
     }
 
     /// Every flag with its value in the environment (override, else default), by key.
     pub async fn environment_flags(&self) -> Result<Vec<EnvironmentFlag>, StoreError> {
-        let rows = sqlx::query(
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query(
             "SELECT f.key, f.flag_type, COALESCE(o.value, f.default_value) FROM feature_flags f \
              LEFT JOIN flag_overrides o \
              ON o.flag_key = f.key AND o.level = 'env' AND o.subject = '' ORDER BY f.key",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(EnvironmentFlag {
-                    key: r.try_get(0)?,
-                    flag_type: r.try_get(1)?,
-                    value: r.try_get(2)?,
+            rows.iter()
+                .map(|r| {
+                    Ok(EnvironmentFlag {
+                        key: r.try_get(0)?,
+                        flag_type: r.try_get(1)?,
+                        value: r.try_get(2)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 
     /// Overrides a flag for the environment; the value is checked against the flag's type in
@@ -252,50 +264,56 @@ impl Store {
         key: &str,
         value: &str,
     ) -> Result<EnvOverrideWrite, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Ok(EnvOverrideWrite::NotFound);
-        };
-        let flag_type: String = row.try_get(0)?;
-        if flag_value(&flag_type, value).is_none() {
-            return Ok(EnvOverrideWrite::InvalidValue(flag_type));
-        }
-        sqlx::query(
-            "INSERT INTO flag_overrides (flag_key, level, subject, value) \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(EnvOverrideWrite::NotFound);
+            };
+            let flag_type: String = row.try_get(0)?;
+            if flag_value(&flag_type, value).is_none() {
+                return Ok(EnvOverrideWrite::InvalidValue(flag_type));
+            }
+            sqlx::query(
+                "INSERT INTO flag_overrides (flag_key, level, subject, value) \
              VALUES ($1, 'env', '', $2) \
              ON CONFLICT (flag_key, level, subject) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(EnvOverrideWrite::Set)
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            Ok(EnvOverrideWrite::Set)
+        })
+        .await
     }
 
     /// Removes the environment's override of a flag (none is fine); `false` when there is no
     /// such flag.
     pub async fn delete_environment_override(&self, key: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM feature_flags WHERE key = $1")
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let exists = sqlx::query("SELECT 1 FROM feature_flags WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Ok(false);
+            }
+            sqlx::query(
+                "DELETE FROM flag_overrides WHERE flag_key = $1 AND level = 'env' AND subject = ''",
+            )
             .bind(key)
-            .fetch_optional(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-        if exists.is_none() {
-            return Ok(false);
-        }
-        sqlx::query(
-            "DELETE FROM flag_overrides WHERE flag_key = $1 AND level = 'env' AND subject = ''",
-        )
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+            crate::store::commit(tx).await?;
+            Ok(true)
+        })
+        .await
     }
 
     /// Removes every environment override; how many there were.

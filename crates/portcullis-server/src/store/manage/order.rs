@@ -47,7 +47,7 @@ pub(crate) fn user_sort_expr(by: SortBy, table: &str) -> String {
     }
 }
 
-/// The sort value of a user row, exactly as [`user_sort_expr`] computes it.
+/// The sort value of a user row, exactly as `user_sort_expr` computes it in SQL.
 pub fn user_sort_value<'a>(
     by: SortBy,
     id: &'a str,

@@ -418,13 +418,14 @@ impl Store {
         after: Option<&After>,
         limit: i64,
     ) -> Result<Vec<AdminOrganization>, StoreError> {
-        let expr = match order.by {
-            SortBy::Name => "name",
-            SortBy::Key | SortBy::Email => "code",
-        };
-        let (condition, order_by) =
-            keyset(expr, "code", order, after.is_some(), 1, 2, self.dialect);
-        let rows = sqlx::query(&format!(
+        crate::store::retry_once(|| async move {
+            let expr = match order.by {
+                SortBy::Name => "name",
+                SortBy::Key | SortBy::Email => "code",
+            };
+            let (condition, order_by) =
+                keyset(expr, "code", order, after.is_some(), 1, 2, self.dialect);
+            let rows = sqlx::query(&format!(
             "SELECT {ORG_COLUMNS} FROM organizations WHERE {condition} ORDER BY {order_by} LIMIT $3"
         ))
         .bind(after.map(|a| a.value.as_str()))
@@ -432,7 +433,9 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(admin_org).collect()
+            rows.iter().map(admin_org).collect()
+        })
+        .await
     }
 
     /// One organization.
@@ -440,13 +443,16 @@ impl Store {
         &self,
         code: &str,
     ) -> Result<Option<AdminOrganization>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {ORG_COLUMNS} FROM organizations WHERE code = $1"
-        ))
-        .bind(code)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(admin_org).transpose()
+        crate::store::retry_once(|| async move {
+            let row = sqlx::query(&format!(
+                "SELECT {ORG_COLUMNS} FROM organizations WHERE code = $1"
+            ))
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref().map(admin_org).transpose()
+        })
+        .await
     }
 
     /// Creates an organization with its flag overrides, in one transaction.
@@ -463,62 +469,65 @@ impl Store {
         org: &NewOrganization<'_>,
         now: i64,
     ) -> Result<OrgOutcome<()>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut flags = Vec::with_capacity(org.feature_flags.len());
-        for (key, value) in org.feature_flags {
-            let row = sqlx::query(
-                "SELECT flag_type, allow_override_level FROM feature_flags WHERE key = $1",
-            )
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else {
-                return Ok(OrgOutcome::UnknownFlag(key.clone()));
-            };
-            let flag_type: String = row.try_get(0)?;
-            let level: Option<String> = row.try_get(1)?;
-            if !override_allowed(level.as_deref(), OverrideLevel::Org) {
-                return Ok(OrgOutcome::OverrideNotAllowed(key.clone()));
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let mut flags = Vec::with_capacity(org.feature_flags.len());
+            for (key, value) in org.feature_flags {
+                let row = sqlx::query(
+                    "SELECT flag_type, allow_override_level FROM feature_flags WHERE key = $1",
+                )
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(OrgOutcome::UnknownFlag(key.clone()));
+                };
+                let flag_type: String = row.try_get(0)?;
+                let level: Option<String> = row.try_get(1)?;
+                if !override_allowed(level.as_deref(), OverrideLevel::Org) {
+                    return Ok(OrgOutcome::OverrideNotAllowed(key.clone()));
+                }
+                if flag_value(&flag_type, value).is_none() {
+                    return Ok(OrgOutcome::InvalidFlagValue(key.clone()));
+                }
+                flags.push((key, value));
             }
-            if flag_value(&flag_type, value).is_none() {
-                return Ok(OrgOutcome::InvalidFlagValue(key.clone()));
+            if let Some(handle) = org.handle
+                && handle_taken(&mut tx, handle, org.code).await?
+            {
+                return Ok(OrgOutcome::HandleTaken);
             }
-            flags.push((key, value));
-        }
-        if let Some(handle) = org.handle
-            && handle_taken(&mut tx, handle, org.code).await?
-        {
-            return Ok(OrgOutcome::HandleTaken);
-        }
-        let done = sqlx::query(
-            "INSERT INTO organizations (code, name, external_id, created_at, handle, \
+            let done = sqlx::query(
+                "INSERT INTO organizations (code, name, external_id, created_at, handle, \
              is_allow_registrations) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO NOTHING",
-        )
-        .bind(org.code)
-        .bind(org.name)
-        .bind(org.external_id)
-        .bind(now)
-        .bind(org.handle)
-        .bind(i64::from(org.is_allow_registrations))
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(OrgOutcome::CodeTaken);
-        }
-        for (key, value) in flags {
-            sqlx::query(
-                "INSERT INTO flag_overrides (flag_key, level, subject, value) \
-                 VALUES ($1, 'org', $2, $3) \
-                 ON CONFLICT (flag_key, level, subject) DO UPDATE SET value = excluded.value",
             )
-            .bind(key)
             .bind(org.code)
-            .bind(value)
+            .bind(org.name)
+            .bind(org.external_id)
+            .bind(now)
+            .bind(org.handle)
+            .bind(i64::from(org.is_allow_registrations))
             .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(OrgOutcome::Done(()))
+            if done.rows_affected() == 0 {
+                return Ok(OrgOutcome::CodeTaken);
+            }
+            for (key, value) in flags {
+                sqlx::query(
+                    "INSERT INTO flag_overrides (flag_key, level, subject, value) \
+                 VALUES ($1, 'org', $2, $3) \
+                 ON CONFLICT (flag_key, level, subject) DO UPDATE SET value = excluded.value",
+                )
+                .bind(key)
+                .bind(org.code)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::store::commit(tx).await?;
+            Ok(OrgOutcome::Done(()))
+        })
+        .await
     }
 
     /// Applies `patch` to an organization: [`OrgOutcome::NoOrganization`] when there is no such
@@ -536,47 +545,50 @@ impl Store {
         code: &str,
         patch: &OrganizationPatch,
     ) -> Result<OrgOutcome<AdminOrganization>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {ORG_COLUMNS} FROM organizations WHERE code = $1"
-        ))
-        .bind(code)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(OrgOutcome::NoOrganization);
-        };
-        let mut org = admin_org(&row)?;
-        if let Some(name) = &patch.name {
-            org.name.clone_from(name);
-        }
-        if let Some(external_id) = &patch.external_id {
-            org.external_id.clone_from(external_id);
-        }
-        if let Some(handle) = &patch.handle {
-            if let Some(h) = handle
-                && handle_taken(&mut tx, h, code).await?
-            {
-                return Ok(OrgOutcome::HandleTaken);
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query(&format!(
+                "SELECT {ORG_COLUMNS} FROM organizations WHERE code = $1"
+            ))
+            .bind(code)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok(OrgOutcome::NoOrganization);
+            };
+            let mut org = admin_org(&row)?;
+            if let Some(name) = &patch.name {
+                org.name.clone_from(name);
             }
-            org.handle.clone_from(handle);
-        }
-        if let Some(allow) = patch.is_allow_registrations {
-            org.is_allow_registrations = allow;
-        }
-        sqlx::query(
-            "UPDATE organizations SET name = $2, external_id = $3, handle = $4, \
+            if let Some(external_id) = &patch.external_id {
+                org.external_id.clone_from(external_id);
+            }
+            if let Some(handle) = &patch.handle {
+                if let Some(h) = handle
+                    && handle_taken(&mut tx, h, code).await?
+                {
+                    return Ok(OrgOutcome::HandleTaken);
+                }
+                org.handle.clone_from(handle);
+            }
+            if let Some(allow) = patch.is_allow_registrations {
+                org.is_allow_registrations = allow;
+            }
+            sqlx::query(
+                "UPDATE organizations SET name = $2, external_id = $3, handle = $4, \
              is_allow_registrations = $5 WHERE code = $1",
-        )
-        .bind(code)
-        .bind(&org.name)
-        .bind(&org.external_id)
-        .bind(&org.handle)
-        .bind(i64::from(org.is_allow_registrations))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(OrgOutcome::Done(org))
+            )
+            .bind(code)
+            .bind(&org.name)
+            .bind(&org.external_id)
+            .bind(&org.handle)
+            .bind(i64::from(org.is_allow_registrations))
+            .execute(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            Ok(OrgOutcome::Done(org))
+        })
+        .await
     }
 
     /// An organization made at sign-in (`is_create_org`): creates `code` named `name` with
@@ -589,16 +601,19 @@ impl Store {
         user: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO organizations (code, name, created_at) VALUES ($1, $2, $3)")
-            .bind(code)
-            .bind(name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        join_as_new_member(&mut tx, code, user).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("INSERT INTO organizations (code, name, created_at) VALUES ($1, $2, $3)")
+                .bind(code)
+                .bind(name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            join_as_new_member(&mut tx, code, user).await?;
+            crate::store::commit(tx).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Hosted sign-up into organization `org`: when it allows registrations
@@ -606,43 +621,49 @@ impl Store {
     /// already is left as they are). Whether `user` is a member afterwards; `false` (nothing
     /// written) when there is no such organization or it does not allow registrations.
     pub async fn join_open_organization(&self, org: &str, user: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let open = sqlx::query(
-            "SELECT 1 FROM organizations WHERE code = $1 AND is_allow_registrations <> 0",
-        )
-        .bind(org)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if open.is_none() {
-            return is_member(&mut tx, org, user).await;
-        }
-        join_as_new_member(&mut tx, org, user).await?;
-        tx.commit().await?;
-        Ok(true)
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let open = sqlx::query(
+                "SELECT 1 FROM organizations WHERE code = $1 AND is_allow_registrations <> 0",
+            )
+            .bind(org)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if open.is_none() {
+                return is_member(&mut tx, org, user).await;
+            }
+            join_as_new_member(&mut tx, org, user).await?;
+            crate::store::commit(tx).await?;
+            Ok(true)
+        })
+        .await
     }
 
     /// Deletes an organization, its memberships (with their roles and permissions) and its
     /// flag overrides. `false` when there is no such organization. Tokens already issued keep
     /// their `org_code` until they expire; refreshed ones carry no roles or permissions of it.
     pub async fn admin_delete_organization(&self, code: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for sql in [
-            "DELETE FROM member_roles WHERE org_code = $1",
-            "DELETE FROM member_permissions WHERE org_code = $1",
-            "DELETE FROM org_members WHERE org_code = $1",
-            "DELETE FROM flag_overrides WHERE level = 'org' AND subject = $1",
-        ] {
-            sqlx::query(sql).bind(code).execute(&mut *tx).await?;
-        }
-        let done = sqlx::query("DELETE FROM organizations WHERE code = $1")
-            .bind(code)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        tx.commit().await?;
-        Ok(true)
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            for sql in [
+                "DELETE FROM member_roles WHERE org_code = $1",
+                "DELETE FROM member_permissions WHERE org_code = $1",
+                "DELETE FROM org_members WHERE org_code = $1",
+                "DELETE FROM flag_overrides WHERE level = 'org' AND subject = $1",
+            ] {
+                sqlx::query(sql).bind(code).execute(&mut *tx).await?;
+            }
+            let done = sqlx::query("DELETE FROM organizations WHERE code = $1")
+                .bind(code)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            crate::store::commit(tx).await?;
+            Ok(true)
+        })
+        .await
     }
 
     /// A page of an organization's members ordered by user id; `None` when there is no such
@@ -672,6 +693,7 @@ impl Store {
         after: Option<&After>,
         limit: i64,
     ) -> Result<Option<Vec<OrgMember>>, StoreError> {
+        crate::store::retry_once(|| async move {
         let mut tx = self.pool.begin().await?;
         if !org_exists(&mut tx, org).await? {
             return Ok(None);
@@ -721,8 +743,9 @@ impl Store {
             limit,
         )
         .await?;
-        tx.commit().await?;
+        crate::store::commit(tx).await?;
         Ok(Some(members))
+    }).await
     }
 
     /// A page of the members who have role `role_id` in an organization, ordered by user id.
@@ -733,33 +756,36 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<OrgOutcome<Vec<OrgMember>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !org_exists(&mut tx, org).await? {
-            return Ok(OrgOutcome::NoOrganization);
-        }
-        if id_by(&mut tx, "roles", "id", role_id).await?.is_none() {
-            return Ok(OrgOutcome::UnknownRole(role_id.to_owned()));
-        }
-        let filter = "AND EXISTS (SELECT 1 FROM member_roles AS chosen \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !org_exists(&mut tx, org).await? {
+                return Ok(OrgOutcome::NoOrganization);
+            }
+            if id_by(&mut tx, "roles", "id", role_id).await?.is_none() {
+                return Ok(OrgOutcome::UnknownRole(role_id.to_owned()));
+            }
+            let filter = "AND EXISTS (SELECT 1 FROM member_roles AS chosen \
                       WHERE chosen.org_code = org_members.org_code \
                       AND chosen.user_id = org_members.user_id AND chosen.role_id = $5)";
-        let after = after.map(|k| After {
-            value: k.to_owned(),
-            key: k.to_owned(),
-        });
-        let members = members_page(
-            &mut tx,
-            self.dialect,
-            org,
-            filter,
-            &[role_id],
-            ListOrder::default(),
-            after.as_ref(),
-            limit,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(OrgOutcome::Done(members))
+            let after = after.map(|k| After {
+                value: k.to_owned(),
+                key: k.to_owned(),
+            });
+            let members = members_page(
+                &mut tx,
+                self.dialect,
+                org,
+                filter,
+                &[role_id],
+                ListOrder::default(),
+                after.as_ref(),
+                limit,
+            )
+            .await?;
+            crate::store::commit(tx).await?;
+            Ok(OrgOutcome::Done(members))
+        })
+        .await
     }
 
     /// Adds, changes or removes members, all or nothing: an unknown user, role or permission
@@ -779,98 +805,101 @@ impl Store {
         changes: &[MemberChange],
         mode: MemberMode,
     ) -> Result<OrgOutcome<MembersChanged>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !org_exists(&mut tx, org).await? {
-            return Ok(OrgOutcome::NoOrganization);
-        }
-        // Resolve every reference first: nothing is written unless all of them exist.
-        let mut role_ids: HashMap<&str, String> = HashMap::new();
-        let mut permission_ids: HashMap<&str, String> = HashMap::new();
-        for change in changes {
-            let user = sqlx::query("SELECT 1 FROM users WHERE id = $1")
-                .bind(&change.user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if user.is_none() {
-                return Ok(OrgOutcome::UnknownUser(change.user_id.clone()));
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !org_exists(&mut tx, org).await? {
+                return Ok(OrgOutcome::NoOrganization);
             }
-            for key in change.roles.iter().flatten() {
-                if role_ids.contains_key(key.as_str()) {
+            // Resolve every reference first: nothing is written unless all of them exist.
+            let mut role_ids: HashMap<&str, String> = HashMap::new();
+            let mut permission_ids: HashMap<&str, String> = HashMap::new();
+            for change in changes {
+                let user = sqlx::query("SELECT 1 FROM users WHERE id = $1")
+                    .bind(&change.user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if user.is_none() {
+                    return Ok(OrgOutcome::UnknownUser(change.user_id.clone()));
+                }
+                for key in change.roles.iter().flatten() {
+                    if role_ids.contains_key(key.as_str()) {
+                        continue;
+                    }
+                    let Some(id) = id_by(&mut tx, "roles", "key", key).await? else {
+                        return Ok(OrgOutcome::UnknownRole(key.clone()));
+                    };
+                    role_ids.insert(key, id);
+                }
+                for key in change.permissions.iter().flatten() {
+                    if permission_ids.contains_key(key.as_str()) {
+                        continue;
+                    }
+                    let Some(id) = id_by(&mut tx, "permissions", "key", key).await? else {
+                        return Ok(OrgOutcome::UnknownPermission(key.clone()));
+                    };
+                    permission_ids.insert(key, id);
+                }
+            }
+            let mut out = MembersChanged::default();
+            for change in changes {
+                let user = change.user_id.as_str();
+                if change.remove {
+                    let done =
+                        sqlx::query("DELETE FROM org_members WHERE org_code = $1 AND user_id = $2")
+                            .bind(org)
+                            .bind(user)
+                            .execute(&mut *tx)
+                            .await?;
+                    if done.rows_affected() > 0 {
+                        out.removed.push(change.user_id.clone());
+                    }
                     continue;
                 }
-                let Some(id) = id_by(&mut tx, "roles", "key", key).await? else {
-                    return Ok(OrgOutcome::UnknownRole(key.clone()));
-                };
-                role_ids.insert(key, id);
-            }
-            for key in change.permissions.iter().flatten() {
-                if permission_ids.contains_key(key.as_str()) {
-                    continue;
-                }
-                let Some(id) = id_by(&mut tx, "permissions", "key", key).await? else {
-                    return Ok(OrgOutcome::UnknownPermission(key.clone()));
-                };
-                permission_ids.insert(key, id);
-            }
-        }
-        let mut out = MembersChanged::default();
-        for change in changes {
-            let user = change.user_id.as_str();
-            if change.remove {
-                let done =
-                    sqlx::query("DELETE FROM org_members WHERE org_code = $1 AND user_id = $2")
+                let joined = join_as_new_member(&mut tx, org, user).await?;
+                for (table, column, keys, ids) in [
+                    ("member_roles", "role_id", &change.roles, &role_ids),
+                    (
+                        "member_permissions",
+                        "permission_id",
+                        &change.permissions,
+                        &permission_ids,
+                    ),
+                ] {
+                    let Some(keys) = keys else { continue };
+                    if mode == MemberMode::Replace {
+                        sqlx::query(&format!(
+                            "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2"
+                        ))
                         .bind(org)
                         .bind(user)
                         .execute(&mut *tx)
                         .await?;
-                if done.rows_affected() > 0 {
-                    out.removed.push(change.user_id.clone());
-                }
-                continue;
-            }
-            let joined = join_as_new_member(&mut tx, org, user).await?;
-            for (table, column, keys, ids) in [
-                ("member_roles", "role_id", &change.roles, &role_ids),
-                (
-                    "member_permissions",
-                    "permission_id",
-                    &change.permissions,
-                    &permission_ids,
-                ),
-            ] {
-                let Some(keys) = keys else { continue };
-                if mode == MemberMode::Replace {
-                    sqlx::query(&format!(
-                        "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2"
-                    ))
-                    .bind(org)
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for key in keys {
-                    let Some(id) = ids.get(key.as_str()) else {
-                        return Ok(OrgOutcome::Conflict);
-                    };
-                    sqlx::query(&format!(
-                        "INSERT INTO {table} (org_code, user_id, {column}) VALUES ($1, $2, $3) \
+                    }
+                    for key in keys {
+                        let Some(id) = ids.get(key.as_str()) else {
+                            return Ok(OrgOutcome::Conflict);
+                        };
+                        sqlx::query(&format!(
+                            "INSERT INTO {table} (org_code, user_id, {column}) VALUES ($1, $2, $3) \
                          ON CONFLICT (org_code, user_id, {column}) DO NOTHING"
-                    ))
-                    .bind(org)
-                    .bind(user)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                        ))
+                        .bind(org)
+                        .bind(user)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                if joined {
+                    out.added.push(change.user_id.clone());
+                } else {
+                    out.updated.push(change.user_id.clone());
                 }
             }
-            if joined {
-                out.added.push(change.user_id.clone());
-            } else {
-                out.updated.push(change.user_id.clone());
-            }
-        }
-        tx.commit().await?;
-        Ok(OrgOutcome::Done(out))
+            crate::store::commit(tx).await?;
+            Ok(OrgOutcome::Done(out))
+        })
+        .await
     }
 
     /// Removes a member (with their roles and permissions in the organization).
@@ -879,21 +908,24 @@ impl Store {
         org: &str,
         user: &str,
     ) -> Result<OrgOutcome<()>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(outcome) = member_check(&mut tx, org, user).await? {
-            return Ok(outcome);
-        }
-        for table in ["member_roles", "member_permissions", "org_members"] {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2"
-            ))
-            .bind(org)
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(OrgOutcome::Done(()))
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if let Some(outcome) = member_check(&mut tx, org, user).await? {
+                return Ok(outcome);
+            }
+            for table in ["member_roles", "member_permissions", "org_members"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2"
+                ))
+                .bind(org)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::store::commit(tx).await?;
+            Ok(OrgOutcome::Done(()))
+        })
+        .await
     }
 
     /// A member's roles in an organization, by key.
@@ -902,31 +934,34 @@ impl Store {
         org: &str,
         user: &str,
     ) -> Result<OrgOutcome<Vec<OrgRole>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(outcome) = member_check(&mut tx, org, user).await? {
-            return Ok(outcome);
-        }
-        let rows = sqlx::query(
-            "SELECT roles.id, roles.key, roles.name FROM member_roles \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if let Some(outcome) = member_check(&mut tx, org, user).await? {
+                return Ok(outcome);
+            }
+            let rows = sqlx::query(
+                "SELECT roles.id, roles.key, roles.name FROM member_roles \
              JOIN roles ON roles.id = member_roles.role_id \
              WHERE member_roles.org_code = $1 AND member_roles.user_id = $2 ORDER BY roles.key",
-        )
-        .bind(org)
-        .bind(user)
-        .fetch_all(&mut *tx)
-        .await?;
-        let roles = rows
-            .iter()
-            .map(|r| {
-                Ok(OrgRole {
-                    id: r.try_get(0)?,
-                    key: r.try_get(1)?,
-                    name: r.try_get(2)?,
+            )
+            .bind(org)
+            .bind(user)
+            .fetch_all(&mut *tx)
+            .await?;
+            let roles = rows
+                .iter()
+                .map(|r| {
+                    Ok(OrgRole {
+                        id: r.try_get(0)?,
+                        key: r.try_get(1)?,
+                        name: r.try_get(2)?,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        tx.commit().await?;
-        Ok(OrgOutcome::Done(roles))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            crate::store::commit(tx).await?;
+            Ok(OrgOutcome::Done(roles))
+        })
+        .await
     }
 
     /// Gives a member a role (by id).
@@ -971,31 +1006,34 @@ impl Store {
         column: &str,
         id: &str,
     ) -> Result<OrgOutcome<()>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(outcome) = member_check(&mut tx, org, user).await? {
-            return Ok(outcome);
-        }
-        if id_by(&mut tx, source, "id", id).await?.is_none() {
-            return Ok(if source == "roles" {
-                OrgOutcome::UnknownRole(id.to_owned())
-            } else {
-                OrgOutcome::UnknownPermission(id.to_owned())
-            });
-        }
-        let done = sqlx::query(&format!(
-            "INSERT INTO {table} (org_code, user_id, {column}) VALUES ($1, $2, $3) \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if let Some(outcome) = member_check(&mut tx, org, user).await? {
+                return Ok(outcome);
+            }
+            if id_by(&mut tx, source, "id", id).await?.is_none() {
+                return Ok(if source == "roles" {
+                    OrgOutcome::UnknownRole(id.to_owned())
+                } else {
+                    OrgOutcome::UnknownPermission(id.to_owned())
+                });
+            }
+            let done = sqlx::query(&format!(
+                "INSERT INTO {table} (org_code, user_id, {column}) VALUES ($1, $2, $3) \
              ON CONFLICT (org_code, user_id, {column}) DO NOTHING"
-        ))
-        .bind(org)
-        .bind(user)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(OrgOutcome::AlreadyAssigned);
-        }
-        tx.commit().await?;
-        Ok(OrgOutcome::Done(()))
+            ))
+            .bind(org)
+            .bind(user)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(OrgOutcome::AlreadyAssigned);
+            }
+            crate::store::commit(tx).await?;
+            Ok(OrgOutcome::Done(()))
+        })
+        .await
     }
 
     /// Takes a role (by id) from a member.
@@ -1034,23 +1072,26 @@ impl Store {
         column: &str,
         id: &str,
     ) -> Result<OrgOutcome<()>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(outcome) = member_check(&mut tx, org, user).await? {
-            return Ok(outcome);
-        }
-        let done = sqlx::query(&format!(
-            "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2 AND {column} = $3"
-        ))
-        .bind(org)
-        .bind(user)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(OrgOutcome::NotAssigned);
-        }
-        tx.commit().await?;
-        Ok(OrgOutcome::Done(()))
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if let Some(outcome) = member_check(&mut tx, org, user).await? {
+                return Ok(outcome);
+            }
+            let done = sqlx::query(&format!(
+                "DELETE FROM {table} WHERE org_code = $1 AND user_id = $2 AND {column} = $3"
+            ))
+            .bind(org)
+            .bind(user)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(OrgOutcome::NotAssigned);
+            }
+            crate::store::commit(tx).await?;
+            Ok(OrgOutcome::Done(()))
+        })
+        .await
     }
 
     /// A member's permissions in an organization, from their roles and granted directly,
@@ -1060,11 +1101,12 @@ impl Store {
         org: &str,
         user: &str,
     ) -> Result<OrgOutcome<Vec<OrgPermission>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(outcome) = member_check(&mut tx, org, user).await? {
-            return Ok(outcome);
-        }
-        let rows = sqlx::query(
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if let Some(outcome) = member_check(&mut tx, org, user).await? {
+                return Ok(outcome);
+            }
+            let rows = sqlx::query(
             "SELECT permissions.id, permissions.key, permissions.name, permissions.description, \
              roles.id, roles.key FROM member_roles \
              JOIN roles ON roles.id = member_roles.role_id \
@@ -1077,75 +1119,80 @@ impl Store {
         .bind(user)
         .fetch_all(&mut *tx)
         .await?;
-        let direct = sqlx::query(
-            "SELECT permissions.id, permissions.key, permissions.name, permissions.description \
+            let direct = sqlx::query(
+                "SELECT permissions.id, permissions.key, permissions.name, permissions.description \
              FROM member_permissions \
              JOIN permissions ON permissions.id = member_permissions.permission_id \
              WHERE member_permissions.org_code = $1 AND member_permissions.user_id = $2",
-        )
-        .bind(org)
-        .bind(user)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let mut out: BTreeMap<String, OrgPermission> = BTreeMap::new();
-        let permission = |r: &AnyRow| -> Result<OrgPermission, StoreError> {
-            Ok(OrgPermission {
-                id: r.try_get(0)?,
-                key: r.try_get(1)?,
-                name: r.try_get(2)?,
-                description: r.try_get(3)?,
-                roles: Vec::new(),
-                direct: false,
-            })
-        };
-        for r in &rows {
-            let p = permission(r)?;
-            let entry = out.entry(p.key.clone()).or_insert(p);
-            entry.roles.push((r.try_get(4)?, r.try_get(5)?));
-        }
-        for r in &direct {
-            let p = permission(r)?;
-            out.entry(p.key.clone()).or_insert(p).direct = true;
-        }
-        Ok(OrgOutcome::Done(out.into_values().collect()))
+            )
+            .bind(org)
+            .bind(user)
+            .fetch_all(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            let mut out: BTreeMap<String, OrgPermission> = BTreeMap::new();
+            let permission = |r: &AnyRow| -> Result<OrgPermission, StoreError> {
+                Ok(OrgPermission {
+                    id: r.try_get(0)?,
+                    key: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    description: r.try_get(3)?,
+                    roles: Vec::new(),
+                    direct: false,
+                })
+            };
+            for r in &rows {
+                let p = permission(r)?;
+                let entry = out.entry(p.key.clone()).or_insert(p);
+                entry.roles.push((r.try_get(4)?, r.try_get(5)?));
+            }
+            for r in &direct {
+                let p = permission(r)?;
+                out.entry(p.key.clone()).or_insert(p).direct = true;
+            }
+            Ok(OrgOutcome::Done(out.into_values().collect()))
+        })
+        .await
     }
 
     /// Every feature flag with its value for the organization (its override, else the
     /// environment's, else the default), ordered by key; `None` when there is no such
     /// organization.
     pub async fn admin_org_flags(&self, org: &str) -> Result<Option<Vec<OrgFlag>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !org_exists(&mut tx, org).await? {
-            return Ok(None);
-        }
-        let rows = sqlx::query(
-            "SELECT feature_flags.key, feature_flags.flag_type, feature_flags.default_value, \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !org_exists(&mut tx, org).await? {
+                return Ok(None);
+            }
+            let rows = sqlx::query(
+                "SELECT feature_flags.key, feature_flags.flag_type, feature_flags.default_value, \
              org.value, env.value FROM feature_flags \
              LEFT JOIN flag_overrides AS org ON org.flag_key = feature_flags.key \
              AND org.level = 'org' AND org.subject = $1 \
              LEFT JOIN flag_overrides AS env ON env.flag_key = feature_flags.key \
              AND env.level = 'env' AND env.subject = '' \
              ORDER BY feature_flags.key",
-        )
-        .bind(org)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter()
-            .map(|r| {
-                let default: String = r.try_get(2)?;
-                let org_value: Option<String> = r.try_get(3)?;
-                let env_value: Option<String> = r.try_get(4)?;
-                Ok(OrgFlag {
-                    key: r.try_get(0)?,
-                    flag_type: r.try_get(1)?,
-                    overridden: org_value.is_some(),
-                    value: org_value.or(env_value).unwrap_or(default),
+            )
+            .bind(org)
+            .fetch_all(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            rows.iter()
+                .map(|r| {
+                    let default: String = r.try_get(2)?;
+                    let org_value: Option<String> = r.try_get(3)?;
+                    let env_value: Option<String> = r.try_get(4)?;
+                    Ok(OrgFlag {
+                        key: r.try_get(0)?,
+                        flag_type: r.try_get(1)?,
+                        overridden: org_value.is_some(),
+                        value: org_value.or(env_value).unwrap_or(default),
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()
-            .map(Some)
+                .collect::<Result<Vec<_>, StoreError>>()
+                .map(Some)
+        })
+        .await
     }
 
     /// Sets an organization's override of a flag.
@@ -1164,38 +1211,42 @@ impl Store {
         key: &str,
         value: &str,
     ) -> Result<OrgOutcome<()>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !org_exists(&mut tx, org).await? {
-            return Ok(OrgOutcome::NoOrganization);
-        }
-        let row =
-            sqlx::query("SELECT flag_type, allow_override_level FROM feature_flags WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(row) = row else {
-            return Ok(OrgOutcome::UnknownFlag(key.to_owned()));
-        };
-        let flag_type: String = row.try_get(0)?;
-        let level: Option<String> = row.try_get(1)?;
-        if !override_allowed(level.as_deref(), OverrideLevel::Org) {
-            return Ok(OrgOutcome::OverrideNotAllowed(key.to_owned()));
-        }
-        if flag_value(&flag_type, value).is_none() {
-            return Ok(OrgOutcome::InvalidFlagValue(key.to_owned()));
-        }
-        sqlx::query(
-            "INSERT INTO flag_overrides (flag_key, level, subject, value) \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !org_exists(&mut tx, org).await? {
+                return Ok(OrgOutcome::NoOrganization);
+            }
+            let row = sqlx::query(
+                "SELECT flag_type, allow_override_level FROM feature_flags WHERE key = $1",
+            )
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok(OrgOutcome::UnknownFlag(key.to_owned()));
+            };
+            let flag_type: String = row.try_get(0)?;
+            let level: Option<String> = row.try_get(1)?;
+            if !override_allowed(level.as_deref(), OverrideLevel::Org) {
+                return Ok(OrgOutcome::OverrideNotAllowed(key.to_owned()));
+            }
+            if flag_value(&flag_type, value).is_none() {
+                return Ok(OrgOutcome::InvalidFlagValue(key.to_owned()));
+            }
+            sqlx::query(
+                "INSERT INTO flag_overrides (flag_key, level, subject, value) \
              VALUES ($1, 'org', $2, $3) \
              ON CONFLICT (flag_key, level, subject) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(org)
-        .bind(value)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(OrgOutcome::Done(()))
+            )
+            .bind(key)
+            .bind(org)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            Ok(OrgOutcome::Done(()))
+        })
+        .await
     }
 
     /// Removes an organization's override of one flag (`key`), or of every flag (`None`).
@@ -1205,28 +1256,31 @@ impl Store {
         org: &str,
         key: Option<&str>,
     ) -> Result<OrgOutcome<()>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !org_exists(&mut tx, org).await? {
-            return Ok(OrgOutcome::NoOrganization);
-        }
-        if let Some(key) = key {
-            let flag = sqlx::query("SELECT 1 FROM feature_flags WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if flag.is_none() {
-                return Ok(OrgOutcome::UnknownFlag(key.to_owned()));
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            if !org_exists(&mut tx, org).await? {
+                return Ok(OrgOutcome::NoOrganization);
             }
-        }
-        sqlx::query(
-            "DELETE FROM flag_overrides WHERE level = 'org' AND subject = $1 \
+            if let Some(key) = key {
+                let flag = sqlx::query("SELECT 1 FROM feature_flags WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if flag.is_none() {
+                    return Ok(OrgOutcome::UnknownFlag(key.to_owned()));
+                }
+            }
+            sqlx::query(
+                "DELETE FROM flag_overrides WHERE level = 'org' AND subject = $1 \
              AND ($2 IS NULL OR flag_key = $2)",
-        )
-        .bind(org)
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(OrgOutcome::Done(()))
+            )
+            .bind(org)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            Ok(OrgOutcome::Done(()))
+        })
+        .await
     }
 }

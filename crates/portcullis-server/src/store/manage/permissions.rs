@@ -100,6 +100,7 @@ impl Store {
         after: Option<&After>,
         limit: i64,
     ) -> Result<Vec<AdminPermission>, StoreError> {
+        crate::store::retry_once(|| async move {
         let expr = match order.by {
             SortBy::Name => "name",
             SortBy::Key | SortBy::Email => "id",
@@ -114,6 +115,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(admin_permission).collect()
+    }).await
     }
 
     /// Creates a permission: [`KeyedWrite::KeyTaken`] when its key is in use.
@@ -157,83 +159,89 @@ impl Store {
         patch: &KeyedPatch,
         is_default_role: Option<bool>,
     ) -> Result<KeyedWrite, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!(
-            "SELECT key, name, description FROM {table} WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(KeyedWrite::NotFound);
-        };
-        let mut key: String = row.try_get(0)?;
-        let mut name: String = row.try_get(1)?;
-        let mut description: Option<String> = row.try_get(2)?;
-        if let Some(new_key) = &patch.key
-            && *new_key != key
-        {
-            let taken = sqlx::query(&format!("SELECT 1 FROM {table} WHERE key = $1"))
-                .bind(new_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if taken.is_some() {
-                return Ok(KeyedWrite::KeyTaken);
-            }
-            key.clone_from(new_key);
-        }
-        if let Some(v) = &patch.name {
-            name.clone_from(v);
-        }
-        if let Some(v) = &patch.description {
-            description.clone_from(v);
-        }
-        let done = sqlx::query(&format!(
-            "UPDATE {table} SET key = $2, name = $3, description = $4 WHERE id = $1"
-        ))
-        .bind(id)
-        .bind(&key)
-        .bind(&name)
-        .bind(&description)
-        .execute(&mut *tx)
-        .await;
-        match done {
-            Ok(_) => {}
-            // Another transaction took the key between the check and the update.
-            Err(e) if is_unique_violation(&e) => return Ok(KeyedWrite::KeyTaken),
-            Err(e) => return Err(e.into()),
-        }
-        if let Some(default) = is_default_role {
-            sqlx::query(&format!(
-                "UPDATE {table} SET is_default_role = $2 WHERE id = $1"
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query(&format!(
+                "SELECT key, name, description FROM {table} WHERE id = $1"
             ))
             .bind(id)
-            .bind(i64::from(default))
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(KeyedWrite::Done)
+            let Some(row) = row else {
+                return Ok(KeyedWrite::NotFound);
+            };
+            let mut key: String = row.try_get(0)?;
+            let mut name: String = row.try_get(1)?;
+            let mut description: Option<String> = row.try_get(2)?;
+            if let Some(new_key) = &patch.key
+                && *new_key != key
+            {
+                let taken = sqlx::query(&format!("SELECT 1 FROM {table} WHERE key = $1"))
+                    .bind(new_key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if taken.is_some() {
+                    return Ok(KeyedWrite::KeyTaken);
+                }
+                key.clone_from(new_key);
+            }
+            if let Some(v) = &patch.name {
+                name.clone_from(v);
+            }
+            if let Some(v) = &patch.description {
+                description.clone_from(v);
+            }
+            let done = sqlx::query(&format!(
+                "UPDATE {table} SET key = $2, name = $3, description = $4 WHERE id = $1"
+            ))
+            .bind(id)
+            .bind(&key)
+            .bind(&name)
+            .bind(&description)
+            .execute(&mut *tx)
+            .await;
+            match done {
+                Ok(_) => {}
+                // Another transaction took the key between the check and the update.
+                Err(e) if is_unique_violation(&e) => return Ok(KeyedWrite::KeyTaken),
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(default) = is_default_role {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET is_default_role = $2 WHERE id = $1"
+                ))
+                .bind(id)
+                .bind(i64::from(default))
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::store::commit(tx).await?;
+            Ok(KeyedWrite::Done)
+        })
+        .await
     }
 
     /// Deletes a permission: roles and members lose it. `false` when there is no such
     /// permission.
     pub async fn admin_delete_permission(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for statement in [
-            "DELETE FROM role_permissions WHERE permission_id = $1",
-            "DELETE FROM member_permissions WHERE permission_id = $1",
-        ] {
-            sqlx::query(statement).bind(id).execute(&mut *tx).await?;
-        }
-        let done = sqlx::query("DELETE FROM permissions WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        tx.commit().await?;
-        Ok(true)
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            for statement in [
+                "DELETE FROM role_permissions WHERE permission_id = $1",
+                "DELETE FROM member_permissions WHERE permission_id = $1",
+            ] {
+                sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+            }
+            let done = sqlx::query("DELETE FROM permissions WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            crate::store::commit(tx).await?;
+            Ok(true)
+        })
+        .await
     }
 }

@@ -114,29 +114,36 @@ impl Store {
         after: Option<&After>,
         limit: i64,
     ) -> Result<Vec<AdminRole>, StoreError> {
-        let expr = match order.by {
-            SortBy::Name => "name",
-            SortBy::Key | SortBy::Email => "id",
-        };
-        let (condition, order_by) = keyset(expr, "id", order, after.is_some(), 1, 2, self.dialect);
-        let rows = sqlx::query(&format!(
-            "SELECT {ROLE_COLUMNS} FROM roles WHERE {condition} ORDER BY {order_by} LIMIT $3"
-        ))
-        .bind(after.map(|a| a.value.as_str()))
-        .bind(after.map(|a| a.key.as_str()))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(admin_role).collect()
+        crate::store::retry_once(|| async move {
+            let expr = match order.by {
+                SortBy::Name => "name",
+                SortBy::Key | SortBy::Email => "id",
+            };
+            let (condition, order_by) =
+                keyset(expr, "id", order, after.is_some(), 1, 2, self.dialect);
+            let rows = sqlx::query(&format!(
+                "SELECT {ROLE_COLUMNS} FROM roles WHERE {condition} ORDER BY {order_by} LIMIT $3"
+            ))
+            .bind(after.map(|a| a.value.as_str()))
+            .bind(after.map(|a| a.key.as_str()))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(admin_role).collect()
+        })
+        .await
     }
 
     /// One role.
     pub async fn admin_role(&self, id: &str) -> Result<Option<AdminRole>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {ROLE_COLUMNS} FROM roles WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(admin_role).transpose()
+        crate::store::retry_once(|| async move {
+            let row = sqlx::query(&format!("SELECT {ROLE_COLUMNS} FROM roles WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(admin_role).transpose()
+        })
+        .await
     }
 
     /// Creates a role: [`KeyedWrite::KeyTaken`] when its key is in use.
@@ -173,22 +180,25 @@ impl Store {
     /// Deletes a role: members lose it and its permissions. `false` when there is no such
     /// role.
     pub async fn admin_delete_role(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for statement in [
-            "DELETE FROM role_permissions WHERE role_id = $1",
-            "DELETE FROM member_roles WHERE role_id = $1",
-        ] {
-            sqlx::query(statement).bind(id).execute(&mut *tx).await?;
-        }
-        let done = sqlx::query("DELETE FROM roles WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        tx.commit().await?;
-        Ok(true)
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            for statement in [
+                "DELETE FROM role_permissions WHERE role_id = $1",
+                "DELETE FROM member_roles WHERE role_id = $1",
+            ] {
+                sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+            }
+            let done = sqlx::query("DELETE FROM roles WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            crate::store::commit(tx).await?;
+            Ok(true)
+        })
+        .await
     }
 
     /// A page of a role's permissions ordered by id; `None` when there is no such role.
@@ -215,6 +225,7 @@ impl Store {
         after: Option<&After>,
         limit: i64,
     ) -> Result<Option<Vec<AdminPermission>>, StoreError> {
+        crate::store::retry_once(|| async move {
         let mut tx = self.pool.begin().await?;
         let exists = sqlx::query("SELECT 1 FROM roles WHERE id = $1")
             .bind(role_id)
@@ -244,11 +255,12 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        tx.commit().await?;
+        crate::store::commit(tx).await?;
         rows.iter()
             .map(admin_permission)
             .collect::<Result<_, _>>()
             .map(Some)
+    }).await
     }
 
     /// Adds (`false`) and removes (`true`) permissions of a role, all or nothing.
@@ -257,48 +269,51 @@ impl Store {
         role_id: &str,
         changes: &[(String, bool)],
     ) -> Result<RolePermissionsWrite, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM roles WHERE id = $1")
-            .bind(role_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Ok(RolePermissionsWrite::RoleNotFound);
-        }
-        for (permission_id, remove) in changes {
-            let known = sqlx::query("SELECT 1 FROM permissions WHERE id = $1")
-                .bind(permission_id)
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let exists = sqlx::query("SELECT 1 FROM roles WHERE id = $1")
+                .bind(role_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if known.is_none() {
-                return Ok(RolePermissionsWrite::UnknownPermission(
-                    permission_id.clone(),
-                ));
+            if exists.is_none() {
+                return Ok(RolePermissionsWrite::RoleNotFound);
             }
-            let statement = if *remove {
-                "DELETE FROM role_permissions WHERE role_id = $1 AND permission_id = $2"
-            } else {
-                "INSERT INTO role_permissions (role_id, permission_id) VALUES ($1, $2) \
-                 ON CONFLICT (role_id, permission_id) DO NOTHING"
-            };
-            let done = sqlx::query(statement)
-                .bind(role_id)
-                .bind(permission_id)
-                .execute(&mut *tx)
-                .await;
-            match done {
-                Ok(_) => {}
-                // The permission (or role) was deleted by another transaction meanwhile.
-                Err(e) if is_foreign_key_violation(&e) => {
+            for (permission_id, remove) in changes {
+                let known = sqlx::query("SELECT 1 FROM permissions WHERE id = $1")
+                    .bind(permission_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if known.is_none() {
                     return Ok(RolePermissionsWrite::UnknownPermission(
                         permission_id.clone(),
                     ));
                 }
-                Err(e) => return Err(e.into()),
+                let statement = if *remove {
+                    "DELETE FROM role_permissions WHERE role_id = $1 AND permission_id = $2"
+                } else {
+                    "INSERT INTO role_permissions (role_id, permission_id) VALUES ($1, $2) \
+                 ON CONFLICT (role_id, permission_id) DO NOTHING"
+                };
+                let done = sqlx::query(statement)
+                    .bind(role_id)
+                    .bind(permission_id)
+                    .execute(&mut *tx)
+                    .await;
+                match done {
+                    Ok(_) => {}
+                    // The permission (or role) was deleted by another transaction meanwhile.
+                    Err(e) if is_foreign_key_violation(&e) => {
+                        return Ok(RolePermissionsWrite::UnknownPermission(
+                            permission_id.clone(),
+                        ));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
-        }
-        tx.commit().await?;
-        Ok(RolePermissionsWrite::Done)
+            crate::store::commit(tx).await?;
+            Ok(RolePermissionsWrite::Done)
+        })
+        .await
     }
 
     /// Removes one permission from a role.
@@ -307,25 +322,29 @@ impl Store {
         role_id: &str,
         permission_id: &str,
     ) -> Result<RolePermissionRemoval, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM roles WHERE id = $1")
-            .bind(role_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Ok(RolePermissionRemoval::RoleNotFound);
-        }
-        let done =
-            sqlx::query("DELETE FROM role_permissions WHERE role_id = $1 AND permission_id = $2")
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let exists = sqlx::query("SELECT 1 FROM roles WHERE id = $1")
                 .bind(role_id)
-                .bind(permission_id)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-        if done.rows_affected() == 0 {
-            return Ok(RolePermissionRemoval::NotGranted);
-        }
-        tx.commit().await?;
-        Ok(RolePermissionRemoval::Removed)
+            if exists.is_none() {
+                return Ok(RolePermissionRemoval::RoleNotFound);
+            }
+            let done = sqlx::query(
+                "DELETE FROM role_permissions WHERE role_id = $1 AND permission_id = $2",
+            )
+            .bind(role_id)
+            .bind(permission_id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(RolePermissionRemoval::NotGranted);
+            }
+            crate::store::commit(tx).await?;
+            Ok(RolePermissionRemoval::Removed)
+        })
+        .await
     }
 
     /// A page of who has a role where: (user, organization) pairs ordered by user id then
@@ -337,41 +356,44 @@ impl Store {
         after: Option<(&str, &str)>,
         limit: i64,
     ) -> Result<Option<Vec<RoleHolder>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM roles WHERE id = $1")
-            .bind(role_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        let (after_user, after_org) = after.unzip();
-        let rows = sqlx::query(
-            "SELECT mr.user_id, mr.org_code, u.email, u.given_name, u.family_name, u.picture \
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let exists = sqlx::query("SELECT 1 FROM roles WHERE id = $1")
+                .bind(role_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let (after_user, after_org) = after.unzip();
+            let rows = sqlx::query(
+                "SELECT mr.user_id, mr.org_code, u.email, u.given_name, u.family_name, u.picture \
              FROM member_roles mr JOIN users u ON u.id = mr.user_id \
              WHERE mr.role_id = $1 AND ($2 IS NULL OR mr.user_id > $2 \
              OR (mr.user_id = $2 AND mr.org_code > $3)) \
              ORDER BY mr.user_id, mr.org_code LIMIT $4",
-        )
-        .bind(role_id)
-        .bind(after_user)
-        .bind(after_org)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RoleHolder {
-                    user_id: r.try_get(0)?,
-                    org_code: r.try_get(1)?,
-                    email: r.try_get(2)?,
-                    given_name: r.try_get(3)?,
-                    family_name: r.try_get(4)?,
-                    picture: r.try_get(5)?,
+            )
+            .bind(role_id)
+            .bind(after_user)
+            .bind(after_org)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(RoleHolder {
+                        user_id: r.try_get(0)?,
+                        org_code: r.try_get(1)?,
+                        email: r.try_get(2)?,
+                        given_name: r.try_get(3)?,
+                        family_name: r.try_get(4)?,
+                        picture: r.try_get(5)?,
+                    })
                 })
-            })
-            .collect::<Result<_, StoreError>>()
-            .map(Some)
+                .collect::<Result<_, StoreError>>()
+                .map(Some)
+        })
+        .await
     }
 }

@@ -158,41 +158,47 @@ impl Store {
         after: Option<&After>,
         limit: i64,
     ) -> Result<Vec<AdminUser>, StoreError> {
-        let expr = user_sort_expr(order.by, "users");
-        let (condition, order_by) = keyset(
-            &expr,
-            "users.id",
-            order,
-            after.is_some(),
-            1,
-            2,
-            self.dialect,
-        );
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users \
+        crate::store::retry_once(|| async move {
+            let expr = user_sort_expr(order.by, "users");
+            let (condition, order_by) = keyset(
+                &expr,
+                "users.id",
+                order,
+                after.is_some(),
+                1,
+                2,
+                self.dialect,
+            );
+            let rows = sqlx::query(&format!(
+                "SELECT {USER_COLUMNS} FROM users \
              WHERE {condition} AND {} AND {} ORDER BY {order_by} LIMIT $5",
-            // Each filter is in the statement only when given, so an email lookup is an
-            // index seek rather than a walk of the table in id order.
-            equals_or_unused("id", 3, filter.user_id.is_some()),
-            equals_or_unused("email", 4, filter.email.is_some()),
-        ))
-        .bind(after.map(|a| a.value.as_str()))
-        .bind(after.map(|a| a.key.as_str()))
-        .bind(filter.user_id)
-        .bind(filter.email)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(admin_user).collect()
+                // Each filter is in the statement only when given, so an email lookup is an
+                // index seek rather than a walk of the table in id order.
+                equals_or_unused("id", 3, filter.user_id.is_some()),
+                equals_or_unused("email", 4, filter.email.is_some()),
+            ))
+            .bind(after.map(|a| a.value.as_str()))
+            .bind(after.map(|a| a.key.as_str()))
+            .bind(filter.user_id)
+            .bind(filter.email)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(admin_user).collect()
+        })
+        .await
     }
 
     /// One user.
     pub async fn admin_user(&self, id: &str) -> Result<Option<AdminUser>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(admin_user).transpose()
+        crate::store::retry_once(|| async move {
+            let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(admin_user).transpose()
+        })
+        .await
     }
 
     /// The organization codes of each of `user_ids` (ordered), in one query per 100 users.
@@ -200,34 +206,37 @@ impl Store {
         &self,
         user_ids: &[&str],
     ) -> Result<HashMap<String, Vec<String>>, StoreError> {
-        let mut out: HashMap<String, Vec<String>> = user_ids
-            .iter()
-            .map(|id| ((*id).to_owned(), Vec::new()))
-            .collect();
-        // An `IN ($1, …, $n)` list keeps the SQL portable (no array binds on SQLite); chunks
-        // keep each statement's parameter count small (pages are at most 500 users).
-        for chunk in user_ids.chunks(100) {
-            let placeholders = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "SELECT user_id, org_code FROM org_members WHERE user_id IN ({placeholders}) \
+        crate::store::retry_once(|| async move {
+            let mut out: HashMap<String, Vec<String>> = user_ids
+                .iter()
+                .map(|id| ((*id).to_owned(), Vec::new()))
+                .collect();
+            // An `IN ($1, …, $n)` list keeps the SQL portable (no array binds on SQLite); chunks
+            // keep each statement's parameter count small (pages are at most 500 users).
+            for chunk in user_ids.chunks(100) {
+                let placeholders = (1..=chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT user_id, org_code FROM org_members WHERE user_id IN ({placeholders}) \
                  ORDER BY user_id, org_code"
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&self.pool).await? {
-                let user: String = row.try_get(0)?;
-                let code: String = row.try_get(1)?;
-                if let Some(codes) = out.get_mut(&user) {
-                    codes.push(code);
+                );
+                let mut query = sqlx::query(&sql);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                for row in query.fetch_all(&self.pool).await? {
+                    let user: String = row.try_get(0)?;
+                    let code: String = row.try_get(1)?;
+                    if let Some(codes) = out.get_mut(&user) {
+                        codes.push(code);
+                    }
                 }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 
     /// Creates a user (and their membership), in one transaction (tried again on another
@@ -286,33 +295,34 @@ impl Store {
         patch: &UserPatch,
         now: i64,
     ) -> Result<Option<AdminUser>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut user = admin_user(&row)?;
-        if let Some(v) = &patch.given_name {
-            user.given_name.clone_from(v);
-        }
-        if let Some(v) = &patch.family_name {
-            user.family_name.clone_from(v);
-        }
-        if let Some(v) = &patch.picture {
-            user.picture.clone_from(v);
-        }
-        if let Some(v) = &patch.provided_id {
-            user.provided_id.clone_from(v);
-        }
-        if let Some(v) = patch.is_suspended {
-            user.is_suspended = v;
-        }
-        if let Some(v) = patch.is_password_reset_requested {
-            user.is_password_reset_requested = v;
-        }
-        user.updated_at = now;
-        sqlx::query(
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            let mut user = admin_user(&row)?;
+            if let Some(v) = &patch.given_name {
+                user.given_name.clone_from(v);
+            }
+            if let Some(v) = &patch.family_name {
+                user.family_name.clone_from(v);
+            }
+            if let Some(v) = &patch.picture {
+                user.picture.clone_from(v);
+            }
+            if let Some(v) = &patch.provided_id {
+                user.provided_id.clone_from(v);
+            }
+            if let Some(v) = patch.is_suspended {
+                user.is_suspended = v;
+            }
+            if let Some(v) = patch.is_password_reset_requested {
+                user.is_password_reset_requested = v;
+            }
+            user.updated_at = now;
+            sqlx::query(
             "UPDATE users SET given_name = $2, family_name = $3, picture = $4, provided_id = $5, \
              is_suspended = $6, is_password_reset_requested = $7, updated_at = $8 WHERE id = $1",
         )
@@ -326,15 +336,17 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if user.is_suspended {
-            // A suspended user is signed out everywhere at once.
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(Some(user))
+            if user.is_suspended {
+                // A suspended user is signed out everywhere at once.
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            crate::store::commit(tx).await?;
+            Ok(Some(user))
+        })
+        .await
     }
 
     /// Replaces a user's password hash (argon2id PHC). `false` when there is no such user.
@@ -362,22 +374,25 @@ impl Store {
         user_id: &str,
         now: i64,
     ) -> Result<Vec<UserSession>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT auth_time, expires_at FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+        crate::store::retry_once(|| async move {
+            let rows = sqlx::query(
+                "SELECT auth_time, expires_at FROM sessions WHERE user_id = $1 AND expires_at > $2 \
              ORDER BY auth_time DESC",
-        )
-        .bind(user_id)
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(UserSession {
-                    auth_time: r.try_get(0)?,
-                    expires_at: r.try_get(1)?,
+            )
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(UserSession {
+                        auth_time: r.try_get(0)?,
+                        expires_at: r.try_get(1)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 
     /// Overrides flag `key` for a user with `value` (a string of the flag's type), if the
@@ -388,42 +403,46 @@ impl Store {
         key: &str,
         value: &str,
     ) -> Result<UserFlagWrite, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row =
-            sqlx::query("SELECT flag_type, allow_override_level FROM feature_flags WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(row) = row else {
-            return Ok(UserFlagWrite::NoFlag);
-        };
-        let flag_type: String = row.try_get(0)?;
-        let level: Option<String> = row.try_get(1)?;
-        if flag_value(&flag_type, value).is_none() {
-            return Ok(UserFlagWrite::InvalidValue(flag_type));
-        }
-        let user = sqlx::query("SELECT 1 FROM users WHERE id = $1")
-            .bind(user_id)
+        crate::store::retry_once(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query(
+                "SELECT flag_type, allow_override_level FROM feature_flags WHERE key = $1",
+            )
+            .bind(key)
             .fetch_optional(&mut *tx)
             .await?;
-        if user.is_none() {
-            return Ok(UserFlagWrite::NoUser);
-        }
-        if !override_allowed(level.as_deref(), OverrideLevel::User) {
-            return Ok(UserFlagWrite::NotAllowed);
-        }
-        sqlx::query(
-            "INSERT INTO flag_overrides (flag_key, level, subject, value) \
+            let Some(row) = row else {
+                return Ok(UserFlagWrite::NoFlag);
+            };
+            let flag_type: String = row.try_get(0)?;
+            let level: Option<String> = row.try_get(1)?;
+            if flag_value(&flag_type, value).is_none() {
+                return Ok(UserFlagWrite::InvalidValue(flag_type));
+            }
+            let user = sqlx::query("SELECT 1 FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if user.is_none() {
+                return Ok(UserFlagWrite::NoUser);
+            }
+            if !override_allowed(level.as_deref(), OverrideLevel::User) {
+                return Ok(UserFlagWrite::NotAllowed);
+            }
+            sqlx::query(
+                "INSERT INTO flag_overrides (flag_key, level, subject, value) \
              VALUES ($1, 'usr', $2, $3) \
              ON CONFLICT (flag_key, level, subject) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(user_id)
-        .bind(value)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(UserFlagWrite::Set)
+            )
+            .bind(key)
+            .bind(user_id)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+            crate::store::commit(tx).await?;
+            Ok(UserFlagWrite::Set)
+        })
+        .await
     }
 
     /// Ends every sign-in session of a user; how many there were.
@@ -437,10 +456,13 @@ impl Store {
 
     /// The type of a feature flag (`bool`, `str`, `int`), `None` when there is no such flag.
     pub async fn flag_type(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
+        crate::store::retry_once(|| async move {
+            let row = sqlx::query("SELECT flag_type FROM feature_flags WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
+        })
+        .await
     }
 }
