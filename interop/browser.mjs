@@ -1,6 +1,12 @@
 // Interop: the hosted pages in a real browser (headless Chromium driven by playwright-core).
 //
 //   PORTCULLIS_ISSUER=http://127.0.0.1:PORT [CHROMIUM=/usr/bin/chromium] node interop/browser.mjs
+//   PORTCULLIS_ISSUER=https://localhost:PORT PORTCULLIS_TLS_SPKI=<base64 SHA-256 of the
+//     certificate's public key> node interop/browser.mjs
+//
+// Over https, Chromium accepts the test CA's certificate by its key's fingerprint
+// (--ignore-certificate-errors-spki-list, which accepts that key and nothing else), and the
+// hosted pages must come over HTTP/2 (ALPN).
 //
 // The server must have been seeded with crates/portcullis-server/examples/tenant.toml. Walks
 // sign-up -> redirect back with a code -> sign-in (prompt=login) -> code -> logout -> prompt=none
@@ -19,8 +25,14 @@ if (!issuer) {
   console.error('PORTCULLIS_ISSUER is not set');
   process.exit(2);
 }
-if (!/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(issuer)) {
+if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(issuer)) {
   console.error(`refusing a non-loopback issuer: ${issuer}`);
+  process.exit(2);
+}
+const tls = issuer.startsWith('https:');
+const spki = process.env.PORTCULLIS_TLS_SPKI;
+if (tls && !spki) {
+  console.error('an https issuer needs PORTCULLIS_TLS_SPKI (the certificate key fingerprint)');
   process.exit(2);
 }
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -119,12 +131,28 @@ async function main() {
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--no-proxy-server', `--host-resolver-rules=MAP localhost:3000 127.0.0.1:${appPort}`,
+      ...(tls ? [`--ignore-certificate-errors-spki-list=${spki}`] : []),
     ],
   });
   try {
     const context = await browser.newContext();
     context.setDefaultTimeout(STEP_TIMEOUT_MS);
     const page = await context.newPage();
+
+    if (tls) {
+      await check('HTTPS: the hosted page comes over HTTP/2 with the test certificate', async () => {
+        const response = await page.goto(authorizeUrl('S0', 'login'));
+        const security = await response.securityDetails();
+        assert(security, 'the page has TLS security details');
+        assert(/^TLS 1\.[23]$/.test(security.protocol), `TLS 1.2 or 1.3, got ${security.protocol}`);
+        assert(security.subjectName === 'localhost', `certificate subject, got ${security.subjectName}`);
+        const protocol = await page.evaluate(
+          () => performance.getEntriesByType('navigation')[0].nextHopProtocol,
+        );
+        assert(protocol === 'h2', `HTTP/2 by ALPN, got ${protocol}`);
+        return `${security.protocol}, ${protocol}`;
+      });
+    }
 
     const email = `browser-${randomBytes(6).toString('hex')}@example.com`;
     const password = `pw-${randomBytes(12).toString('hex')}`;

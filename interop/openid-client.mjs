@@ -2,6 +2,7 @@
 // `oauth4webapi`, for RFC 9068 access-token validation) against a running portcullis server.
 //
 //   PORTCULLIS_ISSUER=http://127.0.0.1:PORT node interop/openid-client.mjs
+//   NODE_EXTRA_CA_CERTS=ca.pem PORTCULLIS_ISSUER=https://localhost:PORT node interop/openid-client.mjs
 //
 // The server must have been seeded with crates/portcullis-server/examples/tenant.toml.
 // The library's own checks are the oracle: `authorizationCodeGrant` validates the callback
@@ -17,7 +18,7 @@ if (!issuer) {
   console.error('PORTCULLIS_ISSUER is not set');
   process.exit(2);
 }
-if (!/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(issuer)) {
+if (!/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(issuer)) {
   console.error(`refusing a non-loopback issuer: ${issuer}`);
   process.exit(2);
 }
@@ -173,11 +174,34 @@ async function signInAsBrowser(authorizationUrl, { email, password }) {
   return { callbackUrl: new URL(location), session };
 }
 
-const insecure = { execute: [client.allowInsecureRequests] };
-const http = { [oauth.allowInsecureRequests]: true };
+// Plain http is allowed only for the http run; over https the library's defaults apply (and
+// Node verifies the certificate against its roots plus NODE_EXTRA_CA_CERTS).
+const tls = issuer.startsWith('https:');
+const insecure = tls ? {} : { execute: [client.allowInsecureRequests] };
+const http = tls ? {} : { [oauth.allowInsecureRequests]: true };
 
 async function main() {
   console.log(`openid-client interop against ${issuer}`);
+
+  if (tls) {
+    await check('HTTPS: the certificate is verified (a fetch without the test CA fails)', async () => {
+      assert(process.env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS names the test CA');
+      const res = await browserFetch(`${issuer}/healthz`);
+      eq(res.status, 200, 'GET /healthz over https');
+      eq(res.headers.get('strict-transport-security') !== null, true, 'HSTS on an https issuer');
+      // A child process without the CA must refuse the certificate.
+      const { spawnSync } = await import('node:child_process');
+      const env = { ...process.env };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const probe = spawnSync(process.execPath, ['-e', `
+        fetch(${JSON.stringify(`${issuer}/healthz`)}).then(
+          () => process.exit(0),
+          (e) => { console.log(String(e.cause && e.cause.code)); process.exit(3); });
+      `], { env, encoding: 'utf8', timeout: HTTP_TIMEOUT_MS });
+      eq(probe.status, 3, `a client without the test CA is refused (${probe.stdout.trim()})`);
+      return probe.stdout.trim();
+    });
+  }
 
   // --- Discovery -------------------------------------------------------------------------------
   let web;

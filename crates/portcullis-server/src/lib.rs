@@ -31,6 +31,7 @@ pub mod seed;
 mod serve;
 pub mod store;
 pub mod testing;
+pub mod tls;
 mod tokens;
 mod userinfo;
 
@@ -62,8 +63,8 @@ pub struct Settings {
     /// that started it. Rotation hands out new tokens but never extends it: after it the user
     /// signs in again (security.md case 72). Default 30 days.
     pub refresh_token_ttl: i64,
-    /// How long a client may take to send a request line and its headers, and how long an idle
-    /// keep-alive connection stays open. Slower connections are closed, so a client that drips
+    /// How long a client may take to send a request line and its headers (and, over TLS, to
+    /// finish the handshake), and how long an idle keep-alive connection stays open. Slower connections are closed, so a client that drips
     /// bytes cannot hold a connection forever (security.md case 93). Default 10 seconds.
     pub header_read_timeout: std::time::Duration,
     /// How long a handler may take to receive a whole request body, counted from when it starts
@@ -317,9 +318,45 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
 /// connection that does not deliver its request head within
 /// [`Settings::header_read_timeout`] is closed (security.md case 93), and a body not received
 /// within [`Settings::body_read_timeout`] is answered 408.
+///
+/// This is plain HTTP: for an `https` issuer, behind a proxy that terminates TLS. To terminate
+/// TLS here, see [`run_tls`].
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`run`] over TLS: HTTPS with `certificate` (HTTP/2 or HTTP/1.1 by ALPN, TLS 1.2 and 1.3),
+/// whose files are re-read when they change (see [`tls`]); a TLS handshake must finish within
+/// [`Settings::header_read_timeout`].
+pub async fn run_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    certificate: tls::ServerCertificate,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config = certificate
+        .server_config()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let watcher = tokio::spawn(certificate.watch());
+    let result = serve_with(
+        listener,
+        state,
+        Some(tokio_rustls::TlsAcceptor::from(config)),
+        shutdown,
+    )
+    .await;
+    watcher.abort();
+    result
+}
+
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let janitor = tokio::spawn(janitor(state.clone()));
@@ -330,6 +367,7 @@ pub async fn run(
         router(state),
         header_read_timeout,
         shutdown_timeout,
+        tls,
         shutdown,
     )
     .await;

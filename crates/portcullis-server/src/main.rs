@@ -3,6 +3,7 @@
 //! ```text
 //! portcullis serve --issuer https://id.example.com --bind 0.0.0.0:8080 \
 //!                  --database postgres://… --seed tenant.toml
+//! portcullis serve … --bind 0.0.0.0:443 --tls-cert fullchain.pem --tls-key key.pem
 //! portcullis dev                 # local SQLite, a demo tenant, prints what to try
 //! portcullis migrate --database URL
 //! portcullis keys rotate --database URL
@@ -31,6 +32,7 @@ use clap::{Args, Parser, Subcommand};
 use portcullis_server::keys::{KeyManager, MasterKey, SigningAlgorithm};
 use portcullis_server::seed::Seed;
 use portcullis_server::store::{Store, StoreOptions};
+use portcullis_server::tls::ServerCertificate;
 use portcullis_server::{AppState, Settings};
 use serde::Deserialize;
 
@@ -94,7 +96,8 @@ struct RotateArgs {
 struct ServeArgs {
     /// A TOML file with any of: issuer, bind, database, seed, access_token_ttl, signing_alg,
     /// code_ttl, refresh_token_ttl, metrics_token, database_acquire_timeout,
-    /// body_read_timeout, shutdown_timeout, trusted_proxies, proxy_header.
+    /// body_read_timeout, shutdown_timeout, trusted_proxies, proxy_header, tls_cert, tls_key,
+    /// tls_reload_interval.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
     config: Option<PathBuf>,
     /// The issuer URL, exactly as tokens will carry it in `iss`.
@@ -144,6 +147,18 @@ struct ServeArgs {
     /// The header those proxies write: x-forwarded-for (default) or forwarded (RFC 7239).
     #[arg(long, env = "PORTCULLIS_PROXY_HEADER")]
     proxy_header: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM: the server's certificate first, then its
+    /// intermediates). Re-read when it changes or on SIGHUP. Without it the server speaks
+    /// plain HTTP (behind a proxy that terminates TLS).
+    #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1, unencrypted).
+    #[arg(long, env = "PORTCULLIS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Seconds between checks of the TLS files for changes (0 to 86400; default 10; 0: only on
+    /// SIGHUP).
+    #[arg(long, env = "PORTCULLIS_TLS_RELOAD_INTERVAL")]
+    tls_reload_interval: Option<u64>,
 }
 
 #[derive(Args)]
@@ -177,6 +192,9 @@ struct FileConfig {
     shutdown_timeout: Option<u64>,
     trusted_proxies: Option<String>,
     proxy_header: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_reload_interval: Option<u64>,
 }
 
 const DEV_SEED: &str = r#"
@@ -273,6 +291,38 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static
     })
 }
 
+/// The TLS certificate of `serve`, when one is configured: both files or neither.
+fn server_certificate(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> anyhow::Result<Option<ServerCertificate>> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(ServerCertificate::from_files(cert, key)?)),
+        (Some(_), None) => bail!("tls_cert is set without tls_key: set both, or neither"),
+        (None, Some(_)) => bail!("tls_key is set without tls_cert: set both, or neither"),
+    }
+}
+
+/// Re-reads the TLS certificate at every SIGHUP (the files are also polled for changes).
+fn reload_on_sighup(certificate: ServerCertificate) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: re-reading the TLS certificate");
+                let certificate = certificate.clone();
+                let _ = tokio::task::spawn_blocking(move || certificate.reload_and_log()).await;
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = certificate;
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let file: FileConfig = match &args.config {
         Some(path) => {
@@ -339,6 +389,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else if let Some(alg) = file.signing_alg {
         settings.signing_algorithm = alg.parse().map_err(anyhow::Error::msg)?;
     }
+    // Read before the database is touched: a missing or bad file stops the start, naming it.
+    let certificate = server_certificate(
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    )?;
+    if certificate.is_some() && !settings.issuer.starts_with("https://") {
+        bail!("with --tls-cert the issuer must be an https URL (tokens carry it in `iss`)");
+    }
+    let certificate = match args.tls_reload_interval.or(file.tls_reload_interval) {
+        Some(seconds) if seconds > 86_400 => {
+            bail!("tls_reload_interval must be between 0 and 86400 seconds")
+        }
+        Some(seconds) => certificate.map(|c| c.reload_interval(Duration::from_secs(seconds))),
+        None => certificate,
+    };
     let seed = match args.seed.or(file.seed) {
         Some(path) => Some((read_seed(&path)?, path)),
         None => None,
@@ -368,8 +433,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     let shutdown = shutdown_signal()?;
-    tracing::info!(issuer = state.issuer(), %bind, "portcullis is serving");
-    portcullis_server::run(listener, state, shutdown).await?;
+    match certificate {
+        Some(certificate) => {
+            reload_on_sighup(certificate.clone())?;
+            tracing::info!(issuer = state.issuer(), %bind, tls = true, "portcullis is serving");
+            portcullis_server::run_tls(listener, state, certificate, shutdown).await?;
+        }
+        None => {
+            tracing::info!(issuer = state.issuer(), %bind, tls = false, "portcullis is serving");
+            portcullis_server::run(listener, state, shutdown).await?;
+        }
+    }
     Ok(())
 }
 

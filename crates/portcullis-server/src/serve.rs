@@ -23,6 +23,12 @@
 //!   handler starting to read it ([`bound_body_read`], a layer of the router): a slower body is
 //!   answered `408 Request Timeout` and its connection closed.
 //!
+//! With TLS ([`crate::tls`]), the handshake must also finish within the header read timeout,
+//! and HTTP/2 is served when the client asks for it by ALPN (else HTTP/1.1, with the limits
+//! above). HTTP/2 gets the same bounds on headers (the parser's list limit and the checks
+//! above, per request) and the same idle rule: a connection with no request in flight for a
+//! header read timeout is sent GOAWAY and closed.
+//!
 //! On shutdown the listener is closed, idle connections are closed, and requests in flight get
 //! [`Settings::shutdown_timeout`](crate::Settings::shutdown_timeout) (default 25 s) to finish;
 //! the connections still open then are closed, so no client can hold a shutdown.
@@ -43,7 +49,8 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -64,6 +71,7 @@ pub(crate) async fn serve(
     app: Router,
     header_read_timeout: Duration,
     shutdown_timeout: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopping) = watch::channel(false);
@@ -82,6 +90,7 @@ pub(crate) async fn serve(
                         app.clone(),
                         header_read_timeout,
                         stopping.clone(),
+                        tls.clone(),
                     ));
                 }
                 Err(e) if is_connection_error(&e) => {}
@@ -126,7 +135,8 @@ async fn connection(
     peer: SocketAddr,
     app: Router,
     header_read_timeout: Duration,
-    mut stopping: watch::Receiver<bool>,
+    stopping: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     // Small answers: send them at once.
     let _ = stream.set_nodelay(true);
@@ -141,13 +151,88 @@ async fn connection(
             app.oneshot(request).await
         }
     });
+    let Some(tls) = tls else {
+        let conn = http1(header_read_timeout).serve_connection(TokioIo::new(stream), service);
+        return drive(conn, stopping).await;
+    };
+    // The handshake is bounded like a request head: a client cannot hold a connection open
+    // by never finishing it.
+    let stream = match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake not finished in time");
+            return;
+        }
+    };
+    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let idle = Arc::new(Activity::default());
+        let counted = {
+            let idle = idle.clone();
+            hyper::service::service_fn(move |request: Request<Incoming>| {
+                let started = idle.start();
+                let response = hyper::service::Service::call(&service, request);
+                async move {
+                    let response = response.await;
+                    drop(started);
+                    response
+                }
+            })
+        };
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_header_list_size(MAX_HEAD_BYTES as u32)
+            .max_concurrent_streams(100);
+        let conn = builder.serve_connection(TokioIo::new(stream), counted);
+        drive_closing_idle(conn, stopping, idle, header_read_timeout).await;
+    } else {
+        let conn = http1(header_read_timeout).serve_connection(TokioIo::new(stream), service);
+        drive(conn, stopping).await;
+    }
+}
+
+/// The HTTP/1.1 connection settings: the head's time and size bounds.
+fn http1(header_read_timeout: Duration) -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
-    let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
+    builder
+}
+
+/// Runs a connection to its end, shutting it down gracefully when `stopping` turns true.
+async fn drive<C>(conn: C, stopping: watch::Receiver<bool>)
+where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    drive_closing_idle(conn, stopping, Arc::new(Activity::default()), Duration::MAX).await;
+}
+
+/// [`drive`], also shutting the connection down once no request has been in flight for a
+/// whole `idle` period (HTTP/2, which has no header read timeout of its own); a client that
+/// does not let it close (HTTP/2 waits for the client to acknowledge the GOAWAY) is cut off
+/// one more `idle` period later.
+async fn drive_closing_idle<C>(
+    conn: C,
+    mut stopping: watch::Receiver<bool>,
+    activity: Arc<Activity>,
+    idle: Duration,
+) where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    let mut conn = std::pin::pin!(conn);
     let mut shutting_down = false;
+    let mut closing_idle = false;
+    let mut seen = activity.started();
+    let check_every = idle.min(Duration::from_secs(365 * 86_400));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + check_every, check_every);
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -161,7 +246,53 @@ async fn connection(
                 shutting_down = true;
                 conn.as_mut().graceful_shutdown();
             }
+            _ = tick.tick(), if !shutting_down || closing_idle => {
+                if closing_idle {
+                    tracing::debug!("closing an idle connection that did not close");
+                    break;
+                }
+                let started = activity.started();
+                if started == seen && activity.in_flight() == 0 {
+                    tracing::debug!("closing an idle connection");
+                    shutting_down = true;
+                    closing_idle = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                seen = started;
+            }
         }
+    }
+}
+
+/// Requests started on a connection, and those still in flight.
+#[derive(Default)]
+struct Activity {
+    started: std::sync::atomic::AtomicU64,
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl Activity {
+    fn start(self: &Arc<Self>) -> InFlight {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// One request in flight; counted down when dropped.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

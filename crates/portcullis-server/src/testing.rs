@@ -99,6 +99,15 @@ pub struct TestIssuerBuilder {
     access_token_ttl: Option<i64>,
     refresh_reuse_grace: Option<i64>,
     clock: Option<std::sync::Arc<dyn portcullis::clock::Clock>>,
+    tls: Option<TestTls>,
+}
+
+/// The certificate a [`TestIssuer`] serves HTTPS with ([`TestIssuerBuilder::tls`]).
+#[derive(Clone)]
+struct TestTls {
+    cert_chain_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    ca_pem: Vec<u8>,
 }
 
 impl fmt::Debug for TestIssuerBuilder {
@@ -343,6 +352,24 @@ impl TestIssuerBuilder {
         self
     }
 
+    /// Serves HTTPS instead of HTTP, with this certificate chain and private key (PEM), issued
+    /// for `localhost` by the certificate authority `ca_pem` (a test CA made in the test, e.g.
+    /// with `rcgen`). The issuer is then `https://localhost:PORT`; the helpers' own HTTP client
+    /// and [`TestIssuer::verifier_config`] trust `ca_pem` (and nothing is trusted without it).
+    pub fn tls(
+        mut self,
+        cert_chain_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+        ca_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls = Some(TestTls {
+            cert_chain_pem: cert_chain_pem.into(),
+            key_pem: key_pem.into(),
+            ca_pem: ca_pem.into(),
+        });
+        self
+    }
+
     /// Attaches the `grant()` and `logout_urls()` calls to their applications.
     fn resolve(&mut self) -> Result<(), ServerError> {
         for (client_id, grant) in std::mem::take(&mut self.grants) {
@@ -398,8 +425,22 @@ impl TestIssuerBuilder {
             .iter()
             .filter_map(|u| Some((normalize_email(&u.email), u.password.clone()?)))
             .collect();
-        let http = reqwest::Client::builder()
-            .redirect(Policy::none())
+        let mut http = reqwest::Client::builder().redirect(Policy::none());
+        let mut certificate = None;
+        let mut root_certificates = portcullis::tls::RootCertificates::default();
+        if let Some(tls) = &self.tls {
+            let config = |e: &dyn fmt::Display| ServerError::Config(format!("tls: {e}"));
+            certificate = Some(
+                crate::tls::ServerCertificate::from_pem(&tls.cert_chain_pem, &tls.key_pem)
+                    .map_err(|e| config(&e))?,
+            );
+            root_certificates =
+                portcullis::tls::RootCertificates::from_pem(&tls.ca_pem).map_err(|e| config(&e))?;
+            let roots =
+                reqwest::Certificate::from_pem_bundle(&tls.ca_pem).map_err(|e| config(&e))?;
+            http = http.tls_certs_merge(roots);
+        }
+        let http = http
             .build()
             .map_err(|e| ServerError::Config(format!("cannot build the HTTP client: {e}")))?;
 
@@ -409,7 +450,10 @@ impl TestIssuerBuilder {
         let addr = listener
             .local_addr()
             .map_err(|e| ServerError::Config(e.to_string()))?;
-        let url = format!("http://{addr}");
+        let url = match certificate {
+            Some(_) => format!("https://localhost:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
         let store = Store::connect_with(&self.database_url, self.store_options.clone()).await?;
         let mut settings = Settings::new(&url);
         settings.signing_algorithm = self.signing_algorithm;
@@ -425,10 +469,20 @@ impl TestIssuerBuilder {
         let state = AppState::new(store, settings).await?;
         self.seed.apply_at(state.store(), state.now()).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(crate::run(listener, state.clone(), async move {
+        let stopped = async move {
             let _ = stopped.await;
-        }));
+        };
+        let task = match certificate {
+            Some(certificate) => tokio::spawn(crate::run_tls(
+                listener,
+                state.clone(),
+                certificate,
+                stopped,
+            )),
+            None => tokio::spawn(crate::run(listener, state.clone(), stopped)),
+        };
         Ok(TestIssuer {
+            root_certificates,
             url,
             state,
             stop: Some(stop),
@@ -893,6 +947,8 @@ struct RegisteredClient {
 /// The real identity server, running in-process until dropped.
 pub struct TestIssuer {
     url: String,
+    /// The test CA of [`TestIssuerBuilder::tls`], if any.
+    root_certificates: portcullis::tls::RootCertificates,
     state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -1011,10 +1067,12 @@ impl TestIssuer {
             access_token_ttl: None,
             refresh_reuse_grace: None,
             clock: None,
+            tls: None,
         }
     }
 
-    /// The issuer URL (`http://127.0.0.1:PORT`), as tokens carry it in `iss`.
+    /// The issuer URL (`http://127.0.0.1:PORT`, or `https://localhost:PORT` with
+    /// [`TestIssuerBuilder::tls`]), as tokens carry it in `iss`.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -1031,10 +1089,18 @@ impl TestIssuer {
 
     /// A [`portcullis::Config`] for verifying this issuer's access tokens for `audience`
     /// (`TokenVerifier::from_config(&issuer.verifier_config(API)?)`).
+    /// With [`TestIssuerBuilder::tls`], the configuration trusts the test CA.
     pub fn verifier_config(&self, audience: &str) -> Result<portcullis::Config, portcullis::Error> {
         portcullis::Config::builder(&self.url)
             .audience(audience)
+            .root_certificates(self.root_certificates.clone())
             .build()
+    }
+
+    /// The test CA of [`TestIssuerBuilder::tls`] (empty without it), for SDK clients of this
+    /// issuer: `HttpOptions { root_certificates: issuer.root_certificates(), .. }`.
+    pub fn root_certificates(&self) -> portcullis::tls::RootCertificates {
+        self.root_certificates.clone()
     }
 
     /// The server's state (store, keys), for tests that need to reach behind the HTTP API.

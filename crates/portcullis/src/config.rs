@@ -11,6 +11,7 @@
 //! | audience(s) | `PORTCULLIS_AUDIENCE` | `KINDE_AUDIENCE` |
 //! | scopes | `PORTCULLIS_SCOPES` | — (default `openid profile email offline`) |
 //! | organization | `PORTCULLIS_ORG_CODE` | — |
+//! | extra CA certificates (PEM file) | `PORTCULLIS_CA_FILE` | — |
 //!
 //! The `PORTCULLIS_*` name wins when both are set. Lists (audiences, scopes) are separated by
 //! spaces or commas.
@@ -20,6 +21,7 @@ use std::fmt;
 use url::Url;
 
 use crate::error::ConfigError;
+use crate::tls::{CA_FILE_VAR, RootCertificates};
 
 /// The scopes requested when none are configured: Kinde's default, where `offline` asks for a
 /// refresh token.
@@ -78,6 +80,7 @@ pub struct Config {
     scopes: Vec<String>,
     org_code: Option<String>,
     allow_insecure_http: bool,
+    root_certificates: RootCertificates,
 }
 
 impl Config {
@@ -93,12 +96,16 @@ impl Config {
             scopes: None,
             org_code: None,
             allow_insecure_http: false,
+            root_certificates: RootCertificates::default(),
         }
     }
 
     /// Reads the configuration from the process environment (see the module docs for names).
     ///
-    /// A missing issuer, or a value that does not parse, is an error naming the variable.
+    /// A missing issuer, or a value that does not parse, is an error naming the variable;
+    /// `PORTCULLIS_CA_FILE`, when set, must name a readable PEM file with at least one
+    /// certificate (its certificate authorities are then trusted besides the system's, see
+    /// [`crate::tls`]).
     pub fn from_env() -> Result<Config, ConfigError> {
         Self::from_env_with(|name| std::env::var(name).ok())
     }
@@ -177,6 +184,8 @@ impl Config {
         if let Some((v, _)) = read(&["PORTCULLIS_ORG_CODE"]) {
             builder.org_code = Some(v);
         }
+        builder.root_certificates = RootCertificates::from_env_with(&lookup)
+            .map_err(|e| ConfigError::new(CA_FILE_VAR, e.to_string()))?;
         builder.build_inner()
     }
 
@@ -224,6 +233,12 @@ impl Config {
     pub fn allows_insecure_http(&self) -> bool {
         self.allow_insecure_http
     }
+
+    /// Certificate authorities trusted for HTTPS to the issuer besides the system's
+    /// (`PORTCULLIS_CA_FILE`, or [`ConfigBuilder::root_certificates`]).
+    pub fn root_certificates(&self) -> &RootCertificates {
+        &self.root_certificates
+    }
 }
 
 /// Builds a [`Config`]; see [`Config::builder`].
@@ -239,6 +254,7 @@ pub struct ConfigBuilder {
     scopes: Option<(Vec<String>, &'static str)>,
     org_code: Option<String>,
     allow_insecure_http: bool,
+    root_certificates: RootCertificates,
 }
 
 impl ConfigBuilder {
@@ -294,6 +310,26 @@ impl ConfigBuilder {
     /// never need this.
     pub fn allow_insecure_http(mut self) -> Self {
         self.allow_insecure_http = true;
+        self
+    }
+
+    /// Trusts these certificate authorities for HTTPS to the issuer, besides the system's
+    /// roots: for an issuer whose certificate comes from a private CA. Every client built from
+    /// this configuration (verifier, [`AuthClient`](crate::oauth::AuthClient),
+    /// [`ManagementClient`](crate::management::ManagementClient), the web integrations) uses
+    /// them. [`Config::from_env`] reads them from the file named by `PORTCULLIS_CA_FILE`.
+    ///
+    /// ```no_run
+    /// use portcullis::{Config, tls::RootCertificates};
+    ///
+    /// let config = Config::builder("https://id.internal.example")
+    ///     .root_certificates(RootCertificates::from_pem_file("/etc/ssl/private-ca.pem")?)
+    ///     .build()?;
+    /// assert_eq!(config.root_certificates().len(), 1);
+    /// # Ok::<(), portcullis::Error>(())
+    /// ```
+    pub fn root_certificates(mut self, roots: RootCertificates) -> Self {
+        self.root_certificates = roots;
         self
     }
 
@@ -360,6 +396,7 @@ impl ConfigBuilder {
             scopes,
             org_code: self.org_code,
             allow_insecure_http: self.allow_insecure_http,
+            root_certificates: self.root_certificates,
         })
     }
 }

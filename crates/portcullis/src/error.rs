@@ -35,6 +35,10 @@ pub enum Error {
     /// callback was refused (`state`, `error=`), or the provider answered something invalid.
     #[error(transparent)]
     OAuth(#[from] OAuthError),
+
+    /// Extra root certificates (a private CA) could not be read or used.
+    #[error(transparent)]
+    Certificate(#[from] crate::tls::CertificateError),
 }
 
 impl Error {

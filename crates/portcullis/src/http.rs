@@ -7,8 +7,28 @@ use url::Url;
 
 use crate::config::is_loopback;
 use crate::error::FetchError;
+use crate::tls::RootCertificates;
 
-/// Limits for requests the SDK makes to the issuer.
+/// Limits and trust for requests the SDK makes to the issuer.
+///
+/// TLS certificates are always verified. An issuer behind a private certificate authority is
+/// reached by trusting that CA in [`HttpOptions::root_certificates`] (or with
+/// `PORTCULLIS_CA_FILE`, see [`crate::tls`]):
+///
+/// ```no_run
+/// # fn main() -> Result<(), portcullis::Error> {
+/// use portcullis::{HttpOptions, TokenVerifier, tls::RootCertificates};
+///
+/// let options = HttpOptions {
+///     root_certificates: RootCertificates::from_pem_file("/etc/ssl/private-ca.pem")?,
+///     ..HttpOptions::default()
+/// };
+/// let verifier = TokenVerifier::builder("https://id.internal.example")
+///     .audience("https://api.internal.example")
+///     .http_options(options)
+///     .build()?;
+/// # let _ = verifier; Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     /// Time allowed to establish a connection. Default 5 s.
@@ -19,6 +39,10 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// Accept plain `http` URLs on hosts that are not loopback. Default `false`.
     pub allow_insecure_http: bool,
+    /// Certificate authorities trusted besides the system's roots (never instead of them).
+    /// Default none; [`Config`](crate::Config)'s roots (`PORTCULLIS_CA_FILE`) are added to these
+    /// by the clients built from a configuration.
+    pub root_certificates: RootCertificates,
 }
 
 impl Default for HttpOptions {
@@ -28,6 +52,7 @@ impl Default for HttpOptions {
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
             allow_insecure_http: false,
+            root_certificates: RootCertificates::default(),
         }
     }
 }
@@ -61,7 +86,7 @@ pub(crate) struct HttpClient {
 
 impl HttpClient {
     pub(crate) fn new(options: HttpOptions) -> Result<Self, FetchError> {
-        let client = reqwest::Client::builder()
+        let client = client_builder(&options.root_certificates)?
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
@@ -80,7 +105,7 @@ impl HttpClient {
             .user_agent(USER_AGENT)
             .build()
             .map_err(build_error)?;
-        let no_redirect = reqwest::Client::builder()
+        let no_redirect = client_builder(&options.root_certificates)?
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -219,6 +244,17 @@ impl HttpClient {
 }
 
 const USER_AGENT: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
+
+/// A reqwest builder that trusts the system's roots and `roots`.
+pub(crate) fn client_builder(
+    roots: &RootCertificates,
+) -> Result<reqwest::ClientBuilder, FetchError> {
+    let builder = reqwest::Client::builder();
+    if roots.is_empty() {
+        return Ok(builder);
+    }
+    Ok(builder.tls_certs_merge(roots.to_reqwest().map_err(build_error)?))
+}
 
 fn build_error(e: reqwest::Error) -> FetchError {
     FetchError::Transport {

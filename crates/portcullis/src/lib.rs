@@ -22,7 +22,8 @@
 //!
 //! Modules are named for what they hold: [`verify`] (the verifier), [`jwks`] (the key cache),
 //! [`discovery`] (provider metadata), [`claims`] (typed claims and helpers), [`config`],
-//! [`error`], [`clock`], [`oauth`] (client flows) and [`management`] (the management API client).
+//! [`error`], [`clock`], [`oauth`] (client flows), [`management`] (the management API client)
+//! and [`tls`] (extra certificate authorities for HTTPS to the issuer).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -36,6 +37,7 @@ mod jose;
 pub mod jwks;
 pub mod management;
 pub mod oauth;
+pub mod tls;
 pub mod verify;
 pub mod web;
 

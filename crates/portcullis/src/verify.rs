@@ -279,6 +279,7 @@ impl TokenVerifier {
         if config.allows_insecure_http() {
             b.http_options.allow_insecure_http = true;
         }
+        b.http_options.root_certificates = config.root_certificates().clone();
         b.build()
     }
 

@@ -100,6 +100,7 @@ use crate::config::{Config, is_loopback};
 use crate::error::ConfigError;
 use crate::http::HttpOptions;
 use crate::oauth::AuthClient;
+use crate::tls::RootCertificates;
 use retry::{Decision, Failure, RetryPolicy};
 
 /// The largest number of items a bulk body (users added to an organization, permissions of a
@@ -132,9 +133,32 @@ pub struct ManagementClientBuilder {
     connect_timeout: Duration,
     max_body_bytes: usize,
     retry: RetryPolicy,
+    root_certificates: RootCertificates,
 }
 
 impl ManagementClientBuilder {
+    /// Trusts these certificate authorities for HTTPS to the issuer, besides the system's
+    /// roots and the configuration's (`PORTCULLIS_CA_FILE`): for an issuer whose certificate
+    /// comes from a private CA. Verification itself cannot be turned off.
+    ///
+    /// ```no_run
+    /// use portcullis::{Config, management::ManagementClient, tls::RootCertificates};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = Config::builder("https://id.internal.example")
+    ///     .client_id("admin-scripts")
+    ///     .client_secret("…")
+    ///     .build()?;
+    /// let client = ManagementClient::builder(config)
+    ///     .root_certificates(RootCertificates::from_pem_file("/etc/ssl/private-ca.pem")?)
+    ///     .build()?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    pub fn root_certificates(mut self, roots: RootCertificates) -> Self {
+        self.root_certificates = roots;
+        self
+    }
+
     /// Time allowed for one try of a request, body included. Default 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -216,6 +240,7 @@ impl ManagementClientBuilder {
                 let options = HttpOptions {
                     connect_timeout: self.connect_timeout,
                     request_timeout: self.timeout,
+                    root_certificates: self.root_certificates.clone(),
                     ..HttpOptions::default()
                 };
                 AuthClient::builder(self.config.clone())
@@ -241,7 +266,16 @@ impl ManagementClientBuilder {
         if audience.trim().is_empty() {
             return Err(ConfigError::new("management audience", "must not be empty").into());
         }
-        let http = reqwest::Client::builder()
+        let roots = self
+            .root_certificates
+            .merged(self.config.root_certificates());
+        let http = crate::http::client_builder(&roots)
+            .map_err(|e| ManagementError::Transport {
+                method: "-",
+                path: base.path().to_owned(),
+                message: e.to_string(),
+                timed_out: false,
+            })?
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
             // The bearer token must never be re-sent elsewhere, and a redirected POST or PATCH
@@ -396,6 +430,7 @@ impl ManagementClient {
             connect_timeout: Duration::from_secs(5),
             max_body_bytes: 8 * 1024 * 1024,
             retry: defaults,
+            root_certificates: RootCertificates::default(),
         }
     }
 

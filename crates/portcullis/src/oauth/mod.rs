@@ -233,6 +233,9 @@ impl AuthClientBuilder {
         };
         let mut http_options = self.http_options;
         http_options.allow_insecure_http |= self.config.allows_insecure_http();
+        http_options.root_certificates = http_options
+            .root_certificates
+            .merged(self.config.root_certificates());
         let http = HttpClient::new(http_options.clone())?;
         let mut verifier = TokenVerifier::builder(self.config.issuer())
             .client_id(client_id.clone())

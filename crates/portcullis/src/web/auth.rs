@@ -338,6 +338,7 @@ impl WebAuthBuilder {
                     .allow_any_audience()
                     .http_options(HttpOptions {
                         allow_insecure_http: self.config.allows_insecure_http(),
+                        root_certificates: self.config.root_certificates().clone(),
                         ..HttpOptions::default()
                     });
                 if let Some(id) = client.config().client_id() {
