@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use portcullis::IdTokenChecks;
+use portcullis::clock::ManualClock;
 use portcullis_server::seed::Seed;
 use portcullis_server::testing::TestIssuer;
 use serde_json::{Value, json};
@@ -305,7 +306,14 @@ async fn case_55_duplicate_empty_and_unknown_parameters() {
 
 #[tokio::test]
 async fn case_56_prompt_and_max_age() {
-    let issuer = start().await;
+    let clock = ManualClock::now();
+    let issuer = TestIssuer::builder()
+        .seed(demo_seed())
+        .seed(Seed::from_toml(EXTRA_APPS).unwrap())
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
     let (_, challenge) = pkce();
     let prompts = [
         "bogus",
@@ -346,7 +354,7 @@ async fn case_56_prompt_and_max_age() {
     assert_eq!(page.status, 200, "{}", page.body);
 
     // Signed in: max_age=0 forces the sign-in form; prompt=none with it is login_required.
-    let before = unix_now();
+    let before = issuer.state().now();
     let mut browser = Browser::default();
     web_tokens(&issuer, &mut browser, ADA, ADA_PASSWORD).await;
     let forced = browser
@@ -379,12 +387,13 @@ async fn case_56_prompt_and_max_age() {
         .unwrap();
     let auth_time = id.auth_time.expect("auth_time");
     assert!(
-        auth_time >= before && auth_time <= unix_now(),
+        auth_time >= before && auth_time <= issuer.state().now(),
         "{auth_time}"
     );
 
-    // A session older than max_age must sign in again.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // A session older than max_age must sign in again (the server's clock moves; nothing
+    // sleeps).
+    clock.advance(Duration::from_secs(2));
     let stale = browser
         .authorize(&issuer, &web(&challenge, &[("max_age", "1")]))
         .await;

@@ -6,6 +6,7 @@
 //! `at_hash` (case 74), typed errors naming the failed step, mistakes refused at `start()`,
 //! and two issuers side by side.
 
+use portcullis::clock::ManualClock;
 use portcullis::{IdTokenChecks, TokenVerifier};
 use portcullis_server::error::ServerError;
 use portcullis_server::testing::{
@@ -330,7 +331,13 @@ async fn a_single_page_app_signs_in_with_pkce_and_no_secret() {
 
 #[tokio::test]
 async fn refresh_rotates_keeps_the_claims_and_detects_reuse() {
-    let issuer = tenant().refresh_reuse_grace(0).start().await.unwrap();
+    let clock = ManualClock::now();
+    let issuer = tenant()
+        .refresh_reuse_grace(0)
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
     let sdk = api_verifier(&issuer);
     let first = issuer
         .user_tokens_with(WEB, ADA, ADA_PASSWORD, &in_org("org_acme"))
@@ -352,9 +359,9 @@ async fn refresh_rotates_keeps_the_claims_and_detects_reuse() {
         .await
         .unwrap();
 
-    // Case 71: presenting RT1 again, once the grace (0 s, on a clock of whole seconds) has
-    // passed, is refused and revokes the family, RT2 included.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Case 71: presenting RT1 again, once the grace (0 s, on the server's clock of whole
+    // seconds) has passed, is refused and revokes the family, RT2 included.
+    clock.advance(std::time::Duration::from_secs(1));
     let reuse = issuer.refresh(WEB, &rt1).await.unwrap_err();
     assert!(
         matches!(&reuse, TestIssuerError::Refused { step: FlowStep::Refresh, status: 400, body }
