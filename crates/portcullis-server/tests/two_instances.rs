@@ -16,7 +16,11 @@ const AUD: &str = "https://api.example.com";
 const SECRET: &str = "worker-secret-0123456789abcdefghijklmnop";
 
 async fn instance(url: &str, issuer: &str) -> (AppState, String) {
-    let state = AppState::new(Store::connect(url).await.unwrap(), Settings::new(issuer))
+    instance_with(url, Settings::new(issuer)).await
+}
+
+async fn instance_with(url: &str, settings: Settings) -> (AppState, String) {
+    let state = AppState::new(Store::connect(url).await.unwrap(), settings)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -282,10 +286,15 @@ async fn failed_authentications_through_one_instance_limit_the_other() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    common::clear_of_a_window_end(20).await;
-    let issuer = "https://id.example.com";
-    let (a, a_url) = instance(&db.url, issuer).await;
-    let (_b, b_url) = instance(&db.url, issuer).await;
+    // Both instances on one clock, stopped at the start of a rate-limit window.
+    let clock = std::sync::Arc::new(common::clock_at_window_start());
+    let settings = || {
+        let mut s = Settings::new("https://id.example.com");
+        s.clock = clock.clone();
+        s
+    };
+    let (a, a_url) = instance_with(&db.url, settings()).await;
+    let (_b, b_url) = instance_with(&db.url, settings()).await;
     Seed::from_toml(&format!(
         r#"
 [[apis]]

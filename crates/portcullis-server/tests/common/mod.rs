@@ -25,18 +25,6 @@ pub fn unix_now() -> i64 {
     portcullis::clock::SystemClock.now_secs()
 }
 
-/// Waits, when fewer than `needed` seconds are left in the current rate-limit window, for the
-/// next one to begin. The server's counters use fixed windows of the wall clock
-/// (`portcullis_server::limits::WINDOW`): a test that fills a counter and expects the next
-/// attempt to be refused must not straddle a window's end, where the count starts again.
-pub async fn clear_of_a_window_end(needed: i64) {
-    let window = portcullis_server::limits::WINDOW;
-    let left = window - unix_now().rem_euclid(window);
-    if left < needed {
-        tokio::time::sleep(std::time::Duration::from_secs(left as u64 + 1)).await;
-    }
-}
-
 /// A server clock stopped at the start of the current rate-limit window
 /// (`portcullis_server::limits::WINDOW`), a few minutes at most before the system clock: a test
 /// that fills a counter runs inside one window however long it takes, with no waiting.
