@@ -15,7 +15,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use portcullis::clock::Clock;
 
 use quick_cache::sync::Cache;
 
@@ -39,7 +41,8 @@ pub(crate) struct CachedClient {
     /// is not 64 hex digits: no secret matches then).
     secret_sha256: Option<[u8; 32]>,
     grants: HashMap<String, CachedGrant>,
-    loaded: Instant,
+    /// When it was read, in milliseconds on the server's clock.
+    loaded_ms: i64,
 }
 
 /// An API grant, with its scopes also joined by spaces (the `scope` of a token that asks for
@@ -84,14 +87,23 @@ fn digest_from_hex(hex: &str) -> Option<[u8; 32]> {
 pub(crate) struct ClientCache {
     entries: Cache<String, Arc<CachedClient>>,
     ttl: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 impl ClientCache {
-    pub(crate) fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         ClientCache {
             entries: Cache::new(CAPACITY),
             ttl,
+            clock,
         }
+    }
+
+    /// Whether `hit` was read less than `max` ago. A clock that went back past its reading
+    /// makes it stale, not fresh for longer.
+    fn younger_than(&self, hit: &CachedClient, max: Duration) -> bool {
+        let age = self.clock.now_millis().saturating_sub(hit.loaded_ms);
+        (0..i64::try_from(max.as_millis()).unwrap_or(i64::MAX)).contains(&age)
     }
 
     /// The application with this client id and its grants: from memory when read less than the
@@ -103,7 +115,7 @@ impl ClientCache {
     ) -> Result<Option<Arc<CachedClient>>, StoreError> {
         let cached = self.entries.get(client_id);
         if let Some(hit) = &cached
-            && hit.loaded.elapsed() < self.ttl
+            && self.younger_than(hit, self.ttl)
         {
             return Ok(cached);
         }
@@ -111,7 +123,7 @@ impl ClientCache {
             // The database is down: what was read before it went is still the best answer (no
             // one could change the application meanwhile), for a bounded time.
             Err(e) if e.is_unavailable() => match cached {
-                Some(hit) if hit.loaded.elapsed() < STALE_IF_UNAVAILABLE => {
+                Some(hit) if self.younger_than(&hit, STALE_IF_UNAVAILABLE) => {
                     tracing::debug!(error = %e, "database unavailable: using a cached application");
                     Ok(Some(hit))
                 }
@@ -147,7 +159,7 @@ impl ClientCache {
                 .and_then(digest_from_hex),
             app,
             grants,
-            loaded: Instant::now(),
+            loaded_ms: self.clock.now_millis(),
         });
         if !self.ttl.is_zero() {
             self.entries.insert(client_id.to_owned(), entry.clone());

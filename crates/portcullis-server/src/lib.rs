@@ -204,7 +204,10 @@ impl AppState {
                 store,
                 keys,
                 keys_algorithm: settings.signing_algorithm,
-                clients: clients::ClientCache::new(settings.client_cache_ttl),
+                clients: clients::ClientCache::new(
+                    settings.client_cache_ttl,
+                    settings.clock.clone(),
+                ),
                 clean_callers: limits::CleanCallers::new(),
                 settings,
                 metrics: Arc::new(metrics::Metrics::new()),

@@ -1,7 +1,10 @@
 //! The token endpoint's in-memory application cache: a change made elsewhere (another instance,
 //! an operator) is seen within `Settings::client_cache_ttl`, and immediately when it is zero.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use portcullis::clock::ManualClock;
 
 use portcullis_server::seed::Seed;
 use portcullis_server::store::Store;
@@ -32,12 +35,16 @@ scopes = ["read:todos"]
     .unwrap()
 }
 
-async fn start(ttl: Duration) -> (String, Store, tokio::sync::oneshot::Sender<()>) {
+async fn start(
+    ttl: Duration,
+    clock: &ManualClock,
+) -> (String, Store, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let store = Store::connect("sqlite::memory:").await.unwrap();
     let settings = Settings {
         client_cache_ttl: ttl,
+        clock: Arc::new(clock.clone()),
         ..Settings::new(&url)
     };
     let state = AppState::new(store.clone(), settings).await.unwrap();
@@ -63,11 +70,15 @@ async fn token_status(url: &str, secret: &str) -> u16 {
 
 #[tokio::test]
 async fn a_rotated_secret_is_seen_within_the_cache_ttl() {
-    let (url, store, _stop) = start(Duration::from_secs(1)).await;
+    let clock = ManualClock::now();
+    let (url, store, _stop) = start(Duration::from_secs(5), &clock).await;
     assert_eq!(token_status(&url, OLD).await, 200);
     // The secret changes behind the server's back (as another instance would change it).
     seed(NEW).apply(&store).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Within the TTL the cached application still answers; past it, the new one.
+    clock.advance(Duration::from_millis(4_900));
+    assert_eq!(token_status(&url, OLD).await, 200, "still cached");
+    clock.advance(Duration::from_millis(200));
     assert_eq!(
         token_status(&url, OLD).await,
         401,
@@ -78,7 +89,7 @@ async fn a_rotated_secret_is_seen_within_the_cache_ttl() {
 
 #[tokio::test]
 async fn a_zero_ttl_reads_the_database_every_time() {
-    let (url, store, _stop) = start(Duration::ZERO).await;
+    let (url, store, _stop) = start(Duration::ZERO, &ManualClock::now()).await;
     assert_eq!(token_status(&url, OLD).await, 200);
     seed(NEW).apply(&store).await.unwrap();
     assert_eq!(token_status(&url, OLD).await, 401);

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use admin::{Admin, Answer, on_both};
+use portcullis::clock::ManualClock;
 use portcullis_server::store::MANAGEMENT_API_ID;
 use portcullis_server::testing::TestIssuer;
 use serde_json::{Value, json};
@@ -516,7 +517,8 @@ async fn apis_and_scopes_and_the_protected_management_api() {
 #[tokio::test]
 async fn an_m2m_app_made_through_the_api_gets_tokens_until_it_is_deleted() {
     on_both(|db| async move {
-        let admin = Admin::start(db, builder()).await;
+        let clock = ManualClock::now();
+        let admin = Admin::start(db, builder().clock(clock.clone())).await;
         let app = create_app(&admin, "Exporter", "m2m").await;
         let (app_id, client_id, secret) = (
             str_of(&app, "id").to_owned(),
@@ -654,7 +656,7 @@ async fn an_m2m_app_made_through_the_api_gets_tokens_until_it_is_deleted() {
         assert_eq!(a.status, 200, "{:?}", a.body);
         let a = admin.get(&format!("/apis/{api}")).await;
         assert_eq!(a.body["api"]["applications"], json!([]));
-        tokio::time::sleep(Duration::from_millis(5_200)).await;
+        clock.advance(Duration::from_millis(5_200));
         let refused = admin
             .issuer
             .client_credentials_token(&client_id, &secret, audience, None)
