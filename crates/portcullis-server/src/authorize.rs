@@ -51,6 +51,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::domain::AppType;
 use crate::error::ServerError;
 use crate::oidc::{Form, Peer};
 use crate::pages;
@@ -424,7 +425,7 @@ async fn authorize_inner(
         ));
     };
     let app = match store.application_by_client_id(client_id).await? {
-        Some(app) if app.app_type == "reg" || app.app_type == "spa" => app,
+        Some(app) if app.app_type.signs_users_in() => app,
         _ => {
             return Ok(pages::error(
                 StatusCode::BAD_REQUEST,
@@ -488,7 +489,7 @@ async fn authorize_inner(
                 "code_challenge_method without code_challenge",
             );
         }
-        (None, None) if app.app_type == "spa" => {
+        (None, None) if app.app_type == AppType::Spa => {
             return fail(
                 "invalid_request",
                 "single-page applications must use PKCE (S256)",

@@ -17,6 +17,7 @@ pub mod api;
 mod authorize;
 mod clients;
 mod cors;
+pub mod domain;
 pub mod error;
 pub mod keys;
 pub mod limits;

@@ -209,7 +209,7 @@ async fn target(
     }
     let app = match named.or(hinted.as_deref()) {
         Some(client_id) => match store.application_by_client_id(client_id).await? {
-            Some(app) if app.app_type != "m2m" => Some(app),
+            Some(app) if app.app_type.signs_users_in() => Some(app),
             _ => return Ok(Err("the application is not registered for sign-in")),
         },
         None => None,

@@ -20,6 +20,7 @@ use axum::http::request::Parts;
 
 use crate::AppState;
 use crate::clients::CachedClient;
+use crate::domain::AppType;
 use crate::error::OAuthError;
 use crate::limits;
 use crate::seed::hash_secret;
@@ -365,7 +366,7 @@ async fn authenticate_user_client(
     let (id, secret) = client_credentials(headers, form)?;
     if secret.is_none()
         && let Some(client) = state.inner.clients.get(&state.inner.store, &id).await?
-        && client.app.app_type == "spa"
+        && client.app.app_type == AppType::Spa
     {
         return Ok(client);
     }
@@ -490,7 +491,7 @@ async fn client_credentials_grant(
     form: &Form,
 ) -> Result<Response, OAuthError> {
     let app = &client.app;
-    if app.app_type != "m2m" {
+    if app.app_type.signs_users_in() {
         return Err(OAuthError::unauthorized_client(
             "only machine-to-machine applications may use client_credentials",
         ));

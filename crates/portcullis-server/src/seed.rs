@@ -24,6 +24,7 @@
 
 use serde::Deserialize;
 
+use crate::domain::AppType;
 use crate::error::ServerError;
 use crate::store::{ApplicationRecord, Store};
 
@@ -254,16 +255,11 @@ impl Seed {
             }
         }
         for app in &self.applications {
-            let confidential = match app.app_type.as_str() {
-                "m2m" | "reg" => true,
-                "spa" => false,
-                other => {
-                    return bad(format!(
-                        "application {:?}: type {other:?} is not one of reg, spa, m2m",
-                        app.name
-                    ));
-                }
+            let kind = match app.app_type.parse::<AppType>() {
+                Ok(kind) => kind,
+                Err(e) => return bad(format!("application {:?}: {e}", app.name)),
             };
+            let confidential = kind.is_confidential();
             match (&app.client_secret, confidential) {
                 (Some(s), true) if s.len() >= 32 => {}
                 (None, false) => {}
@@ -284,14 +280,14 @@ impl Seed {
                 check_registered_url(url)
                     .or_else(|why| bad(format!("application {:?}: {why}", app.name)))?;
             }
-            if app.allow_password_grant && app.app_type != "reg" {
+            if app.allow_password_grant && kind != AppType::Reg {
                 return bad(format!(
                     "application {:?}: allow_password_grant is only for reg applications \
                      (a confidential client that authenticates with its secret)",
                     app.name
                 ));
             }
-            if !app.management_scopes.is_empty() && app.app_type != "m2m" {
+            if !app.management_scopes.is_empty() && kind != AppType::M2m {
                 return bad(format!(
                     "application {:?}: management_scopes are for m2m applications",
                     app.name
@@ -307,7 +303,7 @@ impl Seed {
                     app.name
                 ));
             }
-            if app.app_type != "m2m" && app.redirect_urls.is_empty() {
+            if kind.signs_users_in() && app.redirect_urls.is_empty() {
                 return bad(format!(
                     "application {:?}: a {} application needs at least one redirect_url",
                     app.name, app.app_type
@@ -432,7 +428,10 @@ impl Seed {
                 .upsert_application(&ApplicationRecord {
                     id: new_id("app"),
                     name: app.name.clone(),
-                    app_type: app.app_type.clone(),
+                    app_type: app
+                        .app_type
+                        .parse()
+                        .map_err(|e| ServerError::Config(format!("seed file: {e}")))?,
                     client_id: app.client_id.clone(),
                     client_secret_sha256: app.client_secret.as_deref().map(hash_secret),
                     access_token_ttl: app.access_token_ttl,

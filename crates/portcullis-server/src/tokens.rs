@@ -27,6 +27,7 @@ use crate::AppState;
 use crate::authorize::{
     AuthRequest, granted_audiences, is_pkce_value, requested_scopes, scope_tokens,
 };
+use crate::domain::AppType;
 use crate::error::OAuthError;
 use crate::keys::SigningAlgorithm;
 use crate::oidc::Form;
@@ -54,7 +55,7 @@ pub(crate) async fn authorization_code_grant(
     app: &ApplicationRecord,
     form: &Form,
 ) -> Result<Response, OAuthError> {
-    if app.app_type == "m2m" {
+    if app.app_type == AppType::M2m {
         return Err(OAuthError::unauthorized_client(
             "machine-to-machine applications use client_credentials",
         ));
@@ -267,7 +268,7 @@ async fn issue_user_tokens(
     let mut new_refresh = None;
     if let Some(family) = family
         && wants_refresh(request)
-        && app.app_type != "m2m"
+        && app.app_type.signs_users_in()
     {
         let refresh = crate::authorize::random_token();
         let data = serde_json::to_string(request).map_err(|e| OAuthError::server_error(&e))?;
@@ -398,7 +399,7 @@ pub(crate) async fn password_grant(
     form: &Form,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Response, OAuthError> {
-    if !app.password_grant || app.app_type != "reg" {
+    if !app.password_grant || app.app_type != AppType::Reg {
         return Err(OAuthError::unauthorized_client(
             "this application may not use the password grant",
         ));

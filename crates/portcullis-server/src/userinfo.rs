@@ -259,7 +259,7 @@ async fn authenticate(
     };
     let not_user = BearerError::InvalidToken("the access token was not issued to a user");
     match app {
-        Some(app) if app.app_type != "m2m" => {}
+        Some(app) if app.app_type.signs_users_in() => {}
         _ => return Err(not_user),
     }
     let user = match claims.sub.as_deref() {

@@ -196,7 +196,7 @@ fn app(client_id: &str) -> ApplicationRecord {
     ApplicationRecord {
         id: format!("app_{client_id}"),
         name: client_id.into(),
-        app_type: "m2m".into(),
+        app_type: portcullis_server::domain::AppType::M2m,
         client_id: client_id.into(),
         client_secret_sha256: Some(hash_secret("s")),
         access_token_ttl: Some(600),
@@ -475,7 +475,7 @@ async fn effective_claims_follow_kinde_rules(url: &str) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(web.app_type, "reg");
+    assert_eq!(web.app_type, portcullis_server::domain::AppType::Reg);
     assert_eq!(
         s.application_urls(&web.id, "login").await.unwrap(),
         ["http://localhost:3000/callback"]

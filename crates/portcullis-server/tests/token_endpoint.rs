@@ -818,7 +818,7 @@ async fn case_70_grant_types() {
         .upsert_application(&ApplicationRecord {
             id: "app_web".into(),
             name: "Web app".into(),
-            app_type: "reg".into(),
+            app_type: portcullis_server::domain::AppType::Reg,
             client_id: "web-app".into(),
             client_secret_sha256: Some(hash_secret(secret)),
             access_token_ttl: None,

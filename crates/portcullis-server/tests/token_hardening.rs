@@ -395,7 +395,7 @@ async fn access_tokens_without_an_audience_are_for_every_granted_api() {
         .upsert_application(&ApplicationRecord {
             id: "app_noapi".into(),
             name: "No API".into(),
-            app_type: "reg".into(),
+            app_type: portcullis_server::domain::AppType::Reg,
             client_id: "no-api-web".into(),
             client_secret_sha256: Some(hash_secret(secret)),
             access_token_ttl: None,

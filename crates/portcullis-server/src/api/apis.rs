@@ -363,7 +363,7 @@ async fn get_api(
         .map(|a| ApiApplicationItem {
             id: a.application.id,
             name: a.application.name,
-            kind: a.application.app_type,
+            kind: a.application.app_type.as_str().to_owned(),
             is_active: true,
             scopes: a.scopes,
         })

@@ -29,6 +29,7 @@ use super::{
     plausible_id, text,
 };
 use crate::AppState;
+use crate::domain::AppType;
 use crate::store::{AdminApplication, ApplicationPatch, NewApplication, UrlKind, UrlsOutcome};
 
 /// The most URLs of one kind an application may hold.
@@ -117,7 +118,7 @@ fn registered_urls(urls: &[String], kind: UrlKind) -> Result<Vec<String>, ApiErr
 }
 
 fn type_name(app: &AdminApplication) -> String {
-    app.app_type.clone()
+    app.app_type.as_str().to_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,16 +292,13 @@ async fn create_application(
         .as_deref()
         .map(|u| page_uri("homepage_uri", u))
         .transpose()?;
-    let confidential = match body.kind.as_str() {
-        "reg" | "m2m" => true,
-        "spa" => false,
-        _ => {
-            return Err(ApiError::bad_request(
-                "INVALID_APPLICATION_TYPE",
-                "type must be reg, spa or m2m",
-            ));
-        }
+    let Ok(app_type) = body.kind.parse::<AppType>() else {
+        return Err(ApiError::bad_request(
+            "INVALID_APPLICATION_TYPE",
+            "type must be reg, spa or m2m",
+        ));
     };
+    let confidential = app_type.is_confidential();
     let id = crate::seed::new_id("app");
     let client_id = crate::random::hex(&crate::random::bytes::<16>());
     let secret = confidential.then(|| crate::random::hex(&crate::random::bytes::<32>()));
@@ -310,7 +308,7 @@ async fn create_application(
         .admin_create_application(&NewApplication {
             id: &id,
             name: &name,
-            app_type: &body.kind,
+            app_type,
             client_id: &client_id,
             client_secret_sha256: secret_sha256.as_deref(),
             login_uri: login_uri.as_deref(),
@@ -439,7 +437,7 @@ where
 }
 
 fn no_urls_for_m2m(app: &AdminApplication) -> Result<(), ApiError> {
-    if app.app_type == "m2m" {
+    if app.app_type == AppType::M2m {
         return Err(ApiError::bad_request(
             "INVALID_APPLICATION_TYPE",
             "machine-to-machine applications have no redirect or logout URLs",

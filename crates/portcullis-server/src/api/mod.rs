@@ -39,6 +39,7 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
+use crate::domain::AppType;
 use crate::error::{ServerError, StoreError};
 use crate::store::{After, ListOrder, SortBy};
 
@@ -504,7 +505,7 @@ pub(crate) async fn authorize(
     let client_id = claims.authorized_party().ok_or_else(invalid)?;
     let app = state.store().application_by_client_id(client_id).await?;
     match app {
-        Some(app) if app.app_type == "m2m" => {}
+        Some(app) if app.app_type == AppType::M2m => {}
         _ => return Err(invalid()),
     }
     if !claims.has_scope(scope) {

@@ -21,6 +21,7 @@ use std::sync::Once;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+use crate::domain::AppType;
 use crate::error::StoreError;
 
 /// Which database a [`Store`] talks to.
@@ -81,7 +82,7 @@ pub struct ApplicationRecord {
     /// A display name.
     pub name: String,
     /// `reg`, `spa` or `m2m`.
-    pub app_type: String,
+    pub app_type: AppType,
     /// The OAuth client id.
     pub client_id: String,
     /// SHA-256 (hex) of the client secret; `None` for public clients.
@@ -502,7 +503,7 @@ impl Store {
         )
         .bind(&app.id)
         .bind(&app.name)
-        .bind(&app.app_type)
+        .bind(app.app_type.as_str())
         .bind(&app.client_id)
         .bind(&app.client_secret_sha256)
         .bind(app.access_token_ttl)
@@ -539,7 +540,7 @@ impl Store {
             Ok(ApplicationRecord {
                 id: r.try_get(0)?,
                 name: r.try_get(1)?,
-                app_type: r.try_get(2)?,
+                app_type: AppType::from_column(r.try_get(2)?)?,
                 client_id: r.try_get(3)?,
                 client_secret_sha256: r.try_get(4)?,
                 access_token_ttl: r.try_get(5)?,

@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use super::applications::AdminApplication;
 use super::management::MANAGEMENT_API_ID;
+use crate::domain::AppType;
 use crate::error::StoreError;
 use crate::store::{ApiRecord, Store};
 
@@ -247,7 +248,7 @@ impl Store {
                         application: AdminApplication {
                             id: r.try_get(0)?,
                             name: r.try_get(1)?,
-                            app_type: r.try_get(2)?,
+                            app_type: AppType::from_column(r.try_get(2)?)?,
                             client_id: r.try_get(3)?,
                             login_uri: r.try_get(5)?,
                             homepage_uri: r.try_get(6)?,

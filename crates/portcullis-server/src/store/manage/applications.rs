@@ -9,6 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::order::{After, ListOrder, SortBy, keyset};
+use crate::domain::AppType;
 use crate::error::StoreError;
 use crate::store::Store;
 
@@ -20,7 +21,7 @@ pub struct AdminApplication {
     /// Display name.
     pub name: String,
     /// `reg`, `spa` or `m2m`.
-    pub app_type: String,
+    pub app_type: AppType,
     /// The OAuth client id.
     pub client_id: String,
     /// Where the application starts a sign-in (Kinde's `login_uri`).
@@ -35,7 +36,7 @@ fn admin_application(r: &AnyRow) -> Result<AdminApplication, StoreError> {
     Ok(AdminApplication {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
-        app_type: r.try_get(2)?,
+        app_type: AppType::from_column(r.try_get(2)?)?,
         client_id: r.try_get(3)?,
         login_uri: r.try_get(4)?,
         homepage_uri: r.try_get(5)?,
@@ -50,7 +51,7 @@ pub struct NewApplication<'a> {
     /// Display name.
     pub name: &'a str,
     /// `reg`, `spa` or `m2m`.
-    pub app_type: &'a str,
+    pub app_type: AppType,
     /// The new client id.
     pub client_id: &'a str,
     /// SHA-256 (hex) of the secret; `None` for `spa`.
@@ -176,7 +177,7 @@ impl Store {
         )
         .bind(app.id)
         .bind(app.name)
-        .bind(app.app_type)
+        .bind(app.app_type.as_str())
         .bind(app.client_id)
         .bind(app.client_secret_sha256)
         .bind(app.login_uri)
