@@ -45,17 +45,16 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::domain::AppType;
 use crate::error::ServerError;
+use crate::ids::hash_secret;
+use crate::ids::random_token;
 use crate::oidc::{Form, Peer};
 use crate::pages;
-use crate::seed::hash_secret;
 use crate::store::{InteractionRecord, SessionRecord};
 
 /// Cookie binding a pending sign-in to the browser that started it.
@@ -120,10 +119,6 @@ pub(crate) use create_org::{create_org, create_org_page};
 pub(crate) use sign_up::{sign_up, sign_up_page};
 
 /// 256 random bits, base64url: codes, refresh tokens, session and interaction ids, CSRF tokens.
-pub(crate) fn random_token() -> String {
-    URL_SAFE_NO_PAD.encode(crate::random::bytes::<32>())
-}
-
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)

@@ -65,7 +65,7 @@ impl CachedClient {
     }
 }
 
-/// 64 lower-case hex digits (what [`crate::seed::hash_secret`] writes) as 32 bytes.
+/// 64 lower-case hex digits (what [`crate::ids::hash_secret`] writes) as 32 bytes.
 fn digest_from_hex(hex: &str) -> Option<[u8; 32]> {
     let hex = hex.as_bytes();
     if hex.len() != 64 {
@@ -181,7 +181,7 @@ impl std::fmt::Debug for ClientCache {
 mod tests {
     #[test]
     fn stored_secret_hashes_are_read_as_bytes() {
-        let hex = crate::seed::hash_secret("s3cret");
+        let hex = crate::ids::hash_secret("s3cret");
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"s3cret");
         assert_eq!(
             super::digest_from_hex(&hex).as_ref().map(|d| &d[..]),

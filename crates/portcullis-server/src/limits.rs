@@ -45,7 +45,7 @@ impl Caller {
         let ip = self
             .ip
             .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-        let client = crate::random::hex(&self.client);
+        let client = crate::ids::hex(&self.client);
         (format!("ip:{ip}"), format!("client:{client}|ip:{ip}"))
     }
 }

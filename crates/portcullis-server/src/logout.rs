@@ -36,8 +36,8 @@ use crate::authorize::{
     SESSION_COOKIE, back_to, cookie, hint, or_server_error, redirect, set_cookie,
 };
 use crate::error::ServerError;
+use crate::ids::hash_secret;
 use crate::pages;
-use crate::seed::hash_secret;
 
 /// Which parameter named the redirect target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,8 +22,8 @@ use crate::AppState;
 use crate::clients::CachedClient;
 use crate::domain::AppType;
 use crate::error::OAuthError;
+use crate::ids::hash_secret;
 use crate::limits;
-use crate::seed::hash_secret;
 
 /// `GET /.well-known/openid-configuration`.
 pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
@@ -530,7 +530,7 @@ async fn client_credentials_grant(
     let ttl = app
         .access_token_ttl
         .unwrap_or(state.inner.settings.access_token_ttl);
-    let jti = crate::tokens::new_jti();
+    let jti = crate::ids::new_jti();
     let claims = ClientCredentialsClaims {
         aud: [grant.api.audience.as_str()],
         azp: &app.client_id,

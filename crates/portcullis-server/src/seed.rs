@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use crate::domain::AppType;
 use crate::error::ServerError;
+use crate::ids::{hash_secret, new_id};
 use crate::store::{ApplicationRecord, Store};
 
 /// A parsed seed file.
@@ -223,21 +224,6 @@ pub struct SeedGrant {
     /// Scopes granted (each must be defined by the API).
     #[serde(default)]
     pub scopes: Vec<String>,
-}
-
-/// SHA-256 of a client secret, hex. Client secrets are random and long, so a fast hash is the
-/// right tool (as for API tokens); passwords get argon2id.
-pub fn hash_secret(secret: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
-    crate::random::hex(d.as_ref())
-}
-
-/// A random identifier with a prefix (`app_…`, `api_…`).
-pub(crate) fn new_id(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        crate::random::hex(&crate::random::bytes::<12>())
-    )
 }
 
 impl Seed {

@@ -68,8 +68,8 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::redirect::Policy;
 use serde_json::Value;
 
-use crate::authorize::random_token;
 use crate::error::ServerError;
+use crate::ids::random_token;
 use crate::keys::SigningAlgorithm;
 use crate::seed::{
     Seed, SeedApi, SeedApplication, SeedFlag, SeedGrant, SeedMembership, SeedOrganization,

@@ -29,16 +29,13 @@ use crate::authorize::{
 };
 use crate::domain::AppType;
 use crate::error::OAuthError;
+use crate::ids::hash_secret;
+use crate::ids::new_jti;
 use crate::keys::SigningAlgorithm;
 use crate::oidc::Form;
-use crate::seed::hash_secret;
 use crate::store::{ApplicationRecord, CodeUse, NewRefresh, Rotation};
 
 /// A token id (`jti`): 128 random bits, hex.
-pub(crate) fn new_jti() -> String {
-    crate::random::hex(&crate::random::bytes::<16>())
-}
-
 /// `at_hash`: base64url of the left half of the access token's hash (OIDC Core §3.1.3.6).
 fn at_hash(alg: SigningAlgorithm, access_token: &str) -> String {
     let digest = match alg {
@@ -270,7 +267,7 @@ async fn issue_user_tokens(
         && wants_refresh(request)
         && app.app_type.signs_users_in()
     {
-        let refresh = crate::authorize::random_token();
+        let refresh = crate::ids::random_token();
         let data = serde_json::to_string(request).map_err(|e| OAuthError::server_error(&e))?;
         let expires_at = match store.refresh_family_expiry(family).await? {
             Some(e) => e,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use portcullis_server::ids::hash_secret;
 use portcullis_server::passwords;
-use portcullis_server::seed::hash_secret;
 use portcullis_server::store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

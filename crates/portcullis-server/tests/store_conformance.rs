@@ -6,8 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::TestDb;
+use portcullis_server::ids::hash_secret;
 use portcullis_server::keys::{KeyManager, MasterKey, SigningAlgorithm};
-use portcullis_server::seed::{Seed, hash_secret};
+use portcullis_server::seed::Seed;
 use portcullis_server::store::{ApplicationRecord, KeyRecord, Store};
 
 macro_rules! conformance {

@@ -271,7 +271,7 @@ async fn add_apis(
     authorize(&state, &headers, "create:apis").await?;
     let name = text("name", &body.name, 200)?;
     let audience = audience(&body.audience)?;
-    let id = crate::seed::new_id("api");
+    let id = crate::ids::new_id("api");
     if !state
         .store()
         .admin_create_api(&id, &name, &audience)

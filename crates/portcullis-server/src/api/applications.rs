@@ -299,10 +299,10 @@ async fn create_application(
         ));
     };
     let confidential = app_type.is_confidential();
-    let id = crate::seed::new_id("app");
-    let client_id = crate::random::hex(&crate::random::bytes::<16>());
-    let secret = confidential.then(|| crate::random::hex(&crate::random::bytes::<32>()));
-    let secret_sha256 = secret.as_deref().map(crate::seed::hash_secret);
+    let id = crate::ids::new_id("app");
+    let client_id = crate::ids::hex(&crate::ids::bytes::<16>());
+    let secret = confidential.then(|| crate::ids::hex(&crate::ids::bytes::<32>()));
+    let secret_sha256 = secret.as_deref().map(crate::ids::hash_secret);
     let created_row = state
         .store()
         .admin_create_application(&NewApplication {

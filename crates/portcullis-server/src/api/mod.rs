@@ -180,7 +180,7 @@ async fn request_id(request: Request, next: axum::middleware::Next) -> Response 
         .filter(|v| is_plausible_request_id(v.as_bytes()))
         .cloned()
         .unwrap_or_else(|| {
-            let fresh = crate::random::hex(&crate::random::bytes::<16>());
+            let fresh = crate::ids::hex(&crate::ids::bytes::<16>());
             HeaderValue::try_from(fresh).expect("hex is a valid header value")
         });
     // Plausible ids are ASCII, so `to_str` always succeeds here.

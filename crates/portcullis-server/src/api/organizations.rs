@@ -414,7 +414,7 @@ async fn create_organization(
         }
         flags.push((key, value));
     }
-    let code = crate::seed::new_id("org");
+    let code = crate::ids::new_id("org");
     let outcome = state
         .store()
         .admin_create_organization(

@@ -217,7 +217,7 @@ async fn create_permission(
     let name = text("name", &body.name, MAX_NAME)?;
     let description = description(body.description.as_deref())?;
     let key = key("key", &body.key)?;
-    let id = crate::seed::new_id("perm");
+    let id = crate::ids::new_id("perm");
     let outcome = state
         .store()
         .admin_create_permission(&NewPermission {

@@ -175,7 +175,7 @@ async fn create_role(
     let name = text("name", &body.name, MAX_NAME)?;
     let description = description(body.description.as_deref())?;
     let key = key("key", &body.key)?;
-    let id = crate::seed::new_id("role");
+    let id = crate::ids::new_id("role");
     let outcome = state
         .store()
         .admin_create_role(&NewRole {

@@ -441,7 +441,7 @@ async fn create_user(
             "no organization has this code",
         ));
     }
-    let id = crate::seed::new_id("kp");
+    let id = crate::ids::new_id("kp");
     let outcome = state
         .store()
         .admin_create_user(

@@ -29,13 +29,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AuthRequest, INTERACTION_COOKIE, INTERACTION_TTL, current_session, issue_code,
-    issue_final_code, or_server_error, page_interaction, posted_interaction, random_token,
-    redirect, set_cookie,
+    issue_final_code, or_server_error, page_interaction, posted_interaction, redirect, set_cookie,
 };
 use crate::AppState;
 use crate::error::ServerError;
+use crate::ids::hash_secret;
+use crate::ids::random_token;
 use crate::pages;
-use crate::seed::hash_secret;
 use crate::store::{InteractionRecord, SessionRecord};
 
 /// What a chooser interaction keeps: the request, marked as waiting for an organization (the

@@ -21,12 +21,13 @@ use axum::response::Response;
 
 use super::{
     AuthRequest, INTERACTION_TTL, current_session, issue_final_code, or_server_error,
-    page_interaction, posted_interaction, random_token, redirect,
+    page_interaction, posted_interaction, redirect,
 };
 use crate::AppState;
 use crate::error::ServerError;
+use crate::ids::hash_secret;
+use crate::ids::random_token;
 use crate::pages;
-use crate::seed::hash_secret;
 use crate::store::{InteractionRecord, SessionRecord};
 
 /// Creates the organization `name` with `user_id` as its only member (with the default
@@ -37,7 +38,7 @@ pub(crate) async fn create(
     user_id: &str,
     now: i64,
 ) -> Result<String, ServerError> {
-    let code = crate::seed::new_id("org");
+    let code = crate::ids::new_id("org");
     state
         .store()
         .create_organization_for(&code, name, user_id, now)

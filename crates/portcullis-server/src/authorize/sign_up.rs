@@ -205,7 +205,7 @@ async fn sign_up_inner(
     let user_id = match store.user_by_email(&email).await? {
         None => {
             let hash = crate::passwords::hash(password).await?;
-            let new_id = crate::seed::new_id("kp");
+            let new_id = crate::ids::new_id("kp");
             // Insert-only: if another sign-up won the race for this email, its account stays
             // exactly as it is and this one is answered like any taken email.
             let created = store

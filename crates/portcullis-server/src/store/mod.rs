@@ -282,7 +282,7 @@ impl Store {
     /// Whether the database takes writes (for `/readyz`): one transaction stores a row of
     /// 16 KiB (so the database must find room for it) and deletes it again, then commits.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
-        let id = crate::random::hex(&crate::random::bytes::<16>());
+        let id = crate::ids::hex(&crate::ids::bytes::<16>());
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO readiness_probe (id, pad) VALUES ($1, $2)")
             .bind(&id)
