@@ -83,3 +83,79 @@ impl AppType {
         s.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
     }
 }
+
+/// Longest email address accepted, in bytes (RFC 5321 §4.5.3.1.3: a 256-byte path less its
+/// angle brackets).
+pub const MAX_EMAIL_BYTES: usize = 254;
+/// Longest local part (before the `@`), in bytes (RFC 5321 §4.5.3.1.1).
+pub const MAX_EMAIL_LOCAL_BYTES: usize = 64;
+
+/// An email address as the server keeps it: checked by one rule, the same for sign-up, the
+/// management API, seed files and login hints, and normalised one way (surrounding spaces
+/// removed, lower-cased), so lookups and rate-limit keys always agree.
+///
+/// The rule: one `@`; a local part of 1 to 64 bytes; a domain with a dot, not at either end,
+/// never two in a row; no whitespace or control characters; at most 254 bytes.
+///
+/// ```
+/// use portcullis_server::domain::Email;
+///
+/// let email = Email::parse(" Ada@Example.COM ")?;
+/// assert_eq!(email.as_str(), "ada@example.com");
+/// for bad in ["ada", "ada@localhost", "ada@example..com", "a da@example.com", "@example.com"] {
+///     assert!(Email::parse(bad).is_err(), "{bad}");
+/// }
+/// # Ok::<(), portcullis_server::domain::InvalidEmail>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Email(String);
+
+/// A string that is not an email address by [`Email`]'s rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid email address")]
+pub struct InvalidEmail;
+
+impl Email {
+    /// Checks and normalises `s`.
+    pub fn parse(s: &str) -> Result<Email, InvalidEmail> {
+        let s = s.trim();
+        if s.len() > MAX_EMAIL_BYTES || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(InvalidEmail);
+        }
+        let (local, domain) = s.split_once('@').ok_or(InvalidEmail)?;
+        let valid = !local.is_empty()
+            && local.len() <= MAX_EMAIL_LOCAL_BYTES
+            && !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..");
+        if !valid {
+            return Err(InvalidEmail);
+        }
+        Ok(Email(normalize_email(s)))
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The normalised address, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How an address typed anywhere is compared with the stored ones (sign-in, lookups,
+/// rate-limit keys): surrounding spaces removed, lower-cased. [`Email::parse`] normalises the
+/// same way; this is for input that is looked up rather than accepted.
+pub fn normalize_email(s: &str) -> String {
+    s.trim().to_lowercase()
+}

@@ -141,7 +141,7 @@ pub(crate) async fn record_failure(
 pub const SIGN_IN_PER_ACCOUNT: i64 = 10;
 
 fn sign_in_buckets(ip: Option<IpAddr>, email: &str) -> (String, String) {
-    let (by_ip, by_account) = buckets(ip, &email.trim().to_lowercase());
+    let (by_ip, by_account) = buckets(ip, &crate::domain::normalize_email(email));
     (format!("signin-{by_ip}"), format!("signin-{by_account}"))
 }
 

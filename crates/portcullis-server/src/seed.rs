@@ -24,7 +24,7 @@
 
 use serde::Deserialize;
 
-use crate::domain::AppType;
+use crate::domain::{AppType, Email, normalize_email};
 use crate::error::ServerError;
 use crate::ids::{hash_secret, new_id};
 use crate::store::{ApplicationRecord, Store};
@@ -330,10 +330,9 @@ impl Seed {
         }
         let mut emails = std::collections::BTreeSet::new();
         for user in &self.users {
-            let email = user.email.trim().to_lowercase();
-            if !email.contains('@') || email.len() > 254 {
+            let Ok(email) = Email::parse(&user.email) else {
                 return bad(format!("user {:?}: not an email address", user.email));
-            }
+            };
             if !emails.insert(email) {
                 return bad(format!("user {:?} appears twice", user.email));
             }
@@ -381,11 +380,11 @@ impl Seed {
             {
                 return bad(format!("flag {:?}: undefined organization {o:?}", flag.key));
             }
-            if let Some(u) = flag
-                .users
-                .keys()
-                .find(|e| !emails.contains(&e.trim().to_lowercase()))
-            {
+            if let Some(u) = flag.users.keys().find(|e| {
+                !emails
+                    .iter()
+                    .any(|known: &Email| known.as_str() == normalize_email(e))
+            }) {
                 return bad(format!("flag {:?}: undefined user {u:?}", flag.key));
             }
         }
@@ -490,7 +489,7 @@ impl Seed {
                     .set_membership(&m.code, &id, &m.roles, &m.permissions)
                     .await?;
             }
-            user_ids.insert(u.email.trim().to_lowercase(), id);
+            user_ids.insert(normalize_email(&u.email), id);
         }
         for f in &self.feature_flags {
             store
@@ -512,7 +511,7 @@ impl Seed {
                     .await?;
             }
             for (email, v) in &f.users {
-                let id = &user_ids[&email.trim().to_lowercase()];
+                let id = &user_ids[&normalize_email(email)];
                 store
                     .set_flag_override(&f.key, "usr", id, &flag_string(v))
                     .await?;

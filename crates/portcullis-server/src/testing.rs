@@ -512,9 +512,7 @@ fn app_mut<'a>(
         })
 }
 
-fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
+use crate::domain::normalize_email;
 
 /// A user for [`TestIssuerBuilder::user`].
 ///

@@ -779,26 +779,11 @@ pub(crate) fn plausible_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-:.@".contains(&b))
 }
 
-/// An email address: one `@`, a non-empty local part, a domain with a dot, no spaces, at most
-/// 254 bytes (RFC 5321 §4.5.3.1.3). Lower-cased.
+/// An email address by [`crate::domain::Email`]'s rule, normalised; `INVALID_EMAIL` otherwise.
 pub(crate) fn email(value: &str) -> Result<String, ApiError> {
-    let value = value.trim();
-    let bad = || ApiError::bad_request("INVALID_EMAIL", "the email address is not valid");
-    if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad());
-    }
-    let (local, domain) = value.split_once('@').ok_or_else(bad)?;
-    if local.is_empty()
-        || local.len() > 64
-        || domain.contains('@')
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || domain.contains("..")
-    {
-        return Err(bad());
-    }
-    Ok(value.to_lowercase())
+    crate::domain::Email::parse(value)
+        .map(crate::domain::Email::into_string)
+        .map_err(|_| ApiError::bad_request("INVALID_EMAIL", "the email address is not valid"))
 }
 
 /// A `picture` URL: absolute `https` (or `http`), at most 2048 bytes.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::Row;
 
 use super::Store;
+use crate::domain::normalize_email;
 use crate::error::StoreError;
 
 /// A user.
@@ -110,7 +111,7 @@ impl Store {
         password_hash: Option<&str>,
         now: i64,
     ) -> Result<String, StoreError> {
-        let email = email.trim().to_lowercase();
+        let email = normalize_email(email);
         self.insert_user(
             "DO UPDATE SET given_name = excluded.given_name, \
              family_name = excluded.family_name, \
@@ -147,7 +148,7 @@ impl Store {
             .insert_user(
                 "DO NOTHING",
                 id,
-                &email.trim().to_lowercase(),
+                &normalize_email(email),
                 given_name,
                 family_name,
                 password_hash,
@@ -278,8 +279,7 @@ impl Store {
 
     /// The user with this email (compared lower-cased).
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.user_where("email = $1", &email.trim().to_lowercase())
-            .await
+        self.user_where("email = $1", &normalize_email(email)).await
     }
 
     /// The user with this id.
