@@ -800,35 +800,26 @@ pub(crate) fn picture(value: Option<&str>) -> Result<Option<String>, ApiError> {
     Ok(Some(value.to_owned()))
 }
 
-/// ISO 8601 / RFC 3339 UTC of Unix seconds (Kinde's `created_on` form).
+/// ISO 8601 / RFC 3339 UTC of Unix seconds (Kinde's `created_on` form), by the `time` crate's
+/// calendar. Seconds beyond the years -9999..=9999 (no clock gives them) are written as the
+/// nearest representable instant.
 pub(crate) fn timestamp(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    use time::{OffsetDateTime, PrimitiveDateTime};
+    let t = OffsetDateTime::from_unix_timestamp(unix).unwrap_or_else(|_| {
+        if unix < 0 {
+            PrimitiveDateTime::MIN.assume_utc()
+        } else {
+            PrimitiveDateTime::MAX.assume_utc()
+        }
+    });
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -882,6 +873,9 @@ mod tests {
         assert_eq!(timestamp(0), "1970-01-01T00:00:00+00:00");
         assert_eq!(timestamp(1_693_285_199), "2023-08-29T04:59:59+00:00");
         assert_eq!(timestamp(951_782_400), "2000-02-29T00:00:00+00:00");
+        assert_eq!(timestamp(-1), "1969-12-31T23:59:59+00:00");
+        assert_eq!(timestamp(253_402_300_799), "9999-12-31T23:59:59+00:00");
+        assert_eq!(timestamp(i64::MAX), "9999-12-31T23:59:59+00:00");
     }
 
     #[test]
