@@ -50,6 +50,11 @@
 #   TOKEN_ROUNDS [3]  FLOW_USERS [CONNECTIONS]  MAX_FLOWS [200000]  PC_DB_DIR [unset: inside the temporary dir]
 #   SERVER_CPU [1]  LOADGEN_CPU [0]  NOISE_LIMIT [10]  SKIP_BUILD [unset: build]
 #   CARGO_TARGET_DIR [target]  RUST_LOG [warn]
+#   BASELINE_BIN [unset]: the path of another `portcullis` binary (an older build) to measure in
+#   the same run: it is started like this build's on its own port and SQLite file, measured in
+#   the same interleaved token rounds and code-flow runs, and the summary adds this build ÷
+#   baseline ratios. Build the old one with e.g.
+#   `git worktree add /tmp/old <rev> && cargo build --release --manifest-path /tmp/old/Cargo.toml -p portcullis-server --bin portcullis`
 #   RESULTS [unset: a file that receives the summary and the raw wrk, flow_load and openssl
 #   outputs]
 set -euo pipefail
@@ -215,6 +220,21 @@ PC_PID=$!
 PIDS+=("$PC_PID")
 wait_for "$PC/healthz" 30 "$PC_PID"
 
+BASE_PID="" BASE=""
+if [[ -n ${BASELINE_BIN:-} ]]; then
+  [[ -x $BASELINE_BIN ]] || die "BASELINE_BIN=$BASELINE_BIN is not an executable"
+  BASE_PORT=$(free_port)
+  BASE="http://127.0.0.1:$BASE_PORT"
+  log "starting the baseline portcullis ($BASELINE_BIN) on $BASE"
+  RUST_LOG=${RUST_LOG:-warn} "${ON_SERVER_CPU[@]}" "$BASELINE_BIN" serve \
+    --issuer "$BASE" --bind "127.0.0.1:$BASE_PORT" \
+    --database "sqlite://${PC_DB%.db}-baseline.db" --seed "$TMP/seed.toml" \
+    >"$TMP/baseline.log" 2>&1 &
+  BASE_PID=$!
+  PIDS+=("$BASE_PID")
+  wait_for "$BASE/healthz" 30 "$BASE_PID"
+fi
+
 OP_PORT=$(free_port)
 OP="http://127.0.0.1:$OP_PORT"
 log "starting oidc-provider $OP_VERSION on $OP"
@@ -248,6 +268,7 @@ check_token() {
 }
 check_token portcullis "$PC/oauth2/token" "$PC_BODY"
 check_token oidc-provider "$OP/token" "$OP_BODY"
+[[ -z $BASE ]] || check_token baseline "$BASE/oauth2/token" "$PC_BODY"
 curl -fsS --max-time 5 -o /dev/null "$PC/.well-known/jwks.json" || die "portcullis JWKS failed"
 curl -fsS --max-time 5 -o /dev/null "$OP/jwks" || die "oidc-provider JWKS failed"
 
@@ -290,11 +311,18 @@ TOKEN_ROUNDS=${TOKEN_ROUNDS:-3}
 TOKEN_KEYS=(openssl_0)
 rsa_rate openssl_0
 PC_ROUNDS=() OP_ROUNDS=() RSA_ROUNDS=() OF_RSA_ROUNDS=() VS_OP_ROUNDS=()
+BASE_ROUNDS=() VS_BASE_ROUNDS=()
 for round in $(seq 1 "$TOKEN_ROUNDS"); do
   run_wrk "pc_token_$round" "$PC_PID" "$PC/oauth2/token" POST "$PC_BODY" "$BASIC"
   rsa_rate "openssl_$round"
   run_wrk "op_token_$round" "$OP_PID" "$OP/token" POST "$OP_BODY" "$BASIC"
   TOKEN_KEYS+=("pc_token_$round" "openssl_$round" "op_token_$round")
+  if [[ -n $BASE ]]; then
+    run_wrk "base_token_$round" "$BASE_PID" "$BASE/oauth2/token" POST "$PC_BODY" "$BASIC"
+    TOKEN_KEYS+=("base_token_$round")
+    BASE_ROUNDS+=("${RPS[base_token_$round]}")
+    VS_BASE_ROUNDS+=("$(ratio "${RPS[pc_token_$round]}" "${RPS[base_token_$round]}")")
+  fi
   rsa_mean=$(( (RSA[openssl_$((round - 1))] + RSA[openssl_$round]) / 2 ))
   PC_ROUNDS+=("${RPS[pc_token_$round]}") OP_ROUNDS+=("${RPS[op_token_$round]}")
   RSA_ROUNDS+=("$rsa_mean")
@@ -354,6 +382,14 @@ run_flows pc_sso "$PC_PID" "$PC" sso audience
 run_flows op_sso "$OP_PID" "$OP" sso resource
 run_flows pc_signin "$PC_PID" "$PC" sign-in audience
 run_flows op_signin "$OP_PID" "$OP" sign-in resource
+FLOW_KEYS=(pc_sso op_sso pc_signin op_signin)
+if [[ -n $BASE ]]; then
+  run_flows base_sso "$BASE_PID" "$BASE" sso audience
+  run_flows base_signin "$BASE_PID" "$BASE" sign-in audience
+  # This build once more after the baseline, so that drift shows in both directions.
+  run_flows pc_sso_again "$PC_PID" "$PC" sso audience
+  FLOW_KEYS+=(base_sso base_signin pc_sso_again)
+fi
 
 sleep 2
 PC_RSS_FLOWS=$(rss_kib "$PC_PID")
@@ -412,9 +448,21 @@ SUMMARY="$TMP/summary.md"
   echo "| portcullis RSS, idle after the code flows (sign-ins hash passwords) | $(mib "$PC_RSS_FLOWS") MiB (peak $(mib "$PC_HWM_FLOWS") MiB) | |"
   echo "| oidc-provider RSS, idle after the code flows | $(mib "$OP_RSS_FLOWS") MiB (peak $(mib "$OP_HWM_FLOWS") MiB) | |"
   echo
+  if [[ -n $BASE ]]; then
+    echo "This build against the baseline \`$BASELINE_BIN\` ($("$BASELINE_BIN" --version | awk '{print $2}')), same rounds:"
+    echo
+    echo "| figure | this build | baseline | ratio |"
+    echo "|---|---:|---:|---:|"
+    echo "| token, client_credentials, req/s (median of $TOKEN_ROUNDS rounds: ${PC_ROUNDS[*]} vs ${BASE_ROUNDS[*]}) |" \
+      "${RPS[pc_token]} | $(median "${BASE_ROUNDS[@]}") | $(median "${VS_BASE_ROUNDS[@]}")× (rounds ${VS_BASE_ROUNDS[*]}) |"
+    echo "| code flow (SSO), flows/s (this build before and after the baseline) |" \
+      "${FPS[pc_sso]} / ${FPS[pc_sso_again]} | ${FPS[base_sso]} | $(ratio "${FPS[pc_sso]}" "${FPS[base_sso]}")× / $(ratio "${FPS[pc_sso_again]}" "${FPS[base_sso]}")× |"
+    echo "| code flow (sign-in), flows/s | ${FPS[pc_signin]} | ${FPS[base_signin]} | $(ratio "${FPS[pc_signin]}" "${FPS[base_signin]}")× |"
+    echo
+  fi
   echo "CPU use during each measurement (CPU $SERVER_CPU: server / other processes | CPU $LOADGEN_CPU: wrk or flow_load / other processes):"
   echo
-  for k in "${TOKEN_KEYS[@]}" pc_jwks op_jwks pc_sso op_sso pc_signin op_signin; do
+  for k in "${TOKEN_KEYS[@]}" pc_jwks op_jwks "${FLOW_KEYS[@]}"; do
     echo "- $k: ${CPU_NOTE[$k]}"
   done
   if (( ${#DISTURBED[@]} )); then
@@ -433,7 +481,7 @@ if [[ -n ${RESULTS:-} ]]; then
     for k in "${TOKEN_KEYS[@]}" pc_jwks op_jwks; do
       [[ -f $TMP/wrk-$k.txt ]] && { echo "== $k"; cat "$TMP/wrk-$k.txt"; }
     done
-    for k in pc_sso op_sso pc_signin op_signin; do echo "== $k"; cat "$TMP/flows-$k.txt"; done
+    for k in "${FLOW_KEYS[@]}"; do echo "== $k"; cat "$TMP/flows-$k.txt"; done
     for k in "${TOKEN_KEYS[@]}"; do
       [[ -f $TMP/$k.txt ]] && { echo "== $k"; cat "$TMP/$k.txt"; }
     done

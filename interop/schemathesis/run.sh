@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Schema fuzzing of the management API (issue 5; security.md case 84) with schemathesis (PyPI):
+# Schema fuzzing of the management API (issue 5; docs/security.md case 84) with schemathesis (PyPI):
 # it reads the server's own OpenAPI document (/api/v1/openapi.json) and sends generated valid
 # and invalid requests to every operation, checking that no answer is a 5xx and that every
 # answer (status, content type, body) matches the document.

@@ -1,7 +1,7 @@
 //! CORS for single-page applications (architecture.md): discovery, JWKS, token, userinfo and
 //! revocation answer cross-origin requests — preflight included — from the origins of the
 //! redirect URIs registered by `spa` applications, and from no other origin. Never `*`, never
-//! with credentials (security.md case 73).
+//! with credentials (docs/security.md case 73).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};

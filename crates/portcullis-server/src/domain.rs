@@ -159,3 +159,24 @@ impl fmt::Display for Email {
 pub fn normalize_email(s: &str) -> String {
     s.trim().to_lowercase()
 }
+
+/// The organization a sign-in without `org_code` is for: the user's only one, if exactly one.
+/// (A member of several chooses on the hosted chooser first, except with `prompt=none`.)
+pub fn default_org(mut orgs: Vec<String>) -> Option<String> {
+    if orgs.len() == 1 { orgs.pop() } else { None }
+}
+
+/// Longest name (given, family, organization) accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Validates Kinde's `org_name`: not empty, at most 100 characters, no control characters.
+pub fn org_name(s: &str) -> Result<String, &'static str> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("org_name is empty");
+    }
+    if s.chars().count() > MAX_NAME_CHARS || s.chars().any(char::is_control) {
+        return Err("org_name must be at most 100 characters, without control characters");
+    }
+    Ok(s.to_owned())
+}

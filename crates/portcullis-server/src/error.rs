@@ -173,7 +173,7 @@ impl OAuthError {
         }
     }
 
-    /// 429 after too many failed client authentications (security.md case 97), with
+    /// 429 after too many failed client authentications (docs/security.md case 97), with
     /// `Retry-After` (RFC 6585 §4).
     pub fn too_many_attempts(retry_after_secs: i64) -> Self {
         OAuthError {
@@ -254,7 +254,7 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_target", description)
     }
 
-    /// `invalid_request` with 413: the body is over the size limit (security.md case 73).
+    /// `invalid_request` with 413: the body is over the size limit (docs/security.md case 73).
     pub fn body_too_large() -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -263,7 +263,7 @@ impl OAuthError {
         )
     }
 
-    /// `invalid_request` with 405: the token endpoint takes only POST (security.md case 73).
+    /// `invalid_request` with 405: the token endpoint takes only POST (docs/security.md case 73).
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,

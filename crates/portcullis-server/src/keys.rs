@@ -1,7 +1,7 @@
 //! Signing keys: generated on first start, stored in the database (sealed with AES-256-GCM when a
 //! master key is configured), published in the JWKS, and rotated with overlap.
 //!
-//! Rotation (security.md case 100): the new key is stored with an activation time; from then on
+//! Rotation (docs/security.md case 100): the new key is stored with an activation time; from then on
 //! it signs, and every older key is retired but stays published until the tokens it signed have
 //! expired (`publish_until`). Key ids are RFC 7638 thumbprints, so a `kid` never names two
 //! different keys. Instances re-read the key set every few seconds, in the background (requests

@@ -3,9 +3,12 @@
 //! A self-hostable, Kinde-compatible OpenID Connect provider — and, through
 //! [`testing::TestIssuer`], the real issuer your own tests run against.
 //!
-//! Layout (handlers thin, rules below them, SQL in one place):
-//! [`oidc`](crate) handlers, [`keys`] signing keys, [`store`] persistence (SQLite and PostgreSQL),
-//! [`seed`] declarative tenants, [`testing`] the in-process issuer.
+//! Layout (handlers parse, call a service, render; SQL in one place): [`oidc`](crate) the
+//! protocol layer (one module per endpoint, the token endpoint one module per grant),
+//! `authorize` the authorization endpoint, `interaction` the hosted sign-in as a state machine
+//! (one module per step), [`management`] the management API, [`keys`] signing keys, [`store`]
+//! persistence (SQLite and PostgreSQL), [`seed`] declarative tenants, [`testing`] the
+//! in-process issuer.
 //!
 //! It serves discovery, the JWKS (both Kinde paths), the authorization endpoint with hosted
 //! sign-in, sign-up and create-organization pages, the token endpoint (`authorization_code` with
@@ -13,16 +16,16 @@
 //! Kinde's profile endpoints, introspection, revocation and logout, on SQLite or PostgreSQL.
 #![forbid(unsafe_code)]
 
-pub mod api;
 mod authorize;
 mod clients;
 mod cors;
 pub mod domain;
 pub mod error;
 pub mod ids;
+mod interaction;
 pub mod keys;
 pub mod limits;
-mod logout;
+pub mod management;
 pub mod metrics;
 mod oidc;
 mod pages;
@@ -30,11 +33,10 @@ pub mod passwords;
 pub mod proxies;
 pub mod seed;
 mod serve;
+mod session;
 pub mod store;
 pub mod testing;
 pub mod tls;
-mod tokens;
-mod userinfo;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -57,16 +59,16 @@ pub struct Settings {
     /// Default access-token lifetime in seconds (applications may override). Default 1 hour.
     pub access_token_ttl: i64,
     /// Seconds an authorization code may be redeemed after it is issued; later it gets
-    /// `invalid_grant` (RFC 6749 §4.1.2: at most 10 minutes; security.md case 65). Default 60;
+    /// `invalid_grant` (RFC 6749 §4.1.2: at most 10 minutes; docs/security.md case 65). Default 60;
     /// 1 to 600.
     pub code_ttl: i64,
     /// Absolute lifetime of a refresh-token family in seconds, counted from the code exchange
     /// that started it. Rotation hands out new tokens but never extends it: after it the user
-    /// signs in again (security.md case 72). Default 30 days.
+    /// signs in again (docs/security.md case 72). Default 30 days.
     pub refresh_token_ttl: i64,
     /// How long a client may take to send a request line and its headers (and, over TLS, to
     /// finish the handshake), and how long an idle keep-alive connection stays open. Slower connections are closed, so a client that drips
-    /// bytes cannot hold a connection forever (security.md case 93). Default 10 seconds.
+    /// bytes cannot hold a connection forever (docs/security.md case 93). Default 10 seconds.
     pub header_read_timeout: std::time::Duration,
     /// How long a handler may take to receive a whole request body, counted from when it starts
     /// reading it. A slower body is answered `408 Request Timeout` and its connection closed, so
@@ -199,7 +201,7 @@ impl AppState {
             settings.key_reload_interval,
         );
         keys.ensure_key(settings.clock.now_secs()).await?;
-        api::register(&store, &settings.issuer).await?;
+        management::register(&store, &settings.issuer).await?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
@@ -240,12 +242,15 @@ impl AppState {
 /// The HTTP routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/.well-known/openid-configuration", get(oidc::discovery))
-        .route("/.well-known/jwks.json", get(oidc::jwks))
-        .route("/.well-known/jwks", get(oidc::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(oidc::discovery::discovery),
+        )
+        .route("/.well-known/jwks.json", get(oidc::discovery::jwks))
+        .route("/.well-known/jwks", get(oidc::discovery::jwks))
         .route(
             "/oauth2/token",
-            post(oidc::token).fallback(oidc::token_method_not_allowed),
+            post(oidc::token::token).fallback(oidc::token::token_method_not_allowed),
         )
         .route(
             "/oauth2/auth",
@@ -253,38 +258,47 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/oauth2/auth/create-org",
-            get(authorize::create_org_page).post(authorize::create_org),
+            get(interaction::create_org_page).post(interaction::create_org),
         )
         .route(
             "/oauth2/auth/choose-org",
-            get(authorize::choose_org_page).post(authorize::choose_org),
+            get(interaction::choose_org_page).post(interaction::choose_org),
         )
         .route(
             "/oauth2/auth/sign-in",
-            get(authorize::sign_in_page).post(authorize::sign_in),
+            get(interaction::sign_in_page).post(interaction::sign_in),
         )
         .route(
             "/oauth2/auth/sign-up",
-            get(authorize::sign_up_page).post(authorize::sign_up),
+            get(interaction::sign_up_page).post(interaction::sign_up),
         )
-        .route("/oauth2/introspect", post(oidc::introspect))
-        .route("/oauth2/revoke", post(oidc::revoke))
+        .route("/oauth2/introspect", post(oidc::introspection::introspect))
+        .route("/oauth2/revoke", post(oidc::revocation::revoke))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
         .route(
             "/oauth2/userinfo",
-            get(userinfo::userinfo_get).post(userinfo::userinfo_post),
+            get(oidc::userinfo::userinfo_get).post(oidc::userinfo::userinfo_post),
         )
-        .route("/oauth2/v2/user_profile", get(userinfo::user_profile_v2))
-        .route("/oauth2/user_profile", get(userinfo::user_profile_legacy))
-        .route("/logout", get(logout::logout).post(logout::logout_post))
-        .merge(api::router())
+        .route(
+            "/oauth2/v2/user_profile",
+            get(oidc::userinfo::user_profile_v2),
+        )
+        .route(
+            "/oauth2/user_profile",
+            get(oidc::userinfo::user_profile_legacy),
+        )
+        .route(
+            "/logout",
+            get(oidc::logout::logout).post(oidc::logout::logout_post),
+        )
+        .merge(management::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::cors,
         ))
-        // HSTS on every response when the issuer is https (security.md case 59).
+        // HSTS on every response when the issuer is https (docs/security.md case 59).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             pages::transport_security,
@@ -320,7 +334,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
 /// flight finish for up to [`Settings::shutdown_timeout`], closes the connections still open,
 /// and returns. Request targets over 8 KiB are answered 414, headers over 16 KiB 431, a
 /// connection that does not deliver its request head within
-/// [`Settings::header_read_timeout`] is closed (security.md case 93), and a body not received
+/// [`Settings::header_read_timeout`] is closed (docs/security.md case 93), and a body not received
 /// within [`Settings::body_read_timeout`] is answered 408.
 ///
 /// This is plain HTTP: for an `https` issuer, behind a proxy that terminates TLS. To terminate

@@ -1,4 +1,4 @@
-//! Failed-authentication limits (security.md case 97): counters in the database, so every
+//! Failed-authentication limits (docs/security.md case 97): counters in the database, so every
 //! instance enforces the same limits.
 //!
 //! Two fixed windows of [`WINDOW`] seconds count failed client authentications: one per client
@@ -145,7 +145,7 @@ fn sign_in_buckets(ip: Option<IpAddr>, email: &str) -> (String, String) {
     (format!("signin-{by_ip}"), format!("signin-{by_account}"))
 }
 
-/// Refuses a sign-in attempt with a 429 page when the caller is over a limit (security.md
+/// Refuses a sign-in attempt with a 429 page when the caller is over a limit (docs/security.md
 /// case 96). Keyed by the caller's address, so nobody elsewhere can lock the real user out.
 pub(crate) async fn check_sign_in(
     store: &Store,

@@ -19,7 +19,7 @@
 //! as the kid printed by `keys rotate`. Bad configuration ends the command with a non-zero exit
 //! and a message naming the problem, before the database is touched where possible.
 
-mod admin;
+mod cli;
 
 use std::future::Future;
 use std::io::IsTerminal as _;
@@ -61,7 +61,7 @@ enum Command {
         command: KeysCommand,
     },
     #[command(flatten)]
-    Admin(admin::AdminCommand),
+    Admin(cli::ManagementCommand),
 }
 
 #[derive(Subcommand)]
@@ -518,8 +518,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Dev(args) => dev(args).await,
         Command::Admin(command) => {
             // Errors are printed by the command itself, with an exit code scripts can tell
-            // apart (see `admin::exit`).
-            let code = admin::run(command).await;
+            // apart (see `cli::exit`).
+            let code = cli::run(command).await;
             std::process::exit(i32::from(code));
         }
         Command::Migrate(db) => {

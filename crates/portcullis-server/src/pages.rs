@@ -1,5 +1,5 @@
 //! Hosted pages: server-rendered HTML that works without JavaScript. Every value is escaped;
-//! every page is sent with (security.md case 59):
+//! every page is sent with (docs/security.md case 59):
 //!
 //! - `Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; frame-ancestors
 //!   'none'; base-uri 'none'` (no scripts at all, never framed) and `X-Frame-Options: DENY` for
@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 
-/// HSTS for one year (security.md case 59 asks for at least a year).
+/// HSTS for one year (docs/security.md case 59 asks for at least a year).
 const HSTS: &str = "max-age=31536000";
 
 /// Middleware: `Strict-Transport-Security` on every response when the issuer is `https://`
@@ -326,6 +326,52 @@ pub fn choose_org(
             csrf = escape(csrf),
         ),
     )
+}
+
+/// A `303 See Other` to `location`, never cached (never 307, which would replay a form post:
+/// RFC 9700 §4.12).
+pub(crate) fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `redirect_uri` with response parameters added (keeping its own query).
+pub(crate) fn back_to(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    let mut url = match url::Url::parse(redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return redirect_uri.to_owned(),
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+    }
+    url.to_string()
+}
+
+/// A hosted page's answer, or — when the server failed (`what` failed, logged) — a page saying
+/// `message`: 503 with `Retry-After` while the database is unavailable, 500 otherwise; the
+/// error itself is never shown.
+pub(crate) fn or_server_error(
+    result: Result<Response, crate::error::ServerError>,
+    what: &str,
+    message: &str,
+) -> Response {
+    result.unwrap_or_else(|e| {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "{what} failed: database unavailable");
+        } else {
+            tracing::error!(error = %e, "{what} failed");
+        }
+        failure(e.is_unavailable(), message)
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Passwords: argon2id (OWASP parameters: 19 MiB, 2 iterations, 1 lane), hashed off the async
 //! threads with bounded concurrency so a burst of logins cannot exhaust CPU or memory
-//! (security.md case 98), and length-checked before any hashing (case 87).
+//! (docs/security.md case 98), and length-checked before any hashing (case 87).
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +20,7 @@ pub const MAX_PASSWORD_BYTES: usize = 256;
 /// At most this many Argon2id runs (hashes or verifications) happen at once in this process;
 /// each holds 19 MiB, so hashing never takes more than `19 MiB × MAX_CONCURRENT_HASHES`. Further
 /// sign-ins wait their turn without occupying a request thread, so other endpoints stay
-/// responsive (security.md case 98).
+/// responsive (docs/security.md case 98).
 pub const MAX_CONCURRENT_HASHES: usize = 2;
 
 static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_HASHES));
@@ -95,7 +95,7 @@ pub fn check_policy(password: &str) -> Result<(), &'static str> {
 }
 
 /// Whether `phc` is an argon2id PHC string this server can verify, with at least the policy's
-/// cost (m ≥ 19 MiB, t ≥ 2; security.md case 85) — for imported password hashes.
+/// cost (m ≥ 19 MiB, t ≥ 2; docs/security.md case 85) — for imported password hashes.
 pub fn is_argon2id_phc(phc: &str) -> bool {
     if phc.len() > 512 {
         return false;
@@ -222,7 +222,7 @@ fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
 }
 
 /// A hash of a password nobody has, verified against when the account does not exist, so an
-/// unknown email costs the same time as a wrong password (security.md case 86).
+/// unknown email costs the same time as a wrong password (docs/security.md case 86).
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     let salt = SaltString::encode_b64(&[7u8; 16]).expect("salt");
     hash_blocking(b"no account has this password", &salt).expect("dummy hash")

@@ -195,6 +195,41 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
     })
 }
 
+/// The client's address: the TCP peer, or the address a trusted reverse proxy forwarded.
+/// `None` when the server was started without connection info (e.g. a router driven directly
+/// in tests).
+pub(crate) struct Peer(pub(crate) Option<IpAddr>);
+
+impl axum::extract::FromRequestParts<crate::AppState> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(client_addr(state, parts)))
+    }
+}
+
+/// See [`Peer`].
+pub(crate) fn client_addr(
+    state: &crate::AppState,
+    parts: &axum::http::request::Parts,
+) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()?
+        .0
+        .ip();
+    Some(
+        state
+            .inner
+            .settings
+            .trusted_proxies
+            .client_addr(peer, &parts.headers),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -282,7 +282,7 @@ impl Seed {
             if let Some(unknown) = app
                 .management_scopes
                 .iter()
-                .find(|s| *s != "*" && !crate::api::SCOPES.contains(&s.as_str()))
+                .find(|s| *s != "*" && !crate::management::SCOPES.contains(&s.as_str()))
             {
                 return bad(format!(
                     "application {:?}: {unknown:?} is not a management API scope",
@@ -425,7 +425,10 @@ impl Seed {
                 .await?;
             if !app.management_scopes.is_empty() {
                 let scopes: Vec<String> = if app.management_scopes.iter().any(|s| s == "*") {
-                    crate::api::SCOPES.iter().map(|s| (*s).to_owned()).collect()
+                    crate::management::SCOPES
+                        .iter()
+                        .map(|s| (*s).to_owned())
+                        .collect()
                 } else {
                     app.management_scopes.clone()
                 };

@@ -1,5 +1,5 @@
 //! The HTTP/1.1 serve loop. `axum::serve` cannot bound how long a client may take to send its
-//! headers, so the server drives hyper itself: with the limits below (security.md case 93), the
+//! headers, so the server drives hyper itself: with the limits below (docs/security.md case 93), the
 //! caller's address for handlers ([`axum::extract::ConnectInfo`]), and graceful shutdown.
 //!
 //! Limits on a request, before any handler runs:

@@ -1531,7 +1531,7 @@ impl TestIssuer {
 
     /// The audience of management-API tokens: `{issuer}/api`.
     pub fn management_audience(&self) -> String {
-        crate::api::audience(&self.url)
+        crate::management::audience(&self.url)
     }
 
     /// A management-API token for an application added with

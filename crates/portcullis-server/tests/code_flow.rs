@@ -1,6 +1,6 @@
 //! The authorization code flow end to end over real HTTP: authorize → hosted sign-in form →
 //! code → token endpoint → tokens the SDK verifies, plus single sign-on, prompt handling, PKCE,
-//! code replay, login CSRF and the never-redirect rules (security.md cases 50, 51, 54, 56, 64,
+//! code replay, login CSRF and the never-redirect rules (docs/security.md cases 50, 51, 54, 56, 64,
 //! 66, 67, 86, 88).
 
 use portcullis::IdTokenChecks;

@@ -414,7 +414,7 @@ async fn instances_starting_at_once_seed_once_and_create_one_key(kind: Kind) {
             .unwrap();
         assert_eq!(
             store.api_scopes(&management.id).await.unwrap().len(),
-            portcullis_server::api::SCOPES.len()
+            portcullis_server::management::SCOPES.len()
         );
         let ada = store
             .user_by_email("ada@example.com")

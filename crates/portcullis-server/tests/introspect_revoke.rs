@@ -1,5 +1,5 @@
 //! Introspection (RFC 7662), revocation (RFC 7009) and the failed-authentication limits, over
-//! real HTTP against the in-process server (security.md cases 76, 77, 97).
+//! real HTTP against the in-process server (docs/security.md cases 76, 77, 97).
 
 mod common;
 

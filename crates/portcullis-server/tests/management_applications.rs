@@ -1,5 +1,5 @@
 //! The management API's Applications and APIs groups, against the real server on SQLite and
-//! PostgreSQL (issue 5; security.md cases 82 and 83): applications and their secrets, their
+//! PostgreSQL (issue 5; docs/security.md cases 82 and 83): applications and their secrets, their
 //! URLs, APIs and their scopes, authorizing applications for APIs, and what a deleted
 //! application can still do.
 
@@ -251,7 +251,7 @@ async fn redirect_and_logout_urls_are_checked_and_used_at_sign_in() {
             400
         );
 
-        // Bad URLs (security.md case 83): all refused, none written (all or nothing).
+        // Bad URLs (docs/security.md case 83): all refused, none written (all or nothing).
         for bad in [
             "https://shop.example.com/cb#frag",
             "javascript:alert(1)",

@@ -1,5 +1,5 @@
 //! The management API's users operations and its authorization rules, against the real server
-//! on SQLite and PostgreSQL (issue 5; security.md cases 80, 82, 84).
+//! on SQLite and PostgreSQL (issue 5; docs/security.md cases 80, 82, 84).
 
 mod admin;
 mod common;
@@ -220,7 +220,7 @@ async fn bad_input_is_a_clear_4xx() {
             400,
         ),
         ("POST", "/user", json!({"identities": "x"}), 400),
-        // Mass assignment (security.md case 82): unknown fields are refused.
+        // Mass assignment (docs/security.md case 82): unknown fields are refused.
         (
             "POST",
             "/user",
@@ -460,7 +460,7 @@ async fn passwords_flags_claims_and_sessions() {
     admin.finish().await;
 }
 
-/// security.md case 80, with Kinde's status: every refused token is 403, and the challenge
+/// docs/security.md case 80, with Kinde's status: every refused token is 403, and the challenge
 /// says why.
 #[tokio::test]
 async fn only_management_tokens_with_the_scope_get_in() {

@@ -2,7 +2,7 @@
 //! (`TestIssuer`, or an `AppState` served with `portcullis_server::run`), with tokens verified by
 //! the `portcullis` SDK.
 //!
-//! Security catalogue (shared/design/security.md): cases 68 (client authentication), 70 (grant
+//! Security catalogue (docs/security.md): cases 68 (client authentication), 70 (grant
 //! types), 73 (token-endpoint HTTP hygiene), 79 (discovery and JWKS), 100 (key rotation).
 
 use std::collections::BTreeSet;

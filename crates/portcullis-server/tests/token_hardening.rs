@@ -1,4 +1,4 @@
-//! Token-endpoint hardening over real HTTP (security.md section G): code lifetime and token
+//! Token-endpoint hardening over real HTTP (docs/security.md section G): code lifetime and token
 //! randomness (case 65), refresh misuse (case 72), what ID tokens carry (case 74), and the
 //! default audience of user tokens.
 

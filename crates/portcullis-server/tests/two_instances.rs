@@ -280,7 +280,7 @@ async fn sign_in_on_a_refresh_on_b_revoke_on_a_introspect_on_b() {
 }
 
 /// Failed client authentications through B lock the caller out of A too, within
-/// `limits::CLEAN_FOR` of A having seen the caller clean (security.md case 97 across instances).
+/// `limits::CLEAN_FOR` of A having seen the caller clean (docs/security.md case 97 across instances).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentications_through_one_instance_limit_the_other() {
     let Some(db) = TestDb::postgres().await else {

@@ -1,6 +1,6 @@
 //! UserInfo (OIDC Core §5.3), Kinde's profile endpoints and logout (Kinde `?redirect=` and OIDC
 //! RP-Initiated Logout) over real HTTP, after a real sign-in through the hosted form
-//! (security.md cases 38-42, 47, 75, 78, 89).
+//! (docs/security.md cases 38-42, 47, 75, 78, 89).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -29,7 +29,7 @@ use serde_json::json;
 
 const ISSUER: &str = "https://acme.kinde.com";
 
-/// The access token of Kinde's documentation (kinde-compat.md): permissions, scopes and three
+/// The access token of Kinde's documentation (docs/kinde-compat.md): permissions, scopes and three
 /// feature flags. About 1 KB with RS256, 760 bytes with ES256 or EdDSA.
 fn kinde_token_claims() -> serde_json::Value {
     let now = now();

@@ -59,6 +59,28 @@ pub struct ProviderMetadata {
     /// callback without it is refused as a possible mix-up attack (RFC 9207 §2.4).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub authorization_response_iss_parameter_supported: bool,
+    /// Subject identifier types (`public`, `pairwise`); OIDC Discovery requires it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_types_supported: Vec<String>,
+    /// `prompt` values the authorization endpoint understands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompt_values_supported: Vec<String>,
+    /// Claims the provider may put in tokens and UserInfo answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims_supported: Vec<String>,
+    /// Whether request objects (`request`) are accepted; absent means `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_parameter_supported: Option<bool>,
+    /// Whether `request_uri` is accepted; OIDC Discovery reads an absent member as `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_uri_parameter_supported: Option<bool>,
+    /// How callers authenticate at the introspection endpoint: client authentication methods,
+    /// or access token types such as `Bearer` (RFC 8414 §2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// How callers authenticate at the revocation endpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
     /// Every other member of the document.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -86,6 +108,13 @@ impl ProviderMetadata {
             token_endpoint_auth_methods_supported: Vec::new(),
             code_challenge_methods_supported: vec!["S256".to_owned()],
             authorization_response_iss_parameter_supported: false,
+            subject_types_supported: Vec::new(),
+            prompt_values_supported: Vec::new(),
+            claims_supported: Vec::new(),
+            request_parameter_supported: None,
+            request_uri_parameter_supported: None,
+            introspection_endpoint_auth_methods_supported: Vec::new(),
+            revocation_endpoint_auth_methods_supported: Vec::new(),
             other: BTreeMap::new(),
         }
     }

@@ -1,5 +1,5 @@
 //! Outbound HTTP for metadata and keys: timeouts, a body-size cap, TLS always verified, and
-//! redirects followed only within the same origin (security.md case 30).
+//! redirects followed only within the same origin (docs/security.md case 30).
 
 use std::time::Duration;
 
@@ -79,7 +79,7 @@ pub(crate) struct Answer {
 pub(crate) struct HttpClient {
     client: reqwest::Client,
     /// For requests that carry credentials: follows no redirect at all, so a secret, a code or a
-    /// token is never re-sent anywhere (a 307 would repeat the body; security.md case 30).
+    /// token is never re-sent anywhere (a 307 would repeat the body; docs/security.md case 30).
     no_redirect: reqwest::Client,
     options: HttpOptions,
 }

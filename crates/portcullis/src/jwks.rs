@@ -7,7 +7,7 @@
 //! - A token whose `kid` is not in the cache triggers a refresh at once, so a freshly rotated key
 //!   verifies within seconds. Refreshes are *single-flight* (concurrent misses wait for the one
 //!   fetch in progress) and *rate-limited* (at most one per [`JwksOptions::refresh_interval`]), so a
-//!   flood of random `kid`s cannot become a flood of fetches (security.md cases 99, 101).
+//!   flood of random `kid`s cannot become a flood of fetches (docs/security.md cases 99, 101).
 //! - When the issuer is unreachable, cached keys keep working for up to
 //!   [`JwksOptions::max_staleness`] past their expiry; after that, verification fails with
 //!   [`Reason::KeysUnavailable`] (case 103).
@@ -220,7 +220,7 @@ impl KeySet {
                 }
             }
             // OIDC Core §10.1: without a `kid`, use the key only if it is the only candidate.
-            // With several candidates we reject rather than try each (security.md case 102).
+            // With several candidates we reject rather than try each (docs/security.md case 102).
             None => {
                 let mut found = None;
                 for k in &self.keys {

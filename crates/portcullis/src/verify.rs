@@ -980,7 +980,7 @@ impl VerifierBuilder {
             },
         };
         if !matches!(self.keys, KeysFrom::Secret(_)) {
-            // RFC 8725 §3.1, security.md case 3: a key set never supplies HMAC secrets, so HS* is
+            // RFC 8725 §3.1, docs/security.md case 3: a key set never supplies HMAC secrets, so HS* is
             // never on the allow-list of a verifier that uses one, even when listed.
             allowed = allowed.intersect(AlgSet::of(Algorithm::ASYMMETRIC));
             if allowed.is_empty() {
@@ -1015,7 +1015,7 @@ impl VerifierBuilder {
             }
             KeysFrom::Secret(secret) => {
                 // RFC 7518 §3.2: a key at least as long as the hash output; shorter ones (and the
-                // blank key, security.md case 9) are refused here.
+                // blank key, docs/security.md case 9) are refused here.
                 let mut fits = Vec::new();
                 for (alg, min) in [
                     (Algorithm::HS256, 32),

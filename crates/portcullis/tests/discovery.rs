@@ -1,4 +1,4 @@
-//! Discovery and outbound HTTP hygiene against real servers on 127.0.0.1 (security.md case 30):
+//! Discovery and outbound HTTP hygiene against real servers on 127.0.0.1 (docs/security.md case 30):
 //! the metadata's issuer must match exactly; only https (or loopback http) is fetched; bodies are
 //! capped without being buffered whole; a silent server times out; redirects are followed only
 //! within the same origin; a configured `jwks_uri` skips discovery; a missing discovery document

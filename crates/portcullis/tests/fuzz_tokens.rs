@@ -1,4 +1,4 @@
-//! Structural fuzzing of the token verifier (security.md case 91): random and mutated tokens —
+//! Structural fuzzing of the token verifier (docs/security.md case 91): random and mutated tokens —
 //! truncated, re-encoded, bit-flipped, huge headers, non-JSON, nested JSON bombs, duplicate
 //! members — must each be rejected with a typed [`Reason`], never accepted and never panic.
 //!
@@ -761,7 +761,7 @@ const CLAIM_TYPES: &[(&str, Kind)] = &[
 ];
 
 // ---------------------------------------------------------------------------------------------
-// Deterministic cases (security.md case 91's list)
+// Deterministic cases (docs/security.md case 91's list)
 // ---------------------------------------------------------------------------------------------
 
 #[test]

@@ -316,7 +316,7 @@ async fn rotate(issuer: &str, keep: Option<usize>) -> Vec<String> {
 
 #[tokio::test]
 async fn sign_in_with_pkce_verifies_the_id_token_then_userinfo_and_introspection() {
-    // security.md cases 26, 27 and 30 against a provider no one here wrote.
+    // docs/security.md cases 26, 27 and 30 against a provider no one here wrote.
     let Some(issuer) = provider() else { return };
     let _serial = SERIAL.lock().await;
     let client = web_client(&issuer);
@@ -439,7 +439,7 @@ async fn a_wrong_password_stays_on_the_form_and_a_cancelled_sign_in_is_a_typed_e
 
 #[tokio::test]
 async fn refresh_rotates_and_a_replayed_refresh_token_ends_the_grant() {
-    // security.md cases 32 and 33: the SDK keeps the rotated token; the provider's reuse
+    // docs/security.md cases 32 and 33: the SDK keeps the rotated token; the provider's reuse
     // detection ends the whole family when an old one comes back.
     let Some(issuer) = provider() else { return };
     let _serial = SERIAL.lock().await;
@@ -499,7 +499,7 @@ async fn revoking_the_refresh_token_ends_it() {
 
 #[tokio::test]
 async fn client_credentials_for_the_api_verify_and_are_cached() {
-    // security.md case 34 (client_secret_basic), and RFC 8707: the provider issues a token for
+    // docs/security.md case 34 (client_secret_basic), and RFC 8707: the provider issues a token for
     // the API only when the request names it as a resource.
     let Some(issuer) = provider() else { return };
     let _serial = SERIAL.lock().await;
@@ -638,7 +638,7 @@ async fn a_resource_named_as_an_extra_parameter_works_too() {
 
 #[tokio::test]
 async fn rotated_signing_keys_are_fetched_and_a_removed_key_stops_verifying() {
-    // security.md case 101: the provider starts signing with a key the SDK has never seen (the
+    // docs/security.md case 101: the provider starts signing with a key the SDK has never seen (the
     // harder order: published and used at once); the SDK refetches its key set once for the
     // unknown kid. Once the old key is gone from the key set, its tokens are refused.
     let Some(issuer) = provider() else { return };
@@ -716,7 +716,7 @@ async fn rotated_signing_keys_are_fetched_and_a_removed_key_stops_verifying() {
 
 #[tokio::test]
 async fn logout_url_ends_the_providers_session() {
-    // security.md case 35: the logout URL comes from the discovered end_session_endpoint, with
+    // docs/security.md case 35: the logout URL comes from the discovered end_session_endpoint, with
     // id_token_hint and the registered post-logout redirect.
     let Some(issuer) = provider() else { return };
     let _serial = SERIAL.lock().await;

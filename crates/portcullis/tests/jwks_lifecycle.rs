@@ -1,6 +1,6 @@
 //! The key cache against a real HTTP issuer on 127.0.0.1: discovery, rotation, single-flight
 //! refresh under an unknown-kid storm, outages, staleness, and misbehaving key endpoints
-//! (security.md cases 6, 99, 101, 103).
+//! (docs/security.md cases 6, 99, 101, 103).
 
 mod common;
 

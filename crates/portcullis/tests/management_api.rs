@@ -54,7 +54,7 @@ impl Env {
     async fn start(db: TestDb) -> Env {
         eprintln!("-- on {}", db.kind);
         let issuer = TestIssuer::builder()
-            .management_app(ADMIN, ADMIN_SECRET, portcullis_server::api::SCOPES)
+            .management_app(ADMIN, ADMIN_SECRET, portcullis_server::management::SCOPES)
             .management_app(READER, READER_SECRET, &["read:users"])
             .api(OTHER_API, &["read:reports"])
             .grant(ADMIN, OTHER_API, &["read:reports"])

@@ -1,6 +1,6 @@
 //! The SDK's client flows against the real identity server (`TestIssuer`, in-process): sign-in
 //! with PKCE, the callback's checks, refresh, client credentials, revocation, introspection,
-//! UserInfo, logout URLs. security.md section C.
+//! UserInfo, logout URLs. docs/security.md section C.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,7 +125,7 @@ async fn sign_in_with_pkce_verifies_the_id_token_and_the_access_token() {
 
 #[tokio::test]
 async fn callback_state_is_checked_before_any_token_request() {
-    // security.md case 27
+    // docs/security.md case 27
     let issuer = issuer().await;
     let client = AuthClient::new(&web_config(&issuer)).unwrap();
     let first = client.login_url(&AuthorizeOptions::new()).await.unwrap();
@@ -434,7 +434,7 @@ async fn client_credentials_are_cached_and_shared_by_concurrent_callers() {
 
 #[tokio::test]
 async fn wrong_client_secret_is_invalid_client() {
-    // security.md case 32
+    // docs/security.md case 32
     let issuer = issuer().await;
     let config = Config::builder(issuer.issuer())
         .client_id(M2M)

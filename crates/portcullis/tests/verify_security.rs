@@ -1,4 +1,4 @@
-//! `TokenVerifier` against the attack catalogue in `shared/design/security.md`, sections A
+//! `TokenVerifier` against the attack catalogue in docs/security.md, sections A
 //! (JOSE and signature layer) and B (claims), plus case 102 (no `kid`) and the verified-token
 //! cache. Every test is named after its case and asserts the exact [`Reason`] of each rejection;
 //! every rejection is also checked not to echo the token in its message.

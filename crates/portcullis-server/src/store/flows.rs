@@ -338,7 +338,7 @@ impl Store {
     /// (a connection lost, an instance stopped) leaves the presented token usable and its
     /// family alive. A token already spent up to `reuse_grace` seconds ago may be spent again
     /// (a retry after a lost response) and gets a successor too; one spent longer ago is
-    /// [`Rotation::Reused`] (security.md case 71). Tried once more on another connection when
+    /// [`Rotation::Reused`] (docs/security.md case 71). Tried once more on another connection when
     /// the first is lost before the commit.
     pub async fn rotate_refresh(
         &self,

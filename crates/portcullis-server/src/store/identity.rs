@@ -1,5 +1,5 @@
 //! Users, organizations, roles, permissions and feature flags, and the effective claims they
-//! add up to (kinde-compat.md "Effective claims").
+//! add up to (docs/kinde-compat.md "Effective claims").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +32,17 @@ pub struct UserRecord {
     pub updated_at: i64,
 }
 
+impl UserRecord {
+    /// The display name: given and family name, or whichever of the two the user has.
+    pub fn full_name(&self) -> Option<String> {
+        match (&self.given_name, &self.family_name) {
+            (Some(g), Some(f)) => Some(format!("{g} {f}")),
+            (Some(n), None) | (None, Some(n)) => Some(n.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A role as tokens carry it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RoleClaim {
@@ -44,7 +55,7 @@ pub struct RoleClaim {
 }
 
 /// A resolved feature flag: Kinde's type code (`b`, `s`, `i`) and the value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FlagClaim {
     /// `b`, `s` or `i`.
     pub t: &'static str,
@@ -187,7 +198,7 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Deletes a user and everything that lets them in (security.md cases 47 and 72): their
+    /// Deletes a user and everything that lets them in (docs/security.md cases 47 and 72): their
     /// sign-in sessions end, every refresh-token family issued to them is revoked together with
     /// the access tokens it issued, and their memberships and flag overrides go. One
     /// transaction. `Ok(false)` when there was no such user.

@@ -7,13 +7,13 @@
 
 mod flows;
 mod identity;
-mod manage;
+mod management;
 mod schema;
 mod sessions_ext;
 
 pub use flows::{CodeUse, InteractionRecord, NewRefresh, RefreshRecord, Rotation, SessionRecord};
 pub use identity::{EffectiveClaims, FlagClaim, RoleClaim, UserRecord, flag_value};
-pub use manage::*;
+pub use management::*;
 
 use std::str::FromStr;
 use std::sync::Once;

@@ -53,7 +53,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
     (
         2,
         &[
-            // Fixed-window counters of failed client authentications (security.md case 97),
+            // Fixed-window counters of failed client authentications (docs/security.md case 97),
             // shared by every instance.
             "CREATE TABLE rate_limits (
             bucket TEXT PRIMARY KEY,

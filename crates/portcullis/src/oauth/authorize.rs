@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn pkce_verifiers_are_strong_and_s256() {
-        // security.md case 26
+        // docs/security.md case 26
         let mut seen = std::collections::HashSet::new();
         for _ in 0..10_000 {
             let v = code_verifier();

@@ -994,7 +994,7 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_form_encoded_first() {
-        // security.md case 34 (RFC 6749 Appendix B)
+        // docs/security.md case 34 (RFC 6749 Appendix B)
         let header = basic_credentials("my:client", "s3cr%t +ü");
         let raw = base64::engine::general_purpose::STANDARD
             .decode(header.trim_start_matches("Basic "))

@@ -1,5 +1,5 @@
 //! Token-endpoint responses (RFC 6749 §5.1, §5.2), parsed strictly: what a provider sends is
-//! checked before an app relies on it (security.md cases 31, 32).
+//! checked before an app relies on it (docs/security.md cases 31, 32).
 
 use std::fmt;
 
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn malformed_token_responses_are_typed_errors() {
-        // security.md case 31
+        // docs/security.md case 31
         let bad = [
             r#"{"token_type":"Bearer"}"#,
             r#"{"access_token":"","token_type":"Bearer"}"#,
@@ -243,7 +243,7 @@ mod tests {
 
     #[test]
     fn error_responses_map_to_provider_errors() {
-        // security.md case 32
+        // docs/security.md case 32
         for (status, body, code) in [
             (400, r#"{"error":"invalid_grant"}"#, "invalid_grant"),
             (401, r#"{"error":"invalid_client"}"#, "invalid_client"),

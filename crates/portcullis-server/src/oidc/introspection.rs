@@ -1,0 +1,80 @@
+//! `POST /oauth2/introspect` (RFC 7662).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::OAuthError;
+use crate::ids::hash_secret;
+use crate::oidc::client_auth::{self, ClientAuthentication};
+use crate::oidc::{form, no_store, own_access_token};
+use crate::proxies::Peer;
+
+/// `POST /oauth2/introspect` (RFC 7662). The caller authenticates as a client (Basic or body
+/// credentials) or with an access token of its own ([`ClientAuthentication::SecretOrAccessToken`]); either way it sees only
+/// its own tokens as active (docs/security.md case 76). Resource servers verify JWT access tokens
+/// locally.
+pub(crate) async fn introspect(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let form = form::read_form(&headers, body)?;
+    let client = client_auth::authenticate(
+        ClientAuthentication::SecretOrAccessToken,
+        &state,
+        &headers,
+        &form,
+        peer,
+    )
+    .await?;
+    let app = &client.app;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let inactive = || no_store(axum::Json(json!({"active": false})).into_response());
+    if let Some(refresh) = state.inner.store.refresh(&hash_secret(token)).await? {
+        let now = state.now();
+        let usable = !refresh.revoked && refresh.expires_at > now && refresh.rotated_at.is_none();
+        if !usable || refresh.client_id != app.client_id {
+            return Ok(inactive());
+        }
+        return Ok(no_store(
+            axum::Json(json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": refresh.client_id,
+                "iss": state.issuer(),
+                "exp": refresh.expires_at,
+            }))
+            .into_response(),
+        ));
+    }
+    let Some(claims) = own_access_token(&state, token).await? else {
+        return Ok(inactive());
+    };
+    if claims.authorized_party() != Some(app.client_id.as_str()) {
+        return Ok(inactive());
+    }
+    let scope: Vec<&str> = claims.scopes().collect();
+    Ok(no_store(
+        axum::Json(json!({
+            "active": true,
+            "token_type": "Bearer",
+            "client_id": app.client_id,
+            "iss": claims.iss,
+            "sub": claims.sub,
+            "aud": claims.aud,
+            "scope": scope.join(" "),
+            "exp": claims.exp,
+            "iat": claims.iat,
+            "jti": claims.jti,
+        }))
+        .into_response(),
+    ))
+}
