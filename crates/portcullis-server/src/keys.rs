@@ -14,7 +14,9 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use portcullis::clock::Clock;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::encoding::AsDer;
@@ -464,6 +466,8 @@ struct Shared {
     master_key: Option<MasterKey>,
     algorithm: SigningAlgorithm,
     reload_every: Duration,
+    /// The server's clock, which schedules the reads (in milliseconds).
+    clock: Arc<dyn Clock>,
     /// The ring in use and when to read it again. A plain mutex, held for a few instructions
     /// and never across an await: every token request reads it.
     state: std::sync::Mutex<CachedRing>,
@@ -482,39 +486,49 @@ struct CachedRing {
     stale: bool,
     /// Bumped by every such change, so a read that started before one is not installed.
     epoch: u64,
-    /// When the ring in use is next read again, in the background.
-    next_read: Instant,
+    /// When the ring in use is next read again, in the background (clock milliseconds).
+    next_read: i64,
     /// Whether a background read is running.
     background: bool,
-    /// When a read for an unknown kid last ended without the kid.
-    fruitless_reread: Option<Instant>,
+    /// When a read for an unknown kid last ended without the kid (clock milliseconds).
+    fruitless_reread: Option<i64>,
 }
 
 impl KeyManager {
     /// A manager creating `algorithm` keys, sealing them with `master_key` when given, reading
     /// the key set again every [`KEY_RELOAD_INTERVAL`].
     pub fn new(store: Store, master_key: Option<MasterKey>, algorithm: SigningAlgorithm) -> Self {
-        Self::with_reload_interval(store, master_key, algorithm, KEY_RELOAD_INTERVAL)
+        Self::with_reload_interval(
+            store,
+            master_key,
+            algorithm,
+            KEY_RELOAD_INTERVAL,
+            Arc::new(portcullis::clock::SystemClock),
+        )
     }
 
-    /// A manager as [`KeyManager::new`], reading the key set again every `reload_every`.
+    /// A manager as [`KeyManager::new`], reading the key set again every `reload_every` of
+    /// `clock`'s time.
     pub fn with_reload_interval(
         store: Store,
         master_key: Option<MasterKey>,
         algorithm: SigningAlgorithm,
         reload_every: Duration,
+        clock: Arc<dyn Clock>,
     ) -> Self {
+        let now_ms = clock.now_millis();
         KeyManager {
             shared: Arc::new(Shared {
                 store,
                 master_key,
                 algorithm,
                 reload_every,
+                clock,
                 state: std::sync::Mutex::new(CachedRing {
                     ring: None,
                     stale: false,
                     epoch: 0,
-                    next_read: Instant::now(),
+                    next_read: now_ms,
                     background: false,
                     fruitless_reread: None,
                 }),
@@ -620,12 +634,12 @@ impl KeyManager {
             let mut state = self.shared.state();
             match state.ring.clone() {
                 Some(ring) if !state.stale => {
-                    let at = Instant::now();
-                    let due = !state.background && at >= state.next_read;
+                    let at = self.shared.clock.now_millis();
+                    let due = !state.background && self.shared.is_due(state.next_read, at);
                     if due {
                         state.background = true;
                         // Whatever the read's fate, the next one waits at least this long.
-                        state.next_read = at + RETRY_AFTER;
+                        state.next_read = at.saturating_add(millis(RETRY_AFTER));
                     }
                     (Some(ring), due)
                 }
@@ -666,7 +680,11 @@ impl KeyManager {
                 // The change made here cannot be read back now. The ring in use holds keys that
                 // are still valid: serve it, and read again in the background.
                 state.stale = false;
-                state.next_read = Instant::now() + RETRY_AFTER;
+                state.next_read = self
+                    .shared
+                    .clock
+                    .now_millis()
+                    .saturating_add(millis(RETRY_AFTER));
                 tracing::warn!(error = %e, "cannot read the signing keys; the keys in use stay in use");
                 Ok(ring)
             }
@@ -740,7 +758,7 @@ impl KeyManager {
         };
         let verified = check(again).await?;
         if unknown_kid(&verified) {
-            self.shared.state().fruitless_reread = Some(Instant::now());
+            self.shared.state().fruitless_reread = Some(self.shared.clock.now_millis());
         }
         Ok(verified)
     }
@@ -758,7 +776,11 @@ impl KeyManager {
                     .filter(|r| !Arc::ptr_eq(&r.keys, &seen.keys)),
                 state
                     .fruitless_reread
-                    .is_some_and(|at| at.elapsed() < UNKNOWN_KID_REREAD_INTERVAL),
+                    // A clock that went backwards does not block reads.
+                    .is_some_and(|at| {
+                        let elapsed = self.shared.clock.now_millis().saturating_sub(at);
+                        (0..millis(UNKNOWN_KID_REREAD_INTERVAL)).contains(&elapsed)
+                    }),
             )
         };
         // Another request read the key set while this one waited: no need to read it again.
@@ -771,7 +793,7 @@ impl KeyManager {
         match self.shared.read(now).await {
             Ok(ring) => Some(ring),
             Err(e) => {
-                self.shared.state().fruitless_reread = Some(Instant::now());
+                self.shared.state().fruitless_reread = Some(self.shared.clock.now_millis());
                 tracing::warn!(error = %e, "cannot read the signing keys for an unknown kid");
                 None
             }
@@ -784,7 +806,19 @@ fn unknown_kid<T>(verified: &Result<T, portcullis::Error>) -> bool {
     matches!(verified, Err(e) if e.reason() == Some(portcullis::Reason::UnknownKey))
 }
 
+/// `d` in whole milliseconds.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 impl Shared {
+    /// Whether a read scheduled for `next_read` is due at `now` (both clock milliseconds). A
+    /// deadline further away than any this manager sets means the clock went backwards: due.
+    fn is_due(&self, next_read: i64, now: i64) -> bool {
+        let furthest = millis(self.reload_every.max(RETRY_AFTER));
+        now >= next_read || next_read.saturating_sub(now) > furthest
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, CachedRing> {
         // Nothing panics while holding the lock; a poisoned lock still holds a valid ring.
         self.state
@@ -806,7 +840,10 @@ impl Shared {
         if state.epoch == epoch {
             state.ring = Some(ring.clone());
             state.stale = false;
-            state.next_read = Instant::now() + self.reload_every;
+            state.next_read = self
+                .clock
+                .now_millis()
+                .saturating_add(millis(self.reload_every));
         }
         Ok(ring)
     }

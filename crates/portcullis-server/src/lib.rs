@@ -199,6 +199,7 @@ impl AppState {
             settings.master_key.clone(),
             settings.signing_algorithm,
             settings.key_reload_interval,
+            settings.clock.clone(),
         );
         keys.ensure_key(settings.clock.now_secs()).await?;
         management::register(&store, &settings.issuer).await?;
@@ -211,7 +212,7 @@ impl AppState {
                     settings.client_cache_ttl,
                     settings.clock.clone(),
                 ),
-                clean_callers: limits::CleanCallers::new(),
+                clean_callers: limits::CleanCallers::new(settings.clock.clone()),
                 settings,
                 metrics: Arc::new(metrics::Metrics::new()),
             }),

@@ -12,7 +12,10 @@
 //! forgets it at once; failures through other instances are seen within [`CLEAN_FOR`].
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis::clock::Clock;
 
 use crate::error::{OAuthError, StoreError};
 use crate::store::Store;
@@ -64,11 +67,25 @@ const CLEAN_IF_UNAVAILABLE: Duration = Duration::from_secs(3600);
 
 /// Callers (by client and address) that had no failed authentication in the current window
 /// when last read: see the module documentation. Bounded; per server instance.
-pub(crate) struct CleanCallers(quick_cache::sync::Cache<Caller, (i64, Instant)>);
+pub(crate) struct CleanCallers {
+    /// The window a caller was clean in, and when it was found so (clock milliseconds).
+    seen: quick_cache::sync::Cache<Caller, (i64, i64)>,
+    clock: Arc<dyn Clock>,
+}
 
 impl CleanCallers {
-    pub(crate) fn new() -> Self {
-        CleanCallers(quick_cache::sync::Cache::new(10_000))
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+        CleanCallers {
+            seen: quick_cache::sync::Cache::new(10_000),
+            clock,
+        }
+    }
+
+    /// Whether `at` (clock milliseconds) is less than `d` ago; never for a time ahead of the
+    /// clock (it went backwards).
+    fn within(&self, at: i64, d: Duration) -> bool {
+        let elapsed = self.clock.now_millis().saturating_sub(at);
+        (0..i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).contains(&elapsed)
     }
 }
 
@@ -86,8 +103,8 @@ pub(crate) async fn check(
 ) -> Result<(), OAuthError> {
     let caller = Caller::new(ip, client_id);
     let start = window(now);
-    let known = clean.0.get(&caller);
-    if known.is_some_and(|(w, at)| w == start && at.elapsed() < CLEAN_FOR) {
+    let known = clean.seen.get(&caller);
+    if known.is_some_and(|(w, at)| w == start && clean.within(at, CLEAN_FOR)) {
         return Ok(());
     }
     let (by_ip, by_client) = caller.buckets();
@@ -98,14 +115,14 @@ pub(crate) async fn check(
         // since — goes on, so machine-to-machine tokens keep being issued during an outage.
         Err(e)
             if e.is_unavailable()
-                && known.is_some_and(|(_, at)| at.elapsed() < CLEAN_IF_UNAVAILABLE) =>
+                && known.is_some_and(|(_, at)| clean.within(at, CLEAN_IF_UNAVAILABLE)) =>
         {
             return Ok(());
         }
         Err(e) => return Err(e.into()),
     };
     if ip_hits == 0 && client_hits == 0 {
-        clean.0.insert(caller, (start, Instant::now()));
+        clean.seen.insert(caller, (start, clean.clock.now_millis()));
         return Ok(());
     }
     if ip_hits >= PER_ADDRESS || client_hits >= PER_CLIENT {
@@ -124,7 +141,7 @@ pub(crate) async fn record_failure(
     now: i64,
 ) -> Result<(), StoreError> {
     let caller = Caller::new(ip, client_id);
-    clean.0.remove(&caller);
+    clean.seen.remove(&caller);
     let (by_ip, by_client) = caller.buckets();
     let start = window(now);
     let hits = store.rate_limit_hit(&by_ip, start).await?;

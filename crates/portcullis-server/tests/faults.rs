@@ -621,7 +621,12 @@ async fn the_key_ring_is_served_while_the_database_is_gone(kind: Kind) {
         return;
     };
     let reload = Duration::from_millis(200);
-    let server = serve(&db.url, |s| s.key_reload_interval = reload).await;
+    let clock = portcullis::clock::ManualClock::now();
+    let server = serve(&db.url, |s| {
+        s.key_reload_interval = reload;
+        s.clock = std::sync::Arc::new(clock.clone());
+    })
+    .await;
     let get = |path: &'static str| {
         let url = format!("{}{path}", server.url);
         async move {
@@ -639,14 +644,19 @@ async fn the_key_ring_is_served_while_the_database_is_gone(kind: Kind) {
     assert_eq!(get("/readyz").await.0, 503, "the database is really gone");
     // Past the reload interval, the ring is due for a read, which fails; it is served still,
     // as long as the outage lasts (several failed reads).
+    let reads = server.state.keys().key_set_reads();
     for _ in 0..3 {
-        tokio::time::sleep(reload + Duration::from_millis(100)).await;
+        clock.advance(reload + Duration::from_millis(100));
         assert_eq!(get("/.well-known/jwks.json").await, (200, jwks.clone()));
         assert_eq!(
             get("/.well-known/openid-configuration").await,
             (200, discovery.clone())
         );
     }
+    assert!(
+        server.state.keys().key_set_reads() > reads,
+        "the due ring was read again (and the read failed)"
+    );
     drop(server);
     db.cleanup().await;
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use portcullis::clock::{Clock as _, ManualClock};
 use portcullis::{AccessTokenType, JwksOptions, TokenVerifier};
 use portcullis_server::ids::hash_secret;
 use portcullis_server::keys::{KeyManager, MasterKey, SigningAlgorithm};
@@ -953,7 +954,9 @@ fn short_refresh() -> JwksOptions {
 
 #[tokio::test]
 async fn case_100_rotation_publishes_the_new_key_and_old_tokens_keep_verifying() {
-    let issuer = start().await;
+    // The issuer and the verifier on one clock, which the test moves.
+    let clock = ManualClock::now();
+    let issuer = tenant().clock(clock.clone()).start().await.unwrap();
     let url = issuer.url();
     let old_token = worker_token(url).await;
     let kid1 = kid_of(&old_token);
@@ -963,11 +966,12 @@ async fn case_100_rotation_publishes_the_new_key_and_old_tokens_keep_verifying()
     let cached = TokenVerifier::builder(url)
         .audience(AUD)
         .jwks_options(short_refresh())
+        .clock(clock.clone())
         .build()
         .unwrap();
     cached.verify_access_token(&old_token).await.unwrap();
 
-    let now = unix_now();
+    let now = clock.now_secs();
     let kid2 = issuer
         .state()
         .keys()
@@ -989,7 +993,7 @@ async fn case_100_rotation_publishes_the_new_key_and_old_tokens_keep_verifying()
     let new_token = worker_token(url).await;
 
     // Past the verifier's refresh interval, so the unknown kid may trigger a fetch.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     cached
         .verify_access_token(&old_token)
         .await

@@ -701,11 +701,18 @@ async fn case_78_89_bad_targets_and_hints_never_redirect_but_still_sign_out() {
 
 #[tokio::test]
 async fn case_78_an_expired_id_token_hint_still_names_its_client() {
-    let issuer = start_with(TestIssuer::builder().access_token_ttl(1)).await;
+    let clock = portcullis::clock::ManualClock::now();
+    let issuer = start_with(
+        TestIssuer::builder()
+            .access_token_ttl(1)
+            .clock(clock.clone()),
+    )
+    .await;
     let mut browser = Browser::default();
     let tokens = browser.tokens(&issuer, "openid").await;
     let hint = tokens["id_token"].as_str().unwrap().to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The hint expires.
+    clock.advance(std::time::Duration::from_secs(3));
     let page = browser
         .get(
             &issuer,

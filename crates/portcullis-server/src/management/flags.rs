@@ -4,7 +4,10 @@
 //! Values are strings on the wire (`"true"`, `"42"`, `"pink"`) and must parse as the flag's
 //! type (`bool`, `int`, `str`). Changing a flag's type (`PUT`) deletes all its overrides, at
 //! every level: a value of the old type would mean nothing (or something else) under the new
-//! one. `allow_override_level` is stored and reported; it does not restrict overrides.
+//! one. `allow_override_level` is the lowest level a flag may be overridden at, as in Kinde:
+//! `env` allows no organization or user override, `org` organization overrides only, `usr` (or
+//! none) both; an override it forbids is refused with `FEATURE_FLAG_OVERRIDE_NOT_ALLOWED`
+//! (400), at the organization and user endpoints.
 
 use std::collections::BTreeMap;
 

@@ -12,6 +12,7 @@ use crate::ids::hash_secret;
 use crate::oidc::client_auth::{self, ClientAuthentication};
 use crate::oidc::{form, no_store, own_access_token};
 use crate::proxies::Peer;
+use crate::store::ApplicationRecord;
 
 /// `POST /oauth2/revoke` (RFC 7009). Client-authenticated; unknown or garbage tokens get 200
 /// (no oracle); a token of another client is refused and stays valid (docs/security.md case 77).
@@ -30,13 +31,23 @@ pub(crate) async fn revoke(
         peer,
     )
     .await?;
-    let app = &client.app;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    revoke_token(&state, &client.app, token).await?;
+    Ok(no_store(StatusCode::OK.into_response()))
+}
+
+/// Revokes `token` for the caller `app`: a refresh token with its whole family and the access
+/// tokens it issued, an access token by its `jti`. A token of another client is refused and
+/// stays valid; an unknown one is no error (no oracle).
+async fn revoke_token(
+    state: &AppState,
+    app: &ApplicationRecord,
+    token: &str,
+) -> Result<(), OAuthError> {
     // RFC 7009 §2.1: the hint is only a hint. Only access tokens exist today; a refresh-token
     // hint is still looked up as an access token.
-    let ok = || no_store(StatusCode::OK.into_response());
     // A refresh token: revoking it revokes its whole family and the access tokens it issued.
     if let Some(refresh) = state.inner.store.refresh(&hash_secret(token)).await? {
         if refresh.client_id != app.client_id {
@@ -50,10 +61,10 @@ pub(crate) async fn revoke(
             .revoke_family(&refresh.family_id, state.now())
             .await?;
         tracing::info!(client_id = %app.client_id, "refresh token family revoked");
-        return Ok(ok());
+        return Ok(());
     }
-    let Some(claims) = own_access_token(&state, token).await? else {
-        return Ok(ok());
+    let Some(claims) = own_access_token(state, token).await? else {
+        return Ok(());
     };
     if claims.authorized_party() != Some(app.client_id.as_str()) {
         return Err(OAuthError::invalid_request(
@@ -64,5 +75,5 @@ pub(crate) async fn revoke(
         state.inner.store.revoke_token(jti, exp).await?;
         tracing::info!(client_id = %app.client_id, "access token revoked");
     }
-    Ok(ok())
+    Ok(())
 }
