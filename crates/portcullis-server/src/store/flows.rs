@@ -79,9 +79,9 @@ impl Store {
             .await?;
         row.map(|r| {
             Ok(SessionRecord {
-                user_id: r.try_get(0)?,
-                auth_time: r.try_get(1)?,
-                expires_at: r.try_get(2)?,
+                user_id: r.try_get("user_id")?,
+                auth_time: r.try_get("auth_time")?,
+                expires_at: r.try_get("expires_at")?,
             })
         })
         .transpose()
@@ -135,10 +135,10 @@ impl Store {
             .await?;
         row.map(|r| {
             Ok(InteractionRecord {
-                browser_sha256: r.try_get(0)?,
-                csrf: r.try_get(1)?,
-                request: r.try_get(2)?,
-                expires_at: r.try_get(3)?,
+                browser_sha256: r.try_get("browser_sha256")?,
+                csrf: r.try_get("csrf")?,
+                request: r.try_get("request")?,
+                expires_at: r.try_get("expires_at")?,
             })
         })
         .transpose()
@@ -183,15 +183,15 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         if let Some(r) = row {
-            return Ok(CodeUse::Fresh(r.try_get(0)?));
+            return Ok(CodeUse::Fresh(r.try_get("grant_data")?));
         }
         let row = sqlx::query("SELECT used_at, issued_jti FROM auth_codes WHERE code_sha256 = $1")
             .bind(code_sha256)
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
-            Some(r) if r.try_get::<Option<i64>, _>(0)?.is_some() => {
-                CodeUse::Replayed(r.try_get(1)?)
+            Some(r) if r.try_get::<Option<i64>, _>("used_at")?.is_some() => {
+                CodeUse::Replayed(r.try_get("issued_jti")?)
             }
             _ => CodeUse::Invalid,
         })
@@ -219,7 +219,7 @@ impl Store {
             .bind(application_id)
             .fetch_all(&self.pool)
             .await?;
-            rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+            rows.iter().map(|r| Ok(r.try_get("audience")?)).collect()
         })
         .await
     }
@@ -309,12 +309,12 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(RefreshRecord {
-                family_id: r.try_get(0)?,
-                client_id: r.try_get(1)?,
-                grant_data: r.try_get(2)?,
-                expires_at: r.try_get(3)?,
-                rotated_at: r.try_get(4)?,
-                revoked: r.try_get::<i64, _>(5)? != 0,
+                family_id: r.try_get("family_id")?,
+                client_id: r.try_get("client_id")?,
+                grant_data: r.try_get("grant_data")?,
+                expires_at: r.try_get("expires_at")?,
+                rotated_at: r.try_get("rotated_at")?,
+                revoked: r.try_get::<i64, _>("revoked")? != 0,
             })
         })
         .transpose()
@@ -326,11 +326,13 @@ impl Store {
     }
 
     async fn refresh_family_expiry_once(&self, family_id: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MIN(expires_at) FROM refresh_tokens WHERE family_id = $1")
-            .bind(family_id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get::<Option<i64>, _>(0)?)
+        let row = sqlx::query(
+            "SELECT MIN(expires_at) AS min_expires_at FROM refresh_tokens WHERE family_id = $1",
+        )
+        .bind(family_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("min_expires_at")?)
     }
 
     /// Rotates a refresh token in one transaction: the presented token (by hash) is marked
@@ -407,7 +409,7 @@ impl Store {
         .await?;
         let mut jtis = Vec::new();
         for r in &rows {
-            let jti: String = r.try_get(0)?;
+            let jti: String = r.try_get("access_jti")?;
             // Access tokens live at most 30 days.
             self.revoke_token(&jti, now + 30 * 86_400).await?;
             jtis.push(jti);

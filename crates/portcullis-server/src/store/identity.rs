@@ -140,7 +140,7 @@ impl Store {
             .bind(&email)
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get(0)?)
+        Ok(row.try_get("id")?)
     }
 
     /// Creates a user, and never touches an existing one: `Ok(false)` when the email (compared
@@ -219,9 +219,9 @@ impl Store {
             .await?;
             let mut families = BTreeSet::new();
             for r in &rows {
-                let grant: String = r.try_get(1)?;
+                let grant: String = r.try_get("grant_data")?;
                 if owner(&grant).as_deref() == Some(user_id) {
-                    families.insert(r.try_get::<String, _>(0)?);
+                    families.insert(r.try_get::<String, _>("family_id")?);
                 }
             }
             for family in &families {
@@ -251,13 +251,13 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
             for r in &rows {
-                let grant: String = r.try_get(1)?;
+                let grant: String = r.try_get("grant_data")?;
                 if owner(&grant).as_deref() == Some(user_id) {
                     sqlx::query(
                         "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) \
                      ON CONFLICT (jti) DO NOTHING",
                     )
-                    .bind(r.try_get::<String, _>(0)?)
+                    .bind(r.try_get::<String, _>("issued_jti")?)
                     .bind(now + 30 * 86_400)
                     .execute(&mut *tx)
                     .await?;
@@ -320,15 +320,15 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(UserRecord {
-                id: r.try_get(0)?,
-                email: r.try_get(1)?,
-                given_name: r.try_get(2)?,
-                family_name: r.try_get(3)?,
-                picture: r.try_get(4)?,
-                provided_id: r.try_get(5)?,
-                password_hash: r.try_get(6)?,
-                is_suspended: r.try_get::<i64, _>(7)? != 0,
-                updated_at: r.try_get(8)?,
+                id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                given_name: r.try_get("given_name")?,
+                family_name: r.try_get("family_name")?,
+                picture: r.try_get("picture")?,
+                provided_id: r.try_get("provided_id")?,
+                password_hash: r.try_get("password_hash")?,
+                is_suspended: r.try_get::<i64, _>("is_suspended")? != 0,
+                updated_at: r.try_get("updated_at")?,
             })
         })
         .transpose()
@@ -393,7 +393,7 @@ impl Store {
             .bind(key)
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get(0)?)
+        Ok(row.try_get("id")?)
     }
 
     /// Sets a role's permissions (by key), replacing earlier ones. Instances seeding one
@@ -522,7 +522,7 @@ impl Store {
                 .bind(user_id)
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("org_code")?)).collect()
     }
 
     /// The organizations a user belongs to, as `(code, name)`, sorted by name, then code.
@@ -546,7 +546,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((r.try_get("code")?, r.try_get("name")?)))
             .collect()
     }
 
@@ -591,7 +591,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::Config(format!("unknown flag {key:?}")))?;
-        let flag_type: String = row.try_get(0)?;
+        let flag_type: String = row.try_get("flag_type")?;
         if flag_value(&flag_type, value).is_none() || !matches!(level, "env" | "org" | "usr") {
             return Err(StoreError::Config(format!(
                 "flag {key:?}: invalid override {level}/{value:?}"
@@ -638,9 +638,9 @@ impl Store {
             .await?;
             for r in &rows {
                 out.roles.push(RoleClaim {
-                    id: r.try_get(0)?,
-                    key: r.try_get(1)?,
-                    name: r.try_get(2)?,
+                    id: r.try_get("id")?,
+                    key: r.try_get("key")?,
+                    name: r.try_get("name")?,
                 });
             }
             let rows = sqlx::query(
@@ -659,7 +659,7 @@ impl Store {
             .await?;
             let mut keys = BTreeSet::new();
             for r in &rows {
-                keys.insert(r.try_get::<String, _>(0)?);
+                keys.insert(r.try_get::<String, _>("key")?);
             }
             out.permissions = keys.into_iter().collect();
         }
@@ -678,15 +678,15 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         for f in &flags {
-            let key: String = f.try_get(0)?;
-            let flag_type: String = f.try_get(1)?;
-            let mut value: String = f.try_get(2)?;
+            let key: String = f.try_get("key")?;
+            let flag_type: String = f.try_get("flag_type")?;
+            let mut value: String = f.try_get("default_value")?;
             let mut rank = 0;
             for o in &overrides {
-                if o.try_get::<String, _>(0)? != key {
+                if o.try_get::<String, _>("flag_key")? != key {
                     continue;
                 }
-                let level: String = o.try_get(1)?;
+                let level: String = o.try_get("level")?;
                 let r = match level.as_str() {
                     "usr" => 3,
                     "org" => 2,
@@ -694,7 +694,7 @@ impl Store {
                 };
                 if r > rank {
                     rank = r;
-                    value = o.try_get(2)?;
+                    value = o.try_get("value")?;
                 }
             }
             if let Some(claim) = flag_value(&flag_type, &value) {

@@ -428,7 +428,7 @@ impl Store {
             .bind(audience)
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get::<String, _>(0)?)
+        Ok(row.try_get::<String, _>("id")?)
     }
 
     /// The API with this audience.
@@ -483,7 +483,7 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
             rows.iter()
-                .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+                .map(|r| r.try_get::<String, _>("scope").map_err(StoreError::from))
                 .collect()
         })
         .await
@@ -514,7 +514,7 @@ impl Store {
             .bind(&app.client_id)
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get::<String, _>(0)?)
+        Ok(row.try_get::<String, _>("id")?)
     }
 
     /// The application with this client id.
@@ -538,13 +538,13 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(ApplicationRecord {
-                id: r.try_get(0)?,
-                name: r.try_get(1)?,
-                app_type: AppType::from_column(r.try_get(2)?)?,
-                client_id: r.try_get(3)?,
-                client_secret_sha256: r.try_get(4)?,
-                access_token_ttl: r.try_get(5)?,
-                password_grant: r.try_get::<i64, _>(6)? != 0,
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                app_type: AppType::from_column(r.try_get("app_type")?)?,
+                client_id: r.try_get("client_id")?,
+                client_secret_sha256: r.try_get("client_secret_sha256")?,
+                access_token_ttl: r.try_get("access_token_ttl")?,
+                password_grant: r.try_get::<i64, _>("password_grant")? != 0,
             })
         })
         .transpose()
@@ -592,7 +592,7 @@ impl Store {
             )
             .fetch_all(&self.pool)
             .await?;
-            rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+            rows.iter().map(|r| Ok(r.try_get("url")?)).collect()
         })
         .await
     }
@@ -611,7 +611,7 @@ impl Store {
         .bind(kind)
         .fetch_all(&self.pool)
         .await?;
-            rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+            rows.iter().map(|r| Ok(r.try_get("url")?)).collect()
         })
         .await
     }
@@ -657,7 +657,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let scopes: String = r.try_get(3)?;
+                let scopes: String = r.try_get("scopes")?;
                 Ok(ApiGrant {
                     api: api_from_row(r)?,
                     scopes: scopes.split_whitespace().map(str::to_owned).collect(),
@@ -683,7 +683,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
             row.map(|r| {
-                let scopes: String = r.try_get(3)?;
+                let scopes: String = r.try_get("scopes")?;
                 Ok(ApiGrant {
                     api: api_from_row(&r)?,
                     scopes: scopes.split_whitespace().map(str::to_owned).collect(),
@@ -713,7 +713,7 @@ impl Store {
         .bind(window_start)
         .fetch_one(&self.pool)
         .await?;
-        Ok(row.try_get(0)?)
+        Ok(row.try_get("hits")?)
     }
 
     /// The hits in `bucket` during the window starting at `window_start`.
@@ -730,7 +730,7 @@ impl Store {
                     .fetch_optional(&self.pool)
                     .await?;
             Ok(match row {
-                Some(r) => r.try_get(0)?,
+                Some(r) => r.try_get("hits")?,
                 None => 0,
             })
         })
@@ -756,8 +756,8 @@ impl Store {
         .await?;
             let mut counts = (0, 0);
             for r in &rows {
-                let bucket: String = r.try_get(0)?;
-                let hits: i64 = r.try_get(1)?;
+                let bucket: String = r.try_get("bucket")?;
+                let hits: i64 = r.try_get("hits")?;
                 if bucket == first {
                     counts.0 = hits;
                 } else {
@@ -839,24 +839,25 @@ async fn release_outside_transaction(conn: &mut sqlx::AnyConnection) -> Result<b
     Ok(true)
 }
 
-fn api_from_row(r: &AnyRow) -> Result<ApiRecord, StoreError> {
+/// Reads an [`ApiRecord`] from a row with the columns `id`, `name` and `audience` (of `apis`).
+pub(crate) fn api_from_row(r: &AnyRow) -> Result<ApiRecord, StoreError> {
     Ok(ApiRecord {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        audience: r.try_get(2)?,
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        audience: r.try_get("audience")?,
     })
 }
 
 fn key_from_row(r: &AnyRow) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
-        kid: r.try_get(0)?,
-        alg: r.try_get(1)?,
-        private_key: r.try_get(2)?,
-        sealed: r.try_get::<i64, _>(3)? != 0,
-        public_jwk: r.try_get(4)?,
-        created_at: r.try_get(5)?,
-        active_from: r.try_get(6)?,
-        retired_at: r.try_get(7)?,
-        publish_until: r.try_get(8)?,
+        kid: r.try_get("kid")?,
+        alg: r.try_get("alg")?,
+        private_key: r.try_get("private_key")?,
+        sealed: r.try_get::<i64, _>("sealed")? != 0,
+        public_jwk: r.try_get("public_jwk")?,
+        created_at: r.try_get("created_at")?,
+        active_from: r.try_get("active_from")?,
+        retired_at: r.try_get("retired_at")?,
+        publish_until: r.try_get("publish_until")?,
     })
 }

@@ -277,10 +277,12 @@ async fn apply(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
     )
     .execute(&mut *conn)
     .await?;
-    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM portcullis_migrations")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
+    let current: i64 = sqlx::query(
+        "SELECT COALESCE(MAX(version), 0) AS current_version FROM portcullis_migrations",
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("current_version")?;
     if current > LATEST {
         return Err(StoreError::Config(format!(
             "the database has schema version {current}, newer than this build knows ({LATEST}): \

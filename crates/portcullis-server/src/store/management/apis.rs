@@ -8,11 +8,10 @@
 use sqlx::Row;
 
 use super::Management;
-use super::applications::ManagedApplication;
+use super::applications::{ManagedApplication, managed_application};
 use super::registration::MANAGEMENT_API_ID;
-use crate::domain::AppType;
 use crate::error::StoreError;
-use crate::store::ApiRecord;
+use crate::store::{ApiRecord, api_from_row};
 
 /// An application authorized for an API, with the scopes granted to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +80,7 @@ impl Management<'_> {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-            rows.iter().map(api_record).collect()
+            rows.iter().map(api_from_row).collect()
         })
         .await
     }
@@ -93,7 +92,7 @@ impl Management<'_> {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-            row.as_ref().map(api_record).transpose()
+            row.as_ref().map(api_from_row).transpose()
         })
         .await
     }
@@ -170,8 +169,8 @@ impl Management<'_> {
             rows.iter()
                 .map(|r| {
                     Ok(ManagedApiScope {
-                        key: r.try_get(0)?,
-                        description: r.try_get(1)?,
+                        key: r.try_get("scope")?,
+                        description: r.try_get("description")?,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
@@ -237,16 +236,9 @@ impl Management<'_> {
             .await?;
             rows.iter()
                 .map(|r| {
-                    let scopes: String = r.try_get(4)?;
+                    let scopes: String = r.try_get("scopes")?;
                     Ok(ApiApplication {
-                        application: ManagedApplication {
-                            id: r.try_get(0)?,
-                            name: r.try_get(1)?,
-                            app_type: AppType::from_column(r.try_get(2)?)?,
-                            client_id: r.try_get(3)?,
-                            login_uri: r.try_get(5)?,
-                            homepage_uri: r.try_get(6)?,
-                        },
+                        application: managed_application(r)?,
                         scopes: scopes.split_whitespace().map(str::to_owned).collect(),
                     })
                 })
@@ -328,14 +320,6 @@ impl Management<'_> {
     }
 }
 
-fn api_record(r: &sqlx::any::AnyRow) -> Result<ApiRecord, StoreError> {
-    Ok(ApiRecord {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        audience: r.try_get(2)?,
-    })
-}
-
 async fn api_exists(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,
@@ -356,6 +340,6 @@ async fn scopes_of(
         .fetch_all(&mut **tx)
         .await?;
     rows.iter()
-        .map(|r| r.try_get(0).map_err(StoreError::from))
+        .map(|r| r.try_get("scope").map_err(StoreError::from))
         .collect()
 }

@@ -32,14 +32,15 @@ pub struct ManagedApplication {
 
 const APP_COLUMNS: &str = "id, name, app_type, client_id, login_uri, homepage_uri";
 
-fn managed_application(r: &AnyRow) -> Result<ManagedApplication, StoreError> {
+/// Reads a row with the columns of [`APP_COLUMNS`] (by name: other columns may come along).
+pub(super) fn managed_application(r: &AnyRow) -> Result<ManagedApplication, StoreError> {
     Ok(ManagedApplication {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        app_type: AppType::from_column(r.try_get(2)?)?,
-        client_id: r.try_get(3)?,
-        login_uri: r.try_get(4)?,
-        homepage_uri: r.try_get(5)?,
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        app_type: AppType::from_column(r.try_get("app_type")?)?,
+        client_id: r.try_get("client_id")?,
+        login_uri: r.try_get("login_uri")?,
+        homepage_uri: r.try_get("homepage_uri")?,
     })
 }
 
@@ -245,7 +246,7 @@ impl Management<'_> {
                 .fetch_optional(&mut *tx)
                 .await?;
             let Some(row) = row else { return Ok(false) };
-            let client_id: String = row.try_get(0)?;
+            let client_id: String = row.try_get("client_id")?;
             // Refresh tokens stay (revoked) so a replay is still recognised as one.
             sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE client_id = $1")
                 .bind(&client_id)
@@ -283,7 +284,7 @@ impl Management<'_> {
         .await?;
             crate::store::commit(tx).await?;
             rows.iter()
-                .map(|r| r.try_get(0).map_err(StoreError::from))
+                .map(|r| r.try_get("url").map_err(StoreError::from))
                 .collect::<Result<Vec<String>, _>>()
                 .map(Some)
         })
@@ -316,13 +317,14 @@ impl Management<'_> {
                 .await?;
             }
             let count: i64 = sqlx::query(
-                "SELECT COUNT(*) FROM application_urls WHERE application_id = $1 AND kind = $2",
+                "SELECT COUNT(*) AS url_count FROM application_urls \
+                 WHERE application_id = $1 AND kind = $2",
             )
             .bind(id)
             .bind(kind.column_value())
             .fetch_one(&mut *tx)
             .await?
-            .try_get(0)?;
+            .try_get("url_count")?;
             if usize::try_from(count).unwrap_or(usize::MAX) > max {
                 // Dropping the transaction rolls it back.
                 return Ok(UrlsOutcome::TooMany);

@@ -101,12 +101,12 @@ const FLAG_COLUMNS: &str = "key, name, description, flag_type, allow_override_le
 
 fn managed_flag(r: &AnyRow) -> Result<ManagedFlag, StoreError> {
     Ok(ManagedFlag {
-        key: r.try_get(0)?,
-        name: r.try_get(1)?,
-        description: r.try_get(2)?,
-        flag_type: r.try_get(3)?,
-        allow_override_level: r.try_get(4)?,
-        default_value: r.try_get(5)?,
+        key: r.try_get("key")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        flag_type: r.try_get("flag_type")?,
+        allow_override_level: r.try_get("allow_override_level")?,
+        default_value: r.try_get("default_value")?,
     })
 }
 
@@ -173,7 +173,7 @@ impl Management<'_> {
             let Some(row) = row else {
                 return Ok(FlagPut::NotFound);
             };
-            let old_type: String = row.try_get(0)?;
+            let old_type: String = row.try_get("flag_type")?;
             let mut overrides_removed = 0;
             if old_type != flag.flag_type {
                 overrides_removed = sqlx::query("DELETE FROM flag_overrides WHERE flag_key = $1")
@@ -239,18 +239,19 @@ impl Management<'_> {
     pub async fn environment_flags(&self) -> Result<Vec<EnvironmentFlag>, StoreError> {
         crate::store::retry_once(|| async move {
             let rows = sqlx::query(
-            "SELECT f.key, f.flag_type, COALESCE(o.value, f.default_value) FROM feature_flags f \
+                "SELECT f.key, f.flag_type, COALESCE(o.value, f.default_value) AS value \
+             FROM feature_flags f \
              LEFT JOIN flag_overrides o \
              ON o.flag_key = f.key AND o.level = 'env' AND o.subject = '' ORDER BY f.key",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+            )
+            .fetch_all(&self.pool)
+            .await?;
             rows.iter()
                 .map(|r| {
                     Ok(EnvironmentFlag {
-                        key: r.try_get(0)?,
-                        flag_type: r.try_get(1)?,
-                        value: r.try_get(2)?,
+                        key: r.try_get("key")?,
+                        flag_type: r.try_get("flag_type")?,
+                        value: r.try_get("value")?,
                     })
                 })
                 .collect()
@@ -274,7 +275,7 @@ impl Management<'_> {
             let Some(row) = row else {
                 return Ok(EnvOverrideWrite::NotFound);
             };
-            let flag_type: String = row.try_get(0)?;
+            let flag_type: String = row.try_get("flag_type")?;
             if flag_value(&flag_type, value).is_none() {
                 return Ok(EnvOverrideWrite::InvalidValue(flag_type));
             }

@@ -203,12 +203,12 @@ const ORG_COLUMNS: &str = "code, name, external_id, created_at, handle, is_allow
 
 fn managed_org(r: &AnyRow) -> Result<ManagedOrganization, StoreError> {
     Ok(ManagedOrganization {
-        code: r.try_get(0)?,
-        name: r.try_get(1)?,
-        external_id: r.try_get(2)?,
-        created_at: r.try_get(3)?,
-        handle: r.try_get(4)?,
-        is_allow_registrations: r.try_get::<i64, _>(5)? != 0,
+        code: r.try_get("code")?,
+        name: r.try_get("name")?,
+        external_id: r.try_get("external_id")?,
+        created_at: r.try_get("created_at")?,
+        handle: r.try_get("handle")?,
+        is_allow_registrations: r.try_get::<i64, _>("is_allow_registrations")? != 0,
     })
 }
 
@@ -276,7 +276,7 @@ async fn id_by(
         .bind(value)
         .fetch_optional(&mut **tx)
         .await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
+    Ok(row.map(|r| r.try_get("id")).transpose()?)
 }
 
 /// Where the organization and membership checks of a member operation land.
@@ -329,11 +329,11 @@ async fn members_page(
         .iter()
         .map(|r| {
             Ok(OrgMember {
-                id: r.try_get(0)?,
-                email: r.try_get(1)?,
-                given_name: r.try_get(2)?,
-                family_name: r.try_get(3)?,
-                picture: r.try_get(4)?,
+                id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                given_name: r.try_get("given_name")?,
+                family_name: r.try_get("family_name")?,
+                picture: r.try_get("picture")?,
                 roles: Vec::new(),
             })
         })
@@ -357,7 +357,10 @@ async fn members_page(
     let rows = query.fetch_all(&mut **tx).await?;
     let mut roles: HashMap<String, Vec<String>> = HashMap::new();
     for r in &rows {
-        roles.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+        roles
+            .entry(r.try_get("user_id")?)
+            .or_default()
+            .push(r.try_get("key")?);
     }
     for m in &mut members {
         m.roles = roles.remove(&m.id).unwrap_or_default();
@@ -483,8 +486,8 @@ impl Management<'_> {
                 let Some(row) = row else {
                     return Ok(OrgOutcome::UnknownFlag(key.clone()));
                 };
-                let flag_type: String = row.try_get(0)?;
-                let level: Option<String> = row.try_get(1)?;
+                let flag_type: String = row.try_get("flag_type")?;
+                let level: Option<String> = row.try_get("allow_override_level")?;
                 if !override_allowed(level.as_deref(), OverrideLevel::Org) {
                     return Ok(OrgOutcome::OverrideNotAllowed(key.clone()));
                 }
@@ -905,9 +908,9 @@ impl Management<'_> {
                 .iter()
                 .map(|r| {
                     Ok(OrgRole {
-                        id: r.try_get(0)?,
-                        key: r.try_get(1)?,
-                        name: r.try_get(2)?,
+                        id: r.try_get("id")?,
+                        key: r.try_get("key")?,
+                        name: r.try_get("name")?,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
@@ -1061,7 +1064,7 @@ impl Management<'_> {
             }
             let rows = sqlx::query(
             "SELECT permissions.id, permissions.key, permissions.name, permissions.description, \
-             roles.id, roles.key FROM member_roles \
+             roles.id AS role_id, roles.key AS role_key FROM member_roles \
              JOIN roles ON roles.id = member_roles.role_id \
              JOIN role_permissions ON role_permissions.role_id = member_roles.role_id \
              JOIN permissions ON permissions.id = role_permissions.permission_id \
@@ -1086,10 +1089,10 @@ impl Management<'_> {
             let mut out: BTreeMap<String, OrgPermission> = BTreeMap::new();
             let permission = |r: &AnyRow| -> Result<OrgPermission, StoreError> {
                 Ok(OrgPermission {
-                    id: r.try_get(0)?,
-                    key: r.try_get(1)?,
-                    name: r.try_get(2)?,
-                    description: r.try_get(3)?,
+                    id: r.try_get("id")?,
+                    key: r.try_get("key")?,
+                    name: r.try_get("name")?,
+                    description: r.try_get("description")?,
                     roles: Vec::new(),
                     direct: false,
                 })
@@ -1097,7 +1100,9 @@ impl Management<'_> {
             for r in &rows {
                 let p = permission(r)?;
                 let entry = out.entry(p.key.clone()).or_insert(p);
-                entry.roles.push((r.try_get(4)?, r.try_get(5)?));
+                entry
+                    .roles
+                    .push((r.try_get("role_id")?, r.try_get("role_key")?));
             }
             for r in &direct {
                 let p = permission(r)?;
@@ -1119,7 +1124,7 @@ impl Management<'_> {
             }
             let rows = sqlx::query(
                 "SELECT feature_flags.key, feature_flags.flag_type, feature_flags.default_value, \
-             org.value, env.value FROM feature_flags \
+             org.value AS org_value, env.value AS env_value FROM feature_flags \
              LEFT JOIN flag_overrides AS org ON org.flag_key = feature_flags.key \
              AND org.level = 'org' AND org.subject = $1 \
              LEFT JOIN flag_overrides AS env ON env.flag_key = feature_flags.key \
@@ -1132,12 +1137,12 @@ impl Management<'_> {
             crate::store::commit(tx).await?;
             rows.iter()
                 .map(|r| {
-                    let default: String = r.try_get(2)?;
-                    let org_value: Option<String> = r.try_get(3)?;
-                    let env_value: Option<String> = r.try_get(4)?;
+                    let default: String = r.try_get("default_value")?;
+                    let org_value: Option<String> = r.try_get("org_value")?;
+                    let env_value: Option<String> = r.try_get("env_value")?;
                     Ok(OrgFlag {
-                        key: r.try_get(0)?,
-                        flag_type: r.try_get(1)?,
+                        key: r.try_get("key")?,
+                        flag_type: r.try_get("flag_type")?,
                         overridden: org_value.is_some(),
                         value: org_value.or(env_value).unwrap_or(default),
                     })
@@ -1178,8 +1183,8 @@ impl Management<'_> {
             let Some(row) = row else {
                 return Ok(OrgOutcome::UnknownFlag(key.to_owned()));
             };
-            let flag_type: String = row.try_get(0)?;
-            let level: Option<String> = row.try_get(1)?;
+            let flag_type: String = row.try_get("flag_type")?;
+            let level: Option<String> = row.try_get("allow_override_level")?;
             if !override_allowed(level.as_deref(), OverrideLevel::Org) {
                 return Ok(OrgOutcome::OverrideNotAllowed(key.to_owned()));
             }

@@ -61,10 +61,10 @@ pub(super) const PERMISSION_COLUMNS: &str = "id, key, name, description";
 /// Reads a row of [`PERMISSION_COLUMNS`].
 pub(super) fn managed_permission(r: &AnyRow) -> Result<ManagedPermission, StoreError> {
     Ok(ManagedPermission {
-        id: r.try_get(0)?,
-        key: r.try_get(1)?,
-        name: r.try_get(2)?,
-        description: r.try_get(3)?,
+        id: r.try_get("id")?,
+        key: r.try_get("key")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
     })
 }
 
@@ -170,9 +170,9 @@ impl Management<'_> {
             let Some(row) = row else {
                 return Ok(KeyedWrite::NotFound);
             };
-            let mut key: String = row.try_get(0)?;
-            let mut name: String = row.try_get(1)?;
-            let mut description: Option<String> = row.try_get(2)?;
+            let mut key: String = row.try_get("key")?;
+            let mut name: String = row.try_get("name")?;
+            let mut description: Option<String> = row.try_get("description")?;
             if let Some(new_key) = &patch.key
                 && *new_key != key
             {

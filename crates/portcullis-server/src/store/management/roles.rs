@@ -84,11 +84,11 @@ const ROLE_COLUMNS: &str = "id, key, name, description, is_default_role";
 
 fn managed_role(r: &AnyRow) -> Result<ManagedRole, StoreError> {
     Ok(ManagedRole {
-        id: r.try_get(0)?,
-        key: r.try_get(1)?,
-        name: r.try_get(2)?,
-        description: r.try_get(3)?,
-        is_default_role: r.try_get::<i64, _>(4)? != 0,
+        id: r.try_get("id")?,
+        key: r.try_get("key")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        is_default_role: r.try_get::<i64, _>("is_default_role")? != 0,
     })
 }
 
@@ -383,12 +383,12 @@ impl Management<'_> {
             rows.iter()
                 .map(|r| {
                     Ok(RoleHolder {
-                        user_id: r.try_get(0)?,
-                        org_code: r.try_get(1)?,
-                        email: r.try_get(2)?,
-                        given_name: r.try_get(3)?,
-                        family_name: r.try_get(4)?,
-                        picture: r.try_get(5)?,
+                        user_id: r.try_get("user_id")?,
+                        org_code: r.try_get("org_code")?,
+                        email: r.try_get("email")?,
+                        given_name: r.try_get("given_name")?,
+                        family_name: r.try_get("family_name")?,
+                        picture: r.try_get("picture")?,
                     })
                 })
                 .collect::<Result<_, StoreError>>()

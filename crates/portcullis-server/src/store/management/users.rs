@@ -42,16 +42,16 @@ const USER_COLUMNS: &str = "id, email, given_name, family_name, picture, provide
 
 fn managed_user(r: &AnyRow) -> Result<ManagedUser, StoreError> {
     Ok(ManagedUser {
-        id: r.try_get(0)?,
-        email: r.try_get(1)?,
-        given_name: r.try_get(2)?,
-        family_name: r.try_get(3)?,
-        picture: r.try_get(4)?,
-        provided_id: r.try_get(5)?,
-        is_suspended: r.try_get::<i64, _>(6)? != 0,
-        is_password_reset_requested: r.try_get::<i64, _>(7)? != 0,
-        created_at: r.try_get(8)?,
-        updated_at: r.try_get(9)?,
+        id: r.try_get("id")?,
+        email: r.try_get("email")?,
+        given_name: r.try_get("given_name")?,
+        family_name: r.try_get("family_name")?,
+        picture: r.try_get("picture")?,
+        provided_id: r.try_get("provided_id")?,
+        is_suspended: r.try_get::<i64, _>("is_suspended")? != 0,
+        is_password_reset_requested: r.try_get::<i64, _>("is_password_reset_requested")? != 0,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
     })
 }
 
@@ -228,8 +228,8 @@ impl Management<'_> {
                     query = query.bind(*id);
                 }
                 for row in query.fetch_all(&self.pool).await? {
-                    let user: String = row.try_get(0)?;
-                    let code: String = row.try_get(1)?;
+                    let user: String = row.try_get("user_id")?;
+                    let code: String = row.try_get("org_code")?;
                     if let Some(codes) = out.get_mut(&user) {
                         codes.push(code);
                     }
@@ -387,8 +387,8 @@ impl Management<'_> {
             rows.iter()
                 .map(|r| {
                     Ok(UserSession {
-                        auth_time: r.try_get(0)?,
-                        expires_at: r.try_get(1)?,
+                        auth_time: r.try_get("auth_time")?,
+                        expires_at: r.try_get("expires_at")?,
                     })
                 })
                 .collect()
@@ -415,8 +415,8 @@ impl Management<'_> {
             let Some(row) = row else {
                 return Ok(UserFlagWrite::NoFlag);
             };
-            let flag_type: String = row.try_get(0)?;
-            let level: Option<String> = row.try_get(1)?;
+            let flag_type: String = row.try_get("flag_type")?;
+            let level: Option<String> = row.try_get("allow_override_level")?;
             if flag_value(&flag_type, value).is_none() {
                 return Ok(UserFlagWrite::InvalidValue(flag_type));
             }
@@ -462,7 +462,9 @@ impl Management<'_> {
                 .bind(key)
                 .fetch_optional(&self.pool)
                 .await?;
-            row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
+            row.map(|r| r.try_get("flag_type"))
+                .transpose()
+                .map_err(Into::into)
         })
         .await
     }
