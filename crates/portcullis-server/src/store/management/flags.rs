@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 
 use super::Management;
 use super::permissions::is_unique_violation;
+use crate::domain::{OverrideLevel, override_allowed};
 use crate::error::StoreError;
 use crate::store::flag_value;
 
@@ -75,26 +76,6 @@ pub struct EnvironmentFlag {
     pub flag_type: String,
     /// The value, as a string.
     pub value: String,
-}
-
-/// A level below the environment at which a flag can be overridden.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OverrideLevel {
-    /// For one organization.
-    Org,
-    /// For one user.
-    User,
-}
-
-/// Whether a flag whose `allow_override_level` is `level` may be overridden `at` that level.
-/// The level is the lowest scope overrides reach, as in Kinde: `env` allows neither
-/// organization nor user overrides, `org` allows organization overrides, `usr` both. A flag
-/// without a level (one defined without it) allows both, as it always did here.
-pub fn override_allowed(level: Option<&str>, at: OverrideLevel) -> bool {
-    match (level, at) {
-        (None | Some("usr"), _) | (Some("org"), OverrideLevel::Org) => true,
-        (Some(_), _) => false,
-    }
 }
 
 const FLAG_COLUMNS: &str = "key, name, description, flag_type, allow_override_level, default_value";

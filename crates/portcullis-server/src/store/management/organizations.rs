@@ -10,8 +10,8 @@ use sqlx::error::ErrorKind;
 use sqlx::{Any, Row, Transaction};
 
 use super::Management;
-use super::flags::{OverrideLevel, override_allowed};
 use super::order::{After, ListOrder, SortBy, keyset, user_sort_expr};
+use crate::domain::{OverrideLevel, override_allowed};
 use crate::error::StoreError;
 use crate::store::{Dialect, Store, flag_value};
 

@@ -6,9 +6,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::Management;
-use super::flags::{OverrideLevel, override_allowed};
 use super::order::{After, ListOrder, equals_or_unused, keyset, user_sort_expr};
 use super::organizations::join_as_new_member;
+use crate::domain::{OverrideLevel, override_allowed};
 use crate::error::StoreError;
 use crate::store::flag_value;
 
