@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use portcullis::clock::ManualClock;
 use portcullis::oauth::{AuthClient, AuthorizeOptions, LogoutOptions, TokenSet, TokenTypeHint};
 use portcullis::{Config, Error, JwksOptions, OAuthError, Reason, TokenVerifier};
 use reqwest::redirect::Policy;
@@ -54,15 +55,18 @@ fn provider() -> Option<String> {
 }
 
 /// The web app as a plain OpenID Connect client: no API, so its access tokens are for UserInfo.
-fn web_client(issuer: &str) -> AuthClient {
-    let config = Config::builder(issuer)
+fn web_config(issuer: &str) -> Config {
+    Config::builder(issuer)
         .client_id(WEB)
         .client_secret(WEB_SECRET)
         .redirect_uri(CALLBACK)
         .post_logout_redirect_uri(LOGOUT)
         .build()
-        .unwrap();
-    AuthClient::new(&config).unwrap()
+        .unwrap()
+}
+
+fn web_client(issuer: &str) -> AuthClient {
+    AuthClient::new(&web_config(issuer)).unwrap()
 }
 
 /// The web app configured with the API as its audience: the SDK names it as an RFC 8707
@@ -643,8 +647,16 @@ async fn rotated_signing_keys_are_fetched_and_a_removed_key_stops_verifying() {
     // unknown kid. Once the old key is gone from the key set, its tokens are refused.
     let Some(issuer) = provider() else { return };
     let _serial = SERIAL.lock().await;
-    let wait_out_refresh_limit = || tokio::time::sleep(JwksOptions::default().refresh_interval);
-    let verifier = api_verifier(&issuer);
+    // The SDK's clock, moved past its key-set refresh limit instead of waiting it out.
+    let clock = ManualClock::now();
+    let wait_out_refresh_limit = || async {
+        clock.advance(JwksOptions::default().refresh_interval + Duration::from_millis(100));
+    };
+    let verifier = TokenVerifier::builder(&issuer)
+        .audience(API)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     let old = worker_client(&issuer, WORKER_SECRET)
         .client_credentials(API, &[])
         .await
@@ -655,7 +667,10 @@ async fn rotated_signing_keys_are_fetched_and_a_removed_key_stops_verifying() {
         .await
         .unwrap();
     // A user signs in before the rotation; the web client's verifier caches today's keys.
-    let web = web_client(&issuer);
+    let web = AuthClient::builder(web_config(&issuer))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     let before = signed_in(&issuer, &web, &offline()).await;
     assert_eq!(kid(before.id_token.as_deref().unwrap()), old_kid);
 
