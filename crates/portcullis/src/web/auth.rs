@@ -3,6 +3,7 @@
 //! session half of authentication.
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::web::bearer::{MALFORMED, bearer_credentials, is_b64token};
 use crate::web::flow::AuthRoutes;
 use crate::web::login_cookie::{CookieKey, LoginCookies};
 use crate::web::rejection::{AuthRejection, quoted};
+use crate::web::require::{Principal, Via};
 use crate::web::session::{self, AuthSession, SessionError};
 use crate::web::signin::{Refreshes, SignedIn, ends_sign_in};
 
@@ -162,6 +164,43 @@ impl WebAuth {
             Err(_) if !is_b64token(token) => Err(AuthRejection::InvalidRequest(MALFORMED)),
             Err(refused) => Err(refused),
         }
+    }
+
+    /// Who a request is: the bearer token's principal (its `Authorization` header values and
+    /// query string read as [`WebAuth::verify_bearer_header`] does), else — without an
+    /// `Authorization: Bearer` header — the signed-in user of the request's session, found by
+    /// `session` only then ([`WebAuth::session_user`]: refreshed shortly before it expires).
+    /// `None` without credentials. This is the one authentication of the framework crates'
+    /// extractors and guards.
+    pub async fn authenticate<'a, I, G, S>(
+        &self,
+        authorization: I,
+        query: Option<&str>,
+        session: impl FnOnce() -> Option<G>,
+    ) -> Result<Option<Principal>, AuthRejection>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        G: Deref<Target = S>,
+        S: AuthSession + ?Sized,
+    {
+        if let Some(claims) = self.verify_bearer_header(authorization, query).await? {
+            return Ok(Some(Principal::bearer(claims)));
+        }
+        let Some(session) = session() else {
+            return Ok(None);
+        };
+        // Boxed: reading (and maybe refreshing) the session is a future several times the
+        // size of the rest, which every bearer request would otherwise carry and copy.
+        let signed_in = Box::pin(self.session_user(&*session)).await?;
+        Ok(signed_in.map(Principal::session))
+    }
+
+    /// Whether a framework crate keeps `principal` in its request (for the request's next
+    /// extractor or guard): always for a session's, and for a bearer token's unless the
+    /// verifier caches verified tokens — a second lookup then costs less than building the
+    /// request's extension map (allocations, on every request).
+    pub fn remembers(&self, principal: &Principal) -> bool {
+        principal.via() == Via::Session || !self.verifier.caches_verified_tokens()
     }
 
     /// The session's signed-in user, its tokens refreshed first when they expire within the
