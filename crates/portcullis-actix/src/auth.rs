@@ -13,7 +13,7 @@ use portcullis::oauth::AuthClient;
 use portcullis::web::{CookieKey, WebAuth, WebAuthBuilder};
 use portcullis::{Config, Error, TokenVerifier};
 
-use crate::extract::{Authenticated, Via};
+use crate::extract::Authenticated;
 use crate::guard::{RequireAuth, Requirement};
 use crate::rejection::{AuthRejection, Rejection};
 use crate::routes::AuthRoutes;
@@ -174,8 +174,8 @@ impl Auth {
         }
     }
 
-    /// The request's user: the one an earlier guard or extractor left in the request, the
-    /// bearer token's, else the session's.
+    /// The request's user: the one an earlier guard or extractor left in the request, else
+    /// [`WebAuth::authenticate`]'s (the bearer token's, else the session's).
     async fn resolve(&self, request: &HttpRequest) -> Result<Option<Authenticated>, AuthRejection> {
         if let Some(known) = request.extensions().get::<Authenticated>() {
             return Ok(Some(known.clone()));
@@ -186,44 +186,20 @@ impl Auth {
             .map(|v| v.as_bytes());
         let query = Some(request.query_string()).filter(|q| !q.is_empty());
         // The token borrows the request's header: no copy per request.
-        let bearer = self
+        let session = || Some(Box::new(ActixSession(request.get_session())));
+        let Some(principal) = self
             .inner
-            .verify_bearer_header(authorization, query)
-            .await?;
-        let user = match bearer {
-            Some(claims) => {
-                let user = Authenticated::new(claims, Via::Bearer);
-                // Left in the request for its next extractor, unless the verifier caches
-                // tokens: a second lookup costs less than an insert into the extension map.
-                if self.inner.verifier().caches_verified_tokens() {
-                    return Ok(Some(user));
-                }
-                user
-            }
-            // Boxed: reading (and maybe refreshing) the session is a future several times the
-            // size of the rest, which every bearer request would otherwise carry and copy.
-            None => match Box::pin(self.session_user(request)).await? {
-                Some(user) => user,
-                None => return Ok(None),
-            },
-        };
-        request.extensions_mut().insert(user.clone());
-        Ok(Some(user))
-    }
-
-    /// The signed-in user of the request's session, if any.
-    async fn session_user(
-        &self,
-        request: &HttpRequest,
-    ) -> Result<Option<Authenticated>, AuthRejection> {
-        let session = ActixSession(request.get_session());
-        let Some(signed_in) = self.inner.session_user(&session).await? else {
+            .authenticate(authorization, query, session)
+            .await?
+        else {
             return Ok(None);
         };
-        Ok(Some(
-            Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
-                .with_tokens(signed_in.tokens),
-        ))
+        let remember = self.inner.remembers(&principal);
+        let user = Authenticated::from(principal);
+        if remember {
+            request.extensions_mut().insert(user.clone());
+        }
+        Ok(Some(user))
     }
 
     /// `rejection`, to be answered with this `Auth`'s realm.

@@ -12,7 +12,7 @@ use portcullis::oauth::AuthClient;
 use portcullis::web::{CookieKey, WebAuth, WebAuthBuilder};
 use portcullis::{Config, Error, TokenVerifier};
 
-use crate::extract::{Authenticated, Via};
+use crate::extract::Authenticated;
 use crate::guard::{RequireLayer, Requirement};
 use crate::rejection::{AuthRejection, Rejection};
 use crate::routes::AuthRoutes;
@@ -190,8 +190,8 @@ impl Auth {
         }
     }
 
-    /// The request's user: the one an earlier guard or extractor left in the request, the
-    /// bearer token's, else the session's.
+    /// The request's user: the one an earlier guard or extractor left in the request, else
+    /// [`WebAuth::authenticate`]'s (the bearer token's, else the session's).
     async fn resolve(&self, parts: &mut Parts) -> Result<Option<Authenticated>, AuthRejection> {
         if let Some(known) = parts.extensions.get::<Authenticated>() {
             return Ok(Some(known.clone()));
@@ -201,45 +201,20 @@ impl Auth {
             .get_all(header::AUTHORIZATION)
             .iter()
             .map(|v| v.as_bytes());
-        let bearer = self
+        let principal = self
             .inner
             .web
-            .verify_bearer_header(authorization, parts.uri.query())
+            .authenticate(authorization, parts.uri.query(), || self.session(parts))
             .await?;
-        let user = match bearer {
-            Some(claims) => {
-                let user = Authenticated::new(claims, Via::Bearer);
-                // Left in the request for its next extractor, unless the verifier caches
-                // tokens: a second lookup costs less than building the request's extension map
-                // (three allocations, on every request).
-                if self.verifier().caches_verified_tokens() {
-                    return Ok(Some(user));
-                }
-                user
-            }
-            // Boxed: reading (and maybe refreshing) the session is a future several times the
-            // size of the rest, which every bearer request would otherwise carry and copy.
-            None => match Box::pin(self.session_user(parts)).await? {
-                Some(user) => user,
-                None => return Ok(None),
-            },
+        let Some(principal) = principal else {
+            return Ok(None);
         };
-        parts.extensions.insert(user.clone());
+        let remember = self.inner.web.remembers(&principal);
+        let user = Authenticated::from(principal);
+        if remember {
+            parts.extensions.insert(user.clone());
+        }
         Ok(Some(user))
-    }
-
-    /// The signed-in user of the request's session, if any.
-    async fn session_user(&self, parts: &Parts) -> Result<Option<Authenticated>, AuthRejection> {
-        let Some(session) = self.session(parts) else {
-            return Ok(None);
-        };
-        let Some(signed_in) = self.inner.web.session_user(&*session).await? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
-                .with_tokens(signed_in.tokens),
-        ))
     }
 
     /// `rejection`, to be answered with this `Auth`'s realm.
