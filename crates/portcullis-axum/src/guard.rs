@@ -2,11 +2,21 @@
 //! [`Auth::require_authenticated`], [`Auth::require_permission`], [`Auth::require_role`],
 //! [`Auth::require_organization`] and [`Auth::require_feature_flag`].
 //!
+//! ```no_run
+//! # use axum::{Router, routing::get};
+//! # fn app(auth: portcullis_axum::Auth) -> Router {
+//! Router::new()
+//!     .route("/api/todos", get(|| async { "[]" }))
+//!     .route_layer(auth.require_permission("read:todos"))
+//!     .with_state(auth)
+//! # }
+//! ```
+//!
 //! A guard authenticates the request (bearer token, else the session), checks its requirement,
-//! and answers the [`AuthRejection`](portcullis::web::AuthRejection) itself when either fails (the
-//! decision is [`portcullis::web::admit`], shared with `portcullis-actix`); when both pass, the handler runs,
-//! and an [`Authenticated`] extractor in it reuses the guard's result instead of verifying the
-//! token again.
+//! and answers the [`AuthRejection`](portcullis::web::AuthRejection) itself when either fails
+//! (the decision is [`portcullis::web::admit`], shared with `portcullis-actix`); when both
+//! pass, the handler runs, and an [`Authenticated`] extractor in it reuses the guard's result
+//! instead of verifying the token again.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -406,3 +406,64 @@ impl WebAuthBuilder {
         })
     }
 }
+
+/// The settings a framework crate's `AuthBuilder` passes on to its [`WebAuthBuilder`] (a field
+/// `web`), written once: `realm`, `verifier`, `client`, `routes`, `refresh_margin`,
+/// `cookie_key` and `clock`. Called inside the crate's `impl AuthBuilder { … }`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __web_auth_builder_settings {
+    () => {
+        /// The realm of `WWW-Authenticate` answers (default `api`). Quotes, backslashes and
+        /// control characters are dropped.
+        pub fn realm(mut self, realm: impl ::std::convert::Into<::std::string::String>) -> Self {
+            self.web = self.web.realm(realm);
+            self
+        }
+
+        /// Verify bearer tokens with this verifier instead of one built from the configuration.
+        pub fn verifier(mut self, verifier: $crate::TokenVerifier) -> Self {
+            self.web = self.web.verifier(verifier);
+            self
+        }
+
+        /// Use this OAuth client for the sign-in routes instead of one built from the
+        /// configuration.
+        pub fn client(mut self, client: $crate::oauth::AuthClient) -> Self {
+            self.web = self.web.client(client);
+            self
+        }
+
+        /// The paths of the sign-in routes (default: the usual ones, with the callback at the
+        /// path of the configured redirect URI).
+        pub fn routes(mut self, routes: $crate::web::AuthRoutes) -> Self {
+            self.web = self.web.routes(routes);
+            self
+        }
+
+        /// How long before it expires a session's access token is refreshed (default one
+        /// minute).
+        pub fn refresh_margin(mut self, margin: ::std::time::Duration) -> Self {
+            self.web = self.web.refresh_margin(margin);
+            self
+        }
+
+        /// The key that seals the cookie of each sign-in under way (its `state`, `nonce` and
+        /// PKCE verifier). Default: derived from the client secret; for a client without a
+        /// secret, a random key for the life of the process — an app running several
+        /// instances of a public client must give each the same key. See
+        /// [`CookieKey`](portcullis::web::CookieKey).
+        pub fn cookie_key(mut self, key: $crate::web::CookieKey) -> Self {
+            self.web = self.web.cookie_key(key);
+            self
+        }
+
+        /// The clock for the session's expiry decisions (tests move it instead of sleeping).
+        /// The [`AuthClient`](portcullis::oauth::AuthClient) stamps token expiry with its own
+        /// clock: give it the same one (`AuthBuilder::client`).
+        pub fn clock(mut self, clock: impl $crate::clock::Clock) -> Self {
+            self.web = self.web.clock(clock);
+            self
+        }
+    };
+}

@@ -435,6 +435,62 @@ macro_rules! __web_extractor_types {
     };
 }
 
+/// A framework crate's guard constructors on its `Auth`, written once:
+/// `require_authenticated`, `require_permission`, `require_role`, `require_organization`,
+/// `require_feature_flag` and `require`, each a `$guard::new(auth, Option<Requirement>)` (the
+/// crate's layer or middleware type). Called inside the crate's `impl Auth { … }`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __web_auth_guards {
+    ($guard:ident) => {
+        /// A guard (see the [`guard`](crate::guard) module): any authenticated request passes.
+        pub fn require_authenticated(&self) -> $guard {
+            $guard::new(self.clone(), ::std::option::Option::None)
+        }
+
+        /// A guard: the token must grant `permission`, else 403 `insufficient_scope` (with
+        /// `scope="<permission>"`).
+        pub fn require_permission(
+            &self,
+            permission: impl ::std::convert::Into<::std::borrow::Cow<'static, str>>,
+        ) -> $guard {
+            self.require($crate::web::Requirement::Permission(permission.into()))
+        }
+
+        /// A guard: the user must have the role `role` (its key), else 403
+        /// `insufficient_scope`.
+        pub fn require_role(
+            &self,
+            role: impl ::std::convert::Into<::std::borrow::Cow<'static, str>>,
+        ) -> $guard {
+            self.require($crate::web::Requirement::Role(role.into()))
+        }
+
+        /// A guard: the token must be issued for the organization `org_code`, else 403
+        /// `insufficient_scope`.
+        pub fn require_organization(
+            &self,
+            org_code: impl ::std::convert::Into<::std::borrow::Cow<'static, str>>,
+        ) -> $guard {
+            self.require($crate::web::Requirement::Organization(org_code.into()))
+        }
+
+        /// A guard: the boolean feature flag `flag` must be on for the user, else 403
+        /// `insufficient_scope`.
+        pub fn require_feature_flag(
+            &self,
+            flag: impl ::std::convert::Into<::std::borrow::Cow<'static, str>>,
+        ) -> $guard {
+            self.require($crate::web::Requirement::FeatureFlag(flag.into()))
+        }
+
+        /// A guard for any [`Requirement`](portcullis::web::Requirement).
+        pub fn require(&self, requirement: $crate::web::Requirement) -> $guard {
+            $guard::new(self.clone(), ::std::option::Option::Some(requirement))
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
