@@ -1,22 +1,18 @@
 //! [`Auth`]: the one handle an app builds (from [`Config`]) and puts in its app data.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_session::SessionExt;
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest};
-use portcullis::clock::Clock;
 use portcullis::oauth::AuthClient;
-use portcullis::web::{CookieKey, WebAuth, WebAuthBuilder};
+use portcullis::web::{WebAuth, WebAuthBuilder};
 use portcullis::{Config, Error, TokenVerifier};
 
-use crate::extract::{Authenticated, Via};
-use crate::guard::{RequireAuth, Requirement};
+use crate::extract::Authenticated;
+use crate::guard::RequireAuth;
 use crate::rejection::{AuthRejection, Rejection};
-use crate::routes::AuthRoutes;
 use crate::session::ActixSession;
 
 pub use portcullis::web::DEFAULT_REFRESH_MARGIN;
@@ -103,47 +99,7 @@ impl Auth {
         self.inner.realm()
     }
 
-    /// Guard middleware for `.wrap(…)`: any authenticated request passes.
-    pub fn require_authenticated(&self) -> RequireAuth {
-        RequireAuth::new(self.clone(), None)
-    }
-
-    /// Guard middleware for `.wrap(…)`: the token must grant `permission`, else 403
-    /// `insufficient_scope`.
-    ///
-    /// ```no_run
-    /// use actix_web::{App, web};
-    /// # fn app(auth: portcullis_actix::Auth) {
-    /// let app = App::new().app_data(auth.clone()).service(
-    ///     web::resource("/api/todos")
-    ///         .wrap(auth.require_permission("read:todos"))
-    ///         .route(web::get().to(|| async { "[]" })),
-    /// );
-    /// # let _ = app; }
-    /// ```
-    pub fn require_permission(&self, permission: impl Into<Cow<'static, str>>) -> RequireAuth {
-        self.require(Requirement::Permission(permission.into()))
-    }
-
-    /// Guard middleware: the user must have the role `role` (its key).
-    pub fn require_role(&self, role: impl Into<Cow<'static, str>>) -> RequireAuth {
-        self.require(Requirement::Role(role.into()))
-    }
-
-    /// Guard middleware: the token must be issued for the organization `org_code`.
-    pub fn require_organization(&self, org_code: impl Into<Cow<'static, str>>) -> RequireAuth {
-        self.require(Requirement::Organization(org_code.into()))
-    }
-
-    /// Guard middleware: the boolean feature flag `flag` must be on for the user.
-    pub fn require_feature_flag(&self, flag: impl Into<Cow<'static, str>>) -> RequireAuth {
-        self.require(Requirement::FeatureFlag(flag.into()))
-    }
-
-    /// Guard middleware for any [`Requirement`].
-    pub fn require(&self, requirement: Requirement) -> RequireAuth {
-        RequireAuth::new(self.clone(), Some(requirement))
-    }
+    portcullis::__web_auth_guards!(RequireAuth);
 
     /// The authenticated user of a request: an earlier guard's result, else the bearer token,
     /// else (when the app has sign-in configured and a session middleware) the signed-in
@@ -174,8 +130,8 @@ impl Auth {
         }
     }
 
-    /// The request's user: the one an earlier guard or extractor left in the request, the
-    /// bearer token's, else the session's.
+    /// The request's user: the one an earlier guard or extractor left in the request, else
+    /// [`WebAuth::authenticate`]'s (the bearer token's, else the session's).
     async fn resolve(&self, request: &HttpRequest) -> Result<Option<Authenticated>, AuthRejection> {
         if let Some(known) = request.extensions().get::<Authenticated>() {
             return Ok(Some(known.clone()));
@@ -186,44 +142,20 @@ impl Auth {
             .map(|v| v.as_bytes());
         let query = Some(request.query_string()).filter(|q| !q.is_empty());
         // The token borrows the request's header: no copy per request.
-        let bearer = self
+        let session = || Some(Box::new(ActixSession(request.get_session())));
+        let Some(principal) = self
             .inner
-            .verify_bearer_header(authorization, query)
-            .await?;
-        let user = match bearer {
-            Some(claims) => {
-                let user = Authenticated::new(claims, Via::Bearer);
-                // Left in the request for its next extractor, unless the verifier caches
-                // tokens: a second lookup costs less than an insert into the extension map.
-                if self.inner.verifier().caches_verified_tokens() {
-                    return Ok(Some(user));
-                }
-                user
-            }
-            // Boxed: reading (and maybe refreshing) the session is a future several times the
-            // size of the rest, which every bearer request would otherwise carry and copy.
-            None => match Box::pin(self.session_user(request)).await? {
-                Some(user) => user,
-                None => return Ok(None),
-            },
-        };
-        request.extensions_mut().insert(user.clone());
-        Ok(Some(user))
-    }
-
-    /// The signed-in user of the request's session, if any.
-    async fn session_user(
-        &self,
-        request: &HttpRequest,
-    ) -> Result<Option<Authenticated>, AuthRejection> {
-        let session = ActixSession(request.get_session());
-        let Some(signed_in) = self.inner.session_user(&session).await? else {
+            .authenticate(authorization, query, session)
+            .await?
+        else {
             return Ok(None);
         };
-        Ok(Some(
-            Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
-                .with_tokens(signed_in.tokens),
-        ))
+        let remember = self.inner.remembers(&principal);
+        let user = Authenticated::from(principal);
+        if remember {
+            request.extensions_mut().insert(user.clone());
+        }
+        Ok(Some(user))
     }
 
     /// `rejection`, to be answered with this `Auth`'s realm.
@@ -245,55 +177,7 @@ impl fmt::Debug for AuthBuilder {
 }
 
 impl AuthBuilder {
-    /// The realm of `WWW-Authenticate` answers (default `api`). Quotes, backslashes and
-    /// control characters are dropped.
-    pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.web = self.web.realm(realm);
-        self
-    }
-
-    /// Verify bearer tokens with this verifier instead of one built from the configuration.
-    pub fn verifier(mut self, verifier: TokenVerifier) -> Self {
-        self.web = self.web.verifier(verifier);
-        self
-    }
-
-    /// Use this OAuth client for the sign-in routes instead of one built from the
-    /// configuration.
-    pub fn client(mut self, client: AuthClient) -> Self {
-        self.web = self.web.client(client);
-        self
-    }
-
-    /// The paths of the sign-in routes ([`Auth::configure`]).
-    pub fn routes(mut self, routes: AuthRoutes) -> Self {
-        self.web = self.web.routes(routes);
-        self
-    }
-
-    /// How long before it expires a session's access token is refreshed (default one
-    /// minute).
-    pub fn refresh_margin(mut self, margin: Duration) -> Self {
-        self.web = self.web.refresh_margin(margin);
-        self
-    }
-
-    /// The key that seals the cookie of each sign-in under way (its `state`, `nonce` and PKCE
-    /// verifier). Default: derived from the client secret; for a client without a secret, a
-    /// random key for the life of the process — an app running several instances of a public
-    /// client must give each the same key. See [`CookieKey`].
-    pub fn cookie_key(mut self, key: CookieKey) -> Self {
-        self.web = self.web.cookie_key(key);
-        self
-    }
-
-    /// The clock for the session's expiry decisions (tests move it instead of sleeping). The
-    /// [`AuthClient`] stamps token expiry with its own clock: give it the same one
-    /// ([`AuthBuilder::client`]).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.web = self.web.clock(clock);
-        self
-    }
+    portcullis::__web_auth_builder_settings!();
 
     /// Builds the `Auth`. Errors name the configuration setting at fault.
     pub fn build(self) -> Result<Auth, Error> {

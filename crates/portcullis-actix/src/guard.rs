@@ -15,10 +15,24 @@
 //! # let _ = app; }
 //! ```
 //!
+//! Or on one resource:
+//!
+//! ```no_run
+//! use actix_web::{App, web};
+//! # fn app(auth: portcullis_actix::Auth) {
+//! let app = App::new().app_data(auth.clone()).service(
+//!     web::resource("/api/todos")
+//!         .wrap(auth.require_permission("read:todos"))
+//!         .route(web::get().to(|| async { "[]" })),
+//! );
+//! # let _ = app; }
+//! ```
+//!
 //! A guard authenticates the request (bearer token, else the session), checks its
-//! requirement, and answers the [`AuthRejection`](crate::AuthRejection) itself when either fails; when both pass,
-//! the service runs, and an [`Authenticated`] extractor in it reuses the guard's result instead
-//! of verifying the token again.
+//! requirement, and answers the [`AuthRejection`](crate::AuthRejection) itself when either
+//! fails (the decision is [`portcullis::web::admit`], shared with `portcullis-axum`); when both
+//! pass, the service runs, and an [`Authenticated`] extractor in it reuses the guard's result
+//! instead of verifying the token again.
 //!
 //! Why a `Transform` rather than an actix-web routing `Guard`: a routing guard can only say
 //! "no match" (a 404, or the next route), never answer 401 / 403 with `WWW-Authenticate`; and
@@ -34,6 +48,7 @@ use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 pub use portcullis::web::Requirement;
+use portcullis::web::admit;
 
 use crate::auth::Auth;
 use crate::extract::Authenticated;
@@ -104,13 +119,10 @@ where
         let auth = self.auth.clone();
         let requirement = self.requirement.clone();
         Box::pin(async move {
-            let checked = match auth.authenticated(request.request()).await {
-                Ok(user) => match &requirement {
-                    Some(r) => r.check(user.claims()).map(|()| user),
-                    None => Ok(user),
-                },
-                Err(e) => Err(e),
-            };
+            let checked = admit(
+                auth.authenticated(request.request()).await,
+                requirement.as_ref(),
+            );
             match checked {
                 Ok(user) => {
                     // For the handler's extractors (`authenticated` may have left it already).

@@ -48,8 +48,8 @@
 //!   (`App::app_data(auth)` or `web::Data<Auth>`).
 //! - Extractors ([`extract`]): [`Authenticated`], [`MaybeAuthenticated`], and typed guards
 //!   [`RequirePermission`], [`RequireRole`], [`RequireOrganization`], [`RequireFeatureFlag`]
-//!   with markers declared by [`permission!`], [`role!`], [`organization!`],
-//!   [`feature_flag!`].
+//!   (aliases of one generic [`Require`]) with markers declared by [`permission!`], [`role!`],
+//!   [`organization!`], [`feature_flag!`].
 //! - Guard middleware ([`guard`]): [`Auth::require_permission`] and friends, for `.wrap(…)`
 //!   on an app, scope or resource.
 //! - Refusals ([`rejection`]): 401 / 400 / 403 / 503 with `WWW-Authenticate` and a JSON body,
@@ -78,12 +78,15 @@ pub mod session;
 pub use actix_session;
 pub use auth::{Auth, AuthBuilder, DEFAULT_REFRESH_MARGIN};
 pub use extract::{
-    Authenticated, FeatureFlagKey, MaybeAuthenticated, OrganizationCode, PermissionKey,
+    Authenticated, FeatureFlagKey, MaybeAuthenticated, OrganizationCode, PermissionKey, Require,
     RequireFeatureFlag, RequireOrganization, RequirePermission, RequireRole, RoleKey, Via,
 };
 pub use guard::{RequireAuth, RequireAuthMiddleware, Requirement};
 pub use portcullis::web::safe_return_to;
 pub use portcullis::web::{CookieKey, MAX_PENDING};
+/// The typed-guard marker macros, the SDK's ([`portcullis::web`]): the same for actix-web and
+/// axum.
+pub use portcullis::{feature_flag, organization, permission, role};
 pub use rejection::{AuthRejection, Rejection};
 pub use routes::AuthRoutes;
 pub use session::{MemoryStore, SESSION_COOKIE, session_middleware};

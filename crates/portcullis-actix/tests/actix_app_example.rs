@@ -9,24 +9,12 @@ mod actix_app;
 
 use actix_web::cookie::Key;
 use common::*;
-use portcullis::Config;
 use portcullis_actix::session::SESSION_COOKIE;
 use portcullis_actix::{Auth, MemoryStore};
 use portcullis_server::testing::TestIssuer;
 
-fn config(issuer: &TestIssuer) -> Config {
-    Config::builder(issuer.issuer())
-        .client_id(WEB)
-        .client_secret(WEB_SECRET)
-        .redirect_uri(CALLBACK)
-        .post_logout_redirect_uri(LOGOUT)
-        .audience(API)
-        .build()
-        .unwrap()
-}
-
 fn serve_example(issuer: &TestIssuer) -> String {
-    let auth = Auth::from_config(&config(issuer)).unwrap();
+    let auth = Auth::from_config(&web_config(issuer)).unwrap();
     let (store, key) = (MemoryStore::default(), Key::generate());
     serve!(move || actix_app::app(auth.clone(), store.clone(), key.clone()))
 }

@@ -1,21 +1,17 @@
 //! [`Auth`]: the one handle an app builds (from [`Config`]) and puts in its router state.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::header;
 use axum::http::request::Parts;
-use portcullis::clock::Clock;
 use portcullis::oauth::AuthClient;
-use portcullis::web::{CookieKey, WebAuth, WebAuthBuilder};
+use portcullis::web::{WebAuth, WebAuthBuilder};
 use portcullis::{Config, Error, TokenVerifier};
 
-use crate::extract::{Authenticated, Via};
-use crate::guard::{RequireLayer, Requirement};
+use crate::extract::Authenticated;
+use crate::guard::RequireLayer;
 use crate::rejection::{AuthRejection, Rejection};
-use crate::routes::AuthRoutes;
 use crate::session::{SessionSource, SharedSession, tower_sessions_source};
 
 pub use portcullis::web::DEFAULT_REFRESH_MARGIN;
@@ -123,46 +119,7 @@ impl Auth {
         &self.inner.web
     }
 
-    /// A guard for [`axum::Router::route_layer`]: any authenticated request passes.
-    pub fn require_authenticated(&self) -> RequireLayer {
-        RequireLayer::new(self.clone(), None)
-    }
-
-    /// A guard for [`axum::Router::route_layer`]: the token must grant `permission`, else 403
-    /// `insufficient_scope`.
-    ///
-    /// ```no_run
-    /// # use axum::{Router, routing::get};
-    /// # fn app(auth: portcullis_axum::Auth) -> Router {
-    /// Router::new()
-    ///     .route("/api/todos", get(|| async { "[]" }))
-    ///     .route_layer(auth.require_permission("read:todos"))
-    ///     .with_state(auth)
-    /// # }
-    /// ```
-    pub fn require_permission(&self, permission: impl Into<Cow<'static, str>>) -> RequireLayer {
-        self.require(Requirement::Permission(permission.into()))
-    }
-
-    /// A guard: the user must have the role `role` (its key).
-    pub fn require_role(&self, role: impl Into<Cow<'static, str>>) -> RequireLayer {
-        self.require(Requirement::Role(role.into()))
-    }
-
-    /// A guard: the token must be issued for the organization `org_code`.
-    pub fn require_organization(&self, org_code: impl Into<Cow<'static, str>>) -> RequireLayer {
-        self.require(Requirement::Organization(org_code.into()))
-    }
-
-    /// A guard: the boolean feature flag `flag` must be on for the user.
-    pub fn require_feature_flag(&self, flag: impl Into<Cow<'static, str>>) -> RequireLayer {
-        self.require(Requirement::FeatureFlag(flag.into()))
-    }
-
-    /// A guard for any [`Requirement`].
-    pub fn require(&self, requirement: Requirement) -> RequireLayer {
-        RequireLayer::new(self.clone(), Some(requirement))
-    }
+    portcullis::__web_auth_guards!(RequireLayer);
 
     /// The authenticated user of a request: an earlier guard's result, else the bearer token,
     /// else (when the app has sign-in routes and a session layer) the signed-in session, whose
@@ -190,8 +147,8 @@ impl Auth {
         }
     }
 
-    /// The request's user: the one an earlier guard or extractor left in the request, the
-    /// bearer token's, else the session's.
+    /// The request's user: the one an earlier guard or extractor left in the request, else
+    /// [`WebAuth::authenticate`]'s (the bearer token's, else the session's).
     async fn resolve(&self, parts: &mut Parts) -> Result<Option<Authenticated>, AuthRejection> {
         if let Some(known) = parts.extensions.get::<Authenticated>() {
             return Ok(Some(known.clone()));
@@ -201,45 +158,20 @@ impl Auth {
             .get_all(header::AUTHORIZATION)
             .iter()
             .map(|v| v.as_bytes());
-        let bearer = self
+        let principal = self
             .inner
             .web
-            .verify_bearer_header(authorization, parts.uri.query())
+            .authenticate(authorization, parts.uri.query(), || self.session(parts))
             .await?;
-        let user = match bearer {
-            Some(claims) => {
-                let user = Authenticated::new(claims, Via::Bearer);
-                // Left in the request for its next extractor, unless the verifier caches
-                // tokens: a second lookup costs less than building the request's extension map
-                // (three allocations, on every request).
-                if self.verifier().caches_verified_tokens() {
-                    return Ok(Some(user));
-                }
-                user
-            }
-            // Boxed: reading (and maybe refreshing) the session is a future several times the
-            // size of the rest, which every bearer request would otherwise carry and copy.
-            None => match Box::pin(self.session_user(parts)).await? {
-                Some(user) => user,
-                None => return Ok(None),
-            },
+        let Some(principal) = principal else {
+            return Ok(None);
         };
-        parts.extensions.insert(user.clone());
+        let remember = self.inner.web.remembers(&principal);
+        let user = Authenticated::from(principal);
+        if remember {
+            parts.extensions.insert(user.clone());
+        }
         Ok(Some(user))
-    }
-
-    /// The signed-in user of the request's session, if any.
-    async fn session_user(&self, parts: &Parts) -> Result<Option<Authenticated>, AuthRejection> {
-        let Some(session) = self.session(parts) else {
-            return Ok(None);
-        };
-        let Some(signed_in) = self.inner.web.session_user(&*session).await? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            Authenticated::new(Arc::new(signed_in.access_claims), Via::Session)
-                .with_tokens(signed_in.tokens),
-        ))
     }
 
     /// `rejection`, to be answered with this `Auth`'s realm.
@@ -262,54 +194,7 @@ impl fmt::Debug for AuthBuilder {
 }
 
 impl AuthBuilder {
-    /// The realm of `WWW-Authenticate` answers (default `api`). Quotes, backslashes and control
-    /// characters are dropped.
-    pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.web = self.web.realm(realm);
-        self
-    }
-
-    /// Verify bearer tokens with this verifier instead of one built from the configuration.
-    pub fn verifier(mut self, verifier: TokenVerifier) -> Self {
-        self.web = self.web.verifier(verifier);
-        self
-    }
-
-    /// Use this OAuth client for the sign-in routes instead of one built from the
-    /// configuration.
-    pub fn client(mut self, client: AuthClient) -> Self {
-        self.web = self.web.client(client);
-        self
-    }
-
-    /// The paths of the sign-in routes ([`Auth::router`]).
-    pub fn routes(mut self, routes: AuthRoutes) -> Self {
-        self.web = self.web.routes(routes);
-        self
-    }
-
-    /// How long before it expires a session's access token is refreshed (default one minute).
-    pub fn refresh_margin(mut self, margin: Duration) -> Self {
-        self.web = self.web.refresh_margin(margin);
-        self
-    }
-
-    /// The key that seals the cookie of each sign-in under way (its `state`, `nonce` and PKCE
-    /// verifier). Default: derived from the client secret; for a client without a secret, a
-    /// random key for the life of the process — an app running several instances of a public
-    /// client must give each the same key. See [`CookieKey`].
-    pub fn cookie_key(mut self, key: CookieKey) -> Self {
-        self.web = self.web.cookie_key(key);
-        self
-    }
-
-    /// The clock for the session's expiry decisions (tests move it instead of sleeping). The
-    /// [`AuthClient`] stamps token expiry with its own clock: give it the same one
-    /// ([`AuthBuilder::client`]).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.web = self.web.clock(clock);
-        self
-    }
+    portcullis::__web_auth_builder_settings!();
 
     /// Where the sign-in routes and the session fallback of [`Authenticated`] find the
     /// request's session. Default: the `tower_sessions::Session` a `SessionManagerLayer` put

@@ -2,10 +2,21 @@
 //! [`Auth::require_authenticated`], [`Auth::require_permission`], [`Auth::require_role`],
 //! [`Auth::require_organization`] and [`Auth::require_feature_flag`].
 //!
+//! ```no_run
+//! # use axum::{Router, routing::get};
+//! # fn app(auth: portcullis_axum::Auth) -> Router {
+//! Router::new()
+//!     .route("/api/todos", get(|| async { "[]" }))
+//!     .route_layer(auth.require_permission("read:todos"))
+//!     .with_state(auth)
+//! # }
+//! ```
+//!
 //! A guard authenticates the request (bearer token, else the session), checks its requirement,
-//! and answers the [`AuthRejection`](portcullis::web::AuthRejection) itself when either fails; when both pass, the handler runs,
-//! and an [`Authenticated`] extractor in it reuses the guard's result instead of verifying the
-//! token again.
+//! and answers the [`AuthRejection`](portcullis::web::AuthRejection) itself when either fails
+//! (the decision is [`portcullis::web::admit`], shared with `portcullis-actix`); when both
+//! pass, the handler runs, and an [`Authenticated`] extractor in it reuses the guard's result
+//! instead of verifying the token again.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +25,7 @@ use std::task::{Context, Poll};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 pub use portcullis::web::Requirement;
+use portcullis::web::admit;
 use tower::{Layer, Service};
 
 use crate::auth::Auth;
@@ -75,13 +87,7 @@ where
         let requirement = self.requirement.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            let checked = match auth.authenticated(&mut parts).await {
-                Ok(user) => match &requirement {
-                    Some(r) => r.check(user.claims()).map(|()| user),
-                    None => Ok(user),
-                },
-                Err(e) => Err(e),
-            };
+            let checked = admit(auth.authenticated(&mut parts).await, requirement.as_ref());
             match checked {
                 Ok(user) => {
                     // For the handler's extractors (`authenticated` may have left it already).

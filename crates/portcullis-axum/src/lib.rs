@@ -41,8 +41,8 @@
 //!   state (`Auth: FromRef<YourState>`).
 //! - Extractors ([`extract`]): [`Authenticated`], [`MaybeAuthenticated`] (or
 //!   `Option<Authenticated>`), and typed guards [`RequirePermission`], [`RequireRole`],
-//!   [`RequireOrganization`], [`RequireFeatureFlag`] with markers declared by [`permission!`],
-//!   [`role!`], [`organization!`], [`feature_flag!`].
+//!   [`RequireOrganization`], [`RequireFeatureFlag`] (aliases of one generic [`Require`]) with
+//!   markers declared by [`permission!`], [`role!`], [`organization!`], [`feature_flag!`].
 //! - Route guards ([`guard`]): [`Auth::require_permission`] and friends return layers for
 //!   [`axum::Router::route_layer`].
 //! - Refusals ([`rejection`]): 401 / 400 / 403 / 503 with `WWW-Authenticate` and a JSON body.
@@ -89,11 +89,14 @@ pub mod session;
 
 pub use auth::{Auth, AuthBuilder, DEFAULT_REFRESH_MARGIN};
 pub use extract::{
-    Authenticated, FeatureFlagKey, MaybeAuthenticated, OrganizationCode, PermissionKey,
+    Authenticated, FeatureFlagKey, MaybeAuthenticated, OrganizationCode, PermissionKey, Require,
     RequireFeatureFlag, RequireOrganization, RequirePermission, RequireRole, RoleKey, Via,
 };
 pub use guard::{RequireLayer, RequireService, Requirement};
 pub use portcullis::web::{CookieKey, MAX_PENDING};
+/// The typed-guard marker macros, the SDK's ([`portcullis::web`]): the same for axum and
+/// actix-web.
+pub use portcullis::{feature_flag, organization, permission, role};
 pub use rejection::{AuthRejection, Rejection};
 pub use routes::AuthRoutes;
 pub use session::{AuthSession, MemoryStore, SessionError, session_layer};

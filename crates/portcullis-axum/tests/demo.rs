@@ -11,7 +11,7 @@ mod spa;
 #[allow(dead_code)]
 mod web_app;
 
-use common::http;
+use common::{http, location};
 use portcullis::Config;
 use portcullis_axum::Auth;
 use portcullis_axum::session::SESSION_COOKIE;
@@ -144,15 +144,6 @@ impl Browser {
         assert_eq!(status, 200);
         html
     }
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn assert_contains(html: &str, parts: &[&str]) {

@@ -3,6 +3,7 @@
 //! session half of authentication.
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::web::bearer::{MALFORMED, bearer_credentials, is_b64token};
 use crate::web::flow::AuthRoutes;
 use crate::web::login_cookie::{CookieKey, LoginCookies};
 use crate::web::rejection::{AuthRejection, quoted};
+use crate::web::require::{Principal, Via};
 use crate::web::session::{self, AuthSession, SessionError};
 use crate::web::signin::{Refreshes, SignedIn, ends_sign_in};
 
@@ -162,6 +164,43 @@ impl WebAuth {
             Err(_) if !is_b64token(token) => Err(AuthRejection::InvalidRequest(MALFORMED)),
             Err(refused) => Err(refused),
         }
+    }
+
+    /// Who a request is: the bearer token's principal (its `Authorization` header values and
+    /// query string read as [`WebAuth::verify_bearer_header`] does), else — without an
+    /// `Authorization: Bearer` header — the signed-in user of the request's session, found by
+    /// `session` only then ([`WebAuth::session_user`]: refreshed shortly before it expires).
+    /// `None` without credentials. This is the one authentication of the framework crates'
+    /// extractors and guards.
+    pub async fn authenticate<'a, I, G, S>(
+        &self,
+        authorization: I,
+        query: Option<&str>,
+        session: impl FnOnce() -> Option<G>,
+    ) -> Result<Option<Principal>, AuthRejection>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        G: Deref<Target = S>,
+        S: AuthSession + ?Sized,
+    {
+        if let Some(claims) = self.verify_bearer_header(authorization, query).await? {
+            return Ok(Some(Principal::bearer(claims)));
+        }
+        let Some(session) = session() else {
+            return Ok(None);
+        };
+        // Boxed: reading (and maybe refreshing) the session is a future several times the
+        // size of the rest, which every bearer request would otherwise carry and copy.
+        let signed_in = Box::pin(self.session_user(&*session)).await?;
+        Ok(signed_in.map(Principal::session))
+    }
+
+    /// Whether a framework crate keeps `principal` in its request (for the request's next
+    /// extractor or guard): always for a session's, and for a bearer token's unless the
+    /// verifier caches verified tokens — a second lookup then costs less than building the
+    /// request's extension map (allocations, on every request).
+    pub fn remembers(&self, principal: &Principal) -> bool {
+        principal.via() == Via::Session || !self.verifier.caches_verified_tokens()
     }
 
     /// The session's signed-in user, its tokens refreshed first when they expire within the
@@ -366,4 +405,65 @@ impl WebAuthBuilder {
             login_cookies,
         })
     }
+}
+
+/// The settings a framework crate's `AuthBuilder` passes on to its [`WebAuthBuilder`] (a field
+/// `web`), written once: `realm`, `verifier`, `client`, `routes`, `refresh_margin`,
+/// `cookie_key` and `clock`. Called inside the crate's `impl AuthBuilder { … }`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __web_auth_builder_settings {
+    () => {
+        /// The realm of `WWW-Authenticate` answers (default `api`). Quotes, backslashes and
+        /// control characters are dropped.
+        pub fn realm(mut self, realm: impl ::std::convert::Into<::std::string::String>) -> Self {
+            self.web = self.web.realm(realm);
+            self
+        }
+
+        /// Verify bearer tokens with this verifier instead of one built from the configuration.
+        pub fn verifier(mut self, verifier: $crate::TokenVerifier) -> Self {
+            self.web = self.web.verifier(verifier);
+            self
+        }
+
+        /// Use this OAuth client for the sign-in routes instead of one built from the
+        /// configuration.
+        pub fn client(mut self, client: $crate::oauth::AuthClient) -> Self {
+            self.web = self.web.client(client);
+            self
+        }
+
+        /// The paths of the sign-in routes (default: the usual ones, with the callback at the
+        /// path of the configured redirect URI).
+        pub fn routes(mut self, routes: $crate::web::AuthRoutes) -> Self {
+            self.web = self.web.routes(routes);
+            self
+        }
+
+        /// How long before it expires a session's access token is refreshed (default one
+        /// minute).
+        pub fn refresh_margin(mut self, margin: ::std::time::Duration) -> Self {
+            self.web = self.web.refresh_margin(margin);
+            self
+        }
+
+        /// The key that seals the cookie of each sign-in under way (its `state`, `nonce` and
+        /// PKCE verifier). Default: derived from the client secret; for a client without a
+        /// secret, a random key for the life of the process — an app running several
+        /// instances of a public client must give each the same key. See
+        /// [`CookieKey`](portcullis::web::CookieKey).
+        pub fn cookie_key(mut self, key: $crate::web::CookieKey) -> Self {
+            self.web = self.web.cookie_key(key);
+            self
+        }
+
+        /// The clock for the session's expiry decisions (tests move it instead of sleeping).
+        /// The [`AuthClient`](portcullis::oauth::AuthClient) stamps token expiry with its own
+        /// clock: give it the same one (`AuthBuilder::client`).
+        pub fn clock(mut self, clock: impl $crate::clock::Clock) -> Self {
+            self.web = self.web.clock(clock);
+            self
+        }
+    };
 }

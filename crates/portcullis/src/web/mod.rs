@@ -12,7 +12,13 @@
 //!   `tower-sessions` or `actix-session` cannot break apps, one refresh for concurrent requests
 //!   ([`Refreshes`]), and the decisions of the sign-in routes ([`WebAuth::answer`]), answered as
 //!   a framework-free [`WebResponse`]; server-side sessions in memory, bounded, their expired
-//!   entries purged ([`MemorySessions`]).
+//!   entries purged ([`MemorySessions`]);
+//! - guards, written once for every framework: who a request is ([`WebAuth::authenticate`]:
+//!   the bearer token first, else the session; a [`Principal`]), the typed-guard markers
+//!   ([`PermissionKey`], [`RoleKey`], [`OrganizationCode`], [`FeatureFlagKey`], declared with
+//!   [`permission!`](crate::permission!) and its siblings, each naming its [`Requirement`]
+//!   through [`RequirementMarker`]), and the decision of a guard ([`admit`]: let the user
+//!   through, or which [`AuthRejection`]).
 //!
 //! Headers come in as bytes or strings and the query as a string, so any framework can call
 //! them.
@@ -32,6 +38,7 @@ mod flow;
 mod login_cookie;
 mod memory;
 mod rejection;
+mod require;
 mod response;
 mod return_to;
 mod session;
@@ -43,6 +50,10 @@ pub use flow::{AuthRoutes, RouteRequest, SignInRoute, prefers_html};
 pub use login_cookie::{CookieKey, LOGIN_COOKIE_PREFIX, MIN_COOKIE_KEY_LEN};
 pub use memory::{MemorySessions, expiry_after};
 pub use rejection::{AuthRejection, Requirement};
+pub use require::{
+    FeatureFlagKey, OrganizationCode, PermissionKey, Principal, RequirementMarker, RoleKey, Via,
+    admit, kind,
+};
 pub use response::WebResponse;
 pub use return_to::safe_return_to;
 pub use session::{AuthSession, SessionError, SessionFuture};

@@ -1,93 +1,32 @@
-//! Browser sign-in through the ready-made routes, on the memory store and on real Redis,
-//! against the real identity server: security.md cases 27, 35, 37, 44–47, and refresh (33).
-
-mod common;
+//! Browser sign-in through the ready-made routes against the real identity server, on the
+//! memory store and on real Redis: security.md cases 27, 35, 37, 44–47, and refresh (33).
+//! Each behaviour runs against [`Framework::serve_sessions`]'s app.
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
-use common::*;
 use portcullis::Config;
 use portcullis::clock::ManualClock;
 use portcullis::oauth::{AuthClient, TokenTypeHint};
-use portcullis_axum::MemoryStore;
-use portcullis_axum::session::SESSION_COOKIE;
-use portcullis_axum::tower_sessions::SessionStore;
-use portcullis_axum::{Auth, Authenticated, MAX_PENDING, RequireRole, session_layer};
+use portcullis::web::MAX_PENDING;
 use portcullis_server::testing::TestIssuer;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-portcullis_axum::role!(Admin = "admin");
+use crate::{
+    ADA, API, AuthSpec, BOB, CALLBACK, Framework, LOGOUT, PASSWORD, Store, WEB, WEB_SECRET,
+    futures_join, http, issuer, location, redis_url, tenant, web_config,
+};
 
-fn web_config(issuer: &TestIssuer) -> Config {
-    Config::builder(issuer.issuer())
-        .client_id(WEB)
-        .client_secret(WEB_SECRET)
-        .redirect_uri(CALLBACK)
-        .post_logout_redirect_uri(LOGOUT)
-        .audience(API)
-        .build()
-        .unwrap()
-}
-
-/// The app: a page for signed-in users, an admin page, the sign-in routes, a session layer.
-/// `/test/refresh-token` reads the stored refresh token (test only: to revoke it behind the
-/// app's back).
-fn app<S: SessionStore + Clone>(auth: Auth, store: S) -> Router {
-    Router::new()
-        .route(
-            "/me",
-            get(|u: Authenticated| async move {
-                axum::Json(json!({ "sub": u.subject(), "via": format!("{:?}", u.via()) }))
-            }),
-        )
-        .route("/admin", get(|_: RequireRole<Admin>| async { "admin" }))
-        .route(
-            "/test/refresh-token",
-            get(|s: portcullis_axum::tower_sessions::Session| async move {
-                let user: Option<Value> = s.get("portcullis.user").await.unwrap();
-                user.and_then(|u| u["tokens"]["refresh_token"].as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            }),
-        )
-        .route(
-            "/test/visit",
-            get(|s: portcullis_axum::tower_sessions::Session| async move {
-                s.insert("visited", true).await.unwrap();
-                "visited"
-            }),
-        )
-        .merge(auth.router())
-        .layer(axum::middleware::from_fn(slow_when_asked))
-        .layer(session_layer(store))
-        .with_state(auth)
-}
-
-/// Holds an answer for 100 ms before the session layer saves the session, when the request
-/// asks (`x-test-slow`): concurrent requests then all load the session before any saves it,
-/// as they do with a store across a network.
-async fn slow_when_asked(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let slow = request.headers().contains_key("x-test-slow");
-    let response = next.run(request).await;
-    if slow {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    response
-}
-
-async fn serve_memory(issuer: &TestIssuer) -> String {
-    let auth = Auth::from_config(&web_config(issuer)).unwrap();
-    serve(app(auth, MemoryStore::default())).await
+/// Serves the browser app with the default web configuration.
+async fn serve_on<F: Framework>(store: Store, issuer: &TestIssuer) -> String {
+    F::serve_sessions(AuthSpec::config(web_config(issuer)), store).await
 }
 
 /// A browser for the app: keeps its cookies by hand (the session cookie apart, in `cookie`;
 /// the others by name, sent where their `Path` matches), follows no redirect.
 struct Browser {
     base: String,
+    /// The name of the session cookie.
+    session_cookie: &'static str,
     cookie: Option<String>,
     /// Cookies other than the session's: (name, path, value).
     jar: Vec<(String, String, String)>,
@@ -96,9 +35,11 @@ struct Browser {
 }
 
 impl Browser {
-    fn new(base: &str) -> Self {
+    /// A browser without cookies for the app at `base` of the framework `F`.
+    fn new<F: Framework>(base: &str) -> Self {
         Browser {
             base: base.to_owned(),
+            session_cookie: F::SESSION_COOKIE,
             cookie: None,
             jar: Vec::new(),
             set_cookies: Vec::new(),
@@ -111,7 +52,7 @@ impl Browser {
         let mut pairs: Vec<String> = self
             .cookie
             .iter()
-            .map(|value| format!("{SESSION_COOKIE}={value}"))
+            .map(|value| format!("{}={value}", self.session_cookie))
             .collect();
         for (name, cookie_path, value) in &self.jar {
             let matches = path == cookie_path
@@ -149,7 +90,7 @@ impl Browser {
                     path = a[5..].to_owned();
                 }
             }
-            if name == SESSION_COOKIE {
+            if name == self.session_cookie {
                 self.cookie = if gone { None } else { Some(value.to_owned()) };
                 continue;
             }
@@ -160,6 +101,7 @@ impl Browser {
         }
     }
 
+    /// `GET path` with this browser's cookies; keeps the cookies of the answer.
     async fn get(&mut self, path: &str) -> reqwest::Response {
         let mut request = http().get(format!("{}{path}", self.base));
         if let Some(value) = self.cookie_header(path) {
@@ -169,15 +111,6 @@ impl Browser {
         self.absorb(&response);
         response
     }
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn encode(value: &str) -> String {
@@ -229,11 +162,13 @@ async fn json_of(response: reqwest::Response) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn sign_in_stores_the_session_and_serves_the_user() {
+/// Sign-in: cookie attributes (case 44), a sealed login cookie, a new session id (case 45),
+/// the user served by `/user`, `/me`, typed guards and guard middleware; a bearer header
+/// comes first.
+pub async fn sign_in_stores_the_session_and_serves_the_user<F: Framework>(store: Store) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
-    let mut browser = Browser::new(&base);
+    let base = serve_on::<F>(store, &issuer).await;
+    let mut browser = Browser::new::<F>(&base);
     let (status, body) = json_of(browser.get("/user").await).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -244,7 +179,7 @@ async fn sign_in_stores_the_session_and_serves_the_user() {
     browser.get("/test/visit").await;
     // Case 44: the session cookie's attributes.
     let set = browser.set_cookies.join("\n");
-    assert!(set.starts_with(&format!("{SESSION_COOKIE}=")), "{set}");
+    assert!(set.starts_with(&format!("{}=", F::SESSION_COOKIE)), "{set}");
     for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(set.contains(attribute), "{attribute} missing: {set}");
     }
@@ -258,11 +193,20 @@ async fn sign_in_stores_the_session_and_serves_the_user() {
     .await;
     assert!(authorize.starts_with(&format!("{}/oauth2/auth?", issuer.url())));
     // Case 44: the sign-in is in a short-lived cookie of its own, sealed (the redirect URI is
-    // plain-http localhost: not `Secure`, so no `__Host-` prefix); the session is untouched.
-    let [set] = &browser.set_cookies[..] else {
+    // plain-http localhost: not `Secure`, so no `__Host-` prefix); the session is untouched
+    // (a session middleware may re-send its cookie: actix-session extends its lifetime on
+    // every request).
+    if !F::RESENDS_SESSION_COOKIE {
+        assert_eq!(browser.set_cookies.len(), 1, "{:?}", browser.set_cookies);
+    }
+    let logins: Vec<&String> = browser
+        .set_cookies
+        .iter()
+        .filter(|c| c.starts_with("portcullis-login-"))
+        .collect();
+    let [set] = logins[..] else {
         panic!("one login cookie: {:?}", browser.set_cookies);
     };
-    assert!(set.starts_with("portcullis-login-"), "{set}");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
         assert!(set.contains(attribute), "{attribute} missing: {set}");
     }
@@ -279,7 +223,7 @@ async fn sign_in_stores_the_session_and_serves_the_user() {
     // Case 45: a new session id after sign-in; the old one is not signed in.
     let after = browser.cookie.clone().expect("a session cookie");
     assert_ne!(before, after);
-    let mut fixed = Browser::new(&base);
+    let mut fixed = Browser::new::<F>(&base);
     fixed.cookie = Some(before);
     assert_eq!(fixed.get("/user").await.status(), 401);
 
@@ -291,11 +235,15 @@ async fn sign_in_stores_the_session_and_serves_the_user() {
     // The session authenticates the app's own routes and guards.
     let (status, body) = json_of(browser.get("/me").await).await;
     assert_eq!((status, body["via"].as_str()), (200, Some("Session")));
+    // The session's tokens reach the handler (e.g. to call another API).
+    assert_eq!(body["email"], ADA);
     assert_eq!(browser.get("/admin").await.status(), 200);
+    assert_eq!(browser.get("/guarded").await.status(), 200);
+    assert_eq!(Browser::new::<F>(&base).get("/guarded").await.status(), 401);
     // A bearer header comes first: a bad one is refused even with a signed-in session.
     let r = http()
         .get(format!("{base}/me"))
-        .header("cookie", format!("{SESSION_COOKIE}={after}"))
+        .header("cookie", format!("{}={after}", F::SESSION_COOKIE))
         .bearer_auth("not-a-jwt")
         .send()
         .await
@@ -303,11 +251,12 @@ async fn sign_in_stores_the_session_and_serves_the_user() {
     assert_eq!(r.status(), 401);
 }
 
-#[tokio::test]
-async fn register_and_create_org_open_the_hosted_pages() {
+/// `/register` and `/create-org` open the provider's hosted pages; a parameter given twice is
+/// refused.
+pub async fn register_and_create_org_open_the_hosted_pages<F: Framework>() {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
-    let mut browser = Browser::new(&base);
+    let base = serve_on::<F>(Store::Memory, &issuer).await;
+    let mut browser = Browser::new::<F>(&base);
     let r = browser.get("/register?login_hint=new%40example.com").await;
     assert_eq!(r.status(), 303);
     let url = url::Url::parse(&location(&r)).unwrap();
@@ -336,82 +285,11 @@ async fn register_and_create_org_open_the_hosted_pages() {
     );
 }
 
-#[tokio::test]
-async fn start_errors_are_pages_for_browsers_and_json_for_clients() {
-    const BROWSER: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
-    async fn page(base: &str, path: &str, accept: &str) -> (u16, String, String, String) {
-        let r = http()
-            .get(format!("{base}{path}"))
-            .header("accept", accept)
-            .send()
-            .await
-            .unwrap();
-        let header = |n: &str| {
-            r.headers()
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let (content_type, cache) = (header("content-type"), header("cache-control"));
-        (
-            r.status().as_u16(),
-            content_type,
-            cache,
-            r.text().await.unwrap(),
-        )
-    }
+/// RFC 9207: a callback without the provider's `iss` (or with an empty or foreign one) is
+/// refused before the code is exchanged.
+pub async fn a_callback_without_the_providers_issuer_is_refused<F: Framework>() {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
-    for route in ["/login", "/register", "/create-org"] {
-        let path = format!("{route}?org_code=%3Cb%3E&org_code=b");
-        let (status, content_type, cache, body) = page(&base, &path, BROWSER).await;
-        assert_eq!((status, cache.as_str()), (400, "no-store"), "{route}");
-        assert!(
-            content_type.starts_with("text/html"),
-            "{route} {content_type}"
-        );
-        assert!(
-            body.contains("invalid_request") && !body.contains("<b>"),
-            "{body}"
-        );
-        let (status, content_type, _, body) = page(&base, &path, "application/json").await;
-        assert_eq!(status, 400);
-        assert!(
-            content_type.starts_with("application/json"),
-            "{content_type}"
-        );
-        let body: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(body["error"], "invalid_request");
-    }
-    // The provider cannot be reached (discovery fails): 503, a page to a browser.
-    let config = Config::builder("http://127.0.0.1:9")
-        .client_id(WEB)
-        .client_secret(WEB_SECRET)
-        .redirect_uri(CALLBACK)
-        .build()
-        .unwrap();
-    let down = serve(app(
-        Auth::from_config(&config).unwrap(),
-        MemoryStore::default(),
-    ))
-    .await;
-    let (status, content_type, cache, body) = page(&down, "/login", BROWSER).await;
-    assert_eq!((status, cache.as_str()), (503, "no-store"));
-    assert!(content_type.starts_with("text/html"), "{content_type}");
-    assert!(body.contains("temporarily_unavailable"), "{body}");
-    let (status, _, _, body) = page(&down, "/login", "application/json").await;
-    let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (503, Some("temporarily_unavailable"))
-    );
-}
-
-#[tokio::test]
-async fn a_callback_without_the_providers_issuer_is_refused() {
-    let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
+    let base = serve_on::<F>(Store::Memory, &issuer).await;
     // RFC 9207 §2.4: the provider says it always sends `iss`, so a callback without it (or
     // with an empty or foreign one) is refused before the code is exchanged. A refused
     // callback ends its sign-in, so each case starts one.
@@ -420,7 +298,7 @@ async fn a_callback_without_the_providers_issuer_is_refused() {
         (Some(""), "empty"),
         (Some("https://evil.example"), "foreign"),
     ] {
-        let mut browser = Browser::new(&base);
+        let mut browser = Browser::new::<F>(&base);
         let authorize = start(&mut browser, "").await;
         let callback = provider_sign_in(&issuer, &authorize, ADA).await;
         assert!(callback.contains("iss="), "{callback}");
@@ -433,7 +311,7 @@ async fn a_callback_without_the_providers_issuer_is_refused() {
         assert_eq!(browser.get("/user").await.status(), 401, "not signed in");
     }
     // The genuine callback signs in.
-    let mut browser = Browser::new(&base);
+    let mut browser = Browser::new::<F>(&base);
     let authorize = start(&mut browser, "").await;
     let callback = provider_sign_in(&issuer, &authorize, ADA).await;
     assert_eq!(browser.get(&callback).await.status(), 303);
@@ -466,18 +344,18 @@ fn with_iss(callback: &str, value: Option<&str>) -> String {
     format!("{}?{}", url.path(), url.query().unwrap_or(""))
 }
 
-#[tokio::test]
-async fn case_27_forged_replayed_and_foreign_states_are_refused() {
+/// Case 27: a forged, replayed or foreign `state` (or login cookie) is refused.
+pub async fn case_27_forged_replayed_and_foreign_states_are_refused<F: Framework>(store: Store) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
-    let mut browser = Browser::new(&base);
+    let base = serve_on::<F>(store, &issuer).await;
+    let mut browser = Browser::new::<F>(&base);
     let authorize = start(&mut browser, "").await;
     let callback = provider_sign_in(&issuer, &authorize, ADA).await;
 
     // The callback in another browser (no session, or another session): not its sign-in.
-    let mut other = Browser::new(&base);
+    let mut other = Browser::new::<F>(&base);
     start(&mut other, "").await;
-    for b in [&mut Browser::new(&base), &mut other] {
+    for b in [&mut Browser::new::<F>(&base), &mut other] {
         let (status, body) = json_of(b.get(&callback).await).await;
         assert_eq!(
             (status, body["error"].as_str()),
@@ -530,11 +408,11 @@ async fn case_27_forged_replayed_and_foreign_states_are_refused() {
     assert_eq!(browser.get("/user").await.status(), 200);
 }
 
-#[tokio::test]
-async fn concurrent_sign_ins_in_one_browser_keep_their_own_state() {
+/// Case 44: sign-ins under way in one browser keep their own state, at most `MAX_PENDING`.
+pub async fn concurrent_sign_ins_in_one_browser_keep_their_own_state<F: Framework>(store: Store) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
-    let mut browser = Browser::new(&base);
+    let base = serve_on::<F>(store, &issuer).await;
+    let mut browser = Browser::new::<F>(&base);
     // Two tabs: both signed in at the provider, finished in the other order.
     let first = start(&mut browser, "return_to=/first").await;
     let second = start(&mut browser, "return_to=/second").await;
@@ -554,7 +432,7 @@ async fn concurrent_sign_ins_in_one_browser_keep_their_own_state() {
     assert_eq!(body["id_token"]["email"], ADA);
 
     // Case 44: at most MAX_PENDING sign-ins under way; the oldest are dropped.
-    let mut browser = Browser::new(&base);
+    let mut browser = Browser::new::<F>(&base);
     let mut states = Vec::new();
     for _ in 0..MAX_PENDING + 2 {
         states.push(state_of(&start(&mut browser, "").await));
@@ -589,8 +467,8 @@ async fn concurrent_sign_ins_in_one_browser_keep_their_own_state() {
 
 /// Issue 4: `n` sign-ins started at the same time in one session (one cookie, several tabs)
 /// each keep their own state and verifier: every callback signs in.
-async fn simultaneous_sign_ins_all_finish(issuer: &TestIssuer, base: &str, n: usize) {
-    let mut browser = Browser::new(base);
+async fn simultaneous_sign_ins_all_finish<F: Framework>(issuer: &TestIssuer, base: &str, n: usize) {
+    let mut browser = Browser::new::<F>(base);
     // The session exists before the sign-ins (the app keeps something in it).
     assert_eq!(browser.get("/test/visit").await.status(), 200);
     assert!(browser.cookie.is_some(), "a session cookie");
@@ -630,29 +508,88 @@ async fn simultaneous_sign_ins_all_finish(issuer: &TestIssuer, base: &str, n: us
     }
 }
 
-#[tokio::test]
-async fn issue_4_simultaneous_sign_ins_in_one_session_memory() {
+/// Issue 4: four sign-ins started at once in one session all finish, on `store`.
+pub async fn issue_4_simultaneous_sign_ins_in_one_session<F: Framework>(store: Store) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
-    simultaneous_sign_ins_all_finish(&issuer, &base, 4).await;
+    let base = serve_on::<F>(store, &issuer).await;
+    simultaneous_sign_ins_all_finish::<F>(&issuer, &base, 4).await;
 }
 
-#[tokio::test]
-async fn issue_4_simultaneous_sign_ins_in_one_session_redis() {
-    let Some(store) = redis_store().await else {
-        return;
-    };
+/// Errors of `/login`, `/register`, `/create-org` are an escaped page for a browser and JSON
+/// for a client; an unreachable provider is 503.
+pub async fn start_errors_are_pages_for_browsers_and_json_for_clients<F: Framework>() {
+    const BROWSER: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
+    async fn page(base: &str, path: &str, accept: &str) -> (u16, String, String, String) {
+        let r = http()
+            .get(format!("{base}{path}"))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        let header = |n: &str| {
+            r.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (content_type, cache) = (header("content-type"), header("cache-control"));
+        (
+            r.status().as_u16(),
+            content_type,
+            cache,
+            r.text().await.unwrap(),
+        )
+    }
     let issuer = issuer().await;
-    let auth = Auth::from_config(&web_config(&issuer)).unwrap();
-    let base = serve(app(auth, store)).await;
-    simultaneous_sign_ins_all_finish(&issuer, &base, 4).await;
+    let base = serve_on::<F>(Store::Memory, &issuer).await;
+    for route in ["/login", "/register", "/create-org"] {
+        let path = format!("{route}?org_code=%3Cb%3E&org_code=b");
+        let (status, content_type, cache, body) = page(&base, &path, BROWSER).await;
+        assert_eq!((status, cache.as_str()), (400, "no-store"), "{route}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "{route} {content_type}"
+        );
+        assert!(
+            body.contains("invalid_request") && !body.contains("<b>"),
+            "{body}"
+        );
+        let (status, content_type, _, body) = page(&base, &path, "application/json").await;
+        assert_eq!(status, 400);
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "invalid_request");
+    }
+    // The provider cannot be reached (discovery fails): 503, a page to a browser.
+    let config = Config::builder("http://127.0.0.1:9")
+        .client_id(WEB)
+        .client_secret(WEB_SECRET)
+        .redirect_uri(CALLBACK)
+        .build()
+        .unwrap();
+    let down = F::serve_sessions(AuthSpec::config(config), Store::Memory).await;
+    let (status, content_type, cache, body) = page(&down, "/login", BROWSER).await;
+    assert_eq!((status, cache.as_str()), (503, "no-store"));
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(body.contains("temporarily_unavailable"), "{body}");
+    let (status, _, _, body) = page(&down, "/login", "application/json").await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
 }
 
-#[tokio::test]
-async fn callback_errors_are_pages_for_browsers_and_logout_answers_post() {
+/// A failed callback is an escaped page for a browser, JSON for a client; `POST /logout`
+/// signs out like `GET`.
+pub async fn callback_errors_are_pages_for_browsers_and_logout_answers_post<F: Framework>() {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
-    let mut browser = Browser::new(&base);
+    let base = serve_on::<F>(Store::Memory, &issuer).await;
+    let mut browser = Browser::new::<F>(&base);
     let state = state_of(&start(&mut browser, "").await);
     let cookie = browser.cookie_header("/callback").unwrap();
     // A browser's navigation to a failed callback gets a page: the provider's text escaped,
@@ -694,22 +631,23 @@ async fn callback_errors_are_pages_for_browsers_and_logout_answers_post() {
     let cookie = browser.cookie.clone().unwrap();
     let r = http()
         .post(format!("{base}/logout"))
-        .header("cookie", format!("{SESSION_COOKIE}={cookie}"))
+        .header("cookie", format!("{}={cookie}", F::SESSION_COOKIE))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
     assert!(location(&r).starts_with(&format!("{}/logout?", issuer.url())));
-    let mut replay = Browser::new(&base);
+    let mut replay = Browser::new::<F>(&base);
     replay.cookie = Some(cookie);
     assert_eq!(replay.get("/user").await.status(), 401);
 }
 
-#[tokio::test]
-async fn callback_errors_are_clear_and_end_that_sign_in() {
+/// A callback error names the provider's error and ends that sign-in; an issuer mix-up is
+/// refused.
+pub async fn callback_errors_are_clear_and_end_that_sign_in<F: Framework>() {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
-    let mut browser = Browser::new(&base);
+    let base = serve_on::<F>(Store::Memory, &issuer).await;
+    let mut browser = Browser::new::<F>(&base);
     let state = state_of(&start(&mut browser, "").await);
     let denied = format!(
         "/callback?error=access_denied&error_description=no&state={state}&iss={}",
@@ -745,11 +683,11 @@ async fn callback_errors_are_clear_and_end_that_sign_in() {
     assert_eq!(browser.get("/user").await.status(), 401);
 }
 
-#[tokio::test]
-async fn case_46_tampered_or_absent_session_cookies_are_no_session() {
+/// Case 46: a tampered, truncated, empty or absent session cookie is no session.
+pub async fn case_46_tampered_or_absent_session_cookies_are_no_session<F: Framework>(store: Store) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
-    let mut browser = Browser::new(&base);
+    let base = serve_on::<F>(store, &issuer).await;
+    let mut browser = Browser::new::<F>(&base);
     assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
     let good = browser.cookie.clone().unwrap();
     assert_eq!(browser.get("/user").await.status(), 200);
@@ -763,7 +701,7 @@ async fn case_46_tampered_or_absent_session_cookies_are_no_session() {
         Some(String::new()),
         None,
     ] {
-        let mut b = Browser::new(&base);
+        let mut b = Browser::new::<F>(&base);
         b.cookie = cookie.clone();
         for path in ["/user", "/me"] {
             let (status, body) = json_of(b.get(path).await).await;
@@ -776,10 +714,10 @@ async fn case_46_tampered_or_absent_session_cookies_are_no_session() {
     }
 }
 
-#[tokio::test]
-async fn case_37_return_to_only_accepts_same_site_paths() {
+/// Case 37: `return_to` only takes same-site paths.
+pub async fn case_37_return_to_only_accepts_same_site_paths<F: Framework>(store: Store) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
+    let base = serve_on::<F>(store, &issuer).await;
     for evil in [
         "https://evil",
         "//evil",
@@ -790,7 +728,7 @@ async fn case_37_return_to_only_accepts_same_site_paths() {
         "/\t/evil",
         "/\\t/evil",
     ] {
-        let mut browser = Browser::new(&base);
+        let mut browser = Browser::new::<F>(&base);
         let r = sign_in(
             &issuer,
             &mut browser,
@@ -804,16 +742,16 @@ async fn case_37_return_to_only_accepts_same_site_paths() {
             "{evil:?}"
         );
     }
-    let mut browser = Browser::new(&base);
+    let mut browser = Browser::new::<F>(&base);
     let r = sign_in(&issuer, &mut browser, ADA, "return_to=%2Fok%3Fa%3Db").await;
     assert_eq!(location(&r), "/ok?a=b");
 }
 
-#[tokio::test]
-async fn case_35_47_logout_ends_the_session_then_the_providers() {
+/// Cases 35 and 47: logout ends the session, then the provider's (its refresh token revoked).
+pub async fn case_35_47_logout_ends_the_session_then_the_providers<F: Framework>(store: Store) {
     let issuer = issuer().await;
-    let base = serve_memory(&issuer).await;
-    let mut browser = Browser::new(&base);
+    let base = serve_on::<F>(store, &issuer).await;
+    let mut browser = Browser::new::<F>(&base);
     assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
     let old = browser.cookie.clone().unwrap();
     let refresh_token = browser
@@ -834,34 +772,37 @@ async fn case_35_47_logout_ends_the_session_then_the_providers() {
     let r = http().get(&to).send().await.unwrap();
     assert_eq!(location(&r), LOGOUT);
     // Case 47: the old cookie is dead, and so is the refresh token.
-    let mut replay = Browser::new(&base);
+    let mut replay = Browser::new::<F>(&base);
     replay.cookie = Some(old);
     assert_eq!(replay.get("/user").await.status(), 401);
     let client = AuthClient::new(&web_config(&issuer)).unwrap();
     let e = client.refresh(&refresh_token).await.unwrap_err();
     assert_eq!(e.oauth_error_code(), Some("invalid_grant"));
     // Signed out, /logout still answers (no session to end).
-    assert_eq!(Browser::new(&base).get("/logout").await.status(), 303);
+    assert_eq!(Browser::new::<F>(&base).get("/logout").await.status(), 303);
 }
 
-#[tokio::test]
-async fn tokens_are_refreshed_before_they_expire_once_for_concurrent_requests() {
+/// Case 33: a session's tokens are refreshed shortly before they expire, once for concurrent
+/// requests; a revoked refresh token ends the session.
+pub async fn tokens_are_refreshed_before_they_expire_once_for_concurrent_requests<F: Framework>(
+    store: Store,
+) {
     let issuer = tenant().access_token_ttl(120).start().await.unwrap();
     let clock = ManualClock::now();
     let config = web_config(&issuer);
     let client = AuthClient::builder(config.clone())
-        .framework("axum")
+        .framework(F::NAME)
         .clock(clock.clone())
         .build()
         .unwrap();
-    let auth = Auth::builder(config.clone())
-        .client(client)
-        .clock(clock.clone())
-        .refresh_margin(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let base = serve(app(auth, MemoryStore::default())).await;
-    let mut browser = Browser::new(&base);
+    let spec = AuthSpec {
+        client: Some(client),
+        clock: Some(clock.clone()),
+        refresh_margin: Some(Duration::from_secs(60)),
+        ..AuthSpec::config(config.clone())
+    };
+    let base = F::serve_sessions(spec, store).await;
+    let mut browser = Browser::new::<F>(&base);
     assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
     let (_, first) = json_of(browser.get("/user").await).await;
     let first_jti = first["access_token"]["jti"].clone();
@@ -874,7 +815,7 @@ async fn tokens_are_refreshed_before_they_expire_once_for_concurrent_requests() 
     let requests = (0..10).map(|_| {
         http()
             .get(format!("{base}/user"))
-            .header("cookie", format!("{SESSION_COOKIE}={cookie}"))
+            .header("cookie", format!("{}={cookie}", F::SESSION_COOKIE))
             .send()
     });
     let answers = futures_join(requests).await;
@@ -905,8 +846,9 @@ async fn tokens_are_refreshed_before_they_expire_once_for_concurrent_requests() 
     assert_eq!(browser.get("/me").await.status(), 401);
 }
 
-#[tokio::test]
-async fn an_expired_session_without_a_refresh_token_is_signed_out() {
+/// An expired session without a refresh token is signed out, told so once
+/// (`session_expired`).
+pub async fn an_expired_session_without_a_refresh_token_is_signed_out<F: Framework>() {
     let issuer = tenant().access_token_ttl(120).start().await.unwrap();
     let clock = ManualClock::now();
     // No `offline` scope: no refresh token.
@@ -922,13 +864,13 @@ async fn an_expired_session_without_a_refresh_token_is_signed_out() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let auth = Auth::builder(config)
-        .client(client)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let base = serve(app(auth, MemoryStore::default())).await;
-    let mut browser = Browser::new(&base);
+    let spec = AuthSpec {
+        client: Some(client),
+        clock: Some(clock.clone()),
+        ..AuthSpec::config(config)
+    };
+    let base = F::serve_sessions(spec, Store::Memory).await;
+    let mut browser = Browser::new::<F>(&base);
     assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
     assert!(
         browser
@@ -969,58 +911,18 @@ async fn an_expired_session_without_a_refresh_token_is_signed_out() {
     assert_eq!(browser.get("/user").await.status(), 401);
 }
 
-/// Runs the futures concurrently and collects their outputs in order.
-async fn futures_join<F: std::future::Future + Send + 'static>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output>
-where
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
-}
-
-/// A tower-sessions store on the real Redis at `PORTCULLIS_TEST_REDIS_URL`; `None` (the test
-/// is skipped, with a message) when unset, except in CI, where it must be set.
-async fn redis_store()
--> Option<tower_sessions_redis_store::RedisStore<tower_sessions_redis_store::fred::prelude::Pool>> {
-    use tower_sessions_redis_store::RedisStore;
-    use tower_sessions_redis_store::fred::prelude::{ClientLike, Config as RedisConfig, Pool};
-
-    let Some(url) = std::env::var("PORTCULLIS_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "PORTCULLIS_TEST_REDIS_URL must be set in CI"
-        );
-        eprintln!("skipped: set PORTCULLIS_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)");
-        return None;
-    };
-    let pool = Pool::new(RedisConfig::from_url(&url).unwrap(), None, None, None, 2).unwrap();
-    let _connection = pool.connect();
-    pool.wait_for_connect().await.expect("Redis is reachable");
-    Some(RedisStore::new(pool))
-}
-
-#[tokio::test]
-async fn sessions_work_on_real_redis() {
-    let Some(store) = redis_store().await else {
+/// Sessions on real Redis: sign-in, a new id, replays refused, sign-out deletes the session.
+/// Skipped without `PORTCULLIS_TEST_REDIS_URL` (not in CI).
+pub async fn sessions_work_on_real_redis<F: Framework>() {
+    if redis_url().is_none() {
         return;
-    };
-
+    }
     let issuer = issuer().await;
-    let auth = Auth::from_config(&web_config(&issuer)).unwrap();
-    let base = serve(app(auth, store)).await;
-    let mut browser = Browser::new(&base);
+    let base = serve_on::<F>(Store::Redis, &issuer).await;
+    let mut browser = Browser::new::<F>(&base);
     browser.get("/test/visit").await;
     let before = browser.cookie.clone().unwrap();
-    let authorize = start(&mut browser, "return_to=/redis").await;
+    let authorize = start(&mut browser, "return_to=/redis&org_code=org_acme").await;
     let callback = provider_sign_in(&issuer, &authorize, ADA).await;
     let r = browser.get(&callback).await;
     assert_eq!(
@@ -1037,16 +939,49 @@ async fn sessions_work_on_real_redis() {
         (status, body["id_token"]["email"].as_str()),
         (200, Some(ADA))
     );
+    assert_eq!(browser.get("/admin").await.status(), 200);
     // Replayed callback and the pre-login cookie are refused.
     let (status, _) = json_of(browser.get(&callback).await).await;
     assert_eq!(status, 400);
-    let mut fixed = Browser::new(&base);
+    let mut fixed = Browser::new::<F>(&base);
     fixed.cookie = Some(before);
     assert_eq!(fixed.get("/user").await.status(), 401);
+    // A tampered cookie is no session.
+    let mut tampered = Browser::new::<F>(&base);
+    tampered.cookie = browser.cookie.clone().map(|c| format!("x{c}"));
+    assert_eq!(tampered.get("/user").await.status(), 401);
     // Sign-out deletes the session from Redis.
     let old = browser.cookie.clone().unwrap();
     assert_eq!(browser.get("/logout").await.status(), 303);
-    let mut replay = Browser::new(&base);
+    let mut replay = Browser::new::<F>(&base);
+    replay.cookie = Some(old);
+    assert_eq!(replay.get("/user").await.status(), 401);
+}
+
+/// Case 35: logout ends the local session even when the provider cannot be reached.
+pub async fn case_35_logout_ends_the_local_session_when_the_provider_is_unreachable<
+    F: Framework,
+>() {
+    let issuer = issuer().await;
+    let base = serve_on::<F>(Store::Memory, &issuer).await;
+    let mut browser = Browser::new::<F>(&base);
+    assert_eq!(sign_in(&issuer, &mut browser, ADA, "").await.status(), 303);
+    let old = browser.cookie.clone().unwrap();
+    assert_eq!(browser.get("/user").await.status(), 200);
+    // The provider goes away: no revocation, maybe no logout URL.
+    let provider = issuer.url().to_owned();
+    tokio::time::timeout(Duration::from_secs(10), issuer.shutdown())
+        .await
+        .expect("the issuer stops");
+    let r = browser.get("/logout").await;
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert!(
+        to == LOGOUT || to.starts_with(&format!("{provider}/logout?")),
+        "{to}"
+    );
+    assert!(browser.cookie.is_none(), "the cookie is removed");
+    let mut replay = Browser::new::<F>(&base);
     replay.cookie = Some(old);
     assert_eq!(replay.get("/user").await.status(), 401);
 }
