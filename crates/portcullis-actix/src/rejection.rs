@@ -4,7 +4,7 @@
 //!
 //! | case | status | `WWW-Authenticate` |
 //! | --- | --- | --- |
-//! | no credentials (security.md case 38) | 401 | `Bearer realm="…"` (no `error`) |
+//! | no credentials (docs/security.md case 38) | 401 | `Bearer realm="…"` (no `error`) |
 //! | malformed or duplicated credentials (case 39) | 400 | `Bearer realm="…", error="invalid_request", …` |
 //! | invalid token (case 40), or a session whose sign-in has ended | 401 | `Bearer realm="…", error="invalid_token", …` |
 //! | missing permission / role / organization / flag (case 41) | 403 | `Bearer realm="…", error="insufficient_scope", …` |

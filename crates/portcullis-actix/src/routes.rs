@@ -10,7 +10,7 @@
 //! | `GET` or `POST /logout` | ends the session (and revokes its refresh token), then redirects through the provider's logout |
 //! | `GET /user` | the signed-in user's claims as JSON (`id_token`, `access_token`); 401 when signed out |
 //!
-//! `return_to` is honoured only when it is a same-site relative path (security.md case 37);
+//! `return_to` is honoured only when it is a same-site relative path (docs/security.md case 37);
 //! anything else sends the user to `/`. The routes need the session middleware around the app
 //! ([`crate::session::session_middleware`]); without it nothing is remembered between
 //! requests and every callback is refused as `invalid_state`.

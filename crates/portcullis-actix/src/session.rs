@@ -1,7 +1,7 @@
 //! Sessions for the sign-in routes, on [`actix-session`](actix_session).
 //!
 //! [`session_middleware`] makes a `SessionMiddleware` with the cookie the sign-in flow needs
-//! (security.md case 44), over any `actix_session::storage::SessionStore`:
+//! (docs/security.md case 44), over any `actix_session::storage::SessionStore`:
 //!
 //! - [`MemoryStore`] (this crate): server-side, in this process, bounded. The default for one
 //!   instance and for development.
@@ -11,7 +11,7 @@
 //! Why not actix-session's `CookieSessionStore`: it keeps the whole session — the tokens — in
 //! the browser's cookie. Sign-out then cannot revoke anything server-side (an old cookie
 //! replayed after sign-out, or from before a session renewal, would still be signed in:
-//! security.md cases 45 and 47 fail), and the tokens of a Kinde-style provider (permissions,
+//! docs/security.md cases 45 and 47 fail), and the tokens of a Kinde-style provider (permissions,
 //! roles, flags, ID token) easily outgrow a 4 KiB cookie. Server-side stores keep only a
 //! random 64-character key in the cookie, encrypted and authenticated (AES-GCM, the
 //! middleware's `Key`).
@@ -251,7 +251,7 @@ mod tests {
         let hour = CookieDuration::hours(1);
         let a = store.save(state("a"), &hour).await.unwrap();
         assert_eq!(store.load(&a).await.unwrap(), Some(state("a")));
-        // Keys are 64 random alphanumerics (> 128 bits, security.md case 46).
+        // Keys are 64 random alphanumerics (> 128 bits, docs/security.md case 46).
         assert_eq!(a.as_ref().len(), 64);
         let a = store.update(a, state("a2"), &hour).await.unwrap();
         assert_eq!(store.load(&a).await.unwrap(), Some(state("a2")));

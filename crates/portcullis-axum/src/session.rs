@@ -5,7 +5,7 @@
 //! [`crate::AuthBuilder::session_source`] where to find it.
 //!
 //! [`session_layer`] makes a `tower-sessions` layer with the cookie settings the sign-in flow
-//! needs (security.md case 44).
+//! needs (docs/security.md case 44).
 
 use std::fmt;
 use std::future::Future;

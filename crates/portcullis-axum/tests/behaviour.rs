@@ -1,4 +1,4 @@
-//! The shared behaviour suite (`portcullis-web-tests`: bearer tokens, security.md cases
+//! The shared behaviour suite (`portcullis-web-tests`: bearer tokens, docs/security.md cases
 //! 38–42; browser sign-in and sessions, cases 27, 33, 35, 37, 44–47) run against axum apps.
 
 mod common;

@@ -1,5 +1,5 @@
 //! Bearer-token protection against the real identity server: extractors, typed guards and
-//! guard middleware, and every refusal of security.md section D (cases 38–42). Each behaviour
+//! guard middleware, and every refusal of docs/security.md section D (cases 38–42). Each behaviour
 //! runs against [`Framework::serve_bearer`]'s app.
 
 use std::time::Duration;

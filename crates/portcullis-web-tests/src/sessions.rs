@@ -1,5 +1,5 @@
 //! Browser sign-in through the ready-made routes against the real identity server, on the
-//! memory store and on real Redis: security.md cases 27, 35, 37, 44–47, and refresh (33).
+//! memory store and on real Redis: docs/security.md cases 27, 35, 37, 44–47, and refresh (33).
 //! Each behaviour runs against [`Framework::serve_sessions`]'s app.
 
 use std::time::Duration;

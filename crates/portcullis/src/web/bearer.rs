@@ -1,16 +1,16 @@
-//! Reading a request's bearer token strictly (RFC 6750 §2.1, security.md cases 39 and 42).
+//! Reading a request's bearer token strictly (RFC 6750 §2.1, docs/security.md cases 39 and 42).
 
-/// Longest `Authorization` header read (security.md case 39: an oversized header is refused
+/// Longest `Authorization` header read (docs/security.md case 39: an oversized header is refused
 /// before anything else looks at it).
 pub const MAX_AUTHORIZATION_LEN: usize = 16 * 1024;
 
 /// The request's bearer token, from its `Authorization` header values and its query string.
 ///
 /// - no `Authorization` header: `Ok(None)` — a token in the query string is never read
-///   (RFC 9700 §4.3.2, security.md case 42);
+///   (RFC 9700 §4.3.2, docs/security.md case 42);
 /// - one header with another scheme (`Basic …`, `Token …`): `Ok(None)` too. RFC 6750 §3.1
 ///   treats an unsupported authentication method like no credentials: a 401 with a bare
-///   `Bearer` challenge, no error code (security.md case 39);
+///   `Bearer` challenge, no error code (docs/security.md case 39);
 /// - exactly one header `Bearer <b64token>` (scheme case-insensitive): the token;
 /// - a malformed `Bearer` credential — no token, two tokens, characters outside RFC 6750's
 ///   `b64token` — two headers, or a header plus `?access_token=` (case 39): `Err` with the

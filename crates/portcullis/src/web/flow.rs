@@ -11,7 +11,7 @@
 //! | `GET` or `POST /logout` | ends the session (and revokes its refresh token), then redirects through the provider's logout |
 //! | `GET /user` | the signed-in user's claims as JSON (`id_token`, `access_token`); 401 when signed out |
 //!
-//! `return_to` is honoured only when it is a same-site relative path (security.md case 37);
+//! `return_to` is honoured only when it is a same-site relative path (docs/security.md case 37);
 //! anything else sends the user to `/`. A failed `/login`, `/register`, `/create-org` or
 //! `/callback` answers, like the callback, an HTML page to a browser (`Accept` preferring
 //! `text/html`) and JSON to anything else.
@@ -431,7 +431,7 @@ impl WebAuth {
             return Err(Failure::new(500, "server_error", "internal error"));
         };
         // At most MAX_PENDING sign-ins per browser: the oldest (and any cookie that does not
-        // open or has expired) are cleared (security.md case 44).
+        // open or has expired) are cleared (docs/security.md case 44).
         let present = login_cookies.read(request.cookie);
         for old in login_cookies.to_drop(&present, &name, self.clock().now_secs()) {
             cookies.push(login_cookies.clear(&old));
@@ -461,7 +461,7 @@ impl WebAuth {
             ));
         };
         // The state must be one this browser started: its login cookie, sealed under our key,
-        // holds that very state (security.md case 27). It is used once: the cookie is cleared
+        // holds that very state (docs/security.md case 27). It is used once: the cookie is cleared
         // by this answer, whatever happens next.
         let name = login_cookies.name(&state);
         if login_cookies.is_present(request.cookie, &name) {
@@ -484,7 +484,7 @@ impl WebAuth {
             .verify_access_token(&tokens.access_token)
             .await
             .map_err(|e| flow_failure(&e))?;
-        // A new session id for the signed-in session (security.md case 45: session fixation).
+        // A new session id for the signed-in session (docs/security.md case 45: session fixation).
         session.cycle_id().await.map_err(Failure::store)?;
         let user = SignedIn {
             tokens,
@@ -502,7 +502,7 @@ impl WebAuth {
         let client = self.client();
         let mut id_token = None;
         let mut refresh_token = None;
-        // The local session ends first, whatever the provider does (security.md case 35).
+        // The local session ends first, whatever the provider does (docs/security.md case 35).
         if let Some(session) = session {
             if let Ok(Some(user)) =
                 session::get::<SignedIn, S>(session, SignedIn::SESSION_KEY).await

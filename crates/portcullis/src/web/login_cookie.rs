@@ -14,7 +14,7 @@
 //! are, and the callback, wherever an app mounts them), lives for
 //! [`DEFAULT_PENDING_LOGIN_TTL`], and is `Secure` with a `__Host-` name prefix unless the
 //! redirect URI is plain `http` (local development). At most [`MAX_PENDING`] are kept: a new
-//! sign-in drops the oldest (security.md case 44).
+//! sign-in drops the oldest (docs/security.md case 44).
 
 use std::fmt;
 use std::sync::OnceLock;

@@ -2,7 +2,7 @@
 //! `portcullis-actix`: each of those crates only adapts what is here to its framework
 //! (extractors, middleware, `IntoResponse` / `ResponseError`, its session library).
 //!
-//! - reading a request's bearer token strictly ([`bearer_token`], RFC 6750 §2.1, security.md
+//! - reading a request's bearer token strictly ([`bearer_token`], RFC 6750 §2.1, docs/security.md
 //!   cases 39 and 42) and checking a post-sign-in `return_to` ([`safe_return_to`], case 37);
 //! - refusals ([`AuthRejection`]: status, RFC 6750 `WWW-Authenticate`, JSON body) and what a
 //!   route can require ([`Requirement`]: a permission, role, organization or feature flag);

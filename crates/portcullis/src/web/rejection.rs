@@ -3,7 +3,7 @@
 //!
 //! | case | status | `WWW-Authenticate` |
 //! | --- | --- | --- |
-//! | no credentials (security.md case 38), or another scheme (`Basic …`, case 39) | 401 | `Bearer realm="…"` (no `error`) |
+//! | no credentials (docs/security.md case 38), or another scheme (`Basic …`, case 39) | 401 | `Bearer realm="…"` (no `error`) |
 //! | a malformed `Bearer` credential, two headers, header and query token (case 39) | 400 | `Bearer realm="…", error="invalid_request", …` |
 //! | invalid token (case 40) | 401 | `Bearer realm="…", error="invalid_token", error_description="<reason code>"` |
 //! | the session's sign-in has ended | 401 | `Bearer realm="…", error="invalid_token", error_description="session_expired"` |
@@ -84,7 +84,7 @@ impl fmt::Display for Requirement {
 pub enum AuthRejection {
     /// No credentials: no `Authorization` header (or one of another scheme than `Bearer`,
     /// RFC 6750 §3.1) and no signed-in session. A token in the query string does not count
-    /// (security.md case 42).
+    /// (docs/security.md case 42).
     MissingCredentials,
     /// The `Authorization` header is malformed or ambiguous (RFC 6750 §3.1 `invalid_request`).
     InvalidRequest(&'static str),

@@ -1,9 +1,9 @@
-//! Checking a post-sign-in `return_to` (security.md case 37).
+//! Checking a post-sign-in `return_to` (docs/security.md case 37).
 
 /// Longest `return_to` kept.
 const MAX_RETURN_TO: usize = 2048;
 
-/// `raw` if it is a same-site relative path, else `/` (security.md case 37, RFC 9700
+/// `raw` if it is a same-site relative path, else `/` (docs/security.md case 37, RFC 9700
 /// §4.11.1).
 ///
 /// Accepted: a path starting with a single `/`, of visible ASCII without `\`, that still starts

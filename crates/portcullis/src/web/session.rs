@@ -40,7 +40,7 @@ pub trait AuthSession {
     /// Removes the value under `key`.
     fn remove_value<'a>(&'a self, key: &'a str) -> SessionFuture<'a, ()>;
     /// Gives the session a new id, keeping its data, and invalidates the old id (session
-    /// fixation, security.md case 45).
+    /// fixation, docs/security.md case 45).
     fn cycle_id(&self) -> SessionFuture<'_, ()>;
     /// Deletes the session, server-side and in the browser.
     fn flush(&self) -> SessionFuture<'_, ()>;

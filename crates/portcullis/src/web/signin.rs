@@ -20,7 +20,7 @@ use crate::oauth::{AuthClient, PendingLogin, TokenSet};
 use crate::verify::TokenVerifier;
 
 /// Most sign-ins kept under way in one browser (several tabs), each in its own login cookie;
-/// a new one drops the oldest first (security.md case 44: the number of pending transactions
+/// a new one drops the oldest first (docs/security.md case 44: the number of pending transactions
 /// is capped).
 pub const MAX_PENDING: usize = 5;
 
@@ -55,7 +55,7 @@ const REFRESH_MEMORY: Duration = Duration::from_secs(60);
 type SharedRefresh = Arc<OnceCell<Result<SignedIn, Error>>>;
 
 /// Refreshes under way or just done, by SHA-256 of the refresh token: concurrent requests of
-/// one session share one refresh (security.md case 33), whatever thread they run on. Entries
+/// one session share one refresh (docs/security.md case 33), whatever thread they run on. Entries
 /// are forgotten after a minute.
 #[derive(Default)]
 pub struct Refreshes(Mutex<HashMap<[u8; 32], (Instant, SharedRefresh)>>);
