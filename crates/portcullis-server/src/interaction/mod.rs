@@ -181,16 +181,7 @@ pub(crate) async fn start(
     let browser = random_token();
     let (id, record) = interaction.save(state, hash_secret(&browser), now).await?;
     let mut response = interaction.identify_page(interaction.step, &id, &record.csrf);
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(
-            state,
-            INTERACTION_COOKIE,
-            &browser,
-            "/oauth2/auth",
-            INTERACTION_TTL,
-        ),
-    );
+    bind_browser(state, &mut response, &browser);
     Ok(response)
 }
 
@@ -295,18 +286,23 @@ pub(crate) async fn proceed(
         step.path()
     ));
     if let Some(browser) = new_cookie {
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            set_cookie(
-                state,
-                INTERACTION_COOKIE,
-                &browser,
-                "/oauth2/auth",
-                INTERACTION_TTL,
-            ),
-        );
+        bind_browser(state, &mut response, &browser);
     }
     Ok(response)
+}
+
+/// Sets the cookie that binds interactions to this browser (`browser` is its secret).
+fn bind_browser(state: &AppState, response: &mut Response, browser: &str) {
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            state,
+            INTERACTION_COOKIE,
+            browser,
+            "/oauth2/auth",
+            INTERACTION_TTL,
+        ),
+    );
 }
 
 /// Ends interaction `id` at a signed-in step (bound by `record`) and [`proceed`]s.

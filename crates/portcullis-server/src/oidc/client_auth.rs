@@ -241,3 +241,33 @@ async fn bearer_caller(
         None => Err(OAuthError::invalid_bearer()),
     }
 }
+
+/// A request about one token (introspection, revocation): the authenticated caller and its
+/// `token` parameter, read in that order (a caller that fails authentication learns nothing
+/// about its parameters).
+pub(crate) struct TokenCaller {
+    pub(crate) client: Arc<CachedClient>,
+    pub(crate) token: String,
+}
+
+impl TokenCaller {
+    /// Reads the form body, authenticates the caller (client credentials or its own access
+    /// token) and takes the `token` parameter.
+    pub(crate) async fn read(
+        state: &AppState,
+        ip: Option<IpAddr>,
+        headers: &HeaderMap,
+        body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    ) -> Result<TokenCaller, OAuthError> {
+        let form = super::form::read_form(headers, body)?;
+        let how = ClientAuthentication::SecretOrAccessToken;
+        let client = authenticate(how, state, headers, &form, ip).await?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        Ok(TokenCaller {
+            client,
+            token: token.to_owned(),
+        })
+    }
+}

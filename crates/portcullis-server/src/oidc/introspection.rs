@@ -12,13 +12,13 @@ use serde_json::json;
 use crate::AppState;
 use crate::error::OAuthError;
 use crate::ids::hash_secret;
-use crate::oidc::client_auth::{self, ClientAuthentication};
-use crate::oidc::{form, no_store, own_access_token};
+use crate::oidc::client_auth::TokenCaller;
+use crate::oidc::{no_store, own_access_token};
 use crate::proxies::Peer;
 use crate::store::ApplicationRecord;
 
 /// `POST /oauth2/introspect` (RFC 7662). The caller authenticates as a client (Basic or body
-/// credentials) or with an access token of its own ([`ClientAuthentication::SecretOrAccessToken`]); either way it sees only
+/// credentials) or with an access token of its own ([`TokenCaller`]); either way it sees only
 /// its own tokens as active (docs/security.md case 76). Resource servers verify JWT access tokens
 /// locally.
 pub(crate) async fn introspect(
@@ -27,19 +27,8 @@ pub(crate) async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let form = form::read_form(&headers, body)?;
-    let client = client_auth::authenticate(
-        ClientAuthentication::SecretOrAccessToken,
-        &state,
-        &headers,
-        &form,
-        peer,
-    )
-    .await?;
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    let answer = match introspect_token(&state, &client.app, token).await? {
+    let TokenCaller { client, token } = TokenCaller::read(&state, peer, &headers, body).await?;
+    let answer = match introspect_token(&state, &client.app, &token).await? {
         Introspection::Inactive => json!({"active": false}),
         Introspection::Refresh { client_id, exp } => json!({
             "active": true,

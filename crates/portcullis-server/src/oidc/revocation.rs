@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use crate::AppState;
 use crate::error::OAuthError;
 use crate::ids::hash_secret;
-use crate::oidc::client_auth::{self, ClientAuthentication};
-use crate::oidc::{form, no_store, own_access_token};
+use crate::oidc::client_auth::TokenCaller;
+use crate::oidc::{no_store, own_access_token};
 use crate::proxies::Peer;
 use crate::store::ApplicationRecord;
 
@@ -22,19 +22,8 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let form = form::read_form(&headers, body)?;
-    let client = client_auth::authenticate(
-        ClientAuthentication::SecretOrAccessToken,
-        &state,
-        &headers,
-        &form,
-        peer,
-    )
-    .await?;
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    revoke_token(&state, &client.app, token).await?;
+    let TokenCaller { client, token } = TokenCaller::read(&state, peer, &headers, body).await?;
+    revoke_token(&state, &client.app, &token).await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
