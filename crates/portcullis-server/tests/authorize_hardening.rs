@@ -265,6 +265,14 @@ async fn case_55_duplicate_empty_and_unknown_parameters() {
         params.push(dupe);
         assert_error_page(&Browser::default().authorize(&issuer, &params).await);
     }
+    // RFC 8707's `resource` may repeat (the SDK sends one per absolute audience): the request
+    // goes on to the sign-in form.
+    let mut params = web(&challenge, &[]);
+    params.push(("resource", "https://api.example.com"));
+    params.push(("resource", "https://billing.example.com/v1"));
+    let form = Browser::default().authorize(&issuer, &params).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("name=\"password\""), "{}", form.body);
     // Too many parameters: an error page.
     let many: Vec<(String, String)> = (0..70).map(|i| (format!("p{i}"), "x".into())).collect();
     let mut params = web(&challenge, &[]);

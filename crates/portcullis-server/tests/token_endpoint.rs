@@ -898,6 +898,10 @@ async fn case_73_repeated_parameters_are_invalid_request() {
         let answer = post_raw(url, ct, body.clone()).await;
         assert_oauth_error(&answer, 400, "invalid_request");
     }
+    // Except RFC 8707's `resource`, which may repeat.
+    let resources = "&resource=https%3A%2F%2Fapi.example.com&resource=https%3A%2F%2Fb.example";
+    let answer = post_raw(url, ct, format!("{FORM_BODY}{resources}")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
     // Too many parameters.
     let many: String = (0..100).map(|i| format!("&p{i}=x")).collect();
     let answer = post_raw(url, ct, format!("{FORM_BODY}{many}")).await;

@@ -10,7 +10,8 @@
 //! - More than [`MAX_QUERY_BYTES`] of parameters is refused by the handler before this reads
 //!   anything; more than [`MAX_PARAMS`] parameters is an error page.
 //! - A parameter without a value is treated as omitted (`state=` means no state); a parameter
-//!   sent twice is `invalid_request` (an error page when it is `client_id` or `redirect_uri`);
+//!   sent twice is `invalid_request` (an error page when it is `client_id` or `redirect_uri`),
+//!   except RFC 8707's `resource`, which may repeat (and is not read: `audience` is);
 //!   unknown parameters are ignored.
 //! - `redirect_uri` must equal a registered one exactly, as a string. One exception
 //!   (RFC 8252 §7.3): a registered `http://127.0.0.1…` or `http://[::1]…` URI matches a request
@@ -140,7 +141,7 @@ impl Params {
             if v.is_empty() {
                 continue;
             }
-            if pairs.iter().any(|(seen, _)| *seen == k) {
+            if k != super::form::MAY_REPEAT && pairs.iter().any(|(seen, _)| *seen == k) {
                 repeated.get_or_insert_with(|| k.to_string());
                 continue;
             }

@@ -7,8 +7,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 
 use crate::error::OAuthError;
 
-/// The parameters of a form body. RFC 6749 §3.2: a parameter sent twice is an error.
+/// The parameters of a form body. RFC 6749 §3.2: a parameter sent twice is an error — except
+/// [`MAY_REPEAT`].
 pub(crate) struct Form(Vec<(String, String)>);
+
+/// The one parameter a request may repeat: RFC 8707's `resource` ("may be used multiple
+/// times"), which the SDK sends once per absolute audience. This server reads `audience`, never
+/// `resource`, so a repeated `resource` changes nothing.
+pub(crate) const MAY_REPEAT: &str = "resource";
 
 impl Form {
     pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
@@ -24,7 +30,7 @@ impl Form {
         }
         let mut params: Vec<(String, String)> = Vec::new();
         for (k, v) in form_pairs(body) {
-            if params.iter().any(|(seen, _)| *seen == k) {
+            if k != MAY_REPEAT && params.iter().any(|(seen, _)| *seen == k) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {k:?} is repeated"
                 )));
