@@ -146,30 +146,18 @@ fn is_b64token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
-/// The token of the `Authorization` header, if there is one.
+/// The token of the `Authorization` header, if there is one, read by the SDK's parser (the
+/// one the framework guards use): another scheme is no credentials, a malformed `Bearer`
+/// credential or several headers are `invalid_request`.
 fn header_token(headers: &HeaderMap) -> Result<Option<String>, BearerError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(BearerError::InvalidRequest(
-            "send one Authorization header, not several",
-        ));
+    let values = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(HeaderValue::as_bytes);
+    match portcullis::web::bearer_token(values, None) {
+        Ok(token) => Ok(token.map(str::to_owned)),
+        Err(reason) => Err(BearerError::InvalidRequest(reason)),
     }
-    let malformed = || BearerError::InvalidRequest("invalid authorization header value format");
-    let value = value.to_str().map_err(|_| malformed())?;
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        // Another authentication method (`Basic …`): RFC 6750 §3.1 answers it like no
-        // credentials, with a bare challenge (docs/security.md case 39).
-        return Ok(None);
-    }
-    let token = token.trim_start_matches(' ');
-    if !is_b64token(token) {
-        return Err(malformed());
-    }
-    Ok(Some(token.to_owned()))
 }
 
 /// Whether the query string carries an access token (refused, never used).
