@@ -152,7 +152,7 @@ impl Interaction {
     }
 
     /// The page of an identifying step (sign-in or sign-up form) for record `id`.
-    fn identify_page(&self, step: Step, id: &str, csrf: &str) -> Response {
+    fn form_page(&self, step: Step, id: &str, csrf: &str) -> Response {
         let hint = self.login_hint.as_deref().unwrap_or("");
         match step {
             Step::SignUp => pages::sign_up(
@@ -180,7 +180,7 @@ pub(crate) async fn start(
     let interaction = Interaction::new(request);
     let browser = random_token();
     let (id, record) = interaction.save(state, hash_secret(&browser), now).await?;
-    let mut response = interaction.identify_page(interaction.step, &id, &record.csrf);
+    let mut response = interaction.form_page(interaction.step, &id, &record.csrf);
     bind_browser(state, &mut response, &browser);
     Ok(response)
 }

@@ -50,7 +50,7 @@ pub(super) async fn identify_page(
         }
         Ok(bound
             .interaction
-            .identify_page(step, &bound.id, &bound.record.csrf))
+            .form_page(step, &bound.id, &bound.record.csrf))
     }
     .await;
     or_server_error(

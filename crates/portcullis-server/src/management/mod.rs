@@ -461,7 +461,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 /// cannot disagree. An operation without one refuses every caller (500: a server bug, never
 /// an open door).
 #[derive(Debug, Default)]
-pub(crate) struct OperationScopes(HashMap<(Method, String), &'static str>);
+pub(crate) struct OperationScopes(HashMap<String, Vec<(Method, &'static str)>>);
 
 impl OperationScopes {
     /// The scopes of the operations of `doc` (paths relative to [`BASE`]).
@@ -479,7 +479,10 @@ impl OperationScopes {
                 // `[{"bearer": ["read:users"]}]`; only scopes of [`SCOPES`] count.
                 let scope = operation["security"][0]["bearer"][0].as_str();
                 if let Some(scope) = scope.and_then(|s| SCOPES.iter().find(|k| **k == s)) {
-                    scopes.insert((method, format!("{BASE}{path}")), *scope);
+                    scopes
+                        .entry(format!("{BASE}{path}"))
+                        .or_insert_with(Vec::new)
+                        .push((method, *scope));
                 }
             }
         }
@@ -494,7 +497,12 @@ impl OperationScopes {
         } else {
             method
         };
-        self.0.get(&(method.clone(), path.to_owned())).copied()
+        // Looked up by the borrowed path: no allocation per request.
+        let operations = self.0.get(path)?;
+        operations
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, scope)| *scope)
     }
 }
 

@@ -194,7 +194,7 @@ mod tests {
         assert_eq!(operations, 71);
         for scope in super::super::SCOPES {
             assert!(
-                scopes.0.values().any(|s| s == scope),
+                scopes.0.values().flatten().any(|(_, s)| s == scope),
                 "{scope} guards no operation"
             );
         }
