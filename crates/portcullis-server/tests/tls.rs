@@ -825,7 +825,16 @@ async fn serve_with_tls_flags_answers_https_and_reloads_on_sighup() {
         "SIGHUP reloads: {}",
         server.stderr()
     );
-    assert!(server.stderr().contains("TLS certificate reloaded"));
+    // The new certificate is served before the log line reaches the captured stderr.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.stderr().contains("TLS certificate reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload log line: {}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A bad pair on SIGHUP is logged, and the certificate in use stays.
     replace(&cert, &third.cert_pem);
