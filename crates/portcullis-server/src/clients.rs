@@ -21,6 +21,7 @@ use portcullis::clock::Clock;
 
 use quick_cache::sync::Cache;
 
+use crate::domain::ClientId;
 use crate::error::StoreError;
 use crate::store::{ApiGrant, ApplicationRecord, Store};
 
@@ -85,7 +86,7 @@ fn digest_from_hex(hex: &str) -> Option<[u8; 32]> {
 
 /// See the module documentation.
 pub(crate) struct ClientCache {
-    entries: Cache<String, Arc<CachedClient>>,
+    entries: Cache<ClientId, Arc<CachedClient>>,
     ttl: Duration,
     clock: Arc<dyn Clock>,
 }
@@ -111,7 +112,7 @@ impl ClientCache {
     pub(crate) async fn get(
         &self,
         store: &Store,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Option<Arc<CachedClient>>, StoreError> {
         let cached = self.entries.get(client_id);
         if let Some(hit) = &cached
@@ -137,7 +138,7 @@ impl ClientCache {
     async fn load(
         &self,
         store: &Store,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Option<Arc<CachedClient>>, StoreError> {
         let Some(app) = store.application_by_client_id(client_id).await? else {
             self.entries.remove(client_id);
@@ -162,7 +163,7 @@ impl ClientCache {
             loaded_ms: self.clock.now_millis(),
         });
         if !self.ttl.is_zero() {
-            self.entries.insert(client_id.to_owned(), entry.clone());
+            self.entries.insert(client_id.clone(), entry.clone());
         }
         Ok(Some(entry))
     }

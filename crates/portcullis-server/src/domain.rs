@@ -84,6 +84,115 @@ impl AppType {
     }
 }
 
+/// Longest client id accepted, in bytes.
+pub const MAX_CLIENT_ID_BYTES: usize = 255;
+
+/// An OAuth client id (RFC 6749 §2.2): 1 to 255 bytes of UTF-8 without control characters.
+/// Appendix A.1 names printable ASCII (`VSCHAR`); other printable characters are kept too, sent
+/// form-encoded as UTF-8 (Appendix B), as seed files have always allowed them. Seed files and
+/// stored applications hold only ids of this shape; the management API makes 32 lower-case hex
+/// digits ([`ClientId::generate`], Kinde's form).
+///
+/// A request's `client_id` is parsed at the edge: one that is not a client id is answered
+/// exactly as an unknown one, so no unchecked string reaches a lookup.
+///
+/// ```
+/// use portcullis_server::domain::ClientId;
+///
+/// let id = ClientId::parse("demo-web")?;
+/// assert_eq!(id.as_str(), "demo-web");
+/// assert_eq!(ClientId::generate().as_str().len(), 32);
+/// assert!(ClientId::parse("ops:team+batch 100% \u{e9}").is_ok());
+/// for bad in ["", "a\tb", "a\u{85}b", &"x".repeat(256)] {
+///     assert!(ClientId::parse(bad).is_err(), "{bad:?}");
+/// }
+/// # Ok::<(), portcullis_server::domain::InvalidClientId>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientId(String);
+
+/// A string that is not a client id by [`ClientId`]'s rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a client id is 1 to 255 bytes without control characters")]
+pub struct InvalidClientId;
+
+impl ClientId {
+    /// Checks `s` (nothing is trimmed or changed: ids compare exactly).
+    pub fn parse(s: &str) -> Result<ClientId, InvalidClientId> {
+        ClientId::check(s)?;
+        Ok(ClientId(s.to_owned()))
+    }
+
+    fn check(s: &str) -> Result<(), InvalidClientId> {
+        let valid =
+            !s.is_empty() && s.len() <= MAX_CLIENT_ID_BYTES && !s.chars().any(char::is_control);
+        if valid { Ok(()) } else { Err(InvalidClientId) }
+    }
+
+    /// A new random id: 32 lower-case hex digits (128 bits), as Kinde makes them.
+    pub fn generate() -> ClientId {
+        ClientId(crate::ids::hex(&crate::ids::bytes::<16>()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Reads a database column holding a client id.
+    pub(crate) fn from_column(s: &str) -> Result<ClientId, sqlx::Error> {
+        ClientId::parse(s).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for ClientId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ClientId {
+    type Err = InvalidClientId;
+
+    fn from_str(s: &str) -> Result<Self, InvalidClientId> {
+        ClientId::parse(s)
+    }
+}
+
+impl TryFrom<String> for ClientId {
+    type Error = InvalidClientId;
+
+    fn try_from(s: String) -> Result<Self, InvalidClientId> {
+        ClientId::check(&s)?;
+        Ok(ClientId(s))
+    }
+}
+
+impl From<ClientId> for String {
+    fn from(id: ClientId) -> String {
+        id.0
+    }
+}
+
+impl PartialEq<str> for ClientId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ClientId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// Longest email address accepted, in bytes (RFC 5321 §4.5.3.1.3: a 256-byte path less its
 /// angle brackets).
 pub const MAX_EMAIL_BYTES: usize = 254;

@@ -24,7 +24,7 @@
 
 use serde::Deserialize;
 
-use crate::domain::{AppType, Email, normalize_email};
+use crate::domain::{AppType, ClientId, Email, normalize_email};
 use crate::error::ServerError;
 use crate::ids::{hash_secret, new_id};
 use crate::store::{ApplicationRecord, Store};
@@ -173,7 +173,7 @@ pub struct SeedApplication {
     /// `reg` (a server-side web app), `spa` (a public single-page app using PKCE) or `m2m`.
     #[serde(rename = "type")]
     pub app_type: String,
-    /// The OAuth client id.
+    /// The OAuth client id: 1 to 255 bytes without control characters ([`ClientId`]).
     pub client_id: String,
     /// The client secret (at least 32 characters; stored only as a SHA-256 hash).
     pub client_secret: Option<String>,
@@ -245,6 +245,12 @@ impl Seed {
                 Ok(kind) => kind,
                 Err(e) => return bad(format!("application {:?}: {e}", app.name)),
             };
+            if let Err(e) = ClientId::parse(&app.client_id) {
+                return bad(format!(
+                    "application {:?}: {e} ({:?})",
+                    app.name, app.client_id
+                ));
+            }
             let confidential = kind.is_confidential();
             match (&app.client_secret, confidential) {
                 (Some(s), true) if s.len() >= 32 => {}
@@ -417,7 +423,8 @@ impl Seed {
                         .app_type
                         .parse()
                         .map_err(|e| ServerError::Config(format!("seed file: {e}")))?,
-                    client_id: app.client_id.clone(),
+                    client_id: ClientId::parse(&app.client_id)
+                        .map_err(|e| ServerError::Config(format!("seed file: {e}")))?,
                     client_secret_sha256: app.client_secret.as_deref().map(hash_secret),
                     access_token_ttl: app.access_token_ttl,
                     password_grant: app.allow_password_grant,
@@ -571,6 +578,11 @@ mod tests {
                 .contains("only for reg applications")
         );
         assert!(err(&app(secret).replace("m2m", "web")).contains("not one of"));
+        for bad_id in ["", "a\tb", &"w".repeat(256)] {
+            let text =
+                app(secret).replace("client_id = \"w\"", &format!("client_id = \"{bad_id}\""));
+            assert!(err(&text).contains("control characters"), "{bad_id:?}");
+        }
         assert!(err(&app(secret).replace("m2m", "spa")).contains("public client"));
         assert!(err(&app("").replace("m2m", "spa")).contains("redirect_url"));
         for bad_url in [

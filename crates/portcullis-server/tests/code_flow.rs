@@ -135,9 +135,16 @@ async fn case_50_51_unknown_client_or_redirect_is_an_error_page_never_a_redirect
     let issuer = start().await;
     let (_, challenge) = pkce();
     let mut browser = Browser::default();
+    let long_id = "w".repeat(256);
     for (client, redirect) in [
         ("nobody", WEB_CALLBACK),
         ("report-job", WEB_CALLBACK),
+        // Not client ids at all (control characters, empty, too long): the same page as an
+        // unknown one.
+        ("web\napp", WEB_CALLBACK),
+        ("web\u{7f}app", WEB_CALLBACK),
+        ("", WEB_CALLBACK),
+        (long_id.as_str(), WEB_CALLBACK),
         (WEB, "http://localhost:3000/callback/"),
         (WEB, "http://localhost:3000/callback?x=1"),
         (WEB, "http://LOCALHOST:3000/callback"),

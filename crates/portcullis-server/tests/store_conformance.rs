@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestDb;
+use portcullis_server::domain::ClientId;
 use portcullis_server::ids::hash_secret;
 use portcullis_server::keys::{KeyManager, MasterKey, SigningAlgorithm};
 use portcullis_server::seed::Seed;
@@ -193,12 +194,16 @@ async fn management_api_registration_is_concurrent_safe(url: &str) {
     );
 }
 
+fn cid(s: &str) -> ClientId {
+    ClientId::parse(s).unwrap()
+}
+
 fn app(client_id: &str) -> ApplicationRecord {
     ApplicationRecord {
         id: format!("app_{client_id}"),
         name: client_id.into(),
         app_type: portcullis_server::domain::AppType::M2m,
-        client_id: client_id.into(),
+        client_id: cid(client_id),
         client_secret_sha256: Some(hash_secret("s")),
         access_token_ttl: Some(600),
         password_grant: false,
@@ -214,25 +219,29 @@ async fn applications_and_grants(url: &str) {
     changed.access_token_ttl = None;
     changed.password_grant = true;
     assert_eq!(s.upsert_application(&changed).await.unwrap(), id);
-    let found = s.application_by_client_id("worker").await.unwrap().unwrap();
+    let found = s
+        .application_by_client_id(&cid("worker"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.access_token_ttl, None);
     assert!(found.password_grant);
     assert_eq!(found.client_secret_sha256, Some(hash_secret("s")));
     assert!(
-        s.application_by_client_id("nobody")
+        s.application_by_client_id(&cid("nobody"))
             .await
             .unwrap()
             .is_none()
     );
     // Client ids are matched exactly (no case folding, no trimming).
     assert!(
-        s.application_by_client_id("Worker")
+        s.application_by_client_id(&cid("Worker"))
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        s.application_by_client_id("worker ")
+        s.application_by_client_id(&cid("worker "))
             .await
             .unwrap()
             .is_none()
@@ -281,9 +290,17 @@ async fn seed_is_idempotent(url: &str) {
     let s = store(url).await;
     let seed = Seed::from_toml(SEED).unwrap();
     seed.apply(&s).await.unwrap();
-    let first = s.application_by_client_id("worker").await.unwrap().unwrap();
+    let first = s
+        .application_by_client_id(&cid("worker"))
+        .await
+        .unwrap()
+        .unwrap();
     seed.apply(&s).await.unwrap();
-    let second = s.application_by_client_id("worker").await.unwrap().unwrap();
+    let second = s
+        .application_by_client_id(&cid("worker"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first, second);
     let grant = s
         .api_grant(&first.id, "https://api.example.com")
@@ -472,7 +489,7 @@ async fn effective_claims_follow_kinde_rules(url: &str) {
 
     // Registered URLs are kept exactly as written.
     let web = s
-        .application_by_client_id("demo-web")
+        .application_by_client_id(&cid("demo-web"))
         .await
         .unwrap()
         .unwrap();
@@ -486,7 +503,7 @@ async fn effective_claims_follow_kinde_rules(url: &str) {
         ["http://localhost:3000/"]
     );
     let spa = s
-        .application_by_client_id("demo-spa")
+        .application_by_client_id(&cid("demo-spa"))
         .await
         .unwrap()
         .unwrap();

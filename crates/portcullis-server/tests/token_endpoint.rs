@@ -609,6 +609,15 @@ async fn case_68_wrong_or_missing_credentials_are_invalid_client() {
     let unknown_body = post_body(url, "nobody", Some(WORKER_SECRET), &form).await;
     assert_oauth_error(&unknown_body, 401, "invalid_client");
     assert_eq!(wrong_body.text, unknown_body.text);
+    // Strings that are not client ids at all read as unknown clients, by either method.
+    for not_an_id in ["a\tb", "a\u{85}b", &"w".repeat(256)] {
+        let answer = post_body(url, not_an_id, Some(WORKER_SECRET), &form).await;
+        assert_oauth_error(&answer, 401, "invalid_client");
+        assert_eq!(answer.text, unknown_body.text, "{not_an_id:?}");
+        let answer = post_basic(url, &basic(not_an_id, WORKER_SECRET), &form).await;
+        assert_oauth_error(&answer, 401, "invalid_client");
+        assert_eq!(answer.text, unknown.text, "{not_an_id:?}");
+    }
 
     // A confidential client that sends no secret, or no authentication at all.
     let no_secret_basic = post_basic(url, &basic_raw(WORKER, ""), &form).await;
@@ -621,7 +630,7 @@ async fn case_68_wrong_or_missing_credentials_are_invalid_client() {
     let app = issuer
         .state()
         .store()
-        .application_by_client_id(WORKER)
+        .application_by_client_id(&WORKER.parse().unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -821,7 +830,7 @@ async fn case_70_grant_types() {
             id: "app_web".into(),
             name: "Web app".into(),
             app_type: portcullis_server::domain::AppType::Reg,
-            client_id: "web-app".into(),
+            client_id: "web-app".parse().unwrap(),
             client_secret_sha256: Some(hash_secret(secret)),
             access_token_ttl: None,
             password_grant: false,

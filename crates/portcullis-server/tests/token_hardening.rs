@@ -396,7 +396,7 @@ async fn access_tokens_without_an_audience_are_for_every_granted_api() {
             id: "app_noapi".into(),
             name: "No API".into(),
             app_type: portcullis_server::domain::AppType::Reg,
-            client_id: "no-api-web".into(),
+            client_id: "no-api-web".parse().unwrap(),
             client_secret_sha256: Some(hash_secret(secret)),
             access_token_ttl: None,
             password_grant: false,
@@ -471,7 +471,11 @@ async fn scopes_outside_rfc_6749_syntax_are_invalid_scope_on_every_grant() {
     // The password grant, once the web app may use it (changed before the web app's first
     // request, so no cached copy of it is older).
     let store = tenant.store();
-    let mut web = store.application_by_client_id(WEB).await.unwrap().unwrap();
+    let mut web = store
+        .application_by_client_id(&WEB.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     web.password_grant = true;
     store.upsert_application(&web).await.unwrap();
     for bad in BAD_SCOPES {

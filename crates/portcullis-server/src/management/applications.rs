@@ -28,7 +28,7 @@ use super::{
     plausible_id, text,
 };
 use crate::AppState;
-use crate::domain::AppType;
+use crate::domain::{AppType, ClientId};
 use crate::store::{ApplicationPatch, ManagedApplication, NewApplication, UrlKind, UrlsOutcome};
 
 /// The most URLs of one kind an application may hold.
@@ -298,7 +298,7 @@ async fn create_application(
     };
     let confidential = app_type.is_confidential();
     let id = crate::ids::new_id("app");
-    let client_id = crate::ids::hex(&crate::ids::bytes::<16>());
+    let client_id = ClientId::generate();
     let secret = confidential.then(|| crate::ids::hex(&crate::ids::bytes::<32>()));
     let secret_sha256 = secret.as_deref().map(crate::ids::hash_secret);
     let created_row = state
@@ -325,7 +325,7 @@ async fn create_application(
         message: "Success".into(),
         application: CreatedApplication {
             id,
-            client_id,
+            client_id: client_id.into(),
             client_secret: secret,
         },
     }))
@@ -393,7 +393,7 @@ async fn get_application(
             kind: type_name(&app),
             id: app.id,
             name: app.name,
-            client_id: app.client_id,
+            client_id: app.client_id.into(),
             login_uri: app.login_uri,
             homepage_uri: app.homepage_uri,
         },

@@ -41,7 +41,7 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
-use crate::domain::AppType;
+use crate::domain::{AppType, ClientId};
 use crate::error::{ServerError, StoreError};
 use crate::store::{After, ListOrder, SortBy};
 
@@ -513,7 +513,7 @@ impl OperationScopes {
 pub(crate) struct Caller {
     /// Its client id.
     #[allow(dead_code)]
-    pub client_id: String,
+    pub client_id: ClientId,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -576,8 +576,11 @@ async fn authorize(
     if state.store().is_revoked(jti).await? {
         return Err(invalid());
     }
-    let client_id = claims.authorized_party().ok_or_else(invalid)?;
-    let app = state.store().application_by_client_id(client_id).await?;
+    let client_id = claims
+        .authorized_party()
+        .and_then(|id| ClientId::parse(id).ok())
+        .ok_or_else(invalid)?;
+    let app = state.store().application_by_client_id(&client_id).await?;
     match app {
         Some(app) if app.app_type == AppType::M2m => {}
         _ => return Err(invalid()),
@@ -585,9 +588,7 @@ async fn authorize(
     if !claims.has_scope(scope) {
         return Err(ApiError::insufficient_scope(scope));
     }
-    Ok(Caller {
-        client_id: client_id.to_owned(),
-    })
+    Ok(Caller { client_id })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@
 use std::borrow::Cow;
 
 use crate::AppState;
-use crate::domain::AppType;
+use crate::domain::{AppType, ClientId};
 use crate::error::ServerError;
 use crate::ids::{hash_secret, random_token};
 use crate::oidc::grant::AuthRequest;
@@ -176,7 +176,12 @@ impl AuthorizationRequest {
             return page("The request names no application (client_id).");
         };
         let store = state.store();
-        let app = match store.application_by_client_id(client_id).await? {
+        // A `client_id` that is not a client id is answered as an unknown one.
+        let app = match ClientId::parse(client_id) {
+            Ok(id) => store.application_by_client_id(&id).await?,
+            Err(_) => None,
+        };
+        let app = match app {
             Some(app) if app.app_type.signs_users_in() => app,
             _ => return page("This application is not registered for sign-in."),
         };
@@ -284,7 +289,7 @@ impl AuthorizationRequest {
         }
         let hinted_user = match get("id_token_hint") {
             None => None,
-            Some(h) => match hint::subject(state, client_id, h, state.now()).await? {
+            Some(h) => match hint::subject(state, &app.client_id, h, state.now()).await? {
                 Some(sub) => Some(sub),
                 None => {
                     return invalid(
@@ -299,7 +304,7 @@ impl AuthorizationRequest {
             .map(|h| h.trim().to_owned());
         Ok(Ok(AuthorizationRequest {
             grant: AuthRequest {
-                client_id: client_id.to_owned(),
+                client_id: app.client_id,
                 redirect_uri: redirect_uri.to_owned(),
                 state: st.map(str::to_owned),
                 nonce: get("nonce").map(str::to_owned),

@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::clients::CachedClient;
-use crate::domain::AppType;
+use crate::domain::{AppType, ClientId};
 use crate::error::OAuthError;
 use crate::limits;
 use crate::oidc::Form;
@@ -136,7 +136,11 @@ async fn check_secret(
     id: &str,
     secret: Option<&str>,
 ) -> Result<Arc<CachedClient>, OAuthError> {
-    let client = state.inner.clients.get(&state.inner.store, id).await?;
+    // An id that is not a client id is an unknown client (and costs the same hash).
+    let client = match ClientId::parse(id) {
+        Ok(id) => state.inner.clients.get(&state.inner.store, &id).await?,
+        Err(_) => None,
+    };
     // One SHA-256 whether or not the client exists, compared as 32 bytes in constant time.
     let presented =
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.unwrap_or("").as_bytes());
@@ -183,6 +187,7 @@ async fn public_or_secret(
 ) -> Result<Arc<CachedClient>, OAuthError> {
     let (id, secret) = client_credentials(headers, form)?;
     if secret.is_none()
+        && let Ok(id) = ClientId::parse(&id)
         && let Some(client) = state.inner.clients.get(&state.inner.store, &id).await?
         && client.app.app_type == AppType::Spa
     {
@@ -222,10 +227,13 @@ async fn bearer_caller(
     let Some(claims) = super::own_access_token(state, token).await? else {
         return Err(OAuthError::invalid_bearer());
     };
-    let Some(client_id) = claims.authorized_party() else {
+    let Some(client_id) = claims
+        .authorized_party()
+        .and_then(|id| ClientId::parse(id).ok())
+    else {
         return Err(OAuthError::invalid_bearer());
     };
-    if form.get("client_id").is_some_and(|id| id != client_id) {
+    if form.get("client_id").is_some_and(|id| client_id != id) {
         return Err(OAuthError::invalid_request(
             "client_id in the body differs from the bearer token's client",
         ));
@@ -233,7 +241,7 @@ async fn bearer_caller(
     match state
         .inner
         .clients
-        .get(&state.inner.store, client_id)
+        .get(&state.inner.store, &client_id)
         .await?
     {
         Some(client) => Ok(Some(client)),

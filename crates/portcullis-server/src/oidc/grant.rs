@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ClientId;
+
 /// A validated authorization request, kept while the user signs in and then inside the code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AuthRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
     pub state: Option<String>,
     pub nonce: Option<String>,

@@ -21,6 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use crate::AppState;
+use crate::domain::ClientId;
 use crate::error::ServerError;
 
 /// Largest hint looked at (the SDK verifier's default limit).
@@ -30,11 +31,11 @@ const MAX_HINT: usize = 16 * 1024;
 /// expired or not; `None` when it is not.
 pub(crate) async fn subject(
     state: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
     hint: &str,
     now: i64,
 ) -> Result<Option<String>, ServerError> {
-    Ok(verify(state, client_id, hint, now)
+    Ok(verify(state, client_id.as_str(), hint, now)
         .await?
         .and_then(|claims| claims.sub))
 }
@@ -45,22 +46,27 @@ pub(crate) async fn client(
     state: &AppState,
     hint: &str,
     now: i64,
-) -> Result<Option<String>, ServerError> {
+) -> Result<Option<ClientId>, ServerError> {
     // Read the client unverified, to configure the verifier that then checks everything:
     // signature, iss, typ, aud/azp against that client.
     let Some(payload) = unverified_payload(hint) else {
         return Ok(None);
     };
     let client = match (&payload["azp"], &payload["aud"]) {
-        (Value::String(azp), _) => azp.clone(),
-        (_, Value::String(aud)) => aud.clone(),
+        (Value::String(azp), _) => azp,
+        (_, Value::String(aud)) => aud,
         (_, Value::Array(auds)) if auds.len() == 1 => match &auds[0] {
-            Value::String(aud) => aud.clone(),
+            Value::String(aud) => aud,
             _ => return Ok(None),
         },
         _ => return Ok(None),
     };
-    Ok(verify(state, &client, hint, now).await?.map(|_| client))
+    let Ok(client) = ClientId::parse(client) else {
+        return Ok(None);
+    };
+    Ok(verify(state, client.as_str(), hint, now)
+        .await?
+        .map(|_| client))
 }
 
 /// The claims of `hint` when it is a valid ID token of this server issued to `client_id`,

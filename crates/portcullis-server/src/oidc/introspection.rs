@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::AppState;
+use crate::domain::ClientId;
 use crate::error::OAuthError;
 use crate::ids::hash_secret;
 use crate::oidc::client_auth::TokenCaller;
@@ -62,7 +63,7 @@ enum Introspection {
     /// unknown or garbage — one answer for all.
     Inactive,
     /// One of the caller's refresh tokens.
-    Refresh { client_id: String, exp: i64 },
+    Refresh { client_id: ClientId, exp: i64 },
     /// One of the caller's access tokens, verified.
     Access(Arc<portcullis::Claims>),
 }

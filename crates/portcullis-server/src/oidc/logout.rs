@@ -32,6 +32,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
+use crate::domain::ClientId;
 use crate::error::ServerError;
 use crate::oidc::hint;
 use crate::pages;
@@ -185,14 +186,23 @@ async fn target(
     };
     let named = get("client_id");
     if let (Some(named), Some(hinted)) = (named, &hinted)
-        && named != hinted
+        && hinted.as_str() != named
     {
         return Ok(Err("client_id does not match the id_token_hint"));
     }
-    let app = match named.or(hinted.as_deref()) {
-        Some(client_id) => match store.application_by_client_id(client_id).await? {
+    let not_registered = Ok(Err("the application is not registered for sign-in"));
+    let client_id = match (named, hinted) {
+        // A `client_id` that is not a client id is answered as an unknown one.
+        (Some(named), _) => match ClientId::parse(named) {
+            Ok(id) => Some(id),
+            Err(_) => return not_registered,
+        },
+        (None, hinted) => hinted,
+    };
+    let app = match client_id {
+        Some(client_id) => match store.application_by_client_id(&client_id).await? {
             Some(app) if app.app_type.signs_users_in() => Some(app),
-            _ => return Ok(Err("the application is not registered for sign-in")),
+            _ => return not_registered,
         },
         None => None,
     };

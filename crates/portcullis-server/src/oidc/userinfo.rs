@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
+use crate::domain::ClientId;
 use crate::oidc::Form;
 use crate::store::UserRecord;
 
@@ -233,9 +234,9 @@ async fn authenticate(
         .ok_or_else(invalid)?;
     let store = state.store();
     // The application it was issued to must still exist, and must sign users in.
-    let app = match claims.authorized_party() {
-        Some(client_id) => store.application_by_client_id(client_id).await?,
-        None => None,
+    let app = match claims.authorized_party().map(ClientId::parse) {
+        Some(Ok(client_id)) => store.application_by_client_id(&client_id).await?,
+        _ => None,
     };
     let not_user = BearerError::InvalidToken("the access token was not issued to a user");
     match app {

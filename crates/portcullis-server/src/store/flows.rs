@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::Store;
+use crate::domain::ClientId;
 use crate::error::StoreError;
 
 /// A stored sign-in session.
@@ -247,7 +248,7 @@ pub struct RefreshRecord {
     /// The family (one sign-in's chain of rotations).
     pub family_id: String,
     /// The client it was issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The grant it carries (JSON).
     pub grant_data: String,
     /// When it expires (the family's absolute lifetime).
@@ -266,7 +267,7 @@ pub struct NewRefresh {
     /// The family (one sign-in's chain of rotations).
     pub family_id: String,
     /// The client it is issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The grant it carries (JSON).
     pub grant_data: String,
     /// The access token issued with it (revoked with its family).
@@ -310,7 +311,7 @@ impl Store {
         row.map(|r| {
             Ok(RefreshRecord {
                 family_id: r.try_get("family_id")?,
-                client_id: r.try_get("client_id")?,
+                client_id: ClientId::from_column(r.try_get("client_id")?)?,
                 grant_data: r.try_get("grant_data")?,
                 expires_at: r.try_get("expires_at")?,
                 rotated_at: r.try_get("rotated_at")?,
@@ -429,7 +430,7 @@ where
     )
     .bind(&token.token_sha256)
     .bind(&token.family_id)
-    .bind(&token.client_id)
+    .bind(token.client_id.as_str())
     .bind(&token.grant_data)
     .bind(&token.access_jti)
     .bind(token.created_at)

@@ -21,7 +21,7 @@ use std::sync::Once;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-use crate::domain::AppType;
+use crate::domain::{AppType, ClientId};
 use crate::error::StoreError;
 
 /// Which database a [`Store`] talks to.
@@ -84,7 +84,7 @@ pub struct ApplicationRecord {
     /// `reg`, `spa` or `m2m`.
     pub app_type: AppType,
     /// The OAuth client id.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// SHA-256 (hex) of the client secret; `None` for public clients.
     pub client_secret_sha256: Option<String>,
     /// Access-token lifetime for this application, in seconds (server default when `None`).
@@ -504,14 +504,14 @@ impl Store {
         .bind(&app.id)
         .bind(&app.name)
         .bind(app.app_type.as_str())
-        .bind(&app.client_id)
+        .bind(app.client_id.as_str())
         .bind(&app.client_secret_sha256)
         .bind(app.access_token_ttl)
         .bind(i64::from(app.password_grant))
         .execute(&self.pool)
         .await?;
         let row = sqlx::query("SELECT id FROM applications WHERE client_id = $1")
-            .bind(&app.client_id)
+            .bind(app.client_id.as_str())
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get::<String, _>("id")?)
@@ -520,20 +520,20 @@ impl Store {
     /// The application with this client id.
     pub async fn application_by_client_id(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Option<ApplicationRecord>, StoreError> {
         retry_once(|| self.application_by_client_id_once(client_id)).await
     }
 
     async fn application_by_client_id_once(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Option<ApplicationRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT id, name, app_type, client_id, client_secret_sha256, access_token_ttl, \
              password_grant FROM applications WHERE client_id = $1",
         )
-        .bind(client_id)
+        .bind(client_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
@@ -541,7 +541,7 @@ impl Store {
                 id: r.try_get("id")?,
                 name: r.try_get("name")?,
                 app_type: AppType::from_column(r.try_get("app_type")?)?,
-                client_id: r.try_get("client_id")?,
+                client_id: ClientId::from_column(r.try_get("client_id")?)?,
                 client_secret_sha256: r.try_get("client_secret_sha256")?,
                 access_token_ttl: r.try_get("access_token_ttl")?,
                 password_grant: r.try_get::<i64, _>("password_grant")? != 0,

@@ -77,8 +77,8 @@ pub(super) async fn issue(
     let jti = crate::ids::new_jti();
     let claims = AccessClaims {
         aud: std::slice::from_ref(&grant.api.audience),
-        azp: &app.client_id,
-        client_id: &app.client_id,
+        azp: app.client_id.as_str(),
+        client_id: app.client_id.as_str(),
         exp: now.saturating_add(ttl),
         feature_flags: None,
         gty: Some(["client_credentials"]),
@@ -90,7 +90,7 @@ pub(super) async fn issue(
         roles: None,
         scope,
         scp: scopes,
-        sub: &app.client_id,
+        sub: app.client_id.as_str(),
         v: "2",
     };
     let ring = state.inner.keys.ring(now).await?;

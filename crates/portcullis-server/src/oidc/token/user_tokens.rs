@@ -98,8 +98,8 @@ pub(super) async fn issue(
     let jti = new_jti();
     let access = AccessClaims {
         aud: audiences,
-        azp: &app.client_id,
-        client_id: &app.client_id,
+        azp: app.client_id.as_str(),
+        client_id: app.client_id.as_str(),
         exp: now + ttl,
         feature_flags: Some(&effective.feature_flags),
         gty: None,
@@ -123,9 +123,9 @@ pub(super) async fn issue(
         let name = user.full_name();
         let id = IdClaims {
             at_hash: &at_hash(ring.active.alg(), &access_token),
-            aud: [&app.client_id],
+            aud: [app.client_id.as_str()],
             auth_time: request.auth_time,
-            azp: &app.client_id,
+            azp: app.client_id.as_str(),
             email: has("email").then_some(user.email.as_str()),
             exp: now + ttl.min(3600),
             family_name: user.family_name.as_deref().filter(|_| profile),

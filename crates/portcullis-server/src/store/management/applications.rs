@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 
 use super::Management;
 use super::order::{After, ListOrder, SortBy, keyset};
-use crate::domain::AppType;
+use crate::domain::{AppType, ClientId};
 use crate::error::StoreError;
 
 /// An application as the management API shows it (never its secret).
@@ -23,7 +23,7 @@ pub struct ManagedApplication {
     /// `reg`, `spa` or `m2m`.
     pub app_type: AppType,
     /// The OAuth client id.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Where the application starts a sign-in (Kinde's `login_uri`).
     pub login_uri: Option<String>,
     /// The application's home page (Kinde's `homepage_uri`).
@@ -38,7 +38,7 @@ pub(super) fn managed_application(r: &AnyRow) -> Result<ManagedApplication, Stor
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         app_type: AppType::from_column(r.try_get("app_type")?)?,
-        client_id: r.try_get("client_id")?,
+        client_id: ClientId::from_column(r.try_get("client_id")?)?,
         login_uri: r.try_get("login_uri")?,
         homepage_uri: r.try_get("homepage_uri")?,
     })
@@ -54,7 +54,7 @@ pub struct NewApplication<'a> {
     /// `reg`, `spa` or `m2m`.
     pub app_type: AppType,
     /// The new client id.
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     /// SHA-256 (hex) of the secret; `None` for `spa`.
     pub client_secret_sha256: Option<&'a str>,
     /// Where the application starts a sign-in.
@@ -173,7 +173,7 @@ impl Management<'_> {
         .bind(app.id)
         .bind(app.name)
         .bind(app.app_type.as_str())
-        .bind(app.client_id)
+        .bind(app.client_id.as_str())
         .bind(app.client_secret_sha256)
         .bind(app.login_uri)
         .bind(app.homepage_uri)
