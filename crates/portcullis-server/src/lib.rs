@@ -51,6 +51,8 @@ use crate::error::ServerError;
 use crate::keys::{KeyManager, MasterKey, SigningAlgorithm};
 use crate::store::Store;
 
+pub use crate::clients::CLIENT_CACHE_TTL;
+
 /// Server settings that do not come from the database.
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -22,7 +22,7 @@ use portcullis::management::{
     RolePermissionChange, SetPassword, UpdateFeatureFlag, UpdateOrganization, UpdateRole,
     UpdateUser, UsersQuery,
 };
-use portcullis_server::testing::{TestIssuer, TestUser};
+use portcullis_server::testing::{TestIssuer, TestIssuerBuilder, TestUser};
 use serde_json::json;
 
 use db::{TestDb, on_both};
@@ -52,8 +52,16 @@ impl Env {
     /// Starts the server on `db` with two management applications (every scope; `read:users`
     /// only), a web application, another API, a role, an organization and Ada.
     async fn start(db: TestDb) -> Env {
+        Env::start_with(db, |builder| builder).await
+    }
+
+    /// [`Env::start`], the builder changed by `more` first (a clock of the test's own).
+    async fn start_with(
+        db: TestDb,
+        more: impl FnOnce(TestIssuerBuilder) -> TestIssuerBuilder,
+    ) -> Env {
         eprintln!("-- on {}", db.kind);
-        let issuer = TestIssuer::builder()
+        let builder = TestIssuer::builder()
             .management_app(ADMIN, ADMIN_SECRET, portcullis_server::management::SCOPES)
             .management_app(READER, READER_SECRET, &["read:users"])
             .api(OTHER_API, &["read:reports"])
@@ -68,7 +76,8 @@ impl Env {
                     .name("Ada", "Lovelace")
                     .member_of("org_acme", &["admin"]),
             )
-            .database_url(db.url.clone())
+            .database_url(db.url.clone());
+        let issuer = more(builder)
             .start()
             .await
             .unwrap_or_else(|e| panic!("the test issuer starts on {}: {e}", db.kind));
