@@ -52,8 +52,9 @@
 #   CARGO_TARGET_DIR [target]  RUST_LOG [warn]
 #   BASELINE_BIN [unset]: the path of another `portcullis` binary (an older build) to measure in
 #   the same run: it is started like this build's on its own port and SQLite file, measured in
-#   the same interleaved token rounds and code-flow runs, and the summary adds this build ÷
-#   baseline ratios. Build the old one with e.g.
+#   the same interleaved token rounds (right next to this build's run, before it in even rounds
+#   and after it in odd ones) and code-flow runs, and the summary adds this build ÷ baseline
+#   ratios. Build the old one with e.g.
 #   `git worktree add /tmp/old <rev> && cargo build --release --manifest-path /tmp/old/Cargo.toml -p portcullis-server --bin portcullis`
 #   RESULTS [unset: a file that receives the summary and the raw wrk, flow_load and openssl
 #   outputs]
@@ -312,14 +313,21 @@ TOKEN_KEYS=(openssl_0)
 rsa_rate openssl_0
 PC_ROUNDS=() OP_ROUNDS=() RSA_ROUNDS=() OF_RSA_ROUNDS=() VS_OP_ROUNDS=()
 BASE_ROUNDS=() VS_BASE_ROUNDS=()
+# With a baseline, it runs next to this build, before it in even rounds and after it in odd
+# ones: what ran just before a run (openssl, oidc-provider) then favours neither binary.
+base_token() {
+  run_wrk "base_token_$round" "$BASE_PID" "$BASE/oauth2/token" POST "$PC_BODY" "$BASIC"
+  TOKEN_KEYS+=("base_token_$round")
+}
 for round in $(seq 1 "$TOKEN_ROUNDS"); do
+  if [[ -n $BASE ]] && (( round % 2 == 0 )); then base_token; fi
   run_wrk "pc_token_$round" "$PC_PID" "$PC/oauth2/token" POST "$PC_BODY" "$BASIC"
+  TOKEN_KEYS+=("pc_token_$round")
+  if [[ -n $BASE ]] && (( round % 2 == 1 )); then base_token; fi
   rsa_rate "openssl_$round"
   run_wrk "op_token_$round" "$OP_PID" "$OP/token" POST "$OP_BODY" "$BASIC"
-  TOKEN_KEYS+=("pc_token_$round" "openssl_$round" "op_token_$round")
+  TOKEN_KEYS+=("openssl_$round" "op_token_$round")
   if [[ -n $BASE ]]; then
-    run_wrk "base_token_$round" "$BASE_PID" "$BASE/oauth2/token" POST "$PC_BODY" "$BASIC"
-    TOKEN_KEYS+=("base_token_$round")
     BASE_ROUNDS+=("${RPS[base_token_$round]}")
     VS_BASE_ROUNDS+=("$(ratio "${RPS[pc_token_$round]}" "${RPS[base_token_$round]}")")
   fi
