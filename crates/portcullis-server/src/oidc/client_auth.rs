@@ -155,7 +155,8 @@ async fn check_secret(
     }
 }
 
-/// Authenticates the calling client, within the failed-attempt limits of [`limits`].
+/// Authenticates the calling client by its secret, within the failed-attempt limits of
+/// [`limits`].
 async fn by_secret(
     state: &AppState,
     headers: &HeaderMap,
@@ -163,14 +164,25 @@ async fn by_secret(
     ip: Option<IpAddr>,
 ) -> Result<Arc<CachedClient>, OAuthError> {
     let (client_id, secret) = client_credentials(headers, form)?;
+    secret_within_limits(state, &client_id, secret.as_deref(), ip).await
+}
+
+/// [`check_secret`], the failure counted against the limits of [`limits`] (which refuse the
+/// caller before the check once it has failed too often).
+async fn secret_within_limits(
+    state: &AppState,
+    client_id: &str,
+    secret: Option<&str>,
+    ip: Option<IpAddr>,
+) -> Result<Arc<CachedClient>, OAuthError> {
     let now = state.now();
     let clean = &state.inner.clean_callers;
-    limits::check(&state.inner.store, clean, ip, &client_id, now).await?;
-    match check_secret(state, &client_id, secret.as_deref()).await {
+    limits::check(&state.inner.store, clean, ip, client_id, now).await?;
+    match check_secret(state, client_id, secret).await {
         Ok(app) => Ok(app),
         Err(e) => {
             if e.code() == "invalid_client" {
-                limits::record_failure(&state.inner.store, clean, ip, &client_id, now).await?;
+                limits::record_failure(&state.inner.store, clean, ip, client_id, now).await?;
             }
             Err(e)
         }
@@ -187,13 +199,17 @@ async fn public_or_secret(
 ) -> Result<Arc<CachedClient>, OAuthError> {
     let (id, secret) = client_credentials(headers, form)?;
     if secret.is_none()
-        && let Ok(id) = ClientId::parse(&id)
-        && let Some(client) = state.inner.clients.get(&state.inner.store, &id).await?
+        && let Ok(client_id) = ClientId::parse(&id)
+        && let Some(client) = state
+            .inner
+            .clients
+            .get(&state.inner.store, &client_id)
+            .await?
         && client.app.app_type == AppType::Spa
     {
         return Ok(client);
     }
-    by_secret(state, headers, form, peer).await
+    secret_within_limits(state, &id, secret.as_deref(), peer).await
 }
 
 /// The caller of an introspection request that authenticates with `Authorization: Bearer
