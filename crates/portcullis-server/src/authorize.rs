@@ -95,7 +95,10 @@ async fn authorize_inner(
         .filter(|s| request.accepts_session(s, now));
     if request.prompt.none {
         return match session {
-            Some(s) => authorization::issue_code(state, request.grant, &s).await,
+            Some(s) => {
+                let orgs = state.store().user_org_codes(&s.user_id).await?;
+                authorization::issue_code(state, request.grant, &s, orgs).await
+            }
             None => Ok(authorization::error_redirect(
                 state,
                 request.refuse("login_required", "the user must sign in"),

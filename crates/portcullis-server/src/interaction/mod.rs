@@ -185,23 +185,18 @@ pub(crate) async fn start(
     Ok(response)
 }
 
-/// What comes next for a signed-in user, in order; `None` when the code can be issued.
-async fn next_step(
-    state: &AppState,
-    interaction: &Interaction,
-    session: &SessionRecord,
-) -> Result<Option<Step>, ServerError> {
+/// What comes next for a signed-in user who is a member of `orgs`, in order; `None` when the
+/// code can be issued.
+fn next_step(interaction: &Interaction, orgs: &[String]) -> Option<Step> {
     // `is_create_org=true` without a name: the user names the new organization.
     if interaction.ask_org_name {
-        return Ok(Some(Step::CreateOrganization));
+        return Some(Step::CreateOrganization);
     }
     // No `org_code`, and a member of several organizations: the user chooses one.
-    if interaction.grant.org_code.is_none()
-        && state.store().user_org_codes(&session.user_id).await?.len() > 1
-    {
-        return Ok(Some(Step::ChooseOrganization));
+    if interaction.grant.org_code.is_none() && orgs.len() > 1 {
+        return Some(Step::ChooseOrganization);
     }
-    Ok(None)
+    None
 }
 
 /// The user `user_id` has just proved who they are at interaction `id`: ends it, starts a
@@ -255,8 +250,11 @@ pub(crate) async fn proceed(
     browser_sha256: Option<&str>,
     now: i64,
 ) -> Result<Response, ServerError> {
-    let Some(step) = next_step(state, &interaction, session).await? else {
-        let mut response = authorization::issue_code(state, interaction.grant, session).await?;
+    // The user's organizations decide the next step and, with none, the code's organization.
+    let orgs = state.store().user_org_codes(&session.user_id).await?;
+    let Some(step) = next_step(&interaction, &orgs) else {
+        let mut response =
+            authorization::issue_code(state, interaction.grant, session, orgs).await?;
         if browser_sha256.is_some() {
             // The interaction is over.
             response.headers_mut().append(

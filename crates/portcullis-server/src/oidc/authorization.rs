@@ -359,13 +359,14 @@ pub(crate) fn error_redirect(state: &AppState, e: ErrorRedirect) -> Response {
     redirect(&back_to(&e.redirect_uri, &params))
 }
 
-/// Issues a code for a signed-in user and redirects back.
+/// Issues a code for a signed-in user, a member of `orgs` (the codes of their organizations),
+/// and redirects back.
 pub(crate) async fn issue_code(
     state: &AppState,
     mut request: AuthRequest,
     session: &SessionRecord,
+    orgs: Vec<String>,
 ) -> Result<Response, ServerError> {
-    let orgs = state.store().user_org_codes(&session.user_id).await?;
     match &request.org_code {
         Some(org) if !orgs.contains(org) => {
             return Ok(error_redirect(
